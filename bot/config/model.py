@@ -1,0 +1,259 @@
+"""The validated configuration, as frozen dataclasses.
+
+The dataclasses are the schema: their field names are the only keys config.toml may use
+(the loader rejects anything else), and their defaults are the documented defaults, kept
+in this one place. Field metadata marks secrets (`secret`) and the environment variable
+that may supply a value instead of the file (`env`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+REDACTED = "***"
+
+DEFAULT_SYSTEM_PROMPT = (
+    "You are the support assistant of this business on WhatsApp. Answer the customer "
+    "briefly and politely, in the language they write in. Use only what this conversation "
+    "tells you; never invent prices, dates, policies or ticket states. When you are unsure, "
+    "or the customer asks for a person, say that a support agent will follow up."
+)
+
+
+def _secret(env: str | None = None, **kwargs: Any) -> Any:
+    """A field whose value is never printed and is scrubbed from logs."""
+    return field(metadata={"secret": True, "env": env}, **kwargs)
+
+
+def _from_env(env: str, **kwargs: Any) -> Any:
+    """A non-secret field the environment may supply instead of the file."""
+    return field(metadata={"secret": False, "env": env}, **kwargs)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    """0 binds a free port (tests); otherwise 1..65535."""
+    webhook_path: str = "/api/whatsapp/webhook"
+    max_body_bytes: int = 3145728
+    """Larger webhook bodies get 413; Meta's batches stay under 3 MB."""
+    instance_id: str = ""
+    """Names this daemon in leases and claims; "" means the daemon derives hostname:port."""
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    url: str = "sqlite:///var/lib/wajira/wajira.db"
+    """sqlite://, postgresql:// (or postgres://) or mysql:// URL, passed to storage untouched."""
+
+
+@dataclass(frozen=True)
+class WhatsAppSettings:
+    verify_token: str = _secret("WHATSAPP_VERIFY_TOKEN")
+    app_secret: str = _secret("WHATSAPP_APP_SECRET")
+    access_token: str = _secret("WHATSAPP_ACCESS_TOKEN")
+    phone_number_id: str = _from_env("WHATSAPP_PHONE_NUMBER_ID")
+    graph_url: str = "https://graph.facebook.com"
+    """No trailing slash."""
+    api_version: str = "v23.0"
+
+
+@dataclass(frozen=True)
+class JiraSettings:
+    url: str
+    """No trailing slash."""
+    email: str = ""
+    api_token: str = _secret("JIRA_API_TOKEN", default="")
+    token: str = _secret("JIRA_TOKEN", default="")
+    """Server/Data Center personal access token; exclusive with email + api_token."""
+    timeout_seconds: float = 30.0
+
+    @property
+    def cloud(self) -> bool:
+        """True for Jira Cloud (basic auth with email + API token), False for a bearer PAT."""
+        return bool(self.email and self.api_token)
+
+
+@dataclass(frozen=True)
+class OpenAISettings:
+    api_key: str = _secret("OPENAI_API_KEY", default="")
+    """Required only when some service's assistant is enabled."""
+    base_url: str = "https://api.openai.com/v1"
+    """No trailing slash."""
+    model: str = "gpt-4o-mini"
+    timeout_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class PollerSettings:
+    interval_seconds: int = 30
+    overlap_seconds: int = 120
+    """How far before the watermark each JQL pass starts: Jira's search lags behind writes
+    and JQL dates have minute precision."""
+
+
+@dataclass(frozen=True)
+class InboxSettings:
+    workers: int = 4
+    interval_seconds: int = 5
+    """Fallback sweep; the webhook also nudges the job as soon as a message is stored."""
+    max_attempts: int = 10
+    """Failures other than Jira being unavailable before a message is dead-lettered."""
+    retry_base_seconds: float = 2.0
+    retry_max_seconds: float = 300.0
+    lease_seconds: int = 60
+    """How long a worker owns a conversation before another instance may take it over."""
+
+
+@dataclass(frozen=True)
+class AssistantSettings:
+    enabled: bool = True
+    system_prompt: str = DEFAULT_SYSTEM_PROMPT
+    model: str = ""
+    """The loader replaces "" with [openai].model, so a parsed value is always a model name."""
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    id: str
+    project_key: str
+    issue_type: str = "Task"
+    labels: tuple[str, ...] = ("whatsapp",)
+    default: bool = False
+    """Takes messages to business numbers no service lists; the loader sets it on a lone service."""
+    phone_number_ids: tuple[str, ...] = ()
+    on_closed: str = "new"
+    """"new" | "reopen" | "reuse": what a message does when the phone's ticket is done."""
+    reopen_transition: str = "Reopen"
+    assistant: AssistantSettings = field(default_factory=AssistantSettings)
+
+
+@dataclass(frozen=True)
+class MediaSettings:
+    max_bytes: int = 16777216
+
+
+@dataclass(frozen=True)
+class FlowsSettings:
+    endpoint_path: str = "/api/whatsapp/flows"
+    private_key_file: str = ""
+    private_key_passphrase: str = _secret(default="")
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    level: str = "info"
+    format: str = "auto"
+    """"auto" means JSON when stderr is not a terminal, pretty console output when it is."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings
+    storage: StorageSettings
+    whatsapp: WhatsAppSettings
+    jira: JiraSettings
+    openai: OpenAISettings
+    poller: PollerSettings
+    inbox: InboxSettings
+    services: tuple[ServiceSettings, ...]
+    media: MediaSettings
+    flows: FlowsSettings
+    logging: LoggingSettings
+
+    @property
+    def default_service(self) -> ServiceSettings:
+        for service in self.services:
+            if service.default:
+                return service
+        # A hand-built Settings with one service behaves as the loader's would.
+        if len(self.services) == 1:
+            return self.services[0]
+        raise LookupError("no default service")
+
+    def service_for(self, phone_number_id: str) -> ServiceSettings:
+        """The service owning messages sent to this business number (listed, else the default)."""
+        for service in self.services:
+            if phone_number_id in service.phone_number_ids:
+                return service
+        return self.default_service
+
+    def service(self, service_id: str) -> ServiceSettings:
+        """The service with this id; KeyError when none has it (e.g. a removed service)."""
+        for service in self.services:
+            if service.id == service_id:
+                return service
+        raise KeyError(service_id)
+
+    def secrets(self) -> list[str]:
+        """Every non-empty secret value, for scrubbing logs and for tests that look for leaks."""
+        found: list[str] = []
+        for section, f in _secret_fields(self):
+            value = getattr(section, f.name)
+            if value:
+                found.append(value)
+        found.extend(_url_password(self.storage.url))
+        return list(dict.fromkeys(found))  # dedupe, keep order
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as plain data, fit for printing: secrets shown as "***"."""
+        return _plain(self)
+
+
+def _sections(settings: Settings) -> list[Any]:
+    sections: list[Any] = []
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        if isinstance(value, tuple):  # services
+            for service in value:
+                sections += [service, service.assistant]
+        else:
+            sections.append(value)
+    return sections
+
+
+def _secret_fields(settings: Settings) -> list[tuple[Any, dataclasses.Field[Any]]]:
+    return [
+        (section, f)
+        for section in _sections(settings)
+        for f in dataclasses.fields(section)
+        if f.metadata.get("secret")
+    ]
+
+
+def _url_password(url: str) -> list[str]:
+    # A database URL may carry a password; drivers echo it back both ways in errors.
+    password = urlsplit(url).password
+    if not password:
+        return []
+    return list(dict.fromkeys([password, unquote(password)]))
+
+
+def _mask_url(url: str) -> str:
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", f":{REDACTED}@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, StorageSettings):
+        return {"url": _mask_url(obj.url)}
+    if dataclasses.is_dataclass(obj):
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if f.metadata.get("secret"):
+                # Keep "" visible: "not set" is useful to an operator, the value is not.
+                out[f.name] = REDACTED if value else ""
+            else:
+                out[f.name] = _plain(value)
+        return out
+    if isinstance(obj, tuple):
+        return [_plain(item) for item in obj]
+    return obj

@@ -1,0 +1,225 @@
+"""Typed reads from one TOML table, each failure naming the dotted key.
+
+A `Table` reads a table against the dataclass that will hold it: the dataclass's fields
+are the allowed keys and its defaults are the defaults, so neither is written twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import math
+import pathlib
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from bot.config.errors import ConfigError
+
+_MISSING: Any = object()
+
+
+def toml_type(value: Any) -> str:
+    """The TOML name of a parsed value's type, as the operator wrote it."""
+    # bool before int: bool is an int subclass in Python but not in TOML.
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "table"
+    if isinstance(value, (datetime.date, datetime.time)):
+        return "date/time"
+    return type(value).__name__
+
+
+class SecretSource:
+    """Values that win over config.toml: the environment, then systemd credentials.
+
+    With `LoadCredential=WHATSAPP_APP_SECRET:...` in the unit, systemd puts a file of that
+    name in `$CREDENTIALS_DIRECTORY`, which keeps the secret out of the environment (and so
+    out of /proc/*/environ and child processes).
+    """
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+        directory = env.get("CREDENTIALS_DIRECTORY") or ""
+        self._directory = pathlib.Path(directory) if directory else None
+
+    def lookup(self, name: str, key: str) -> str | None:
+        """The value for variable `name`, or None when neither source sets it.
+
+        An empty value counts as unset, so `FOO=` in an env file does not blank a secret
+        the config file sets.
+        """
+        value = self._env.get(name)
+        if value:
+            return value
+        if self._directory is None:
+            return None
+        path = self._directory / name
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(key, f"cannot read credential file {path}: {exc}") from exc
+        # `echo secret > file` and systemd-creds leave a newline no token contains.
+        return text.rstrip("\r\n") or None
+
+
+class Table:
+    """One TOML table, read against the dataclass `schema` that will hold it."""
+
+    def __init__(
+        self,
+        data: Any,
+        path: str,
+        schema: type,
+        secrets: SecretSource,
+        source: str,
+    ) -> None:
+        if not isinstance(data, dict):
+            raise ConfigError(path or "config", f"expected a table, got {toml_type(data)}")
+        self.path = path
+        self._data = data
+        self._fields = {f.name: f for f in dataclasses.fields(schema)}
+        self._secrets = secrets
+        self._source = source
+        # Unknown keys first: a misspelt key would otherwise surface as a confusing
+        # "missing required value" for the key the operator meant.
+        for name in data:
+            if name not in self._fields:
+                raise ConfigError(self.key(name), "unknown key")
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def error(self, name: str, reason: str) -> ConfigError:
+        return ConfigError(self.key(name), reason)
+
+    # -- scalars ---------------------------------------------------------------------------
+
+    def string(
+        self,
+        name: str,
+        *,
+        non_empty: bool = False,
+        choices: tuple[str, ...] = (),
+        pattern: str = "",
+        hint: str = "",
+    ) -> str:
+        """A string; `pattern` must match all of it, `hint` says in words what it wants."""
+        value = self._raw(name, str, "a string")
+        if non_empty and not value:
+            raise self.error(name, "must not be empty")
+        if choices and value not in choices:
+            allowed = ", ".join(f'"{c}"' for c in choices)
+            raise self.error(name, f"must be one of {allowed}, got {value!r}")
+        if pattern and not re.fullmatch(pattern, value):
+            hint = hint or f"does not match {pattern}"
+            raise self.error(name, f"{value!r} {hint}")
+        return value
+
+    def env_string(self, name: str, *, required: bool = False) -> str:
+        """A string the environment (or a systemd credential) may supply instead of the file."""
+        variable = self._fields[name].metadata["env"]
+        value = self._secrets.lookup(variable, self.key(name)) if variable else None
+        if value is None:
+            value = self._raw(name, str, "a string")
+        if required and not value:
+            raise self.missing(name)
+        return value
+
+    def integer(self, name: str, *, lo: int | None = None, hi: int | None = None) -> int:
+        value = self._raw(name, int, "an integer")
+        self._check_range(name, value, lo, hi)
+        return value
+
+    def number(self, name: str, *, lo: float | None = None, hi: float | None = None) -> float:
+        """A float; integers are accepted too, since `timeout_seconds = 30` is natural TOML."""
+        value = self._raw(name, (int, float), "a number")
+        if not math.isfinite(value):
+            raise self.error(name, f"must be a finite number, got {value}")
+        self._check_range(name, value, lo, hi)
+        return float(value)
+
+    def boolean(self, name: str) -> bool:
+        return self._raw(name, bool, "a boolean (true or false)")
+
+    def strings(self, name: str, *, pattern: str = "", hint: str = "") -> tuple[str, ...]:
+        """An array of strings; element errors name the array and the index in the reason."""
+        value = self._raw(name, list, "an array of strings", convert=tuple)
+        for index, item in enumerate(value):
+            if not isinstance(item, str):
+                got = toml_type(item)
+                raise self.error(name, f"expected an array of strings, item {index} is {got}")
+            if pattern and not re.fullmatch(pattern, item):
+                hint = hint or f"does not match {pattern}"
+                raise self.error(name, f"item {index} {item!r} {hint}")
+        return tuple(value)
+
+    def missing(self, name: str) -> ConfigError:
+        variable = self._fields[name].metadata.get("env")
+        where = f"set it in {self._source}"
+        if variable:
+            where += f" or ${variable}"
+        return self.error(name, f"missing required value ({where})")
+
+    # -- nested tables ---------------------------------------------------------------------
+
+    def table(self, name: str, schema: type) -> Table:
+        """A sub-table; an absent one reads as empty so every key takes its default."""
+        data = self._data.get(name, {})
+        if not isinstance(data, dict):
+            raise self.error(name, f"expected a table ([{self.key(name)}]), got {toml_type(data)}")
+        return Table(data, self.key(name), schema, self._secrets, self._source)
+
+    def tables(self, name: str, schema: type) -> list[Table]:
+        """An array of tables (`[[name]]`); an absent one reads as empty."""
+        data = self._data.get(name, [])
+        if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
+            header = f"[[{self.key(name)}]]"
+            raise self.error(name, f"expected an array of tables ({header}), got {toml_type(data)}")
+        return [
+            Table(item, f"{self.key(name)}[{index}]", schema, self._secrets, self._source)
+            for index, item in enumerate(data)
+        ]
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _default(self, name: str) -> Any:
+        f = self._fields[name]
+        if f.default is not dataclasses.MISSING:
+            return f.default
+        if f.default_factory is not dataclasses.MISSING:
+            return f.default_factory()
+        return _MISSING
+
+    def _raw(
+        self, name: str, types: type | tuple[type, ...], expected: str, convert: Any = None
+    ) -> Any:
+        if name not in self._data:
+            default = self._default(name)
+            if default is _MISSING:
+                raise self.missing(name)
+            return default
+        value = self._data[name]
+        # Exact check on bool: `port = true` is a mistake, not the integer 1.
+        if isinstance(value, bool) != (types is bool) or not isinstance(value, types):
+            raise self.error(name, f"expected {expected}, got {toml_type(value)}")
+        return convert(value) if convert else value
+
+    def _check_range(self, name: str, value: float, lo: float | None, hi: float | None) -> None:
+        if lo is not None and hi is not None and not lo <= value <= hi:
+            raise self.error(name, f"must be between {lo} and {hi}, got {value}")
+        if lo is not None and value < lo:
+            raise self.error(name, f"must be at least {lo}, got {value}")
+        if hi is not None and value > hi:
+            raise self.error(name, f"must be at most {hi}, got {value}")

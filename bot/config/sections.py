@@ -1,0 +1,216 @@
+"""One reader per config.toml section: types, ranges and formats of single values.
+
+Rules that tie sections together (default service, paths that must differ, the OpenAI key
+an enabled assistant needs) live in `bot.config.load`, which sees all of them at once.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from bot.config.model import (
+    AssistantSettings,
+    FlowsSettings,
+    InboxSettings,
+    JiraSettings,
+    LoggingSettings,
+    MediaSettings,
+    OpenAISettings,
+    PollerSettings,
+    ServerSettings,
+    ServiceSettings,
+    StorageSettings,
+    WhatsAppSettings,
+)
+from bot.config.reader import Table
+
+STORAGE_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql")
+ON_CLOSED = ("new", "reopen", "reuse")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("auto", "json", "console")
+
+
+def _path(t: Table, name: str) -> str:
+    # wsgiref compares PATH_INFO exactly, so a query string or a space could never match.
+    return t.string(
+        name,
+        pattern=r"/[^\s?#]*",
+        hint="must be a URL path starting with '/' (no spaces, '?' or '#')",
+    )
+
+
+def _http_url(t: Table, name: str) -> str:
+    value = t.string(name)
+    try:
+        parts = urlsplit(value)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. an unbalanced "[" in the host
+        ok = False
+    if not ok:
+        # Echo the value to show the typo, unless it might carry a password.
+        shown = "" if "@" in value else f", got {value!r}"
+        raise t.error(name, f"must be an http:// or https:// URL{shown}")
+    # Callers append paths ("/rest/api/3/..."); one form avoids "//" in every request.
+    return value.rstrip("/")
+
+
+def server(t: Table) -> ServerSettings:
+    return ServerSettings(
+        host=t.string("host", non_empty=True),
+        port=t.integer("port", lo=0, hi=65535),
+        webhook_path=_path(t, "webhook_path"),
+        max_body_bytes=t.integer("max_body_bytes", lo=1024),
+        instance_id=t.string("instance_id"),
+    )
+
+
+def storage(t: Table) -> StorageSettings:
+    url = t.string("url", non_empty=True)
+    # Only the scheme and database name are checked; the storage layer owns the rest.
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. an unbalanced "[" in the host
+        raise t.error("url", f"not a valid URL: {exc}") from exc
+    if parts.scheme not in STORAGE_SCHEMES:
+        allowed = ", ".join(f"{s}://" for s in STORAGE_SCHEMES)
+        # Only the scheme is echoed: the rest of the URL may hold a password.
+        got = f"{parts.scheme}://" if parts.scheme else "none"
+        raise t.error("url", f"scheme must be one of {allowed}, got {got}")
+    if not parts.path.strip("/"):
+        example = "sqlite:///path/to/file.db, postgresql://host/dbname"
+        raise t.error("url", f"names no database ({example})")
+    return StorageSettings(url=url)
+
+
+def whatsapp(t: Table) -> WhatsAppSettings:
+    return WhatsAppSettings(
+        verify_token=t.env_string("verify_token", required=True),
+        app_secret=t.env_string("app_secret", required=True),
+        access_token=t.env_string("access_token", required=True),
+        phone_number_id=t.env_string("phone_number_id", required=True),
+        graph_url=_http_url(t, "graph_url"),
+        api_version=t.string("api_version", pattern=r"v\d+\.\d+", hint='must look like "v23.0"'),
+    )
+
+
+def jira(t: Table) -> JiraSettings:
+    settings = JiraSettings(
+        url=_http_url(t, "url"),
+        email=t.string("email"),
+        api_token=t.env_string("api_token"),
+        token=t.env_string("token"),
+        timeout_seconds=t.number("timeout_seconds", lo=0.1),
+    )
+    _check_jira_auth(t, settings)
+    return settings
+
+
+def _check_jira_auth(t: Table, s: JiraSettings) -> None:
+    # Exactly one style, so the adapter never has to guess between basic and bearer auth.
+    if s.token and s.api_token:
+        raise t.error(
+            "token",
+            "set either token (Server/Data Center) or email + api_token (Cloud), not both",
+        )
+    if s.token and s.email:
+        raise t.error(
+            "email", "not used with token (Server/Data Center); remove it or use api_token"
+        )
+    if s.api_token and not s.email:
+        raise t.error(
+            "email", "missing required value: Jira Cloud authenticates with email + api_token"
+        )
+    if not s.token and not s.api_token:
+        if s.email:
+            raise t.missing("api_token")
+        raise t.error(
+            "api_token",
+            "missing: set email + api_token (Jira Cloud) or token (Server/Data Center), "
+            "in config.toml or $JIRA_API_TOKEN / $JIRA_TOKEN",
+        )
+
+
+def openai(t: Table) -> OpenAISettings:
+    return OpenAISettings(
+        # Required or not depends on the services; parse_config decides once it has them.
+        api_key=t.env_string("api_key"),
+        base_url=_http_url(t, "base_url"),
+        model=t.string("model", non_empty=True),
+        timeout_seconds=t.number("timeout_seconds", lo=0.1),
+    )
+
+
+def poller(t: Table) -> PollerSettings:
+    return PollerSettings(
+        interval_seconds=t.integer("interval_seconds", lo=1),
+        overlap_seconds=t.integer("overlap_seconds", lo=0),
+    )
+
+
+def inbox(t: Table) -> InboxSettings:
+    settings = InboxSettings(
+        workers=t.integer("workers", lo=1, hi=64),
+        interval_seconds=t.integer("interval_seconds", lo=1),
+        max_attempts=t.integer("max_attempts", lo=1),
+        retry_base_seconds=t.number("retry_base_seconds", lo=0.1),
+        retry_max_seconds=t.number("retry_max_seconds", lo=0.1),
+        lease_seconds=t.integer("lease_seconds", lo=5),
+    )
+    if settings.retry_max_seconds < settings.retry_base_seconds:
+        raise t.error("retry_max_seconds", "must be at least retry_base_seconds")
+    return settings
+
+
+def service(t: Table, default_model: str) -> ServiceSettings:
+    return ServiceSettings(
+        id=t.string(
+            "id", pattern=r"[a-z0-9_-]+", hint="must be lower-case letters, digits, '_' or '-'"
+        ),
+        project_key=t.string(
+            "project_key",
+            pattern=r"[A-Z][A-Z0-9_]+",
+            hint="must be a Jira project key: an upper-case letter, "
+            "then upper-case letters, digits or '_'",
+        ),
+        issue_type=t.string("issue_type", non_empty=True),
+        # Jira splits a label at whitespace on input and rejects it on the API.
+        labels=t.strings(
+            "labels", pattern=r"\S+", hint="must be non-empty with no whitespace (a Jira label)"
+        ),
+        default=t.boolean("default"),
+        phone_number_ids=t.strings(
+            "phone_number_ids", pattern=r"\S+", hint="must be non-empty with no whitespace"
+        ),
+        on_closed=t.string("on_closed", choices=ON_CLOSED),
+        reopen_transition=t.string("reopen_transition", non_empty=True),
+        assistant=assistant(t.table("assistant", AssistantSettings), default_model),
+    )
+
+
+def assistant(t: Table, default_model: str) -> AssistantSettings:
+    return AssistantSettings(
+        enabled=t.boolean("enabled"),
+        system_prompt=t.string("system_prompt", non_empty=True),
+        model=t.string("model") or default_model,
+    )
+
+
+def media(t: Table) -> MediaSettings:
+    return MediaSettings(max_bytes=t.integer("max_bytes", lo=1))
+
+
+def flows(t: Table) -> FlowsSettings:
+    return FlowsSettings(
+        endpoint_path=_path(t, "endpoint_path"),
+        private_key_file=t.string("private_key_file"),
+        private_key_passphrase=t.string("private_key_passphrase"),
+    )
+
+
+def logging(t: Table) -> LoggingSettings:
+    # Operators write "INFO" as often as "info"; the stored value is always lower case.
+    level = t.string("level").lower()
+    if level not in LOG_LEVELS:
+        allowed = ", ".join(f'"{v}"' for v in LOG_LEVELS)
+        raise t.error("level", f"must be one of {allowed}, got {level!r}")
+    return LoggingSettings(level=level, format=t.string("format", choices=LOG_FORMATS))

@@ -1,0 +1,108 @@
+"""The daemon's WSGI application: environ in, (status, headers, body) out, nothing else."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from urllib.parse import parse_qsl
+
+from bot.logs import get_logger
+from bot.whatsapp.webhook import Reply, WebhookHandler
+
+log = get_logger(__name__)
+
+Health = Callable[[], tuple[bool, dict]]
+
+
+class WsgiApp:
+    """Routes Meta's webhook, /healthz and /metrics; never lets an exception become a stack trace."""
+
+    def __init__(
+        self,
+        *,
+        webhook_path: str,
+        webhook: WebhookHandler,
+        health: Health,
+        metrics: Callable[[], tuple[bytes, str]],
+        extra_routes: dict[str, Callable[[dict, bytes], Reply]] | None = None,
+    ) -> None:
+        self.webhook_path = webhook_path
+        self.webhook = webhook
+        self.health = health
+        self.metrics = metrics
+        self.extra_routes = extra_routes or {}
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        try:
+            reply = self._route(environ)
+        except Exception:  # a bug of ours must still answer, and must be visible in the log
+            log.exception("http_unhandled_error", path=environ.get("PATH_INFO"))
+            reply = Reply.json(500, error="internal error")
+        status = HTTPStatus(reply.status)
+        headers = [
+            ("Content-Type", reply.content_type),
+            ("Content-Length", str(len(reply.body))),
+            *reply.headers,
+        ]
+        start_response(f"{status.value} {status.phrase}", headers)
+        return [reply.body]
+
+    def _route(self, environ: dict) -> Reply:
+        path = environ.get("PATH_INFO") or "/"
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path == self.webhook_path:
+            if method == "GET":
+                return self.webhook.verify(dict(parse_qsl(environ.get("QUERY_STRING", ""))))
+            if method == "POST":
+                return self._deliver(environ)
+            return _not_allowed("GET, POST")
+        if path == "/healthz":
+            ok, detail = self.health()
+            return Reply(200 if ok else 503, json.dumps(detail).encode())
+        if path == "/metrics":
+            body, content_type = self.metrics()
+            return Reply(200, body, content_type)
+        if path in self.extra_routes:
+            if method != "POST":
+                return _not_allowed("POST")
+            return self.extra_routes[path](environ, _read_body(environ, None) or b"")
+        return Reply.json(404, error=f"no route for {path}")
+
+    def _deliver(self, environ: dict) -> Reply:
+        signature = environ.get("HTTP_X_HUB_SIGNATURE_256")
+        if not signature:
+            return self.webhook.deliver(None, b"")
+        length = _content_length(environ)
+        if length is None:
+            return Reply.json(411, error="Content-Length required")
+        if self.webhook.too_large(length):
+            return self.webhook.refuse_oversized()
+        body = _read_body(environ, length)
+        return self.webhook.deliver(signature, body)
+
+
+def _content_length(environ: dict) -> int | None:
+    try:
+        value = int(environ.get("CONTENT_LENGTH") or "")
+    except ValueError:
+        return None
+    return value if value >= 0 else None
+
+
+def _read_body(environ: dict, length: int | None) -> bytes:
+    if length is None:
+        length = _content_length(environ) or 0
+    stream = environ["wsgi.input"]
+    chunks, remaining = [], length
+    while remaining > 0:
+        chunk = stream.read(min(remaining, 65536))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def _not_allowed(allow: str) -> Reply:
+    return Reply(405, b'{"error": "method not allowed"}', headers=(("Allow", allow),))

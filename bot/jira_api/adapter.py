@@ -1,0 +1,304 @@
+"""The Jira adapter: every call wajira makes to Jira goes through `JiraAdapter._call`.
+
+Cloud gets REST API v3 with Atlassian Document Format bodies, where user text is a plain text
+node and can never become a mention, link or macro. Server/Data Center gets API v2 with the
+text's wiki markup escaped. Callers pass plain text and never see which one is used.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import jira
+import requests
+
+from bot.jira_api.errors import (
+    IssueNotFound,
+    JiraAuthFailed,
+    JiraError,
+    JiraRejected,
+    JiraUnavailable,
+    RateLimited,
+)
+from bot.logs import get_logger
+from bot.rules.adf import doc_from_text
+from bot.rules.wiki import escape_wiki
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+PROPERTY_KEY = "wajira"
+"""Entity property on every issue and comment the bot writes (DESIGN.md)."""
+
+
+@dataclass(frozen=True)
+class IssueRef:
+    key: str
+    id: str
+
+
+class JiraAdapter:
+    """Jira Cloud (API v3, ADF) or Server/Data Center (API v2, wiki markup).
+
+    Args:
+        client: a configured `jira.JIRA`; its session does the HTTP.
+        cloud: True for Cloud (v3 + ADF), False for Server/DC (v2 + escaped wiki markup).
+        observe: called as observe(operation, outcome, seconds) after every call (metrics).
+    """
+
+    def __init__(
+        self,
+        client: jira.JIRA,
+        *,
+        cloud: bool,
+        observe: Callable[[str, str, float], None] | None = None,
+    ) -> None:
+        self._client = client
+        self.cloud = cloud
+        self._api = "3" if cloud else "2"
+        self._base = client.server_url.rstrip("/")
+        self._observe = observe or (lambda op, outcome, seconds: None)
+
+    @classmethod
+    def connect(
+        cls,
+        url: str,
+        *,
+        email: str = "",
+        api_token: str = "",
+        token: str = "",
+        timeout: float = 30.0,
+        observe: Callable[[str, str, float], None] | None = None,
+    ) -> JiraAdapter:
+        """Build the adapter without touching the network (nothing is fetched until a call)."""
+        cloud = not token
+        options = {
+            "server": url,
+            "rest_api_version": "3" if cloud else "2",
+            # The library would otherwise ask PyPI for a newer version of itself.
+            "check_update": False,
+        }
+        auth: dict[str, Any] = (
+            {"basic_auth": (email, api_token)} if cloud else {"token_auth": token}
+        )
+        client = jira.JIRA(
+            options=options,
+            get_server_info=False,
+            # Retries are ours: the queue backs off without holding a worker thread asleep.
+            max_retries=0,
+            timeout=timeout,
+            **auth,
+        )
+        return cls(client, cloud=cloud, observe=observe)
+
+    # -- the one place HTTP happens ---------------------------------------------------------
+
+    def _call(self, operation: str, fn: Callable[[], T]) -> T:
+        started = time.monotonic()
+        outcome = "ok"
+        try:
+            return fn()
+        except jira.JIRAError as exc:
+            error = _translate(exc)
+            outcome = type(error).__name__
+            raise error from exc
+        except requests.Timeout as exc:
+            outcome = "JiraUnavailable"
+            raise JiraUnavailable(f"{operation}: Jira did not answer in time") from exc
+        except requests.ConnectionError as exc:
+            outcome = "JiraUnavailable"
+            raise JiraUnavailable(f"{operation}: cannot reach Jira ({type(exc).__name__})") from exc
+        except requests.RequestException as exc:
+            outcome = "JiraUnavailable"
+            raise JiraUnavailable(f"{operation}: {type(exc).__name__}") from exc
+        except ValueError as exc:  # a 2xx whose body is not JSON: a proxy page, not Jira
+            outcome = "JiraUnavailable"
+            raise JiraUnavailable(f"{operation}: Jira answered with something that is not JSON") from exc
+        finally:
+            elapsed = time.monotonic() - started
+            self._observe(operation, outcome, elapsed)
+            log.debug("jira_call", operation=operation, outcome=outcome, ms=round(elapsed * 1000, 1))
+
+    def _request(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        body: Any = None,
+    ) -> Any:
+        url = f"{self._base}/rest/api/{self._api}/{path}"
+
+        def send() -> Any:
+            response = self._client._session.request(method, url, params=params, json=body)
+            return response.json() if response.content else None
+
+        return self._call(operation, send)
+
+    # -- operations -------------------------------------------------------------------------
+
+    def myself(self) -> dict[str, Any]:
+        return self._request("myself", "GET", "myself")
+
+    def create_issue(
+        self,
+        *,
+        project_key: str,
+        issue_type: str,
+        summary: str,
+        description: str,
+        labels: list[str],
+        properties: dict[str, Any],
+    ) -> IssueRef:
+        """Create an issue with entity properties set in the same request.
+
+        Raises:
+            JiraRejected: the project, issue type or a field is not accepted.
+            JiraUnavailable: the outcome is unknown; look before creating again.
+        """
+        body = {
+            "fields": {
+                "project": {"key": project_key},
+                "issuetype": {"name": issue_type},
+                "summary": summary,
+                "description": self._body(description),
+                "labels": list(labels),
+            },
+            "properties": [{"key": k, "value": v} for k, v in properties.items()],
+        }
+        created = self._request("create_issue", "POST", "issue", body=body)
+        return IssueRef(key=created["key"], id=str(created["id"]))
+
+    def find_issue_with_property(
+        self, *, project_key: str, created_since_epoch: float, match: dict[str, Any]
+    ) -> IssueRef | None:
+        """Find an issue this bot created since a moment whose `wajira` property contains `match`.
+
+        Used after an uncertain create. Epoch milliseconds in JQL are zone-free, unlike dates.
+        """
+        since_ms = int(created_since_epoch * 1000)
+        jql = f'project = "{project_key}" AND created >= {since_ms} ORDER BY created ASC'
+        for issue in self._search(jql, fields=["summary"], properties=[PROPERTY_KEY]):
+            value = (issue.get("properties") or {}).get(PROPERTY_KEY) or {}
+            if all(value.get(k) == v for k, v in match.items()):
+                return IssueRef(key=issue["key"], id=str(issue["id"]))
+        return None
+
+    def add_comment(self, issue_key: str, text: str, *, prop: dict[str, Any]) -> str:
+        """Post `text` as a comment carrying the `wajira` property; returns the comment id.
+
+        Raises:
+            IssueNotFound: the issue is gone.
+            JiraUnavailable: outcome unknown; use `find_comment_with_property` before posting again.
+        """
+        body = {"body": self._body(text), "properties": [{"key": PROPERTY_KEY, "value": prop}]}
+        created = self._request("add_comment", "POST", f"issue/{issue_key}/comment", body=body)
+        return str(created["id"])
+
+    def find_comment_with_property(self, issue_key: str, match: dict[str, Any]) -> str | None:
+        """The id of a comment on the issue whose `wajira` property contains `match`, newest first."""
+        for comment in self._comments(issue_key, newest_first=True):
+            for prop in comment.get("properties") or ():
+                if prop.get("key") != PROPERTY_KEY or not isinstance(prop.get("value"), dict):
+                    continue
+                if all(prop["value"].get(k) == v for k, v in match.items()):
+                    return str(comment["id"])
+        return None
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _body(self, text: str) -> Any:
+        return doc_from_text(text) if self.cloud else escape_wiki(text)
+
+    def _comments(self, issue_key: str, *, newest_first: bool) -> Iterator[dict[str, Any]]:
+        start = 0
+        while True:
+            page = self._request(
+                "list_comments",
+                "GET",
+                f"issue/{issue_key}/comment",
+                params={
+                    "startAt": start,
+                    "maxResults": 100,
+                    "orderBy": "-created" if newest_first else "created",
+                    "expand": "properties",
+                },
+            )
+            comments = page.get("comments") or []
+            yield from comments
+            start += len(comments)
+            if not comments or start >= int(page.get("total", 0)):
+                return
+
+    def _search(
+        self, jql: str, *, fields: list[str], properties: list[str] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every issue matching `jql`: Cloud pages /search/jql by token, Server/DC /search by offset."""
+        if self.cloud:
+            token: str | None = None
+            while True:
+                page = self._call(
+                    "search",
+                    lambda token=token: self._client.enhanced_search_issues(
+                        jql,
+                        nextPageToken=token,
+                        maxResults=100,
+                        fields=list(fields),
+                        properties=",".join(properties or []) or None,
+                        json_result=True,
+                    ),
+                )
+                yield from page.get("issues") or []
+                token = page.get("nextPageToken")
+                if not token or page.get("isLast", False):
+                    return
+        start = 0
+        while True:
+            params = {"jql": jql, "startAt": start, "maxResults": 100, "fields": ",".join(fields)}
+            if properties:
+                params["properties"] = ",".join(properties)
+            page = self._request("search", "GET", "search", params=params)
+            issues = page.get("issues") or []
+            yield from issues
+            start += len(issues)
+            if not issues or start >= int(page.get("total", 0)):
+                return
+
+
+def _translate(exc: jira.JIRAError) -> JiraError:
+    status = exc.status_code
+    reason = _reason(exc)
+    if status == 429:
+        return RateLimited(f"Jira rate limit: {reason}", retry_after=_retry_after(exc))
+    if status is None or status >= 500:
+        return JiraUnavailable(f"Jira {status}: {reason}", status=status)
+    if status in (401, 403):
+        return JiraAuthFailed(f"Jira {status}: {reason}", status=status)
+    if status == 404:
+        return IssueNotFound(f"Jira 404: {reason}", status=status)
+    return JiraRejected(f"Jira {status}: {reason}", status=status)
+
+
+def _retry_after(exc: jira.JIRAError) -> float | None:
+    headers = exc.response.headers if exc.response is not None else {}
+    try:
+        return max(0.0, float(headers.get("Retry-After", "")))
+    except ValueError:
+        return None
+
+
+def _reason(exc: jira.JIRAError) -> str:
+    """Jira's own error text (`errorMessages` and `errors`), short enough for a log line."""
+    response = exc.response
+    try:
+        data = response.json() if response is not None else {}
+    except ValueError:
+        data = {}
+    parts = list(data.get("errorMessages") or []) if isinstance(data, dict) else []
+    if isinstance(data, dict) and isinstance(data.get("errors"), dict):
+        parts += [f"{k}: {v}" for k, v in data["errors"].items()]
+    return ("; ".join(str(p) for p in parts) or str(exc.text or "no reason given"))[:500]

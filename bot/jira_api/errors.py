@@ -1,0 +1,38 @@
+"""What can go wrong talking to Jira, in the terms the jobs act on.
+
+The jobs never see `requests` or `jira.JIRAError`: they retry `JiraUnavailable` without
+counting it against the message (Jira being down is not the message's fault), back off for
+`RateLimited` as long as Jira asks, and count `JiraRejected` towards the dead-letter limit.
+"""
+
+from __future__ import annotations
+
+
+class JiraError(Exception):
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class JiraUnavailable(JiraError):
+    """5xx, timeout, refused connection: try again later."""
+
+
+class RateLimited(JiraUnavailable):
+    """429: Jira told us how long to wait (`Retry-After`, seconds) or we pick a back-off."""
+
+    def __init__(self, message: str, *, retry_after: float | None) -> None:
+        super().__init__(message, status=429)
+        self.retry_after = retry_after
+
+
+class JiraRejected(JiraError):
+    """A 4xx other than 429: the request itself is wrong (bad field, missing project, …)."""
+
+
+class JiraAuthFailed(JiraRejected):
+    """401/403: credentials or permissions; every call will fail until an operator acts."""
+
+
+class IssueNotFound(JiraRejected):
+    """404 on an issue: deleted or moved out of our reach."""

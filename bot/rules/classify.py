@@ -1,0 +1,188 @@
+"""Which Jira comments the poller acts on, and how.
+
+`comment_view` flattens the comment JSON Jira hands back (API v3 with an ADF body, API v2 with a
+wiki string; inline in search results or from `/issue/{key}/comment?expand=properties`) into one
+small record. `route_comment` then decides what the poll job does with it.
+
+The `wajira` comment property, never the text, says which comments the bot wrote: anyone can type
+`[AI] ...` into a comment, but only the bot sets the property.
+
+Safety order: a comment Jira marks as internal is IGNOREd before anything else is looked at.
+Internal comments never reach WhatsApp, and whatever they say, they never start an AI turn.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from bot.rules.adf import text_from_doc
+from bot.rules.wiki import unescape_wiki
+
+PROPERTY_KEY = "wajira"
+KIND_CUSTOMER = "customer"
+KIND_AI = "ai"
+KIND_ECHO = "echo"
+KIND_NOTE = "note"
+# Our property is present but its `kind` is missing or not a string: still ours, so still never
+# relayed back (the safe way to fail), but it matches none of the kinds above.
+KIND_UNKNOWN = "unknown"
+
+_JSM_PROPERTY = "sd.public.comment"
+# Below this, a number is epoch seconds; above it, epoch milliseconds (year 5138 in seconds).
+_MS_THRESHOLD = 10**11
+
+
+@dataclass(frozen=True)
+class CommentView:
+    """One Jira comment, as the poller needs it."""
+
+    id: str
+    issue_key: str
+    author_id: str | None
+    """Cloud `accountId`; Server/DC `key` or `name`."""
+    author_name: str
+    created: float
+    """Epoch seconds; 0.0 when Jira sent no readable time."""
+    text: str
+    kind: str | None
+    """Our `wajira` property's kind (customer, ai, echo, note, unknown); None when not ours."""
+    wamid: str | None
+    internal: bool
+
+
+class Route(enum.Enum):
+    AI_TURN = "ai_turn"
+    """A customer message we relayed: the AI may answer it."""
+    TO_CUSTOMER = "to_customer"
+    """An agent's public comment: send it to the customer on WhatsApp."""
+    IGNORE = "ignore"
+
+
+def comment_view(issue_key: str, raw: dict[str, Any]) -> CommentView:
+    """Flatten one comment of any shape Jira sends; never raises on odd or missing fields."""
+    raw = raw if isinstance(raw, dict) else {}
+    props = _properties(raw.get("properties"))
+    ours = props.get(PROPERTY_KEY, _MISSING)
+    kind, wamid = _our_kind(ours)
+    author = raw.get("author") if isinstance(raw.get("author"), dict) else {}
+    return CommentView(
+        id=_str(raw.get("id")),
+        issue_key=issue_key,
+        author_id=_author_id(author),
+        author_name=_str(author.get("displayName")) or _str(author.get("name")),
+        created=parse_jira_time(raw.get("created")),
+        text=_body_text(raw.get("body"), ours=kind is not None),
+        kind=kind,
+        wamid=wamid,
+        internal=_is_internal(raw, props),
+    )
+
+
+def route_comment(c: CommentView, *, bot_account_id: str | None) -> Route:
+    """What the poll job does with a comment it has not handled before."""
+    if c.internal:
+        return Route.IGNORE
+    if c.kind == KIND_CUSTOMER:
+        return Route.AI_TURN
+    if c.kind is not None:
+        return Route.IGNORE  # our AI reply, echo or note: already where it belongs
+    if bot_account_id and c.author_id == bot_account_id:
+        # Written with the bot's token but without our property (by hand, or a foreign script):
+        # we cannot tell what it is, and relaying the bot's own words back would loop.
+        return Route.IGNORE
+    if not c.text.strip():
+        # An attachment-only or emptied comment: WhatsApp rejects an empty text message.
+        return Route.IGNORE
+    return Route.TO_CUSTOMER
+
+
+def parse_jira_time(value: object) -> float:
+    """Epoch seconds from Jira's `2026-11-21T12:03:49.123+0000` (or `Z`, `+00:00`); 0.0 if unreadable."""
+    if isinstance(value, bool):
+        return 0.0
+    if isinstance(value, (int, float)):
+        return float(value) / 1000 if value > _MS_THRESHOLD else float(value)
+    if not isinstance(value, str) or not value.strip():
+        return 0.0
+    try:
+        stamp = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return 0.0
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=timezone.utc)  # Jira always sends a zone; UTC is the sane guess
+    return stamp.timestamp()
+
+
+_MISSING = object()
+
+
+def _properties(value: object) -> dict[str, Any]:
+    # expand=properties gives [{"key": k, "value": v}]; some callers pass a ready {k: v} mapping.
+    if isinstance(value, dict):
+        return value
+    found: dict[str, Any] = {}
+    if isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict) and isinstance(item.get("key"), str):
+                found[item["key"]] = item.get("value")
+    return found
+
+
+def _our_kind(value: object) -> tuple[str | None, str | None]:
+    if value is _MISSING:
+        return None, None
+    if not isinstance(value, dict):
+        return KIND_UNKNOWN, None
+    kind = value.get("kind")
+    wamid = value.get("wamid")
+    return (
+        kind if isinstance(kind, str) and kind else KIND_UNKNOWN,
+        wamid if isinstance(wamid, str) and wamid else None,
+    )
+
+
+def _author_id(author: dict[str, Any]) -> str | None:
+    for key in ("accountId", "key", "name"):
+        value = author.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _body_text(body: object, *, ours: bool) -> str:
+    if isinstance(body, dict):
+        return text_from_doc(body)
+    if isinstance(body, str):
+        # On Server/DC the adapter escapes our own text as wiki markup; undo exactly that, so
+        # `[WhatsApp] Ana: ...` reads back as written. Agents' wiki markup stays as they typed it.
+        return (unescape_wiki(body) if ours else body).strip()
+    return ""
+
+
+def _is_internal(raw: dict[str, Any], props: dict[str, Any]) -> bool:
+    visibility = raw.get("visibility")
+    if visibility:
+        return True  # restricted to a group or role: not for the customer's eyes
+    if _is_false(raw.get("jsdPublic")) or _is_false(raw.get("public")):
+        return True
+    jsm = props.get(_JSM_PROPERTY)
+    if isinstance(jsm, dict) and "internal" in jsm:
+        # Anything but an explicit "not internal" counts as internal: leaking an agents-only
+        # remark to a customer is worse than holding back a public one.
+        return not _is_false(jsm["internal"])
+    return False
+
+
+def _is_false(value: object) -> bool:
+    return value is False or (isinstance(value, str) and value.strip().lower() == "false")
+
+
+def _str(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return ""

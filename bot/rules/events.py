@@ -1,0 +1,96 @@
+"""What a WhatsApp webhook delivery means, as plain data.
+
+`bot.rules.payload.parse_webhook` turns Meta's JSON into these records; storage keeps them;
+the inbox job renders them. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """One message a customer sent to a business number (`value.messages[]`)."""
+
+    wamid: str
+    """Meta's message id; the dedupe key of the inbound queue."""
+    conversation_key: str
+    """Who the conversation is with: canonical E.164 (`+5215512345678` -> `+525512345678`)
+    from `bot.rules.phones.conversation_key_for_phone`, or `user:<id>` for a business-scoped
+    user id when Meta sent no phone."""
+    wa_id: str | None
+    """`from` exactly as Meta sent it: the address replies must go to."""
+    user_id: str | None
+    """Business-scoped user id (`from_user_id` / contacts[].user_id) when present."""
+    phone_number_id: str
+    """`metadata.phone_number_id` of the business number that received it (routing key)."""
+    display_phone_number: str | None
+    profile_name: str | None
+    timestamp: int
+    """Meta's `timestamp`, epoch seconds."""
+    kind: str
+    """Meta's `type` (`text`, `image`, ..., or whatever unknown string Meta sent)."""
+    raw: dict[str, Any]
+    """The message object exactly as Meta sent it."""
+
+
+@dataclass(frozen=True)
+class StatusEvent:
+    """A delivery status of a message the business sent (`value.statuses[]`)."""
+
+    wamid: str
+    status: str
+    """`sent`, `delivered`, `read`, `failed`, or another string Meta may add."""
+    timestamp: int
+    recipient_id: str | None
+    phone_number_id: str
+    errors: tuple[dict[str, Any], ...]
+    raw: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class OtherEvent:
+    """A change we store but do not act on yet (echoes, history, app state sync, unknown fields).
+
+    Stored raw so nothing Meta sent is silently dropped.
+    """
+
+    field: str
+    """`changes[].field`."""
+    dedupe_key: str
+    """sha256 hex of the canonical JSON of `raw`: a redelivery is stored once."""
+    phone_number_id: str | None
+    raw: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ParsedBatch:
+    messages: tuple[InboundMessage, ...] = ()
+    statuses: tuple[StatusEvent, ...] = ()
+    others: tuple[OtherEvent, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not (self.messages or self.statuses or self.others)
+
+
+@dataclass(frozen=True)
+class PayloadError(ValueError):
+    """The body is JSON but not a WhatsApp webhook we can store; `path` points into it."""
+
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class RenderedComment:
+    """Plain text of a Jira comment; the Jira adapter turns it into ADF or escaped wiki markup."""
+
+    text: str
+    media: tuple[str, ...] = field(default=())
+    """Media ids the message carries (downloaded later); empty for non-media kinds."""

@@ -1,0 +1,229 @@
+"""The inbox job: queued WhatsApp messages → one Jira comment each, per conversation in order.
+
+A conversation is worked by one worker at a time (a storage lease, so this holds across
+instances). Its messages go in Meta-timestamp order; when one cannot go yet the conversation
+waits as a whole, so a later message never overtakes an earlier one.
+
+Exactly once: `started` is committed before each Jira call. A row that was started before (a
+timeout, a crash, `kill -9`) first asks Jira for a comment whose `wajira` property carries its
+wamid, and posts only when there is none.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from bot.config import Settings
+from bot.jira_api.adapter import JiraAdapter
+from bot.jira_api.errors import IssueNotFound, JiraRejected, JiraUnavailable, RateLimited
+from bot.logs import get_logger
+from bot.rules.backoff import honour_retry_after, retry_delay
+from bot.rules.phones import display_phone, mask_phone
+from bot.rules.render import render_message
+from jobs.tickets import CreationPending, TicketOpener
+from storage.db import StorageUnavailable
+from storage.inbound import InboundQueue, QueuedMessage
+from storage.leases import Leases
+
+log = get_logger(__name__)
+
+
+class _StopConversation(Exception):
+    """This conversation cannot go on now (its head message waits)."""
+
+
+class _JiraDown(Exception):
+    """Jira is unavailable: stop the whole sweep instead of hammering it conversation by conversation."""
+
+
+@dataclass
+class SweepSummary:
+    conversations: int = 0
+    delivered: int = 0
+    retried: int = 0
+    dead: int = 0
+    jira_down: bool = False
+
+
+@dataclass
+class InboxJob:
+    settings: Settings
+    queue: InboundQueue
+    leases: Leases
+    jira: JiraAdapter
+    tickets: TicketOpener
+    owner: str
+    clock: Callable[[], float] = time.time
+    after_write: Callable[[str], None] = lambda issue_key: None
+    """Told the issue key after every comment (the poll job reconciles those issues)."""
+
+    _outage_streak: int = field(default=0, init=False)
+    _jira_down_until: float = field(default=0.0, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _busy: set[str] = field(default_factory=set, init=False)
+    """Conversations a thread of this process is working on: the storage lease is per instance,
+    so it cannot keep two threads of the same instance apart."""
+
+    def run(self) -> SweepSummary:
+        """One sweep over every conversation with due messages; repeats while work keeps arriving."""
+        summary = SweepSummary()
+        if self.clock() < self._jira_down_until:
+            summary.jira_down = True
+            return summary
+        policy = self.settings.inbox
+        with ThreadPoolExecutor(max_workers=policy.workers, thread_name_prefix="inbox") as pool:
+            for _round in range(100):  # bounded: a flood cannot pin the job forever
+                keys = self.queue.due_conversations(limit=policy.workers * 8)
+                if not keys:
+                    break
+                results = list(pool.map(self._conversation_safely, keys))
+                for delivered, retried, dead in results:
+                    summary.delivered += delivered
+                    summary.retried += retried
+                    summary.dead += dead
+                summary.conversations += len(keys)
+                if self.clock() < self._jira_down_until:
+                    summary.jira_down = True
+                    break
+                if not any(d for d, _, _ in results):
+                    break  # nothing moved: every due conversation is waiting on something
+        if summary.conversations:
+            log.info("inbox_sweep", **summary.__dict__)
+        return summary
+
+    def _conversation_safely(self, key: str) -> tuple[int, int, int]:
+        with self._lock:
+            if key in self._busy:
+                return (0, 0, 0)
+            self._busy.add(key)
+        try:
+            return self.process_conversation(key)
+        except StorageUnavailable as exc:
+            log.error("inbox_storage_unavailable", error=str(exc))
+            return (0, 0, 0)
+        finally:
+            with self._lock:
+                self._busy.discard(key)
+
+    def process_conversation(self, key: str) -> tuple[int, int, int]:
+        """Deliver the conversation's due messages in order. Returns (delivered, retried, dead)."""
+        policy = self.settings.inbox
+        lease = f"conversation:{key}"
+        if not self.leases.acquire(lease, self.owner, policy.lease_seconds):
+            return (0, 0, 0)
+        delivered = retried = dead = 0
+        renewed = self.clock()
+        try:
+            for row in self.queue.pending_for(key):
+                if row.next_attempt_at > self.clock() or self.clock() < self._jira_down_until:
+                    break
+                if self.clock() - renewed > policy.lease_seconds / 3:
+                    if not self.leases.acquire(lease, self.owner, policy.lease_seconds):
+                        break
+                    renewed = self.clock()
+                try:
+                    self._deliver(row)
+                    delivered += 1
+                except _StopConversation:
+                    retried += 1
+                    break
+                except _DeadLettered:
+                    dead += 1  # a dead row no longer blocks the ones after it
+        finally:
+            self.leases.release(lease, self.owner)
+        return (delivered, retried, dead)
+
+    def _deliver(self, row: QueuedMessage) -> None:
+        service = self.settings.service_for(row.phone_number_id)
+        name = row.profile_name or _fallback_name(row)
+        rendered = render_message(row.kind, row.raw, name)
+        try:
+            issue_key = self.tickets.ticket_for(row, service, rendered.text)
+            comment_id = self._comment_once(row, issue_key, rendered.text, service, name)
+        except CreationPending as exc:
+            self._retry(row, str(exc), exc.wait_seconds, count=False)
+        except RateLimited as exc:
+            delay = honour_retry_after(exc.retry_after, self._outage_delay(), cap=self.settings.inbox.retry_max_seconds)
+            self._jira_unavailable(row, exc, delay)
+        except JiraUnavailable as exc:
+            self._jira_unavailable(row, exc, self._outage_delay())
+        except JiraRejected as exc:
+            self._failed(row, str(exc))
+        except StorageUnavailable:
+            raise
+        except Exception as exc:  # our bug: keep the message, count it, dead-letter if it persists
+            log.exception("inbox_unexpected_error", wamid=row.wamid)
+            self._failed(row, f"{type(exc).__name__}: {exc}")
+        else:
+            self.queue.mark_done(row.id, issue_key=issue_key, comment_id=comment_id)
+            with self._lock:
+                self._outage_streak = 0
+            self.after_write(issue_key)
+            log.info(
+                "message_delivered",
+                wamid=row.wamid,
+                kind=row.kind,
+                issue_key=issue_key,
+                comment_id=comment_id,
+                conversation=mask_phone(row.conversation_key),
+            )
+
+    def _comment_once(self, row: QueuedMessage, issue_key: str, text: str, service, name: str) -> str:
+        prop = {"kind": "customer", "wamid": row.wamid}
+        if row.started:
+            existing = self.jira.find_comment_with_property(issue_key, {"wamid": row.wamid})
+            if existing is not None:
+                log.info("message_already_in_jira", wamid=row.wamid, issue_key=issue_key)
+                return existing
+        self.queue.mark_started(row.id)
+        try:
+            return self.jira.add_comment(issue_key, text, prop=prop)
+        except IssueNotFound:
+            # The mapped ticket was deleted: this message starts a fresh one.
+            log.warning("ticket_missing", issue_key=issue_key, conversation=mask_phone(row.conversation_key))
+            new_key = self.tickets.replace_missing(row, service, text)
+            return self.jira.add_comment(new_key, text, prop=prop)
+
+    # -- failure paths --------------------------------------------------------------------
+
+    def _outage_delay(self) -> float:
+        policy = self.settings.inbox
+        with self._lock:
+            self._outage_streak += 1
+            streak = self._outage_streak
+        return retry_delay(streak, base=policy.retry_base_seconds, cap=policy.retry_max_seconds)
+
+    def _jira_unavailable(self, row: QueuedMessage, exc: Exception, delay: float) -> None:
+        with self._lock:
+            self._jira_down_until = max(self._jira_down_until, self.clock() + delay)
+        log.warning("jira_unavailable", error=str(exc), retry_in=round(delay, 1), wamid=row.wamid)
+        self._retry(row, str(exc), delay, count=False)
+
+    def _failed(self, row: QueuedMessage, error: str) -> None:
+        policy = self.settings.inbox
+        attempts = row.attempts + 1
+        if attempts >= policy.max_attempts:
+            self.queue.mark_dead(row.id, error=error)
+            log.error("message_dead_lettered", wamid=row.wamid, attempts=attempts, error=error)
+            raise _DeadLettered()
+        delay = retry_delay(attempts, base=policy.retry_base_seconds, cap=policy.retry_max_seconds)
+        log.warning("message_retry", wamid=row.wamid, attempts=attempts, error=error, retry_in=round(delay, 1))
+        self._retry(row, error, delay, count=True)
+
+    def _retry(self, row: QueuedMessage, error: str, delay: float, *, count: bool) -> None:
+        self.queue.mark_retry(row.id, error=error[:1000], delay_seconds=delay, count_attempt=count)
+        raise _StopConversation()
+
+
+class _DeadLettered(Exception):
+    pass
+
+
+def _fallback_name(row: QueuedMessage) -> str:
+    if row.conversation_key.startswith("+"):
+        return display_phone(row.conversation_key)
+    return "WhatsApp user"

@@ -1,0 +1,96 @@
+"""APScheduler wiring: each job runs on its interval and can be nudged to run at once.
+
+A nudge that lands while the job is running is not lost: the run loops once more when it
+finishes (APScheduler itself would skip a second concurrent instance).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from bot.logs import get_logger
+
+log = get_logger(__name__)
+
+
+class NudgeableJob:
+    def __init__(self, name: str, fn: Callable[[], object]) -> None:
+        self.name = name
+        self._fn = fn
+        self._again = threading.Event()
+        self._running = threading.Lock()
+        self._scheduler: BackgroundScheduler | None = None
+        self.last_run_started: float | None = None
+        self.last_run_finished: float | None = None
+        self.last_error: str | None = None
+
+    def __call__(self) -> None:
+        if not self._running.acquire(blocking=False):
+            self._again.set()
+            return
+        try:
+            for _ in range(1000):
+                self._again.clear()
+                self.last_run_started = time.time()
+                try:
+                    self._fn()
+                    self.last_error = None
+                except Exception as exc:  # the schedule must survive any single bad run
+                    self.last_error = f"{type(exc).__name__}: {exc}"
+                    log.exception("job_failed", job=self.name)
+                self.last_run_finished = time.time()
+                if not self._again.is_set():
+                    break
+        finally:
+            self._running.release()
+
+    def nudge(self) -> None:
+        """Run as soon as possible (now, or right after the current run)."""
+        self._again.set()
+        if self._scheduler is not None and not self._running.locked():
+            try:
+                self._scheduler.modify_job(self.name, next_run_time=datetime.now(timezone.utc))
+            except Exception:  # scheduler shutting down: the pending flag still covers it
+                pass
+
+
+class Scheduler:
+    def __init__(self, max_workers: int = 8) -> None:
+        self._scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max_workers=max_workers)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
+            timezone=timezone.utc,
+        )
+        self.jobs: dict[str, NudgeableJob] = {}
+
+    def add(self, name: str, fn: Callable[[], object], interval_seconds: float, *, run_now: bool = True) -> NudgeableJob:
+        job = NudgeableJob(name, fn)
+        job._scheduler = self._scheduler
+        self._scheduler.add_job(
+            job,
+            "interval",
+            seconds=interval_seconds,
+            id=name,
+            name=name,
+            next_run_time=datetime.now(timezone.utc) if run_now else None,
+        )
+        self.jobs[name] = job
+        return job
+
+    @property
+    def running(self) -> bool:
+        return self._scheduler.running
+
+    def start(self) -> None:
+        self._scheduler.start()
+
+    def stop(self, wait: bool = True) -> None:
+        """Stop scheduling; with wait, let running jobs finish their current work."""
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=wait)

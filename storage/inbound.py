@@ -1,0 +1,300 @@
+"""The inbound queue: webhook deliveries stored durably, then worked off conversation by conversation.
+
+The webhook calls `store_batch` and answers Meta 200 only after it returns, so one
+transaction holds the whole delivery and a redelivery (Meta retries for days) adds nothing.
+The inbox job asks for `due_conversations`, takes a conversation (a lease per conversation
+keeps it to one worker), and walks `pending_for` in order, marking each row.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import peewee
+
+from bot.rules.events import InboundMessage, OtherEvent, ParsedBatch, StatusEvent
+from storage.db import dialect, guarded, in_transaction_retrying
+from storage.models import InboundMessageRow, StatusRow, WebhookEventRow
+
+PENDING, DONE, DEAD = "pending", "done", "dead"
+_MAX_ERROR_CHARS = 2000  # last_error is for operators; a whole stack trace is not needed
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    messages_new: int
+    messages_duplicate: int
+    statuses_new: int
+    others_new: int
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    id: int
+    wamid: str
+    conversation_key: str
+    wa_id: str | None
+    user_id: str | None
+    phone_number_id: str
+    display_phone_number: str | None
+    profile_name: str | None
+    timestamp: int
+    kind: str
+    raw: dict[str, Any]
+    attempts: int
+    started: int
+    """How often processing of this row began; > 0 on a fresh row means a previous run may
+    have posted the comment before crashing: look in Jira before posting."""
+    next_attempt_at: float
+    last_error: str | None
+
+
+def _json(value: Any) -> str:
+    # Real characters, not \u escapes: the column is utf8mb4 and the text stays readable.
+    # Key order is Meta's (dicts keep it), so the stored text reads like what Meta sent.
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _chunk_size(db: peewee.Database, columns: int) -> int:
+    # SQLite before 3.32 allowed 999 bound parameters per statement; servers allow 65535.
+    limit = 999 if dialect(db) == "sqlite" and peewee.__sqlite_version__ < (3, 32, 0) else 30000
+    return max(1, min(500, limit // columns))
+
+
+class InboundQueue:
+    """Durable inbound rows; every method is safe from many threads and processes."""
+
+    def __init__(self, db: peewee.Database, clock: Callable[[], float] = time.time):
+        self.db = db
+        self.clock = clock
+
+    # -- the webhook's side -------------------------------------------------------------
+
+    def store_batch(self, batch: ParsedBatch) -> StoreResult:
+        """Store a parsed delivery in one transaction, ignoring what is already stored.
+
+        Returns:
+            How many messages were new or duplicates, how many statuses and others were new.
+
+        Raises:
+            StorageUnavailable: the database did not answer; nothing was stored.
+        """
+        if batch.empty:
+            return StoreResult(0, 0, 0, 0)
+        now = self.clock()
+        messages = _unique(batch.messages, lambda m: m.wamid)
+        # Rows go in by Meta's timestamp (stable, so payload order breaks ties): ids then
+        # follow the conversation's order, and concurrent overlapping deliveries take their
+        # key locks in mostly the same order, which keeps deadlocks rare (and retried).
+        # The same goes for statuses (sent, delivered, read).
+        messages.sort(key=lambda m: m.timestamp)
+        statuses = sorted(_unique(batch.statuses, lambda s: (s.wamid, s.status)),
+                          key=lambda s: s.timestamp)
+        others = sorted(_unique(batch.others, lambda o: o.dedupe_key), key=lambda o: o.dedupe_key)
+        message_rows = [self._message_row(m, now) for m in messages]
+        status_rows = [_status_row(s, now) for s in statuses]
+        other_rows = [_other_row(o, now) for o in others]
+
+        def work() -> tuple[int, int, int]:
+            return (self._insert_ignoring(InboundMessageRow, message_rows),
+                    self._insert_ignoring(StatusRow, status_rows),
+                    self._insert_ignoring(WebhookEventRow, other_rows))
+
+        with guarded(self.db):
+            new_messages, new_statuses, new_others = in_transaction_retrying(self.db, work)
+        return StoreResult(messages_new=new_messages,
+                           messages_duplicate=len(batch.messages) - new_messages,
+                           statuses_new=new_statuses, others_new=new_others)
+
+    def _insert_ignoring(self, model: type[peewee.Model], rows: list[dict[str, Any]]) -> int:
+        if not rows:
+            return 0
+        inserted = 0
+        size = _chunk_size(self.db, len(rows[0]))
+        for start in range(0, len(rows), size):
+            query = model.insert_many(rows[start:start + size]).on_conflict_ignore().as_rowcount()
+            inserted += query.execute(self.db)
+        return inserted
+
+    @staticmethod
+    def _message_row(m: InboundMessage, now: float) -> dict[str, Any]:
+        return {
+            "wamid": m.wamid, "conversation_key": m.conversation_key, "wa_id": m.wa_id,
+            "user_id": m.user_id, "phone_number_id": m.phone_number_id,
+            "display_phone_number": m.display_phone_number, "profile_name": m.profile_name,
+            "meta_timestamp": int(m.timestamp), "kind": m.kind, "raw_json": _json(m.raw),
+            "state": PENDING, "attempts": 0, "started": 0, "next_attempt_at": now,
+            "last_error": None, "issue_key": None, "comment_id": None,
+            "created_at": now, "updated_at": now, "done_at": None,
+        }
+
+    # -- the inbox job's side -----------------------------------------------------------
+
+    def due_conversations(self, limit: int = 100) -> list[str]:
+        """Conversations whose pending rows are all due, the longest waiting first.
+
+        A conversation counts only when its *latest* pending next_attempt_at has passed:
+        a message that arrives while an earlier one backs off must wait with it, or it
+        would overtake it.
+        """
+        M = InboundMessageRow
+        query = (M.select(M.conversation_key)
+                 .where(M.state == PENDING)
+                 .group_by(M.conversation_key)
+                 .having(peewee.fn.MAX(M.next_attempt_at) <= self.clock())
+                 .order_by(peewee.fn.MIN(M.id))
+                 .limit(limit)
+                 .tuples())
+        with guarded(self.db):
+            return [key for (key,) in query.execute(self.db)]
+
+    def pending_for(self, conversation_key: str) -> list[QueuedMessage]:
+        """Every pending row of a conversation, in Meta's order (timestamp, then arrival)."""
+        M = InboundMessageRow
+        query = (M.select()
+                 .where((M.conversation_key == conversation_key) & (M.state == PENDING))
+                 .order_by(M.meta_timestamp, M.id)
+                 .dicts())
+        with guarded(self.db):
+            return [_queued(row) for row in query.execute(self.db)]
+
+    def mark_started(self, row_id: int) -> None:
+        """Count a processing start; committed on return, before any Jira call."""
+        M = InboundMessageRow
+        self._update(row_id, started=M.started + 1, updated_at=self.clock())
+
+    def mark_done(self, row_id: int, *, issue_key: str, comment_id: str | None) -> None:
+        now = self.clock()
+        self._update(row_id, state=DONE, issue_key=issue_key, comment_id=comment_id,
+                     done_at=now, updated_at=now)
+
+    def mark_retry(self, row_id: int, *, error: str, delay_seconds: float,
+                   count_attempt: bool) -> int:
+        """Record a failure and hold the whole conversation back for `delay_seconds`.
+
+        Returns:
+            The row's attempts after this call.
+
+        Raises:
+            KeyError: no row has this id.
+        """
+        M = InboundMessageRow
+        now = self.clock()
+        not_before = now + max(0.0, delay_seconds)
+
+        def work() -> int:
+            updated = (M.update(attempts=M.attempts + (1 if count_attempt else 0),
+                                last_error=_clip(error), updated_at=now)
+                       .where(M.id == row_id).execute(self.db))
+            if not updated:
+                raise KeyError(row_id)
+            key, attempts = (M.select(M.conversation_key, M.attempts).where(M.id == row_id)
+                             .tuples().get(self.db))
+            later = peewee.Case(None, ((M.next_attempt_at < not_before, not_before),),
+                                M.next_attempt_at)
+            (M.update(next_attempt_at=later)
+             .where((M.conversation_key == key) & (M.state == PENDING))
+             .execute(self.db))
+            return int(attempts)
+
+        with guarded(self.db):
+            return in_transaction_retrying(self.db, work)
+
+    def mark_dead(self, row_id: int, *, error: str) -> None:
+        self._update(row_id, state=DEAD, last_error=_clip(error), updated_at=self.clock())
+
+    def requeue_dead(self, ids: list[int] | None = None) -> int:
+        """Give dead rows (all, or those listed) a fresh set of attempts, due now.
+
+        `started` is kept: a requeued row may already have its comment in Jira.
+        """
+        M = InboundMessageRow
+        now = self.clock()
+        where = M.state == DEAD
+        if ids is not None:
+            if not ids:
+                return 0
+            where &= M.id.in_(list(ids))
+        query = M.update(state=PENDING, attempts=0, next_attempt_at=now,
+                         updated_at=now).where(where)
+        with guarded(self.db):
+            return query.execute(self.db)
+
+    def _update(self, row_id: int, **values: Any) -> None:
+        M = InboundMessageRow
+        with guarded(self.db):
+            M.update(**values).where(M.id == row_id).execute(self.db)
+
+    # -- status and operators -----------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        M = InboundMessageRow
+        by_state = (M.select(M.state, peewee.fn.COUNT(M.id)).group_by(M.state).tuples())
+        pending = (M.select(peewee.fn.COUNT(M.id),
+                            peewee.fn.SUM(peewee.Case(None, ((M.attempts > 0, 1),), 0)),
+                            peewee.fn.MIN(M.created_at))
+                   .where(M.state == PENDING).tuples())
+        now = self.clock()
+        with guarded(self.db):
+            counts = dict(by_state.execute(self.db))
+            _, retrying, oldest = pending.get(self.db)
+        return {
+            "pending": int(counts.get(PENDING, 0)),
+            "retrying": int(retrying or 0),
+            "dead": int(counts.get(DEAD, 0)),
+            "done": int(counts.get(DONE, 0)),
+            "oldest_pending_age_seconds": None if oldest is None else max(0.0, now - oldest),
+        }
+
+    def recent_failures(self, limit: int = 10) -> list[dict[str, Any]]:
+        """Pending-with-error and dead rows, most recently updated first."""
+        M = InboundMessageRow
+        query = (M.select(M.id, M.wamid, M.state, M.attempts, M.last_error, M.updated_at)
+                 .where(M.last_error.is_null(False) & (M.state != DONE))
+                 .order_by(M.updated_at.desc(), M.id.desc())
+                 .limit(limit)
+                 .dicts())
+        with guarded(self.db):
+            return list(query.execute(self.db))
+
+    def statuses_for(self, wamid: str) -> list[str]:
+        query = (StatusRow.select(StatusRow.status).where(StatusRow.wamid == wamid)
+                 .order_by(StatusRow.meta_timestamp, StatusRow.id).tuples())
+        with guarded(self.db):
+            return [status for (status,) in query.execute(self.db)]
+
+
+def _unique(items: Sequence[Any], key: Callable[[Any], Any]) -> list[Any]:
+    seen: dict[Any, Any] = {}
+    for item in items:
+        seen.setdefault(key(item), item)
+    return list(seen.values())
+
+
+def _clip(error: str) -> str:
+    return error if len(error) <= _MAX_ERROR_CHARS else error[:_MAX_ERROR_CHARS - 1] + "…"
+
+
+def _status_row(s: StatusEvent, now: float) -> dict[str, Any]:
+    return {"wamid": s.wamid, "status": s.status, "meta_timestamp": int(s.timestamp),
+            "recipient_id": s.recipient_id, "phone_number_id": s.phone_number_id,
+            "errors_json": _json(list(s.errors)), "raw_json": _json(s.raw), "created_at": now}
+
+
+def _other_row(o: OtherEvent, now: float) -> dict[str, Any]:
+    return {"field": o.field, "dedupe_key": o.dedupe_key, "phone_number_id": o.phone_number_id,
+            "raw_json": _json(o.raw), "created_at": now, "state": "stored"}
+
+
+def _queued(row: dict[str, Any]) -> QueuedMessage:
+    return QueuedMessage(
+        id=row["id"], wamid=row["wamid"], conversation_key=row["conversation_key"],
+        wa_id=row["wa_id"], user_id=row["user_id"], phone_number_id=row["phone_number_id"],
+        display_phone_number=row["display_phone_number"], profile_name=row["profile_name"],
+        timestamp=int(row["meta_timestamp"]), kind=row["kind"], raw=json.loads(row["raw_json"]),
+        attempts=row["attempts"], started=row["started"],
+        next_attempt_at=float(row["next_attempt_at"]), last_error=row["last_error"])

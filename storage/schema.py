@@ -1,0 +1,238 @@
+"""Schema creation and upgrades: numbered steps, each applied once, recorded in `schema_version`.
+
+Steps hold frozen DDL rather than calling `Model.create_table()`: a step must mean the same
+thing forever, whatever the models look like later. Every statement is idempotent
+(`IF NOT EXISTS`; on MySQL the indexes live inside CREATE TABLE), so a step cut short by a
+crash simply runs again.
+
+Several daemons may start at once against one database, so `migrate` holds a lock while it
+reads the version and applies steps: a PostgreSQL advisory lock (transactional DDL, the whole
+upgrade is one transaction), a MySQL named lock (DDL commits implicitly there), and SQLite's
+write lock (BEGIN IMMEDIATE).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import peewee
+
+from storage.db import LOCK_WAIT_SECONDS, StorageUnavailable, dialect, guarded, write_transaction
+
+_TYPES = {
+    "sqlite": {
+        "pk": "INTEGER NOT NULL PRIMARY KEY", "bigpk": "INTEGER NOT NULL PRIMARY KEY",
+        "int": "INTEGER", "bigint": "INTEGER", "double": "REAL", "text": "TEXT",
+        "longtext": "TEXT", "datetime": "DATETIME", "key": "VARCHAR(191)",
+    },
+    "postgres": {
+        "pk": "SERIAL NOT NULL PRIMARY KEY", "bigpk": "BIGSERIAL NOT NULL PRIMARY KEY",
+        "int": "INTEGER", "bigint": "BIGINT", "double": "DOUBLE PRECISION", "text": "TEXT",
+        "longtext": "TEXT", "datetime": "TIMESTAMP", "key": "VARCHAR(191)",
+    },
+    "mysql": {
+        "pk": "INTEGER NOT NULL AUTO_INCREMENT PRIMARY KEY",
+        "bigpk": "BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY",
+        "int": "INTEGER", "bigint": "BIGINT", "double": "DOUBLE", "text": "TEXT",
+        # A 3 MB webhook body does not fit MySQL's 64 KB TEXT.
+        "longtext": "LONGTEXT", "datetime": "DATETIME(6)", "key": "VARCHAR(191)",
+    },
+}
+# utf8mb4 whatever the server's default; binary collation so keys compare exactly as on
+# SQLite and PostgreSQL (wamids are case-sensitive).
+_MYSQL_TABLE_OPTIONS = " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+
+
+@dataclass(frozen=True)
+class _Table:
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    """(column, "{type} constraints") with {type} from _TYPES."""
+    indexes: tuple[tuple[str, tuple[str, ...], bool], ...] = ()
+    """(index name, columns, unique)."""
+
+
+_SCHEMA_VERSION_TABLE = _Table("schema_version", (
+    ("version", "{int} NOT NULL PRIMARY KEY"),
+    ("applied_at", "{double} NOT NULL"),
+))
+
+_V1_TABLES = (
+    _Table("whatsapp_ticket_mapping", (
+        ("id", "{pk}"),
+        ("phone_number", "{key} NOT NULL"),
+        ("issue_key", "{key} NOT NULL"),
+        ("service_id", "{key} NOT NULL"),
+        ("user_id", "{key} NULL"),
+        ("created_at", "{datetime} NOT NULL"),
+        ("updated_at", "{datetime} NOT NULL"),
+    ), (
+        ("whatsapp_ticket_mapping_phone_number", ("phone_number",), True),
+        ("whatsapp_ticket_mapping_issue_key", ("issue_key",), False),
+        ("whatsapp_ticket_mapping_user_id_service_id", ("user_id", "service_id"), False),
+    )),
+    _Table("inbound_message", (
+        ("id", "{bigpk}"),
+        ("wamid", "{key} NOT NULL"),
+        ("conversation_key", "{key} NOT NULL"),
+        ("wa_id", "{text} NULL"),
+        ("user_id", "{text} NULL"),
+        ("phone_number_id", "{text} NOT NULL"),
+        ("display_phone_number", "{text} NULL"),
+        ("profile_name", "{text} NULL"),
+        ("meta_timestamp", "{bigint} NOT NULL"),
+        ("kind", "{text} NOT NULL"),
+        ("raw_json", "{longtext} NOT NULL"),
+        ("state", "VARCHAR(16) NOT NULL DEFAULT 'pending'"),
+        ("attempts", "{int} NOT NULL DEFAULT 0"),
+        ("started", "{int} NOT NULL DEFAULT 0"),
+        ("next_attempt_at", "{double} NOT NULL"),
+        ("last_error", "{text} NULL"),
+        ("issue_key", "{key} NULL"),
+        ("comment_id", "{key} NULL"),
+        ("created_at", "{double} NOT NULL"),
+        ("updated_at", "{double} NOT NULL"),
+        ("done_at", "{double} NULL"),
+    ), (
+        ("inbound_message_wamid", ("wamid",), True),
+        ("inbound_message_conversation_key_state", ("conversation_key", "state"), False),
+        ("inbound_message_state_next_attempt_at", ("state", "next_attempt_at"), False),
+    )),
+    _Table("message_status", (
+        ("id", "{bigpk}"),
+        ("wamid", "{key} NOT NULL"),
+        ("status", "VARCHAR(64) NOT NULL"),
+        ("meta_timestamp", "{bigint} NOT NULL"),
+        ("recipient_id", "{text} NULL"),
+        ("phone_number_id", "{text} NOT NULL"),
+        ("errors_json", "{text} NOT NULL"),
+        ("raw_json", "{longtext} NOT NULL"),
+        ("created_at", "{double} NOT NULL"),
+    ), (
+        ("message_status_wamid_status", ("wamid", "status"), True),
+    )),
+    _Table("webhook_event", (
+        ("id", "{bigpk}"),
+        ("field", "{key} NOT NULL"),
+        ("dedupe_key", "VARCHAR(64) NOT NULL"),
+        ("phone_number_id", "{text} NULL"),
+        ("raw_json", "{longtext} NOT NULL"),
+        ("created_at", "{double} NOT NULL"),
+        ("state", "VARCHAR(16) NOT NULL DEFAULT 'stored'"),
+    ), (
+        ("webhook_event_dedupe_key", ("dedupe_key",), True),
+    )),
+    _Table("lease", (
+        ("name", "{key} NOT NULL PRIMARY KEY"),
+        ("owner", "{key} NOT NULL"),
+        ("expires_at", "{double} NOT NULL"),
+        ("acquired_at", "{double} NOT NULL"),
+    )),
+    _Table("ticket_creation", (
+        ("conversation_key", "{key} NOT NULL PRIMARY KEY"),
+        ("service_id", "{key} NOT NULL"),
+        ("started_at", "{double} NOT NULL"),
+    )),
+)
+
+
+def _statements(kind: str, table: _Table) -> list[str]:
+    q = '`%s`' if kind == "mysql" else '"%s"'
+    types = _TYPES[kind]
+    parts = [f"{q % name} {spec.format(**types)}" for name, spec in table.columns]
+    if kind == "mysql":
+        # MySQL has no CREATE INDEX IF NOT EXISTS; inside CREATE TABLE they come and go
+        # with the table, so the whole statement stays idempotent.
+        for name, cols, unique in table.indexes:
+            col_list = ", ".join(q % c for c in cols)
+            parts.append(f"{'UNIQUE KEY' if unique else 'KEY'} {q % name} ({col_list})")
+    options = _MYSQL_TABLE_OPTIONS if kind == "mysql" else ""
+    out = [f"CREATE TABLE IF NOT EXISTS {q % table.name} ({', '.join(parts)}){options}"]
+    if kind != "mysql":
+        for name, cols, unique in table.indexes:
+            col_list = ", ".join(q % c for c in cols)
+            out.append(f"CREATE {'UNIQUE ' if unique else ''}INDEX IF NOT EXISTS {q % name} "
+                       f"ON {q % table.name} ({col_list})")
+    return out
+
+
+def _create(db: peewee.Database, tables: tuple[_Table, ...]) -> None:
+    kind = dialect(db)
+    for table in tables:
+        for sql in _statements(kind, table):
+            db.execute_sql(sql)
+
+
+def _v1(db: peewee.Database) -> None:
+    _create(db, _V1_TABLES)
+
+
+STEPS: tuple[tuple[int, Callable[[peewee.Database], None]], ...] = (
+    (1, _v1),
+)
+SCHEMA_VERSION: int = STEPS[-1][0]
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was migrated by a newer wajira; this one must not write to it."""
+
+
+def migrate(db: peewee.Database) -> int:
+    """Create or upgrade the schema; safe to call from several processes at once.
+
+    Returns:
+        The schema version now in the database (SCHEMA_VERSION).
+
+    Raises:
+        StorageUnavailable: the database did not answer, or the migration lock timed out.
+        SchemaTooNew: the database is at a version this code does not know.
+    """
+    with guarded(db):
+        with _migration_lock(db):
+            _create(db, (_SCHEMA_VERSION_TABLE,))
+            current = _current_version(db)
+            if current > SCHEMA_VERSION:
+                raise SchemaTooNew(f"database schema version {current} is newer than this "
+                                   f"wajira's {SCHEMA_VERSION}; upgrade wajira")
+            for version, step in STEPS:
+                if version > current:
+                    step(db)
+                    db.execute_sql(
+                        f"INSERT INTO schema_version (version, applied_at) "
+                        f"VALUES ({db.param}, {db.param})", (version, time.time()))
+            return max(current, SCHEMA_VERSION)
+
+
+def _current_version(db: peewee.Database) -> int:
+    row = db.execute_sql("SELECT MAX(version) FROM schema_version").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+# The first key of PostgreSQL's two-int advisory lock: "wajira" in ASCII, trimmed to int4.
+_PG_LOCK_KEY = 0x77616A69
+
+
+@contextmanager
+def _migration_lock(db: peewee.Database) -> Iterator[None]:
+    kind = dialect(db)
+    if kind == "mysql":
+        # Per database, so test sessions in their own databases do not queue for each other.
+        name = "LEFT(CONCAT('wajira-migrate:', DATABASE()), 64)"
+        got = db.execute_sql(f"SELECT GET_LOCK({name}, %s)",
+                             (LOCK_WAIT_SECONDS * 3,)).fetchone()[0]
+        if got != 1:
+            raise StorageUnavailable("timed out waiting for the schema migration lock")
+        try:
+            yield
+        finally:
+            db.execute_sql(f"SELECT RELEASE_LOCK({name})")
+        return
+    with write_transaction(db):
+        if kind == "postgres":
+            # Keyed by schema, for the same reason as the MySQL lock name.
+            db.execute_sql("SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))",
+                           (_PG_LOCK_KEY,))
+        yield

@@ -1,0 +1,20 @@
+"""Shared fixtures: `db_url` gives each test an empty, isolated database on every engine."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.dbs import engine_params, isolated_for_pytest
+
+
+@pytest.fixture(params=engine_params())
+def db_engine(request) -> str:
+    """`sqlite`, `postgres` or `mysql` (marked `postgres` / `mysql` for -m selection)."""
+    return request.param
+
+
+@pytest.fixture
+def db_url(db_engine: str):
+    """URL of a freshly created, empty database (schema not migrated), dropped afterwards."""
+    with isolated_for_pytest(db_engine) as url:
+        yield url

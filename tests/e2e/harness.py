@@ -1,0 +1,159 @@
+"""Runs the real `wajira run` process against sandbox services over loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+APP_SECRET = "e2e-app-secret-0123456789"
+VERIFY_TOKEN = "e2e-verify-token"
+ACCESS_TOKEN = "e2e-graph-access-token"
+PHONE_NUMBER_ID = "106540352242922"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def config_text(
+    *,
+    jira_url: str,
+    jira_email: str,
+    jira_api_token: str,
+    db_url: str,
+    port: int,
+    extra: str = "",
+    inbox: str = "",
+) -> str:
+    return f"""
+[server]
+host = "127.0.0.1"
+port = {port}
+
+[storage]
+url = "{db_url}"
+
+[whatsapp]
+verify_token = "{VERIFY_TOKEN}"
+app_secret = "{APP_SECRET}"
+access_token = "{ACCESS_TOKEN}"
+phone_number_id = "{PHONE_NUMBER_ID}"
+
+[jira]
+url = "{jira_url}"
+email = "{jira_email}"
+api_token = "{jira_api_token}"
+timeout_seconds = 5
+
+[inbox]
+interval_seconds = 1
+retry_base_seconds = 0.2
+retry_max_seconds = 2
+{inbox}
+
+[logging]
+level = "info"
+format = "json"
+
+[[services]]
+id = "support"
+project_key = "WA"
+labels = ["whatsapp"]
+
+[services.assistant]
+enabled = false
+{extra}
+"""
+
+
+class DaemonProcess:
+    def __init__(self, config_path: Path, port: int, log_path: Path) -> None:
+        self.config_path = config_path
+        self.port = port
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+        self._log_file = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def webhook_url(self) -> str:
+        return f"{self.url}/api/whatsapp/webhook"
+
+    def start(self, *, wait: bool = True) -> DaemonProcess:
+        self._log_file = open(self.log_path, "ab")
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bot", "run", "--config", str(self.config_path)],
+            cwd=REPO,
+            env=env,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+        )
+        if wait:
+            self.wait_healthy()
+        return self
+
+    def wait_healthy(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc and self.proc.poll() is not None:
+                raise AssertionError(f"daemon exited with {self.proc.returncode}:\n{self.logs_text()}")
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"daemon not healthy after {timeout}s:\n{self.logs_text()}")
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            if self._log_file:
+                self._log_file.close()
+
+    def logs_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_events(self) -> list[dict]:
+        events = []
+        for line in self.logs_text().splitlines():
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                continue
+        return events
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 20.0, interval: float = 0.1, what: str = "") -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")

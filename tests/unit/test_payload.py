@@ -1,0 +1,342 @@
+import copy
+import hashlib
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.rules.events import InboundMessage, OtherEvent, ParsedBatch, PayloadError, StatusEvent
+from bot.rules.payload import parse_webhook
+from sandbox import whatsapp_payloads as wa
+
+PHONE = "5215512345678"
+
+
+def _one(doc) -> InboundMessage:
+    batch = parse_webhook(doc)
+    assert len(batch.messages) == 1 and not batch.statuses and not batch.others
+    return batch.messages[0]
+
+
+def test_text_message_becomes_an_inbound_message():
+    msg = wa.text(PHONE, "hola", wamid="wamid.A", timestamp=1749416383)
+    doc = wa.message_payload([msg], contacts=[wa.contact("Ana", PHONE)])
+    got = _one(doc)
+    assert got == InboundMessage(
+        wamid="wamid.A",
+        conversation_key="+525512345678",
+        wa_id=PHONE,
+        user_id=None,
+        phone_number_id=wa.PHONE_NUMBER_ID,
+        display_phone_number=wa.DISPLAY_PHONE,
+        profile_name="Ana",
+        timestamp=1749416383,
+        kind="text",
+        raw=msg,
+    )
+
+
+def test_every_entry_change_message_and_status_becomes_a_record():
+    first = wa.message_payload([wa.text("16505551234", "a"), wa.image("16505551234")])
+    second = wa.status_payload("wamid.S1", "delivered", "16505551234")
+    third = wa.echo_payload("16505551234", "sent from the app")
+    change = lambda d: d["entry"][0]["changes"][0]  # noqa: E731 - local shorthand
+    doc = {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {"id": "1", "changes": [change(first), change(second)]},
+            {"id": "2", "changes": [change(third), change(copy.deepcopy(first))]},
+        ],
+    }
+    batch = parse_webhook(doc)
+    assert [m.kind for m in batch.messages] == ["text", "image", "text", "image"]
+    assert [s.status for s in batch.statuses] == ["delivered"]
+    assert [o.field for o in batch.others] == ["smb_message_echoes"]
+
+
+def test_a_change_with_messages_and_statuses_yields_both():
+    doc = wa.message_payload([wa.text("16505551234", "hi")])
+    status = wa.status_payload("wamid.S", "read", "16505551234")
+    doc["entry"][0]["changes"][0]["value"]["statuses"] = status["entry"][0]["changes"][0]["value"]["statuses"]
+    batch = parse_webhook(doc)
+    assert len(batch.messages) == 1 and len(batch.statuses) == 1
+
+
+def test_business_scoped_user_id_when_from_is_absent():
+    msg = wa.text(None, "hi", user_id="US.13491208655302741918")
+    doc = wa.message_payload([msg], contacts=[wa.contact("Zed", None, "US.13491208655302741918")])
+    got = _one(doc)
+    assert got.conversation_key == "user:US.13491208655302741918"
+    assert got.wa_id is None and got.user_id == "US.13491208655302741918"
+    assert got.profile_name == "Zed"
+
+
+def test_user_id_from_contacts_when_message_has_none():
+    msg = wa.text(None, "hi")
+    got = _one(wa.message_payload([msg], contacts=[wa.contact("Zed", None, "BR.777")]))
+    assert got.conversation_key == "user:BR.777" and got.user_id == "BR.777"
+
+
+def test_phone_wins_over_user_id_but_user_id_is_kept():
+    msg = wa.text("16505551234", "hi")
+    got = _one(wa.message_payload([msg], contacts=[wa.contact("Al", "16505551234", "US.1")]))
+    assert got.conversation_key == "+16505551234" and got.user_id == "US.1"
+
+
+def test_profile_name_comes_from_the_matching_contact():
+    msgs = [wa.text("16505551234", "a"), wa.text("447911123456", "b")]
+    contacts = [wa.contact("Al", "16505551234"), wa.contact("Bo", "447911123456")]
+    batch = parse_webhook(wa.message_payload(msgs, contacts=contacts))
+    assert [m.profile_name for m in batch.messages] == ["Al", "Bo"]
+
+
+def test_profile_name_falls_back_to_the_first_contact():
+    got = _one(wa.message_payload([wa.text("16505551234", "a")], contacts=[wa.contact("Cy", "999")]))
+    assert got.profile_name == "Cy"
+
+
+def test_system_message_without_contacts():
+    got = _one(wa.message_payload([wa.system("16505551234", "12195555358")]))
+    assert got.kind == "system" and got.profile_name is None
+
+
+@pytest.mark.parametrize("label,msg", wa.ALL_KINDS, ids=[k for k, _ in wa.ALL_KINDS])
+def test_every_kind_is_stored(label, msg):
+    got = _one(wa.message_payload([msg]))
+    assert got.kind == msg["type"] and got.raw == msg
+
+
+def test_statuses_become_status_events():
+    errors = [{"code": 131047, "title": "Re-engagement message", "message": "Re-engagement message",
+               "error_data": {"details": "More than 24 hours have passed"}}]
+    doc = wa.status_payload("wamid.F", "failed", "16505551234", errors=errors, timestamp="1750000000")
+    batch = parse_webhook(doc)
+    assert batch.statuses == (
+        StatusEvent(
+            wamid="wamid.F",
+            status="failed",
+            timestamp=1750000000,
+            recipient_id="16505551234",
+            phone_number_id=wa.PHONE_NUMBER_ID,
+            errors=tuple(errors),
+            raw=doc["entry"][0]["changes"][0]["value"]["statuses"][0],
+        ),
+    )
+
+
+def test_status_to_a_user_id_has_no_phone():
+    doc = wa.status_payload("wamid.U", "sent", "x")
+    item = doc["entry"][0]["changes"][0]["value"]["statuses"][0]
+    del item["recipient_id"]
+    item["recipient_user_id"] = "US.1"
+    assert parse_webhook(doc).statuses[0].recipient_id == "US.1"
+
+
+def _dedupe(field, value):
+    canonical = json.dumps({"field": field, "value": value}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        wa.echo_payload("16505551234", "from the app"),
+        wa.history_payload("16505551234"),
+        wa.errors_payload(),
+        wa._body("smb_app_state_sync", {"state_sync": [{"type": "contact", "action": "add"}]},
+                 phone_number_id="1", display_phone="2"),
+        {"object": "whatsapp_business_account",
+         "entry": [{"id": "1", "changes": [{"field": "account_update", "value": {"event": "VERIFIED"}}]}]},
+        {"object": "whatsapp_business_account",
+         "entry": [{"id": "1", "changes": [{"field": "brand_new_field", "value": {}}]}]},
+        wa.message_payload([]),
+    ],
+    ids=["echoes", "history", "errors-only", "app-state-sync", "account-update", "unknown-field", "no-messages"],
+)
+def test_other_changes_are_kept_whole(doc):
+    change = doc["entry"][0]["changes"][0]
+    batch = parse_webhook(doc)
+    assert not batch.messages and not batch.statuses
+    (other,) = batch.others
+    assert other == OtherEvent(
+        field=change["field"],
+        dedupe_key=_dedupe(change["field"], change["value"]),
+        phone_number_id=change["value"].get("metadata", {}).get("phone_number_id"),
+        raw={"field": change["field"], "value": change["value"]},
+    )
+
+
+def test_dedupe_key_ignores_key_order_and_is_stable():
+    doc = wa.echo_payload("16505551234", "x", wamid="wamid.E", timestamp=5)
+    value = doc["entry"][0]["changes"][0]["value"]
+    reordered = copy.deepcopy(doc)
+    reordered["entry"][0]["changes"][0]["value"] = dict(reversed(list(value.items())))
+    assert parse_webhook(doc).others[0].dedupe_key == parse_webhook(reordered).others[0].dedupe_key
+
+
+def test_empty_entry_list_is_an_empty_batch():
+    assert parse_webhook({"object": "whatsapp_business_account", "entry": []}).empty
+
+
+def _valid():
+    return wa.message_payload([wa.text("16505551234", "a"), wa.text("16505551234", "b"), wa.text("16505551234", "c"),
+                               wa.text("16505551234", "d")])
+
+
+def _mutate(path, new):
+    doc = _valid()
+    *parents, last = path
+    node = doc
+    for key in parents:
+        node = node[key]
+    if new is KeyError:
+        del node[last]
+    else:
+        node[last] = new
+    return doc
+
+
+V = ("entry", 0, "changes", 0, "value")
+M3 = V + ("messages", 3)
+
+
+@pytest.mark.parametrize(
+    ("doc", "path", "reason"),
+    [
+        ([], "$", "object"),
+        ("x", "$", "object"),
+        (None, "$", "object"),
+        ({"object": "page", "entry": []}, "object", "whatsapp_business_account"),
+        ({"object": "whatsapp_business_account"}, "entry", "list"),
+        ({"object": "whatsapp_business_account", "entry": {}}, "entry", "list"),
+        (_mutate(("entry", 0), 7), "entry[0]", "object"),
+        (_mutate(("entry", 0, "changes"), KeyError), "entry[0].changes", "list"),
+        (_mutate(("entry", 0, "changes", 0, "field"), KeyError), "entry[0].changes[0].field", "string"),
+        (_mutate(("entry", 0, "changes", 0, "field"), 3), "entry[0].changes[0].field", "string"),
+        (_mutate(V, []), "entry[0].changes[0].value", "object"),
+        (_mutate(V + ("messages",), {}), "entry[0].changes[0].value.messages", "list"),
+        (_mutate(V + ("metadata", "phone_number_id"), KeyError), "entry[0].changes[0].value.metadata.phone_number_id", "missing"),
+        (_mutate(V + ("metadata",), KeyError), "entry[0].changes[0].value.metadata", "object"),
+        (_mutate(M3, "text"), "entry[0].changes[0].value.messages[3]", "object"),
+        (_mutate(M3 + ("id",), KeyError), "entry[0].changes[0].value.messages[3].id", "missing"),
+        (_mutate(M3 + ("id",), 12), "entry[0].changes[0].value.messages[3].id", "string"),
+        (_mutate(M3 + ("timestamp",), KeyError), "entry[0].changes[0].value.messages[3].timestamp", "missing"),
+        (_mutate(M3 + ("timestamp",), "soon"), "entry[0].changes[0].value.messages[3].timestamp", "numeric"),
+        (_mutate(M3 + ("timestamp",), "-5"), "entry[0].changes[0].value.messages[3].timestamp", "numeric"),
+        (_mutate(M3 + ("timestamp",), 1.5), "entry[0].changes[0].value.messages[3].timestamp", "string"),
+        (_mutate(M3 + ("timestamp",), True), "entry[0].changes[0].value.messages[3].timestamp", "epoch"),
+        (_mutate(M3 + ("timestamp",), "9" * 40), "entry[0].changes[0].value.messages[3].timestamp", "numeric"),
+        (_mutate(M3 + ("type",), KeyError), "entry[0].changes[0].value.messages[3].type", "missing"),
+        (_mutate(M3 + ("from",), KeyError), "entry[0].changes[0].value.messages[3].from", "neither"),
+        (_mutate(M3 + ("from",), "not-a-phone"), "entry[0].changes[0].value.messages[3].from", "digits"),
+        (_mutate(M3 + ("from",), 16505551234), "entry[0].changes[0].value.messages[3].from", "string"),
+    ],
+)
+def test_structure_errors_name_the_path(doc, path, reason):
+    with pytest.raises(PayloadError) as err:
+        parse_webhook(doc)
+    assert err.value.path == path
+    assert reason in err.value.reason
+
+
+@pytest.mark.parametrize(
+    ("field", "new", "path"),
+    [
+        ("id", KeyError, "id"),
+        ("status", None, "status"),
+        ("timestamp", "x", "timestamp"),
+        ("errors", "boom", "errors"),
+    ],
+)
+def test_status_errors_name_the_path(field, new, path):
+    doc = wa.status_payload("wamid.S", "sent", "1")
+    item = doc["entry"][0]["changes"][0]["value"]["statuses"][0]
+    if new is KeyError:
+        del item[field]
+    else:
+        item[field] = new
+    with pytest.raises(PayloadError) as err:
+        parse_webhook(doc)
+    assert err.value.path == f"entry[0].changes[0].value.statuses[0].{path}"
+
+
+def test_unknown_message_type_is_not_an_error():
+    assert _one(wa.message_payload([wa.unknown_type("16505551234", "hologram")])).kind == "hologram"
+
+
+def test_deep_nesting_is_a_payload_error():
+    deep: object = "bottom"
+    for _ in range(100_000):
+        deep = [deep]
+    doc = {"object": "whatsapp_business_account",
+           "entry": [{"id": "1", "changes": [{"field": "history", "value": {"x": deep}}]}]}
+    with pytest.raises(PayloadError):
+        parse_webhook(doc)
+
+
+def test_huge_batch():
+    msgs = [wa.text("16505551234", str(i), timestamp=i) for i in range(1000)]
+    assert len(parse_webhook(wa.message_payload(msgs)).messages) == 1000
+
+
+# --- fuzzing: whatever JSON arrives, only PayloadError or a batch comes out --------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5),
+    max_leaves=30,
+)
+FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _parse_or_reject(doc):
+    try:
+        result = parse_webhook(doc)
+    except PayloadError as exc:
+        assert isinstance(exc.path, str) and isinstance(exc.reason, str)
+        return None
+    assert isinstance(result, ParsedBatch)
+    return result
+
+
+@FUZZ
+@given(json_values)
+def test_arbitrary_json_only_raises_payload_error(doc):
+    _parse_or_reject(doc)
+
+
+@FUZZ
+@given(json_values)
+def test_arbitrary_json_inside_a_webhook_envelope(inner):
+    _parse_or_reject({"object": "whatsapp_business_account", "entry": inner})
+    _parse_or_reject({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": inner}]})
+
+
+def _paths(node, prefix=()):
+    yield prefix
+    if isinstance(node, dict):
+        for key, child in node.items():
+            yield from _paths(child, prefix + (key,))
+    elif isinstance(node, list):
+        for i, child in enumerate(node):
+            yield from _paths(child, prefix + (i,))
+
+
+_TEMPLATES = [wa.message_payload([m]) for _, m in wa.ALL_KINDS] + [
+    wa.status_payload("wamid.S", "failed", "1", errors=[{"code": 1}]),
+    wa.echo_payload("16505551234", "x"),
+]
+
+
+@FUZZ
+@given(st.data())
+def test_any_field_of_a_real_payload_may_hold_any_json(data):
+    doc = copy.deepcopy(data.draw(st.sampled_from(_TEMPLATES)))
+    paths = list(_paths(doc))[1:]
+    *parents, last = data.draw(st.sampled_from(paths))
+    node = doc
+    for key in parents:
+        node = node[key]
+    node[last] = data.draw(json_values)
+    _parse_or_reject(doc)
