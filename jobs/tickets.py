@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from bot.config import ServiceSettings
 from bot.jira_api.adapter import JiraAdapter
+from bot.jira_api.errors import JiraRejected, RateLimited
 from bot.logs import get_logger
 from bot.rules.phones import display_phone, mask_phone
 from bot.rules.render import ticket_description, ticket_summary
@@ -72,27 +73,32 @@ class TicketOpener:
 
     def _create(self, row: QueuedMessage, service: ServiceSettings, first_text: str) -> str:
         key = row.conversation_key
-        self.mappings.note_creation_started(key, service.id)
-        name = row.profile_name or ""
         phone = display_phone(key) if key.startswith("+") else (row.user_id or key)
-        created = self.jira.create_issue(
-            project_key=service.project_key,
-            issue_type=service.issue_type,
-            summary=ticket_summary(name or phone, phone),
-            description=ticket_description(
-                name or phone, phone, row.wa_id or "", row.display_phone_number or "", first_text
-            ),
-            labels=list(service.labels),
-            properties={
-                "wajira": {
-                    "conversation": key,
-                    "wa_id": row.wa_id,
-                    "user_id": row.user_id,
-                    "service": service.id,
-                    "phone_number_id": row.phone_number_id,
-                }
-            },
-        )
+        name = row.profile_name or phone
+        self.mappings.note_creation_started(key, service.id)
+        try:
+            created = self.jira.create_issue(
+                project_key=service.project_key,
+                issue_type=service.issue_type,
+                summary=ticket_summary(name, phone),
+                description=ticket_description(
+                    name, phone, row.wa_id or "", row.display_phone_number or "", first_text
+                ),
+                labels=list(service.labels),
+                properties={
+                    "wajira": {
+                        "conversation": key,
+                        "wa_id": row.wa_id,
+                        "user_id": row.user_id,
+                        "service": service.id,
+                        "phone_number_id": row.phone_number_id,
+                    }
+                },
+            )
+        except (RateLimited, JiraRejected):
+            # Jira answered and refused: certainly nothing was created, nothing to look for later.
+            self.mappings.clear_creation(key)
+            raise
         log.info("ticket_created", issue_key=created.key, service=service.id, conversation=mask_phone(key))
         return created.key
 

@@ -16,6 +16,9 @@ class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
     # and address reuse so a quick restart on the same port does not hit TIME_WAIT.
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default listen backlog of 5 resets connections when a test
+    # fires a burst of concurrent requests; real services accept far more.
+    request_queue_size = 128
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -51,8 +51,8 @@ def _message(
     kind: str,
     content: Any,
     *,
-    wamid: str | None,
-    timestamp: int | str | None,
+    wamid: str | None = None,
+    timestamp: int | str | None = None,
     context: dict[str, Any] | None = None,
     user_id: str | None = None,
     referral: dict[str, Any] | None = None,
@@ -85,112 +85,128 @@ def _media_obj(media_id: str | None, mime_type: str, **extra: Any) -> dict[str, 
 
 
 # --- messages[] items --------------------------------------------------------------------------
+#
+# Every builder takes the sender's `wa_id` (None: no `from`, as for a user who hides the phone) and
+# these keyword options, passed on as `**opts`:
+#   wamid: the message id (a fresh `new_wamid()` when omitted)
+#   timestamp: epoch seconds, int or str (now when omitted); sent as a string, like Meta
+#   context: the `context` object (replies, forwards, product enquiries)
+#   user_id: the business-scoped user id, sent as `from_user_id`
+#   referral: a click-to-WhatsApp ad `referral` object
 
 
-def text(wa_id: str | None, body: str, *, wamid=None, timestamp=None, context=None, **kw) -> Msg:
-    """`**kw`: `user_id` (sets `from_user_id`), `referral` (a click-to-WhatsApp ad)."""
-    return _message(wa_id, "text", {"body": body}, wamid=wamid, timestamp=timestamp, context=context, **kw)
+def text(wa_id: str | None, body: str, *, wamid=None, timestamp=None, context=None, **opts) -> Msg:
+    return _message(wa_id, "text", {"body": body}, wamid=wamid, timestamp=timestamp, context=context, **opts)
 
 
-def image(wa_id, *, caption=None, media_id=None, mime_type="image/jpeg", wamid=None, timestamp=None, context=None, **kw) -> Msg:
-    content = _media_obj(media_id, mime_type, caption=caption)
-    return _message(wa_id, "image", content, wamid=wamid, timestamp=timestamp, context=context, **kw)
+def image(wa_id, *, caption=None, media_id=None, mime_type="image/jpeg", **opts) -> Msg:
+    return _message(wa_id, "image", _media_obj(media_id, mime_type, caption=caption), **opts)
 
 
-def video(wa_id, *, caption=None, media_id=None, mime_type="video/mp4", wamid=None, timestamp=None, context=None, **kw) -> Msg:
-    content = _media_obj(media_id, mime_type, caption=caption)
-    return _message(wa_id, "video", content, wamid=wamid, timestamp=timestamp, context=context, **kw)
+def video(wa_id, *, caption=None, media_id=None, mime_type="video/mp4", **opts) -> Msg:
+    return _message(wa_id, "video", _media_obj(media_id, mime_type, caption=caption), **opts)
 
 
-def audio(wa_id, *, voice=False, media_id=None, mime_type=None, wamid=None, timestamp=None, context=None, **kw) -> Msg:
+def audio(wa_id, *, voice=False, media_id=None, mime_type=None, **opts) -> Msg:
     # Voice notes arrive as Opus in Ogg; other audio keeps its own type.
     mime = mime_type or ("audio/ogg; codecs=opus" if voice else "audio/mpeg")
-    content = _media_obj(media_id, mime, voice=voice)
-    return _message(wa_id, "audio", content, wamid=wamid, timestamp=timestamp, context=context, **kw)
+    return _message(wa_id, "audio", _media_obj(media_id, mime, voice=voice), **opts)
 
 
-def document(wa_id, *, filename="receipt.pdf", caption=None, media_id=None, mime_type="application/pdf", wamid=None, timestamp=None, context=None, **kw) -> Msg:
+def document(wa_id, *, filename="receipt.pdf", caption=None, media_id=None, mime_type="application/pdf",
+             **opts) -> Msg:
     content = _media_obj(media_id, mime_type, caption=caption, filename=filename)
-    return _message(wa_id, "document", content, wamid=wamid, timestamp=timestamp, context=context, **kw)
+    return _message(wa_id, "document", content, **opts)
 
 
-def sticker(wa_id, *, animated=False, media_id=None, wamid=None, timestamp=None, context=None, **kw) -> Msg:
-    content = _media_obj(media_id, "image/webp", animated=animated)
-    return _message(wa_id, "sticker", content, wamid=wamid, timestamp=timestamp, context=context, **kw)
+def sticker(wa_id, *, animated=False, media_id=None, **opts) -> Msg:
+    return _message(wa_id, "sticker", _media_obj(media_id, "image/webp", animated=animated), **opts)
 
 
-def location(wa_id, *, latitude=37.44221496582, longitude=-122.16165924072, name=None, address=None, url=None, wamid=None, timestamp=None, context=None, **kw) -> Msg:
+def location(wa_id, *, latitude=37.44221496582, longitude=-122.16165924072, name=None, address=None,
+             url=None, **opts) -> Msg:
     content = {"latitude": latitude, "longitude": longitude}
     content.update({k: v for k, v in (("name", name), ("address", address), ("url", url)) if v is not None})
-    return _message(wa_id, "location", content, wamid=wamid, timestamp=timestamp, context=context, **kw)
+    return _message(wa_id, "location", content, **opts)
 
 
-def contacts_msg(wa_id, cards: list[dict[str, Any]] | None = None, *, wamid=None, timestamp=None, context=None, **kw) -> Msg:
-    cards = cards if cards is not None else [{
-        "name": {"formatted_name": "Lucía Gómez", "first_name": "Lucía", "last_name": "Gómez"},
-        "phones": [{"phone": "+1 (983) 555-2319", "wa_id": "19835552319", "type": "MOBILE"}],
-        "emails": [{"email": "lucia@example.com", "type": "WORK"}],
-    }]
-    return _message(wa_id, "contacts", None, wamid=wamid, timestamp=timestamp, context=context, **kw) | {"contacts": cards}
+_LUCIA = {
+    "name": {"formatted_name": "Lucía Gómez", "first_name": "Lucía", "last_name": "Gómez"},
+    "phones": [{"phone": "+1 (983) 555-2319", "wa_id": "19835552319", "type": "MOBILE"}],
+    "emails": [{"email": "lucia@example.com", "type": "WORK"}],
+}
 
 
-def _business_context(context: dict[str, Any] | None) -> dict[str, Any]:
+def contacts_msg(wa_id, cards: list[dict[str, Any]] | None = None, **opts) -> Msg:
+    cards = cards if cards is not None else [_LUCIA]
+    return _message(wa_id, "contacts", None, **opts) | {"contacts": cards}
+
+
+def _replying(opts: dict[str, Any]) -> dict[str, Any]:
     # Replies to buttons and lists always point at the business message that carried them.
-    return context or {"from": DISPLAY_PHONE, "id": new_wamid()}
+    if opts.get("context") is None:
+        opts["context"] = {"from": DISPLAY_PHONE, "id": new_wamid()}
+    return opts
 
 
-def button_reply(wa_id, title: str, *, button_id="btn-1", wamid=None, timestamp=None, context=None, **kw) -> Msg:
+def button_reply(wa_id, title: str, *, button_id="btn-1", **opts) -> Msg:
     content = {"type": "button_reply", "button_reply": {"id": button_id, "title": title}}
-    return _message(wa_id, "interactive", content, wamid=wamid, timestamp=timestamp, context=_business_context(context), **kw)
+    return _message(wa_id, "interactive", content, **_replying(opts))
 
 
-def list_reply(wa_id, title: str, description: str | None = None, *, row_id="row-1", wamid=None, timestamp=None, context=None, **kw) -> Msg:
-    row = {"id": row_id, "title": title} | ({"description": description} if description is not None else {})
-    content = {"type": "list_reply", "list_reply": row}
-    return _message(wa_id, "interactive", content, wamid=wamid, timestamp=timestamp, context=_business_context(context), **kw)
+def list_reply(wa_id, title: str, description: str | None = None, *, row_id="row-1", **opts) -> Msg:
+    row = {"id": row_id, "title": title}
+    if description is not None:
+        row["description"] = description
+    return _message(wa_id, "interactive", {"type": "list_reply", "list_reply": row}, **_replying(opts))
 
 
-def nfm_reply(wa_id, answers: dict[str, Any] | str, *, flow_token="FLOW-TOKEN-1", wamid=None, timestamp=None, context=None, **kw) -> Msg:
+def nfm_reply(wa_id, answers: dict[str, Any] | str, *, flow_token="FLOW-TOKEN-1", **opts) -> Msg:
     """A completed Flow; `answers` becomes `response_json` (a str is used verbatim, valid or not)."""
     response = answers if isinstance(answers, str) else json.dumps({"flow_token": flow_token, **answers})
     content = {"type": "nfm_reply", "nfm_reply": {"name": "flow", "body": "Sent", "response_json": response}}
-    return _message(wa_id, "interactive", content, wamid=wamid, timestamp=timestamp, context=_business_context(context), **kw)
+    return _message(wa_id, "interactive", content, **_replying(opts))
 
 
-def template_button(wa_id, label: str, *, payload=None, wamid=None, timestamp=None, context=None, **kw) -> Msg:
+def template_button(wa_id, label: str, *, payload=None, **opts) -> Msg:
+    """A tap on a template's quick-reply button (`type: button`)."""
     content = {"payload": payload if payload is not None else label, "text": label}
-    return _message(wa_id, "button", content, wamid=wamid, timestamp=timestamp, context=_business_context(context), **kw)
+    return _message(wa_id, "button", content, **_replying(opts))
 
 
-def reaction(wa_id, message_id: str, emoji: str = "👍", *, wamid=None, timestamp=None, **kw) -> Msg:
+def reaction(wa_id, message_id: str, emoji: str = "👍", **opts) -> Msg:
     """`emoji=""` is how Meta reports a removed reaction."""
-    content = {"message_id": message_id, "emoji": emoji}
-    return _message(wa_id, "reaction", content, wamid=wamid, timestamp=timestamp, **kw)
+    return _message(wa_id, "reaction", {"message_id": message_id, "emoji": emoji}, **opts)
 
 
-def order(wa_id, items: list[dict[str, Any]] | None = None, *, catalog_id="194836987003835", note="", wamid=None, timestamp=None, context=None, **kw) -> Msg:
-    items = items if items is not None else [
-        {"product_retailer_id": "di9ozbzfi4", "quantity": 2, "item_price": 30, "currency": "USD"},
-        {"product_retailer_id": "nqryix03ez", "quantity": 1, "item_price": 25, "currency": "USD"},
-    ]
-    content = {"catalog_id": catalog_id, "text": note, "product_items": items}
-    return _message(wa_id, "order", content, wamid=wamid, timestamp=timestamp, context=context, **kw)
+_CART = [
+    {"product_retailer_id": "di9ozbzfi4", "quantity": 2, "item_price": 30, "currency": "USD"},
+    {"product_retailer_id": "nqryix03ez", "quantity": 1, "item_price": 25, "currency": "USD"},
+]
 
 
-def system(wa_id, new_wa_id: str, *, name="Sheena Nelson", wamid=None, timestamp=None) -> Msg:
+def order(wa_id, items: list[dict[str, Any]] | None = None, *, catalog_id="194836987003835", note="",
+          **opts) -> Msg:
+    content = {"catalog_id": catalog_id, "text": note, "product_items": items if items is not None else _CART}
+    return _message(wa_id, "order", content, **opts)
+
+
+def system(wa_id, new_wa_id: str, *, name="Sheena Nelson", **opts) -> Msg:
+    """`user_changed_number`; Meta sends these without a `contacts[]` entry."""
     body = f"User {name} changed from {wa_id} to {new_wa_id}"
     content = {"body": body, "wa_id": new_wa_id, "type": "user_changed_number"}
-    return _message(wa_id, "system", content, wamid=wamid, timestamp=timestamp)
+    return _message(wa_id, "system", content, **opts)
 
 
-def edit(wa_id, original_message_id: str, new_body: str, *, wamid=None, timestamp=None, **kw) -> Msg:
-    content = {"original_message_id": original_message_id, "message": {"type": "text", "text": {"body": new_body}}}
-    return _message(wa_id, "edit", content, wamid=wamid, timestamp=timestamp, **kw)
+def edit(wa_id, original_message_id: str, new_body: str, **opts) -> Msg:
+    """The customer edited a message (coexistence numbers): the new content, nested."""
+    new = {"type": "text", "text": {"body": new_body}}
+    return _message(wa_id, "edit", {"original_message_id": original_message_id, "message": new}, **opts)
 
 
-def revoke(wa_id, original_message_id: str, *, wamid=None, timestamp=None, **kw) -> Msg:
-    content = {"original_message_id": original_message_id}
-    return _message(wa_id, "revoke", content, wamid=wamid, timestamp=timestamp, **kw)
+def revoke(wa_id, original_message_id: str, **opts) -> Msg:
+    """The customer deleted a message for everyone (coexistence numbers)."""
+    return _message(wa_id, "revoke", {"original_message_id": original_message_id}, **opts)
 
 
 _UNSUPPORTED_ERROR = {
@@ -201,13 +217,13 @@ _UNSUPPORTED_ERROR = {
 }
 
 
-def unsupported(wa_id, *, wamid=None, timestamp=None, **kw) -> Msg:
-    return _message(wa_id, "unsupported", None, wamid=wamid, timestamp=timestamp, **kw) | {"errors": [dict(_UNSUPPORTED_ERROR)]}
+def unsupported(wa_id, **opts) -> Msg:
+    return _message(wa_id, "unsupported", None, **opts) | {"errors": [dict(_UNSUPPORTED_ERROR)]}
 
 
-def unknown_type(wa_id, type_name: str, *, wamid=None, timestamp=None, **kw) -> Msg:
+def unknown_type(wa_id, type_name: str, **opts) -> Msg:
     """A `type` Meta may invent tomorrow, carrying an object of the same name."""
-    return _message(wa_id, type_name, {"note": "new in a future API"}, wamid=wamid, timestamp=timestamp, **kw)
+    return _message(wa_id, type_name, {"note": "new in a future API"}, **opts)
 
 
 # --- whole bodies ------------------------------------------------------------------------------
@@ -224,9 +240,10 @@ def contact(name: str, wa_id: str | None, user_id: str | None = None) -> dict[st
 
 
 def _body(field: str, value: dict[str, Any], *, phone_number_id: str, display_phone: str) -> dict[str, Any]:
-    full = {"messaging_product": "whatsapp", "metadata": {"display_phone_number": display_phone, "phone_number_id": phone_number_id}}
-    full.update(value)
-    return {"object": "whatsapp_business_account", "entry": [{"id": WABA_ID, "changes": [{"value": full, "field": field}]}]}
+    metadata = {"display_phone_number": display_phone, "phone_number_id": phone_number_id}
+    full = {"messaging_product": "whatsapp", "metadata": metadata, **value}
+    change = {"value": full, "field": field}
+    return {"object": "whatsapp_business_account", "entry": [{"id": WABA_ID, "changes": [change]}]}
 
 
 def message_payload(
@@ -246,9 +263,19 @@ def message_payload(
     return _body("messages", value, phone_number_id=phone_number_id, display_phone=display_phone)
 
 
-def status_payload(wamid: str, status: str, recipient: str, *, errors=None, timestamp=None, phone_number_id=PHONE_NUMBER_ID, display_phone=DISPLAY_PHONE) -> dict[str, Any]:
+def status_payload(
+    wamid: str,
+    status: str,
+    recipient: str,
+    *,
+    errors: list[dict[str, Any]] | None = None,
+    timestamp: int | str | None = None,
+    phone_number_id: str = PHONE_NUMBER_ID,
+    display_phone: str = DISPLAY_PHONE,
+) -> dict[str, Any]:
+    """A delivery status (`sent`, `delivered`, `read`, `failed`) of a message the business sent."""
     item: dict[str, Any] = {"id": wamid, "status": status, "timestamp": _ts(timestamp), "recipient_id": recipient}
-    if status != "failed":
+    if status != "failed":  # Meta leaves pricing out of failures
         item["conversation"] = {"id": os.urandom(16).hex(), "origin": {"type": "service"}}
         item["pricing"] = {"billable": False, "pricing_model": "PMP", "category": "service"}
     if errors is not None:
@@ -256,22 +283,30 @@ def status_payload(wamid: str, status: str, recipient: str, *, errors=None, time
     return _body("messages", {"statuses": [item]}, phone_number_id=phone_number_id, display_phone=display_phone)
 
 
-def errors_payload(code=131000, title="Something went wrong", *, phone_number_id=PHONE_NUMBER_ID) -> dict[str, Any]:
+def errors_payload(code: int = 131000, title: str = "Something went wrong", *,
+                   phone_number_id: str = PHONE_NUMBER_ID) -> dict[str, Any]:
     """A `messages` change that carries only `errors[]` (no message, no status)."""
     err = {"code": code, "title": title, "message": title, "error_data": {"details": title}}
     return _body("messages", {"errors": [err]}, phone_number_id=phone_number_id, display_phone=DISPLAY_PHONE)
 
 
-def echo_payload(to: str, body: str, *, wamid=None, timestamp=None, phone_number_id=PHONE_NUMBER_ID, display_phone=DISPLAY_PHONE) -> dict[str, Any]:
+def echo_payload(to: str, body: str, *, wamid: str | None = None, timestamp: int | str | None = None,
+                 phone_number_id: str = PHONE_NUMBER_ID, display_phone: str = DISPLAY_PHONE) -> dict[str, Any]:
     """`smb_message_echoes`: the team wrote `body` to `to` from the WhatsApp Business app."""
-    echo = {"from": display_phone, "to": to, "id": wamid or new_wamid(to), "timestamp": _ts(timestamp), "type": "text", "text": {"body": body}}
-    return _body("smb_message_echoes", {"message_echoes": [echo]}, phone_number_id=phone_number_id, display_phone=display_phone)
+    echo = {"from": display_phone, "to": to, "id": wamid or new_wamid(to), "timestamp": _ts(timestamp),
+            "type": "text", "text": {"body": body}}
+    value = {"message_echoes": [echo]}
+    return _body("smb_message_echoes", value, phone_number_id=phone_number_id, display_phone=display_phone)
 
 
-def history_payload(wa_id: str, messages: list[Msg] | None = None, *, phase=0, chunk_order=1, progress=100, phone_number_id=PHONE_NUMBER_ID, display_phone=DISPLAY_PHONE) -> dict[str, Any]:
+def history_payload(wa_id: str, messages: list[Msg] | None = None, *, phase: int = 0, chunk_order: int = 1,
+                    progress: int = 100, phone_number_id: str = PHONE_NUMBER_ID,
+                    display_phone: str = DISPLAY_PHONE) -> dict[str, Any]:
     """`history`: one chunk of the chat history shared when a coexistence number onboards."""
-    messages = messages if messages is not None else [text(wa_id, "an old message") | {"history_context": {"status": "READ"}}]
-    chunk = {"metadata": {"phase": phase, "chunk_order": chunk_order, "progress": progress}, "threads": [{"id": wa_id, "messages": messages}]}
+    if messages is None:
+        messages = [text(wa_id, "an old message") | {"history_context": {"status": "READ"}}]
+    chunk = {"metadata": {"phase": phase, "chunk_order": chunk_order, "progress": progress},
+             "threads": [{"id": wa_id, "messages": messages}]}
     return _body("history", {"history": [chunk]}, phone_number_id=phone_number_id, display_phone=display_phone)
 
 
@@ -280,31 +315,38 @@ def _fixed_wamid(n: int) -> str:
     return _wamid(DEFAULT_WA_ID, f"{n:020X}")
 
 
-_W = DEFAULT_WA_ID
-_T = 1749416383
 ORIGINAL = _fixed_wamid(0)
+"""The earlier message that reactions, edits, revokes and button replies in ALL_KINDS refer to."""
+_W = DEFAULT_WA_ID
+_REPLY = {"from": DISPLAY_PHONE, "id": ORIGINAL}
+
+
+def _at(n: int) -> dict[str, Any]:
+    return {"wamid": _fixed_wamid(n), "timestamp": 1749416383}
+
 
 # (case label, message): every kind the renderer must handle, one realistic example each.
+# The label is unique; the message's `type` is Meta's kind (three cases are `interactive`).
 ALL_KINDS: list[tuple[str, Msg]] = [
-    ("text", text(_W, "Does it come in another color?", wamid=_fixed_wamid(1), timestamp=_T)),
-    ("image", image(_W, caption="Taj Mahal", media_id="1003383421387256", wamid=_fixed_wamid(2), timestamp=_T)),
-    ("video", video(_W, caption="My vacation video", media_id="1003383421387257", wamid=_fixed_wamid(3), timestamp=_T)),
-    ("audio", audio(_W, media_id="1003383421387258", wamid=_fixed_wamid(4), timestamp=_T)),
-    ("voice", audio(_W, voice=True, media_id="1003383421387259", wamid=_fixed_wamid(5), timestamp=_T)),
-    ("document", document(_W, caption="My receipt", media_id="1003383421387260", wamid=_fixed_wamid(6), timestamp=_T)),
-    ("sticker", sticker(_W, animated=True, media_id="1003383421387261", wamid=_fixed_wamid(7), timestamp=_T)),
-    ("location", location(_W, name="Philz Coffee", address="101 Forest Ave, Palo Alto, CA 94301", wamid=_fixed_wamid(8), timestamp=_T)),
-    ("contacts", contacts_msg(_W, wamid=_fixed_wamid(9), timestamp=_T)),
-    ("button_reply", button_reply(_W, "Cancel", context={"from": DISPLAY_PHONE, "id": ORIGINAL}, wamid=_fixed_wamid(10), timestamp=_T)),
-    ("list_reply", list_reply(_W, "Priority Mail Express", "Next Day to 2 Days", context={"from": DISPLAY_PHONE, "id": ORIGINAL}, wamid=_fixed_wamid(11), timestamp=_T)),
-    ("nfm_reply", nfm_reply(_W, {"name": "Ana", "size": "M"}, context={"from": DISPLAY_PHONE, "id": ORIGINAL}, wamid=_fixed_wamid(12), timestamp=_T)),
-    ("template_button", template_button(_W, "Unsubscribe", context={"from": DISPLAY_PHONE, "id": ORIGINAL}, wamid=_fixed_wamid(13), timestamp=_T)),
-    ("reaction", reaction(_W, ORIGINAL, "👍", wamid=_fixed_wamid(14), timestamp=_T)),
-    ("reaction_removed", reaction(_W, ORIGINAL, "", wamid=_fixed_wamid(15), timestamp=_T)),
-    ("order", order(_W, wamid=_fixed_wamid(16), timestamp=_T)),
-    ("system", system(_W, "12195555358", wamid=_fixed_wamid(17), timestamp=_T)),
-    ("edit", edit(_W, ORIGINAL, "Actually, blue please", wamid=_fixed_wamid(18), timestamp=_T)),
-    ("revoke", revoke(_W, ORIGINAL, wamid=_fixed_wamid(19), timestamp=_T)),
-    ("unsupported", unsupported(_W, wamid=_fixed_wamid(20), timestamp=_T)),
-    ("unknown_type", unknown_type(_W, "hologram", wamid=_fixed_wamid(21), timestamp=_T)),
+    ("text", text(_W, "Does it come in another color?", **_at(1))),
+    ("image", image(_W, caption="Taj Mahal", media_id="1003383421387256", **_at(2))),
+    ("video", video(_W, caption="My vacation video", media_id="1003383421387257", **_at(3))),
+    ("audio", audio(_W, media_id="1003383421387258", **_at(4))),
+    ("voice", audio(_W, voice=True, media_id="1003383421387259", **_at(5))),
+    ("document", document(_W, caption="My receipt", media_id="1003383421387260", **_at(6))),
+    ("sticker", sticker(_W, animated=True, media_id="1003383421387261", **_at(7))),
+    ("location", location(_W, name="Philz Coffee", address="101 Forest Ave, Palo Alto, CA 94301", **_at(8))),
+    ("contacts", contacts_msg(_W, **_at(9))),
+    ("button_reply", button_reply(_W, "Cancel", context=_REPLY, **_at(10))),
+    ("list_reply", list_reply(_W, "Priority Mail Express", "Next Day to 2 Days", context=_REPLY, **_at(11))),
+    ("nfm_reply", nfm_reply(_W, {"name": "Ana", "size": "M"}, context=_REPLY, **_at(12))),
+    ("template_button", template_button(_W, "Unsubscribe", context=_REPLY, **_at(13))),
+    ("reaction", reaction(_W, ORIGINAL, "👍", **_at(14))),
+    ("reaction_removed", reaction(_W, ORIGINAL, "", **_at(15))),
+    ("order", order(_W, **_at(16))),
+    ("system", system(_W, "12195555358", **_at(17))),
+    ("edit", edit(_W, ORIGINAL, "Actually, blue please", **_at(18))),
+    ("revoke", revoke(_W, ORIGINAL, **_at(19))),
+    ("unsupported", unsupported(_W, **_at(20))),
+    ("unknown_type", unknown_type(_W, "hologram", **_at(21))),
 ]

@@ -239,23 +239,18 @@ class JiraAdapter:
     ) -> Iterator[dict[str, Any]]:
         """Every issue matching `jql`: Cloud pages /search/jql by token, Server/DC /search by offset."""
         if self.cloud:
-            token: str | None = None
+            # /search/jql directly: the library's enhanced_search_issues silently returns None
+            # unless it fetched serverInfo first, and looks up /field on every call.
+            params: dict[str, Any] = {"jql": jql, "maxResults": 100, "fields": ",".join(fields)}
+            if properties:
+                params["properties"] = ",".join(properties)
             while True:
-                page = self._call(
-                    "search",
-                    lambda token=token: self._client.enhanced_search_issues(
-                        jql,
-                        nextPageToken=token,
-                        maxResults=100,
-                        fields=list(fields),
-                        properties=",".join(properties or []) or None,
-                        json_result=True,
-                    ),
-                )
+                page = self._request("search", "GET", "search/jql", params=params)
                 yield from page.get("issues") or []
                 token = page.get("nextPageToken")
                 if not token or page.get("isLast", False):
                     return
+                params = {**params, "nextPageToken": token}
         start = 0
         while True:
             params = {"jql": jql, "startAt": start, "maxResults": 100, "fields": ",".join(fields)}

@@ -29,6 +29,7 @@ _LEADING_BLANK_LINES = re.compile(r"^(?:[ \t]*\n)+")
 # selectors, emoji skin tones. (Combining marks are caught by unicodedata.combining.)
 _GLUE = frozenset("\u200d\ufe0e\ufe0f") | {chr(c) for c in range(0x1F3FB, 0x1F400)}
 _MAX_BACKOFF = 16
+_LOOKAHEAD = 1024
 
 
 def split_message(text: str, limit: int = WHATSAPP_TEXT_LIMIT) -> list[str]:
@@ -56,11 +57,14 @@ def split_message(text: str, limit: int = WHATSAPP_TEXT_LIMIT) -> list[str]:
 
 def _cut(rest: str, limit: int) -> tuple[int, int]:
     """(end of this part, start of the next); end is in 1..limit, so the loop always advances."""
-    window = rest[: limit + 1]  # a separator starting right at `limit` still gives a full part
     for pattern in _CUTS:
         best = None
-        for m in pattern.finditer(window):
-            if 0 < m.start() <= limit:
+        # A separator starting at `limit` may run past it (only its start decides the part's
+        # length), so look a little further; not to the end, or a long text costs n^2.
+        for m in pattern.finditer(rest, 0, limit + _LOOKAHEAD):
+            if m.start() > limit:
+                break
+            if m.start() > 0:
                 best = m
         if best is not None:
             return best.start(), best.end()
@@ -81,21 +85,23 @@ def _glued(ch: str) -> bool:
 
 # --- markdown -> WhatsApp ---------------------------------------------------------------------
 
+# Possessive quantifiers (`++`, `*+`) and bounded spans keep every pattern linear-ish: the text
+# comes from an LLM and from agents, and a line of 10,000 backticks must not take minutes.
 _FENCE = re.compile(
-    r"^[ \t]{0,3}(?P<fence>`{3,}|~{3,})[^\n]*\n(?P<code>.*?)(?:^[ \t]{0,3}(?P=fence)[ \t]*$|\Z)",
+    r"^[ \t]{0,3}(?P<fence>`{3,}+|~{3,}+)[^\n]*+\n(?P<code>.*?)(?:^[ \t]{0,3}(?P=fence)[ \t]*$|\Z)",
     re.MULTILINE | re.DOTALL,
 )
-_INLINE_CODE = re.compile(r"(?P<ticks>`+)(?P<code>.+?)(?P=ticks)")
+_TICKS = re.compile(r"`++")
 _HEADING = re.compile(r"^ {0,3}#{1,6}(?:[ \t]+(?P<text>.*?))?(?:[ \t]+#+)?[ \t]*$")
 _RULE = re.compile(r"^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
 _BULLET = re.compile(r"^(?P<indent>[ \t]*)[*+-][ \t]+")
 _STRONG_WRAPPER = re.compile(r"^(\*\*|__)(.*)\1$")
-_SPAN = r"\S(?:.*?\S)?"
+_SPAN = r"\S(?:.{0,1000}?\S)?"  # longer emphasis is not emphasis, it is a runaway marker
 _INLINE = re.compile(
     r"\\(?P<esc>[\\`*_{}\[\]()#+\-.!~>|])"
-    r"|!?\[(?P<label>[^\]\n]*)\]\((?P<url>[^)\s]+)(?:[ \t]+\"[^\"\n]*\")?\)"
-    r"|<(?P<auto>https?://[^>\s]+)>"
-    r"|(?P<bare>https?://[^\s<>]+)"
+    r"|!?\[(?P<label>[^\]\n]{0,1000}+)\]\((?P<url>[^)\s]{1,2048}+)(?:[ \t]+\"[^\"\n]*+\")?\)"
+    r"|<(?P<auto>https?://[^>\s]{1,2048}+)>"
+    r"|(?P<bare>https?://[^\s<>]++)"
     rf"|\*\*\*(?P<bolditalic>{_SPAN})\*\*\*"
     rf"|\*\*(?P<bold>{_SPAN})\*\*"
     rf"|(?<!\w)__(?P<bold_u>{_SPAN})__(?!\w)"
@@ -142,15 +148,29 @@ def _line(line: str) -> str:
 
 
 def _code_aware(line: str) -> str:
-    # Inline code is cut out first so nothing inside backticks is ever reformatted.
+    # Inline code is cut out first so nothing inside backticks is ever reformatted. As in
+    # CommonMark, a run of n backticks opens a span that the next run of exactly n closes; runs
+    # left unpaired are plain text. Pairing through a precomputed "next run of the same length"
+    # keeps this linear where a backreferencing regex was not.
+    runs = [(m.start(), m.end()) for m in _TICKS.finditer(line)]
+    next_same: list[int | None] = [None] * len(runs)
+    latest: dict[int, int] = {}
+    for i in range(len(runs) - 1, -1, -1):
+        width = runs[i][1] - runs[i][0]
+        next_same[i] = latest.get(width)
+        latest[width] = i
     out: list[str] = []
-    pos = 0
-    for m in _INLINE_CODE.finditer(line):
-        out.append(_inline(line[pos:m.start()]))
-        code = m.group("code")
+    pos = i = 0
+    while i < len(runs):
+        j = next_same[i]
+        if j is None:
+            i += 1
+            continue
+        out.append(_inline(line[pos:runs[i][0]]))
+        code = line[runs[i][1]:runs[j][0]]
         # WhatsApp's inline code cannot hold a backtick; its ``` monospace can.
         out.append(f"```{code}```" if "`" in code else f"`{code}`")
-        pos = m.end()
+        pos, i = runs[j][1], j + 1
     out.append(_inline(line[pos:]))
     return "".join(out)
 

@@ -17,6 +17,7 @@ from sandbox import whatsapp_payloads
 from sandbox.faults import FaultPlan
 
 from . import errors
+from .control import add_control_routes
 from .errors import GraphError
 from .media import DOWNLOAD_PATH, MediaExpired, MediaStore
 from .state import GraphState
@@ -53,8 +54,6 @@ class GraphApp:
         self.graph.add("POST", "/{version}/{phone_number_id}/messages", self.post_messages)
         self.graph.add("GET", _OBJECT_ROUTE, self.get_object)
         self.control = Router()
-        from .control import add_control_routes  # local: control imports this module's types
-
         add_control_routes(self.control, self)
 
     def __call__(self, environ: dict[str, Any], start_response):

@@ -53,7 +53,6 @@ class StatusNotifier:
         self._heap: list[_Job] = []
         self._seq = itertools.count()
         self._doomed: dict[str, int] = {}
-        self._finished: set[str] = set()
         self._busy = 0
         self._stopping = False
         self._deliveries: list[dict[str, Any]] = []
@@ -113,7 +112,6 @@ class StatusNotifier:
         with self._cond:
             self._heap.clear()
             self._doomed.clear()
-            self._finished.clear()
             self._deliveries.clear()
 
     def _next_job(self) -> _Job | None:
@@ -122,13 +120,14 @@ class StatusNotifier:
                 now = time.monotonic()
                 if self._heap and self._heap[0].due <= now:
                     job = heapq.heappop(self._heap)
-                    if job.wamid in self._finished:
-                        continue  # a failure already ended this message's story
                     code = self._doomed.get(job.wamid)
                     if code is not None and job.status != "sent":
                         job.status, job.error_code = "failed", code
                     if job.status == "failed":
-                        self._finished.add(job.wamid)
+                        # A failure ends the message's story: drop its later statuses now, so
+                        # wait_idle() does not wait for callbacks that will never be sent.
+                        self._heap = [j for j in self._heap if j.wamid != job.wamid]
+                        heapq.heapify(self._heap)
                     self._busy += 1
                     return job
                 self._cond.wait(self._heap[0].due - now if self._heap else None)

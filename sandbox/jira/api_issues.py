@@ -24,7 +24,8 @@ def server_info(sb, req: Request) -> Response:
     return Response(200, {
         "baseUrl": req.base, "displayUrl": req.base, "version": ".".join(map(str, version)),
         "versionNumbers": version, "deploymentType": "Cloud" if cloud else "Server",
-        "buildNumber": 100289, "buildDate": view.time(1_767_225_600_000), "serverTime": view.time(sb.store.clock.now_ms()),
+        "buildNumber": 100289, "buildDate": view.time(1_767_225_600_000),
+        "serverTime": view.time(sb.store.clock.now_ms()),
         "scmInfo": "0" * 40, "serverTitle": "wajira sandbox", "serverTimeZone": sb.settings.time_zone,
     })
 

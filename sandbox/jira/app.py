@@ -22,7 +22,7 @@ from . import control
 from .model import ApiError, User
 from .render import View
 from .store import JiraStore
-from .web import JSON_TYPE, Request, Response, Router, route_name
+from .web import Request, Response, Router, route_name
 
 UNAUTHENTICATED = "You are not authenticated. Authentication required to perform this operation."
 
@@ -224,4 +224,3 @@ def _request(environ) -> Request:
     )
 
 
-__all__ = ["JiraSandbox", "JSON_TYPE"]

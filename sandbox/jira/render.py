@@ -136,12 +136,11 @@ class View:
 
     def comment_page(self, comments: list[Comment], start: int, limit: int,
                      expand: set[str] = frozenset(), issue_id: str | None = None) -> dict:
-        page = comments[start:start + limit]
-        out = {"comments": [self.comment(c, expand) for c in page], "maxResults": limit,
-               "total": len(comments), "startAt": start}
-        if issue_id is not None:  # the inline form inside issue fields carries a self link
-            out = {"comments": out["comments"], "self": f"{self.api}/issue/{issue_id}/comment",
-                   "maxResults": limit, "total": len(comments), "startAt": start}
+        """A PageOfComments; ``issue_id`` adds the ``self`` link of the form inlined in issue fields."""
+        out: dict = {"comments": [self.comment(c, expand) for c in comments[start:start + limit]]}
+        if issue_id is not None:
+            out["self"] = f"{self.api}/issue/{issue_id}/comment"
+        out.update({"maxResults": limit, "total": len(comments), "startAt": start})
         return out
 
     def attachment(self, item: Attachment) -> dict:

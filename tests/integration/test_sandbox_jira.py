@@ -31,7 +31,8 @@ SPEC_PATH = Path(os.environ.get("WAJIRA_SPECS_DIR", REPO.parent / "shared" / "sp
 
 
 def adf(text: str) -> dict:
-    return {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": text}]}]}
+    paragraph = {"type": "paragraph", "content": [{"type": "text", "text": text}]}
+    return {"type": "doc", "version": 1, "content": [paragraph]}
 
 
 @pytest.fixture
@@ -218,7 +219,8 @@ def test_create_issue_through_the_jira_library(sandbox, spec, http):
     ({"project": {"key": "SUP"}, "summary": "s"}, "issuetype"),
     ({"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "s", "labels": ["two words"]}, "labels"),
     ({"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "s", "description": "plain"}, "description"),
-    ({"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "s", "priority": {"name": "High"}}, "priority"),
+    ({"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "s", "priority": {"name": "High"}},
+     "priority"),
 ])
 def test_invalid_issue_creation_is_refused_per_field(sandbox, http, spec, fields, field):
     r = http.post(f"{sandbox.url}/rest/api/3/issue", json={"fields": fields})
@@ -268,7 +270,8 @@ def test_v3_comment_with_properties_and_internal_notes(sandbox, http, spec):
     key = create(http, url)["key"]
     before = sandbox.issue(key)["updated_ms"]
     r = http.post(f"{url}/rest/api/3/issue/{key}/comment",
-                  json={"body": adf("[WhatsApp] Ana: hi"), "properties": [{"key": "wajira", "value": {"kind": "customer", "wamid": "w1"}}]})
+                  json={"body": adf("[WhatsApp] Ana: hi"),
+                        "properties": [{"key": "wajira", "value": {"kind": "customer", "wamid": "w1"}}]})
     assert r.status_code == 201
     assert r.json()["id"] == "10000" and r.json()["jsdPublic"] is True
     assert_matches_spec(spec, "/rest/api/3/issue/{issueIdOrKey}/comment", "POST", r)
@@ -295,7 +298,8 @@ def test_v3_comment_with_properties_and_internal_notes(sandbox, http, spec):
 
 
 @pytest.mark.parametrize("version, body", [
-    (3, "a plain string"), (3, {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": ""}]}]}),
+    (3, "a plain string"),
+    (3, {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": ""}]}]}),
     (3, {"type": "paragraph", "content": []}), (2, adf("v2 wants a string")), (2, "   "),
 ])
 def test_comment_bodies_of_the_wrong_kind_are_refused(sandbox, http, version, body):
@@ -375,8 +379,10 @@ def test_enhanced_search_pages_with_next_page_token_and_no_total(sandbox, http, 
     r = http.post(f"{url}/rest/api/3/search/jql", json={"jql": jql, "fields": ["summary"], "maxResults": 50})
     assert_matches_spec(spec, "/rest/api/3/search/jql", "POST", r)
     assert [i["key"] for i in r.json()["issues"]] == keys and r.json()["isLast"] is True
-    bogus = http.get(f"{url}/rest/api/3/search/jql", params={"jql": "project = OTHER", "nextPageToken": page.get("nextPageToken") or "xyz"})
-    assert bogus.status_code == 400
+    first = http.get(f"{url}/rest/api/3/search/jql", params={"jql": jql, "maxResults": 2}).json()
+    for token in (first["nextPageToken"], "not-a-token"):  # a token only continues the query that made it
+        bogus = http.get(f"{url}/rest/api/3/search/jql", params={"jql": "project = OTHER", "nextPageToken": token})
+        assert bogus.status_code == 400
 
 
 def test_search_returns_ids_only_by_default(sandbox, http, spec):
@@ -487,7 +493,8 @@ def test_jql_status_category_reporter_and_boolean_logic(sandbox, http):
     assert keys("project = LOG AND statusCategory = Done") == [b]
     assert keys("project = LOG AND statusCategory != Done ORDER BY key ASC") == [a, c]
     assert keys("project = LOG AND labels != whatsapp") == [b]  # issues without labels never match !=
-    assert keys("reporter = currentUser() AND (labels in (whatsapp, email) OR issuekey = %s) ORDER BY key" % c) == [a, b, c]
+    either = f"reporter = currentUser() AND (labels in (whatsapp, email) OR issuekey = {c}) ORDER BY key"
+    assert keys(either) == [a, b, c]
     assert keys("project in (LOG, NONE) AND NOT labels = whatsapp ORDER BY created DESC") == [c, b]
     assert keys(f"issuekey in ({a}, {c}) ORDER BY key DESC") == [c, a]
     assert keys("project = LOG AND labels is EMPTY") == [c]
@@ -582,6 +589,24 @@ def test_fault_plan_counts_latency_and_clear():
     assert plan.check("GET", "/x") is None and plan.pending() == 0
 
 
+def test_concurrent_writes_get_unique_ids_and_latency_runs_in_parallel(sandbox, http):
+    from concurrent.futures import ThreadPoolExecutor
+
+    key = create(http, sandbox.url)["key"]
+    sandbox.faults.set_latency(0.1)
+
+    def post(n: int) -> int:
+        return requests.post(f"{sandbox.url}/rest/api/3/issue/{key}/comment", json={"body": adf(f"m{n}")},
+                             auth=(EMAIL, TOKEN)).status_code
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(30) as pool:
+        codes = list(pool.map(post, range(60)))
+    assert set(codes) == {201}
+    assert len({c["id"] for c in sandbox.comments(key)}) == 60
+    assert time.monotonic() - started < 3  # 60 x 0.1 s would take 6 s if serialised
+
+
 def test_calls_are_counted_by_route_template(sandbox, http):
     key = create(http, sandbox.url)["key"]
     comment(http, sandbox.url, key, "one")
@@ -606,7 +631,8 @@ def test_control_routes_over_http(sandbox, http):
     assert requests.get(f"{url}/_sandbox/calls").status_code == 200  # control routes bypass faults
     assert requests.post(f"{url}/_sandbox/faults/clear").status_code == 204
     assert http.get(f"{url}/rest/api/3/myself").status_code == 200
-    assert requests.post(f"{url}/_sandbox/agent-comment", json={"key": key, "text": "hi", "internal": True}).status_code == 201
+    note = requests.post(f"{url}/_sandbox/agent-comment", json={"key": key, "text": "hi", "internal": True})
+    assert note.status_code == 201
     state = requests.get(f"{url}/_sandbox/state").json()
     assert state["issues"][0]["key"] == key and state["issues"][0]["comments"][0]["jsdPublic"] is False
     assert requests.get(f"{url}/_sandbox/calls").json()["GET /rest/api/3/myself"] == 5

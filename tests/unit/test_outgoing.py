@@ -179,3 +179,32 @@ def test_agent_message_format_needs_text():
 @pytest.mark.parametrize(("reply", "out"), [("Hi", "[AI] Hi"), ("  Hi\n", "[AI] Hi"), ("[AI] x", "[AI] [AI] x")])
 def test_ai_comment_text(reply, out):
     assert ai_comment_text(reply) == out
+
+
+@pytest.mark.timeout(5)
+@pytest.mark.parametrize("text", ["x" * 1_000_000, ("word " * 200_000), ("a.\n\n" * 250_000)], ids=["no-space", "words", "paras"])
+def test_long_texts_are_fast(text):
+    check(split_message(text), text, 4096)
+
+
+@pytest.mark.timeout(5)
+@pytest.mark.parametrize(
+    "md",
+    ["`" * 10_000, "**a " * 5_000, "[a" * 10_000, "[a](" * 5_000, "<https://" * 5_000, "~~a " * 5_000,
+     "```" + "`" * 10_000 + "x", "# " + " #" * 10_000],
+    ids=["ticks", "bold-openers", "brackets", "link-openers", "autolink-openers", "strike-openers", "fence", "heading"],
+)
+def test_hostile_markdown_stays_fast(md):
+    out = markdown_to_whatsapp(md)
+    assert isinstance(out, str)
+
+
+@pytest.mark.parametrize(
+    ("md", "wa"),
+    [
+        ("a ` b ``c`` **d**", "a ` b `c` *d*"),  # the lone tick stays text, the pair is code
+        ("a ` b ``c`` d `", "a ``` b ``c`` d ```"),  # CommonMark: ticks pair by run length
+    ],
+)
+def test_backtick_runs_pair_by_length(md, wa):
+    assert markdown_to_whatsapp(md) == wa

@@ -340,3 +340,16 @@ def test_any_field_of_a_real_payload_may_hold_any_json(data):
         node = node[key]
     node[last] = data.draw(json_values)
     _parse_or_reject(doc)
+
+
+def test_other_event_with_odd_but_valid_json_values():
+    value = {"text": "lone \ud800 surrogate", "n": float("nan"), "big": 10**40}
+    doc = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "x", "value": value}]}]}
+    assert len(parse_webhook(doc).others[0].dedupe_key) == 64
+
+
+def test_values_json_cannot_hold_are_a_payload_error():
+    doc = {"object": "whatsapp_business_account",
+           "entry": [{"id": "1", "changes": [{"field": "x", "value": {"s": {1, 2}}}]}]}
+    with pytest.raises(PayloadError):
+        parse_webhook(doc)

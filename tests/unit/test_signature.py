@@ -72,3 +72,43 @@ def test_non_ascii_secret_is_utf8():
     header = sign("sécret", b"x")
     assert check_signature("sécret", b"x", header) is SignatureCheck.OK
     assert check_signature("secret", b"x", header) is SignatureCheck.INVALID
+
+
+class _FakeSession:
+    """Records posts and answers with a scripted list of status codes."""
+
+    def __init__(self, statuses):
+        self.statuses = list(statuses)
+        self.posts = []
+
+    def post(self, url, data, headers, timeout):
+        self.posts.append((url, data, headers))
+        return type("Response", (), {"status_code": self.statuses.pop(0)})()
+
+
+def test_meta_sender_signs_like_meta():
+    from sandbox.meta import MetaSender
+
+    session = _FakeSession([200])
+    sender = MetaSender("http://127.0.0.1:1/hook", SECRET, session=session)
+    assert sender.deliver({"object": "whatsapp_business_account", "entry": [], "x": "👍"}) == 200
+    ((url, body, headers),) = session.posts
+    assert url == "http://127.0.0.1:1/hook"
+    assert body == b'{"object":"whatsapp_business_account","entry":[],"x":"\\ud83d\\udc4d"}'
+    assert headers["Content-Type"] == "application/json"
+    assert headers["User-Agent"] == "facebookexternalua"
+    assert check_signature(SECRET, body, headers["X-Hub-Signature-256"]) is SignatureCheck.OK
+
+
+def test_meta_sender_retries_until_200_with_the_same_bytes():
+    from sandbox.meta import MetaSender
+
+    session = _FakeSession([503, 500, 200])
+    sender = MetaSender("http://x/hook", SECRET, session=session)
+    assert sender.deliver(b"{}", retries_until_200=True, delay=0) == 200
+    assert [p[1] for p in session.posts] == [b"{}"] * 3
+
+    session = _FakeSession([503, 503])
+    sender = MetaSender("http://x/hook", SECRET, session=session)
+    assert sender.deliver(b"{}", retries_until_200=True, max_tries=2, delay=0) == 503
+    assert MetaSender("http://x/hook", SECRET, session=_FakeSession([403])).deliver(b"{}") == 403

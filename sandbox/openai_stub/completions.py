@@ -1,0 +1,163 @@
+"""Pure parts of the OpenAI stand-in: request checks, the canned reply, response bodies, errors.
+
+Shapes follow OpenAI's API reference for `POST /v1/chat/completions` and `/v1/models`; error
+bodies are `{"error": {"message", "type", "param", "code"}}`, which the `openai` SDK turns into
+its typed exceptions (`NotFoundError`, `RateLimitError`, …) by HTTP status.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+
+ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+# OpenAI frames every message with a few tokens of its own; the figure only needs to be plausible.
+_TOKENS_PER_MESSAGE = 3
+
+Reply = Callable[[list[dict[str, Any]]], str]
+
+
+@dataclass
+class OpenAIError(Exception):
+    status: int
+    message: str
+    type: str = "invalid_request_error"
+    param: str | None = None
+    code: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+def error_for_status(status: int) -> dict[str, Any]:
+    """Default body for an injected failure that names only an HTTP status."""
+    if status == 429:
+        return OpenAIError(429, "Rate limit reached for requests. Please try again later.",
+                           "requests", code="rate_limit_exceeded").body()
+    if status == 401:
+        return OpenAIError(401, "Incorrect API key provided.", code="invalid_api_key").body()
+    if status == 503:
+        return OpenAIError(503, "The engine is currently overloaded, please try again later.", "server_error").body()
+    if status >= 500:
+        return OpenAIError(status, "The server had an error while processing your request. Sorry about that!",
+                           "server_error").body()
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Injected failure"
+    return OpenAIError(status, phrase).body()
+
+
+def missing_key() -> OpenAIError:
+    return OpenAIError(401, "You didn't provide an API key. You need to provide your API key in an "
+                            "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).")
+
+
+def wrong_key(given: str) -> OpenAIError:
+    # OpenAI echoes a masked key so the operator can tell which one was used.
+    masked = f"{given[:3]}{'*' * 8}{given[-4:]}" if len(given) > 8 else "*" * len(given)
+    return OpenAIError(401, f"Incorrect API key provided: {masked}. You can find your API key at "
+                            "https://platform.openai.com/account/api-keys.", code="invalid_api_key")
+
+
+def model_not_found(model: str) -> OpenAIError:
+    return OpenAIError(404, f"The model `{model}` does not exist or you do not have access to it.",
+                       code="model_not_found")
+
+
+def text_of(content: Any) -> str:
+    """The text in a message's `content`: a string, or the text parts of a content list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""
+
+
+def check_chat(body: dict[str, Any], models: tuple[str, ...]) -> tuple[str, list[dict[str, Any]]]:
+    """Validate a chat request; return (model, messages).
+
+    Raises:
+        OpenAIError: 400 for a malformed request, 404 for an unknown model.
+    """
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise OpenAIError(400, "you must provide a model parameter", param="model", code="missing_required_parameter")
+    messages = body.get("messages")
+    if messages is None:
+        raise OpenAIError(400, "Missing required parameter: 'messages'.", param="messages",
+                          code="missing_required_parameter")
+    if not isinstance(messages, list) or not messages:
+        raise OpenAIError(400, "Invalid 'messages': empty array. Expected an array with minimum length 1.",
+                          param="messages", code="empty_array")
+    for i, message in enumerate(messages):
+        role = message.get("role") if isinstance(message, dict) else None
+        if role not in ROLES:
+            raise OpenAIError(400, f"Invalid value: '{role}'. Supported values are: {', '.join(ROLES)}.",
+                              param=f"messages[{i}].role", code="invalid_value")
+        if "content" not in message and role != "assistant":
+            raise OpenAIError(400, f"Missing required parameter: 'messages[{i}].content'.",
+                              param=f"messages[{i}].content", code="missing_required_parameter")
+    if body.get("stream"):
+        raise OpenAIError(400, "The sandbox does not stream; send stream=false.", param="stream",
+                          code="unsupported_value")
+    if model not in models:
+        raise model_not_found(model)
+    return model, messages
+
+
+def default_reply(messages: list[dict[str, Any]]) -> str:
+    """Deterministic, and quotes the customer so tests can tell which message was answered."""
+    last_user = next((text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
+    if not last_user.strip():
+        return "Hello! How can I help you today?"
+    excerpt = " ".join(last_user.split())[:60]
+    return f'Thanks! About "{excerpt}": an agent will confirm shortly.'
+
+
+def estimate_tokens(text: str) -> int:
+    # Whitespace words are a fine stand-in for BPE tokens here: nothing bills on them.
+    return len(text.split())
+
+
+def completion(model: str, messages: list[dict[str, Any]], reply_text: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The `chat.completion` object for one answered request."""
+    limit = body.get("max_completion_tokens") or body.get("max_tokens")
+    words = reply_text.split()
+    finish = "stop"
+    if isinstance(limit, int) and 0 < limit < len(words):
+        reply_text, finish = " ".join(words[:limit]), "length"
+    n = body.get("n")
+    n = n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1
+    prompt_tokens = sum(estimate_tokens(text_of(m.get("content"))) + _TOKENS_PER_MESSAGE for m in messages)
+    completion_tokens = max(1, estimate_tokens(reply_text)) * n
+    choice = {"role": "assistant", "content": reply_text, "refusal": None, "annotations": []}
+    return {
+        "id": "chatcmpl-" + os.urandom(15).hex()[:29],
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": i, "message": dict(choice), "logprobs": None, "finish_reason": finish} for i in range(n)],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+                                          "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
+        },
+        "service_tier": "default",
+        "system_fingerprint": "fp_sandbox",
+    }
+
+
+def model_object(model: str, created: int) -> dict[str, Any]:
+    return {"id": model, "object": "model", "created": created, "owned_by": "system"}
