@@ -124,7 +124,7 @@ def _table(node: dict[str, Any], depth: int) -> str:
     rows = []
     for row in _children(node):
         if isinstance(row, dict):
-            cells = [_blocks(c, depth + 2).replace("\n", " ") for c in _children(row) if isinstance(c, dict)]
+            cells = [_blocks(c, depth + 2).replace("\n", " ") for c in _children(row)]
             rows.append(" | ".join(cells))
     return "\n".join(rows)
 

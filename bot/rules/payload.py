@@ -211,7 +211,8 @@ def _message(
     user_id = _str_or_none(msg, "from_user_id")
     contact = _find_contact(contacts, wa_id, user_id)
     if user_id is None and contact is not None:
-        # Only trust a contact's user id when it is the sender's own entry, or the only one.
+        # Take a contact's user id only from the sender's own entry (same wa_id) or, for a
+        # message without `from`, from the change's contact: never from someone else's entry.
         if wa_id is None or contact.get("wa_id") == wa_id:
             user_id = _str_or_none(contact, "user_id")
 
@@ -219,7 +220,11 @@ def _message(
         try:
             key = conversation_key_for_phone(wa_id)
         except ValueError as exc:
-            raise PayloadError(f"{path}.from", str(exc)) from None
+            # One odd sender must not bounce a batch of up to 1000 updates when Meta also gave
+            # us a stable id for them.
+            if user_id is None:
+                raise PayloadError(f"{path}.from", str(exc)) from None
+            key = conversation_key_for_user(user_id)
     elif user_id is not None:
         key = conversation_key_for_user(user_id)
     else:

@@ -268,7 +268,8 @@ def _suffix(msg: dict[str, Any]) -> str:
     referral = msg.get("referral")
     if not isinstance(referral, dict):
         return ""
-    what = _join(_s(referral, "headline") or _s(referral, "body"), _s(referral, "source_url"), sep=" — ")
+    headline = _s(referral, "headline") or _s(referral, "body")
+    what = _join(headline, _s(referral, "source_url"), sep=" — ")
     return f"\n(via ad: {what})" if what else "\n(via ad)"
 
 

@@ -84,6 +84,12 @@ def test_phone_wins_over_user_id_but_user_id_is_kept():
     assert got.conversation_key == "+16505551234" and got.user_id == "US.1"
 
 
+def test_unparseable_from_falls_back_to_the_user_id():
+    got = _one(wa.message_payload([wa.text("US.13491208655302741918", "hi", user_id="US.13491208655302741918")]))
+    assert got.conversation_key == "user:US.13491208655302741918"
+    assert got.wa_id == "US.13491208655302741918"
+
+
 def test_profile_name_comes_from_the_matching_contact():
     msgs = [wa.text("16505551234", "a"), wa.text("447911123456", "b")]
     contacts = [wa.contact("Al", "16505551234"), wa.contact("Bo", "447911123456")]
@@ -180,8 +186,7 @@ def test_empty_entry_list_is_an_empty_batch():
 
 
 def _valid():
-    return wa.message_payload([wa.text("16505551234", "a"), wa.text("16505551234", "b"), wa.text("16505551234", "c"),
-                               wa.text("16505551234", "d")])
+    return wa.message_payload([wa.text("16505551234", body) for body in "abcd"])
 
 
 def _mutate(path, new):
@@ -216,7 +221,8 @@ M3 = V + ("messages", 3)
         (_mutate(("entry", 0, "changes", 0, "field"), 3), "entry[0].changes[0].field", "string"),
         (_mutate(V, []), "entry[0].changes[0].value", "object"),
         (_mutate(V + ("messages",), {}), "entry[0].changes[0].value.messages", "list"),
-        (_mutate(V + ("metadata", "phone_number_id"), KeyError), "entry[0].changes[0].value.metadata.phone_number_id", "missing"),
+        (_mutate(V + ("metadata", "phone_number_id"), KeyError),
+         "entry[0].changes[0].value.metadata.phone_number_id", "missing"),
         (_mutate(V + ("metadata",), KeyError), "entry[0].changes[0].value.metadata", "object"),
         (_mutate(M3, "text"), "entry[0].changes[0].value.messages[3]", "object"),
         (_mutate(M3 + ("id",), KeyError), "entry[0].changes[0].value.messages[3].id", "missing"),
@@ -344,7 +350,8 @@ def test_any_field_of_a_real_payload_may_hold_any_json(data):
 
 def test_other_event_with_odd_but_valid_json_values():
     value = {"text": "lone \ud800 surrogate", "n": float("nan"), "big": 10**40}
-    doc = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "x", "value": value}]}]}
+    change = {"field": "x", "value": value}
+    doc = {"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [change]}]}
     assert len(parse_webhook(doc).others[0].dedupe_key) == 64
 
 

@@ -78,12 +78,14 @@ def test_forwarded_and_reply_prefixes():
 
 
 def test_button_context_is_not_shown_as_a_reply():
-    assert _render(wa.button_reply(W, "Yes", context={"from": "1", "id": "wamid.B"})) == "[WhatsApp] Ana: [button] Yes"
+    msg = wa.button_reply(W, "Yes", context={"from": "1", "id": "wamid.B"})
+    assert _render(msg) == "[WhatsApp] Ana: [button] Yes"
 
 
 def test_product_enquiry_context():
     ctx = {"from": "1", "id": "wamid.P", "referred_product": {"catalog_id": "C1", "product_retailer_id": "sku-9"}}
-    assert _render(wa.text(W, "in red?", context=ctx)) == "[WhatsApp] Ana: (about product sku-9 in catalog C1) in red?"
+    expected = "[WhatsApp] Ana: (about product sku-9 in catalog C1) in red?"
+    assert _render(wa.text(W, "in red?", context=ctx)) == expected
 
 
 def test_click_to_whatsapp_ad_referral():
@@ -113,7 +115,8 @@ def test_click_to_whatsapp_ad_referral():
         (wa.order(W, [{"product_retailer_id": "p", "quantity": 1, "item_price": 9.5, "currency": "EUR"}],
                   note="gift wrap"), "[order] catalog 194836987003835, 1 item (1 × p @ 9.5 EUR)\ngift wrap"),
         (wa.order(W, []), "[order] catalog 194836987003835, 0 items"),
-        (wa.contacts_msg(W, [{"name": {"first_name": "Jo", "last_name": "Li"}}, {}]), "[contacts] Jo Li; (no name)"),
+        (wa.contacts_msg(W, [{"name": {"first_name": "Jo", "last_name": "Li"}}, {}]),
+         "[contacts] Jo Li; (no name)"),
         (wa.unsupported(W) | {"errors": []}, "[unsupported: unsupported]"),
         (wa.edit(W, "wamid.O", "x") | {"edit": {"original_message_id": "wamid.O",
                                                "message": {"image": {"caption": "new caption", "id": "9"}}}},
