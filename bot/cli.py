@@ -27,6 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     with_config("run", "run the daemon: webhook server and scheduled jobs")
     status = with_config("status", "queues, lags and recent failures")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    catch_up = with_config("catch-up", "one JQL pass over a window, answering and sending what was missed")
+    catch_up.add_argument("--since", required=True, metavar="WHEN", help="30m, 2h, 1d, or an ISO 8601 time")
+    catch_up.add_argument("--dry-run", action="store_true", help="list what would be done; record and send nothing")
     commands.add_parser("demo", help="play a conversation against sandbox services; needs no config")
     return parser
 
@@ -47,6 +50,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(settings)
     if args.command == "status":
         return _status(settings, as_json=args.json)
+    if args.command == "catch-up":
+        from bot.catchup import run_catch_up
+
+        return run_catch_up(settings, args.since, dry_run=args.dry_run)
     return EXIT_FAILED  # argparse guarantees we never get here
 
 

@@ -12,20 +12,29 @@ import threading
 import time
 from collections.abc import Callable
 
+from bot.ai.client import OpenAIAdapter
 from bot.config import Settings
 from bot.http.app import WsgiApp
 from bot.http.server import HttpServer
 from bot.jira_api.adapter import JiraAdapter
 from bot.logs import get_logger
 from bot.metrics import Metrics
+from bot.whatsapp.graph import GraphAdapter
 from bot.whatsapp.webhook import WebhookHandler
+from jobs.ai import AiJob
 from jobs.inbox import InboxJob
+from jobs.notes import Notes
+from jobs.outbox import OutboxJob
+from jobs.poll import PollJob
 from jobs.scheduler import Scheduler
 from jobs.tickets import TicketOpener
+from storage.ai_turns import AiTurns
 from storage.db import StorageUnavailable, bind, open_database, ping
 from storage.inbound import InboundQueue
 from storage.leases import Leases
 from storage.mappings import Mappings
+from storage.outbound import OutboundQueue, StatusFeed
+from storage.polling import HandledComments, PollState
 from storage.schema import migrate
 
 log = get_logger(__name__)
@@ -37,26 +46,62 @@ class Daemon:
         settings: Settings,
         *,
         jira: JiraAdapter | None = None,
+        graph: GraphAdapter | None = None,
+        ai: OpenAIAdapter | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self.metrics = Metrics()
         self._jira = jira
+        self._graph = graph
+        self._ai = ai
         self._stopped = threading.Event()
         self.http: HttpServer | None = None
         self.scheduler: Scheduler | None = None
 
     # -- wiring ------------------------------------------------------------------------------
 
+    def build(self, owner: str) -> None:
+        """Storage, adapters and jobs, without HTTP or a schedule (what `catch-up` needs)."""
+        self.db = open_database(self.settings.storage.url)
+        self.schema_version = migrate(self.db)
+        bind(self.db)
+        self.started_at = self.clock()
+        self._build_storage()
+        self._build_adapters()
+        self.owner = owner
+        self._build_jobs()
+
     def start(self) -> None:
         s = self.settings
-        self.db = open_database(s.storage.url)
-        version = migrate(self.db)
-        bind(self.db)
+        # Bind the HTTP socket first: with port 0 the real port is part of our instance id.
+        self.http = HttpServer(self._wsgi_app(), s.server.host, s.server.port)
+        self.build(s.server.instance_id or f"{socket.gethostname()}:{self.http.port}")
+        self.scheduler.start()
+        self.http.start()
+        log.info(
+            "daemon_started",
+            url=self.http.url,
+            webhook_path=s.server.webhook_path,
+            instance=self.owner,
+            schema_version=self.schema_version,
+            jira="cloud" if self.jira.cloud else "server",
+        )
+
+    def _build_storage(self) -> None:
         self.queue = InboundQueue(self.db, clock=self.clock)
-        self.mappings = Mappings(self.db)
+        self.mappings = Mappings(self.db, clock=self.clock)
         self.leases = Leases(self.db, clock=self.clock)
+        self.poll_state = PollState(self.db, clock=self.clock)
+        self.handled = HandledComments(self.db, clock=self.clock)
+        self.turns = AiTurns(self.db, clock=self.clock)
+        self.outbound = OutboundQueue(self.db, clock=self.clock)
+        self.statuses = StatusFeed(self.db)
+        self.metrics.add_queue_stats(self.queue.stats)
+
+    def _build_adapters(self) -> None:
+        s = self.settings
         self.jira = self._jira or JiraAdapter.connect(
             s.jira.url,
             email=s.jira.email,
@@ -65,12 +110,27 @@ class Daemon:
             timeout=s.jira.timeout_seconds,
             observe=self.metrics.observer("jira"),
         )
-        self.metrics.add_queue_stats(self.queue.stats)
+        self.graph = self._graph or GraphAdapter.connect(
+            base_url=s.whatsapp.graph_url,
+            api_version=s.whatsapp.api_version,
+            access_token=s.whatsapp.access_token,
+            observe=self.metrics.observer("graph"),
+        )
+        self.ai = self._ai or OpenAIAdapter.connect(
+            api_key=s.openai.api_key or "unused",
+            base_url=s.openai.base_url,
+            timeout=s.openai.timeout_seconds,
+            observe=self.metrics.observer("openai"),
+        )
 
-        self.scheduler = Scheduler(max_workers=4)
-        # Bind the HTTP socket first: with port 0 the real port is part of our instance id.
-        self.http = HttpServer(self._wsgi_app(), s.server.host, s.server.port)
-        self.owner = s.server.instance_id or f"{socket.gethostname()}:{self.http.port}"
+    def _build_jobs(self) -> None:
+        s = self.settings
+        self.scheduler = Scheduler(max_workers=6)
+        notes = Notes(self.jira)
+        self.poll = PollJob(
+            settings=s, jira=self.jira, state=self.poll_state, handled=self.handled,
+            leases=self.leases, owner=self.owner, clock=self.clock,
+        )
         self.inbox = InboxJob(
             settings=s,
             queue=self.queue,
@@ -79,18 +139,28 @@ class Daemon:
             tickets=TicketOpener(self.jira, self.mappings, clock=self.clock),
             owner=self.owner,
             clock=self.clock,
+            after_write=self._after_inbox_write,
+        )
+        self.ai_job = AiJob(
+            settings=s, jira=self.jira, ai=self.ai, graph=self.graph, turns=self.turns,
+            handled=self.handled, inbound=self.queue, notes=notes, owner=self.owner, clock=self.clock,
+        )
+        self.outbox = OutboxJob(
+            settings=s, graph=self.graph, outbound=self.outbound, statuses=self.statuses,
+            inbound=self.queue, notes=notes, owner=self.owner, clock=self.clock,
         )
         self.inbox_job = self.scheduler.add("inbox", self.inbox.run, s.inbox.interval_seconds)
-        self.scheduler.start()
-        self.http.start()
-        log.info(
-            "daemon_started",
-            url=self.http.url,
-            webhook_path=s.server.webhook_path,
-            instance=self.owner,
-            schema_version=version,
-            jira="cloud" if self.jira.cloud else "server",
-        )
+        self.poll_job = self.scheduler.add("poll", self.poll.run, s.poller.interval_seconds)
+        self.ai_job_handle = self.scheduler.add("ai", self.ai_job.run, max(1, s.poller.interval_seconds))
+        self.outbox_job = self.scheduler.add("outbox", self.outbox.run, s.outbox.interval_seconds)
+        self.poll.on_ai_turn = self.ai_job_handle.nudge_at
+        self.ai_job.wake_at = self.ai_job_handle.nudge_at
+        self.poll.on_outbound = self.outbox_job.nudge
+        self.ai_job.on_outbound = self.outbox_job.nudge
+
+    def _after_inbox_write(self, issue_key: str) -> None:
+        self.poll.note_write(issue_key)
+        self.poll_job.nudge()
 
     def _wsgi_app(self) -> WsgiApp:
         s = self.settings
@@ -98,8 +168,8 @@ class Daemon:
             verify_token=s.whatsapp.verify_token,
             app_secret=s.whatsapp.app_secret,
             max_body_bytes=s.server.max_body_bytes,
-            store=self.queue.store_batch,
-            on_stored=lambda result: self.inbox_job.nudge(),
+            store=lambda batch: self.queue.store_batch(batch),
+            on_stored=self._on_stored,
             observe=lambda outcome: self.metrics.webhooks.labels(outcome).inc(),
         )
         return WsgiApp(
@@ -109,24 +179,36 @@ class Daemon:
             metrics=self.metrics.render,
         )
 
+    def _on_stored(self, result) -> None:
+        # Called from webhook threads; the jobs exist by then (HTTP starts after build()).
+        if result.messages_new:
+            self.inbox_job.nudge()
+        if result.statuses_new:
+            self.outbox_job.nudge()
+
     # -- health ------------------------------------------------------------------------------
 
     def health(self) -> tuple[bool, dict]:
+        """Storage answers and the poll job ran within 3 intervals (by any instance: the
+        poll state is shared through storage, and only the lease holder polls)."""
         problems: list[str] = []
+        detail: dict = {}
         try:
             ping(self.db)
+            record = self.poll_state.get("jira")
         except StorageUnavailable as exc:
             problems.append(f"storage: {exc}")
+            record = None
         if not (self.scheduler and self.scheduler.running):
             problems.append("scheduler is not running")
-        job = getattr(self, "inbox_job", None)
-        limit = 3 * self.settings.inbox.interval_seconds
-        if job is not None and job.last_run_finished is not None:
-            if self.clock() - job.last_run_finished > limit and not job._running.locked():
-                problems.append(f"inbox job has not run for over {limit:.0f}s")
-        detail = {"status": "ok" if not problems else "unhealthy", "problems": problems}
-        if job is not None:
-            detail["inbox_last_run"] = job.last_run_finished
+        limit = 3 * self.settings.poller.interval_seconds
+        now = self.clock()
+        if record is not None:
+            last = record.last_run_at
+            detail.update(last_poll=last, last_poll_success=record.last_success_at, last_poll_error=record.last_error)
+            if (last is None and now - self.started_at > limit) or (last is not None and now - last > limit):
+                problems.append(f"the poll job has not run for over {limit:.0f}s")
+        detail = {"status": "ok" if not problems else "unhealthy", "problems": problems, **detail}
         return (not problems, detail)
 
     # -- lifecycle ---------------------------------------------------------------------------

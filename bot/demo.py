@@ -1,13 +1,14 @@
 """`wajira demo`: sandbox services + the real daemon on loopback, one conversation end to end.
 
-No network and no config: the sandbox plays Jira Cloud and Meta, a temporary SQLite is the
-storage, and the daemon is the same `Daemon` that `wajira run` starts.
+No network and no config: the sandbox plays Jira Cloud, Meta's Graph API and OpenAI, a
+temporary SQLite is the storage, and the daemon is the same `Daemon` that `wajira run` starts.
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bot import logs
@@ -16,10 +17,13 @@ from bot.rules.adf import text_from_doc
 
 DEMO_SECRET = "demo-app-secret"
 DEMO_PHONE_NUMBER_ID = "106540352242922"
+JIRA_CREDENTIALS = ("bot@example.com", "demo-jira-token")
+GRAPH_TOKEN = "demo-access-token"
+OPENAI_KEY = "demo-openai-key"
 CUSTOMER = ("Ana García", "5215512345678")
 
 
-def _settings(jira_url: str, db_path: Path):
+def _settings(jira_url: str, graph_url: str, openai_url: str, db_path: Path):
     return parse_config(
         {
             "server": {"host": "127.0.0.1", "port": 0},
@@ -27,14 +31,19 @@ def _settings(jira_url: str, db_path: Path):
             "whatsapp": {
                 "verify_token": "demo-verify-token",
                 "app_secret": DEMO_SECRET,
-                "access_token": "demo-access-token",
+                "access_token": GRAPH_TOKEN,
                 "phone_number_id": DEMO_PHONE_NUMBER_ID,
+                "graph_url": graph_url,
             },
-            "jira": {"url": jira_url, "email": "bot@example.com", "api_token": "demo-jira-token"},
+            "jira": {"url": jira_url, "email": JIRA_CREDENTIALS[0], "api_token": JIRA_CREDENTIALS[1]},
+            "openai": {"api_key": OPENAI_KEY, "base_url": openai_url},
+            "poller": {"interval_seconds": 2},
             "inbox": {"interval_seconds": 1},
+            "outbox": {"interval_seconds": 1},
             "logging": {"level": "warning"},
             "services": [
-                {"id": "support", "project_key": "DEMO", "labels": ["whatsapp"], "assistant": {"enabled": False}}
+                {"id": "support", "project_key": "DEMO", "labels": ["whatsapp"],
+                 "assistant": {"enabled": True, "debounce_seconds": 1.0}}
             ],
         },
         env={},
@@ -44,63 +53,105 @@ def _settings(jira_url: str, db_path: Path):
 
 def run_demo() -> int:
     from bot.daemon import Daemon
-    from sandbox import whatsapp_payloads as wa
+    from sandbox.graph import GraphSandbox
     from sandbox.jira import JiraSandbox
-    from sandbox.meta import MetaSender
+    from sandbox.openai_stub import OpenAISandbox
 
     logs.configure(level="warning", fmt="console")
-    jira = JiraSandbox(email="bot@example.com", api_token="demo-jira-token")
-    jira_url = jira.start()
+    jira = JiraSandbox(email=JIRA_CREDENTIALS[0], api_token=JIRA_CREDENTIALS[1])
+    openai = OpenAISandbox(api_key=OPENAI_KEY, latency=0.3)
     with tempfile.TemporaryDirectory(prefix="wajira-demo-") as tmp:
-        daemon = Daemon(_settings(jira_url, Path(tmp) / "wajira.db"))
-        daemon.start()
+        settings = None
+        graph = None
         try:
-            return _play(daemon, jira, wa, MetaSender)
+            jira.start()
+            openai.start()
+            # The daemon's port is chosen when it starts; Graph's status callbacks are wired after.
+            graph = GraphSandbox(access_token=GRAPH_TOKEN)
+            graph.start()
+            settings = _settings(jira.url, graph.url, openai.url, Path(tmp) / "wajira.db")
+            daemon = Daemon(settings)
+            daemon.start()
+            try:
+                return _play(daemon, jira, graph, openai)
+            finally:
+                daemon.stop()
         finally:
-            daemon.stop()
-            jira.stop()
+            for sandbox in (graph, openai, jira):
+                if sandbox is not None:
+                    sandbox.stop()
 
 
-def _play(daemon, jira, wa, MetaSender) -> int:
+def _wait(predicate: Callable[[], object], seconds: float = 20.0) -> object:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    return None
+
+
+def _play(daemon, jira, graph, openai) -> int:
+    from sandbox import whatsapp_payloads as wa
+    from sandbox.meta import MetaSender
+
     name, phone = CUSTOMER
     sender = MetaSender(daemon.http.url + daemon.settings.server.webhook_path, DEMO_SECRET)
     contact = wa.contact(name, phone)
-    now = int(time.time())
-    script = [
-        wa.text(phone, "Hola! My order #1042 has not arrived yet.", timestamp=now - 30),
-        wa.image(phone, caption="This is the tracking page", timestamp=now - 20),
-        wa.location(phone, latitude=19.4326, longitude=-99.1332, name="Home", address="Av. Reforma 1, CDMX", timestamp=now - 10),
-    ]
-    print("wajira demo: sandbox Jira at", jira.url, "| daemon at", daemon.http.url)
-    print()
-    print("Customer on WhatsApp:")
-    first_batch = wa.message_payload(script[:1], contacts=[contact], phone_number_id=DEMO_PHONE_NUMBER_ID)
-    for message in script:
-        payload = wa.message_payload([message], contacts=[contact], phone_number_id=DEMO_PHONE_NUMBER_ID)
-        status = sender.deliver(payload)
-        print(f"  {name} → {message['type']:<9} webhook answered {status}")
-    status = sender.deliver(first_batch)
-    print(f"  (Meta redelivers the first message: webhook answered {status}, stored once)")
 
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        issues = jira.issues()
-        if issues and len(jira.comments(issues[0]["key"])) >= len(script):
-            break
-        time.sleep(0.1)
+    def customer_says(message: dict) -> None:
+        payload = wa.message_payload([message], contacts=[contact], phone_number_id=DEMO_PHONE_NUMBER_ID)
+        graph.observe_webhook(payload)  # Meta opens the 24-hour window when the customer writes
+        status = sender.deliver(payload)
+        print(f"  {name} → {message['type']:<9} (webhook answered {status})")
+
+    def whatsapp_texts() -> list[str]:
+        return [m["body"] for m in graph.sent() if m.get("type") == "text"]
+
+    print("wajira demo: sandbox Jira, Graph API and OpenAI on loopback; the daemon at", daemon.http.url)
+    print("\n1. The customer writes on WhatsApp")
+    now = int(time.time())
+    first = wa.text(phone, "Hola! My order #1042 has not arrived yet.", timestamp=now)
+    customer_says(first)
+    customer_says(wa.image(phone, caption="This is the tracking page", timestamp=now + 1))
+    sender.deliver(wa.message_payload([first], contacts=[contact], phone_number_id=DEMO_PHONE_NUMBER_ID))
+    print("  (Meta redelivers the first message: stored once)")
+
+    ok = bool(_wait(lambda: whatsapp_texts()))
     issues = jira.issues()
     if len(issues) != 1:
         print(f"demo failed: expected one ticket, Jira has {len(issues)}")
         return 1
-    issue = issues[0]
-    comments = jira.comments(issue["key"])
-    print()
-    print(f"Jira ticket {issue['key']}: {issue['summary']}  (labels: {', '.join(issue['labels'])})")
-    for comment in comments:
+    key = issues[0]["key"]
+    print("\n2. The AI answers on WhatsApp")
+    for body in whatsapp_texts():
+        print(f"  WhatsApp → {name}: {body}")
+
+    print("\n3. An agent writes a public comment and an internal one in Jira")
+    jira.add_agent_comment(key, "Internal: courier confirmed a delay, refund if not delivered by Friday.",
+                           internal=True, author="Agent Smith")
+    jira.add_agent_comment(key, "Hi Ana, I checked with the courier: it arrives **tomorrow**.", author="Agent Smith")
+    ok = ok and bool(_wait(lambda: len(whatsapp_texts()) >= 2))
+    for body in whatsapp_texts()[1:]:
+        print(f"  WhatsApp → {name}: {body}")
+    time.sleep(1.5)  # a few more polls: the internal comment must still be in Jira only
+
+    issue = jira.issue(key)
+    print(f"\nWhat Jira shows — {key}: {issue['summary']}  (labels: {', '.join(issue['labels'])})")
+    for comment in jira.comments(key):
         body = comment["body"]
         text = text_from_doc(body) if isinstance(body, dict) else str(body)
-        print(f"  comment {comment['id']}: {text}")
-    ok = len(comments) == len(script)
+        tag = " (internal)" if not comment.get("jsdPublic", True) else ""
+        print(f"  {comment['author']['displayName']}{tag}: {text}")
+    sent = whatsapp_texts()
+    leaked = any("refund" in body for body in sent) or "refund" in openai.prompts_text()
+    comments = len(jira.comments(key))
+    ok = ok and len(sent) == 2 and not leaked and comments == 5
     print()
-    print("demo finished: every message became exactly one comment" if ok else "demo failed: comments missing or duplicated")
-    return 0 if ok else 1
+    if ok:
+        print("demo finished: 2 customer messages → 2 comments, 1 AI reply and 1 agent reply on WhatsApp; "
+              "the internal comment stayed in Jira")
+        return 0
+    print(f"demo failed: {comments} comments in Jira, {len(sent)} WhatsApp messages, internal leaked: {leaked}")
+    return 1

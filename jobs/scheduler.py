@@ -60,6 +60,21 @@ class NudgeableJob:
                 pass
 
 
+    def nudge_at(self, when: float) -> None:
+        """Run at epoch `when` (a debounce ending); now if that has passed."""
+        delay = when - time.time()
+        if delay <= 0.05 or self._scheduler is None:
+            self.nudge()
+            return
+        try:
+            self._scheduler.add_job(
+                self.nudge, "date", run_date=datetime.fromtimestamp(when, timezone.utc),
+                misfire_grace_time=None,
+            )
+        except Exception:  # shutting down: the interval sweep still covers it
+            pass
+
+
 class Scheduler:
     def __init__(self, max_workers: int = 8) -> None:
         self._scheduler = BackgroundScheduler(

@@ -261,3 +261,17 @@ def in_transaction_retrying(db: peewee.Database, work: Callable[[], T], attempts
                 raise
             time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
     raise AssertionError("unreachable")
+
+
+def transact(db: peewee.Database, work: Callable[[], T]) -> T:
+    """Run `work` atomically: inside the caller's transaction when there is one (it then owns
+    commit and deadlock retries), else in a retried write transaction of its own.
+
+    Raises:
+        StorageUnavailable: the database did not answer; nothing was written.
+    """
+    with guarded(db):
+        if db.in_transaction():
+            with db.atomic():  # a savepoint: a failure here leaves the caller's work intact
+                return work()
+        return in_transaction_retrying(db, work)

@@ -250,6 +250,21 @@ class InboundQueue:
             "oldest_pending_age_seconds": None if oldest is None else max(0.0, now - oldest),
         }
 
+    def last_customer_message(self, conversation_key: str) -> tuple[int, str | None] | None:
+        """(Meta timestamp, profile name) of the customer's latest message, or None.
+
+        The 24-hour window runs from that timestamp. Every stored message counts, whatever
+        state its Jira delivery is in: the window is Meta's, opened by the customer writing,
+        not by our comment landing.
+        """
+        M = InboundMessageRow
+        query = (M.select(M.meta_timestamp, M.profile_name)
+                 .where(M.conversation_key == conversation_key)
+                 .order_by(M.meta_timestamp.desc(), M.id.desc()).limit(1).tuples())
+        with guarded(self.db):
+            row = query.first(self.db)
+        return None if row is None else (int(row[0]), row[1])
+
     def recent_failures(self, limit: int = 10) -> list[dict[str, Any]]:
         """Pending-with-error and dead rows, most recently updated first."""
         M = InboundMessageRow

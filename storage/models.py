@@ -86,10 +86,11 @@ class StatusRow(BaseModel):
     errors_json = peewee.TextField()
     raw_json = peewee.TextField()
     created_at = peewee.DoubleField()
+    applied = peewee.IntegerField(default=0)  # 1 once the outbox has applied it (schema v2)
 
     class Meta:
         table_name = "message_status"
-        indexes = ((("wamid", "status"), True),)
+        indexes = ((("wamid", "status"), True), (("applied", "id"), False))
 
 
 class WebhookEventRow(BaseModel):
@@ -131,5 +132,99 @@ class TicketCreation(BaseModel):
         table_name = "ticket_creation"
 
 
+class OutboundMessageRow(BaseModel):
+    """One WhatsApp message to send (a part of a split reply counts as one)."""
+
+    id = peewee.BigAutoField()
+    dedupe_key = peewee.CharField(max_length=KEY_LENGTH, unique=True)
+    issue_key = peewee.CharField(max_length=KEY_LENGTH, index=True)
+    conversation_key = peewee.CharField(max_length=KEY_LENGTH)
+    to_wa_id = peewee.TextField(null=True)
+    to_user_id = peewee.TextField(null=True)
+    phone_number_id = peewee.TextField()
+    kind = peewee.CharField(max_length=32)
+    body = peewee.TextField()
+    state = peewee.CharField(max_length=16, default="pending")
+    attempts = peewee.IntegerField(default=0)
+    next_attempt_at = peewee.DoubleField()
+    claimed_by = peewee.CharField(max_length=KEY_LENGTH, null=True)
+    claimed_until = peewee.DoubleField(null=True)
+    wamid = peewee.CharField(max_length=KEY_LENGTH, null=True, index=True)
+    last_error = peewee.TextField(null=True)
+    error_code = peewee.IntegerField(null=True)
+    via_template = peewee.IntegerField(default=0)  # 0/1: BOOLEAN differs per engine
+    created_at = peewee.DoubleField()
+    updated_at = peewee.DoubleField()
+    sent_at = peewee.DoubleField(null=True)
+    status_at = peewee.DoubleField(null=True)  # Meta's time of the newest applied status
+
+    class Meta:
+        table_name = "outbound_message"
+        indexes = (
+            (("state", "next_attempt_at"), False),
+            (("conversation_key", "state", "id"), False),
+        )
+
+
+class PollStateRow(BaseModel):
+    """Where a poll job got to (its watermark) and how its last run went."""
+
+    name = peewee.CharField(max_length=KEY_LENGTH, primary_key=True)
+    watermark_ms = peewee.BigIntegerField(null=True)
+    last_run_at = peewee.DoubleField(null=True)
+    last_success_at = peewee.DoubleField(null=True)
+    last_error = peewee.TextField(null=True)
+    runs = peewee.IntegerField(default=0)
+
+    class Meta:
+        table_name = "poll_state"
+
+
+class HandledCommentRow(BaseModel):
+    """A Jira comment the poll job has seen and acted on (or chose not to)."""
+
+    comment_id = peewee.CharField(max_length=64, primary_key=True)
+    issue_key = peewee.CharField(max_length=KEY_LENGTH)
+    route = peewee.CharField(max_length=32)
+    author_kind = peewee.CharField(max_length=32, null=True)
+    comment_created = peewee.DoubleField()
+    handled_at = peewee.DoubleField()
+
+    class Meta:
+        table_name = "handled_comment"
+        indexes = ((("issue_key", "route", "comment_created"), False),)
+
+
+class AiTurnRow(BaseModel):
+    """A customer message the AI may answer, debounced and claimed like a queue row."""
+
+    id = peewee.BigAutoField()
+    issue_key = peewee.CharField(max_length=KEY_LENGTH)
+    service_id = peewee.CharField(max_length=KEY_LENGTH)
+    conversation_key = peewee.CharField(max_length=KEY_LENGTH)
+    trigger_comment_id = peewee.CharField(max_length=KEY_LENGTH, unique=True)
+    trigger_created = peewee.DoubleField()
+    created_at = peewee.DoubleField()
+    due_at = peewee.DoubleField()
+    state = peewee.CharField(max_length=16, default="pending")
+    attempts = peewee.IntegerField(default=0)
+    next_attempt_at = peewee.DoubleField()
+    claimed_by = peewee.CharField(max_length=KEY_LENGTH, null=True)
+    claimed_until = peewee.DoubleField(null=True)
+    reply_comment_id = peewee.CharField(max_length=KEY_LENGTH, null=True)
+    tokens = peewee.BigIntegerField(default=0)
+    last_error = peewee.TextField(null=True)
+    updated_at = peewee.DoubleField()
+    finished_at = peewee.DoubleField(null=True)
+
+    class Meta:
+        table_name = "ai_turn"
+        indexes = (
+            (("state", "next_attempt_at"), False),
+            (("issue_key", "state"), False),
+            (("service_id", "finished_at"), False),
+        )
+
+
 ALL_MODELS = (WhatsappTicketMapping, InboundMessageRow, StatusRow, WebhookEventRow, Lease,
-              TicketCreation)
+              TicketCreation, OutboundMessageRow, PollStateRow, HandledCommentRow, AiTurnRow)

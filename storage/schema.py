@@ -170,8 +170,120 @@ def _v1(db: peewee.Database) -> None:
     _create(db, _V1_TABLES)
 
 
+_V2_TABLES = (
+    _Table("outbound_message", (
+        ("id", "{bigpk}"),
+        ("dedupe_key", "{key} NOT NULL"),
+        ("issue_key", "{key} NOT NULL"),
+        ("conversation_key", "{key} NOT NULL"),
+        ("to_wa_id", "{text} NULL"),
+        ("to_user_id", "{text} NULL"),
+        ("phone_number_id", "{text} NOT NULL"),
+        ("kind", "VARCHAR(32) NOT NULL"),
+        # A part is at most 4096 characters, but nothing should fail if a caller enqueues
+        # more: 4096 emoji are 16 KB of utf8mb4, a quarter of MySQL's TEXT.
+        ("body", "{longtext} NOT NULL"),
+        ("state", "VARCHAR(16) NOT NULL DEFAULT 'pending'"),
+        ("attempts", "{int} NOT NULL DEFAULT 0"),
+        ("next_attempt_at", "{double} NOT NULL"),
+        ("claimed_by", "{key} NULL"),
+        ("claimed_until", "{double} NULL"),
+        ("wamid", "{key} NULL"),
+        ("last_error", "{text} NULL"),
+        ("error_code", "{int} NULL"),
+        ("via_template", "{int} NOT NULL DEFAULT 0"),
+        ("created_at", "{double} NOT NULL"),
+        ("updated_at", "{double} NOT NULL"),
+        ("sent_at", "{double} NULL"),
+        ("status_at", "{double} NULL"),
+    ), (
+        ("outbound_message_dedupe_key", ("dedupe_key",), True),
+        ("outbound_message_issue_key", ("issue_key",), False),
+        ("outbound_message_wamid", ("wamid",), False),
+        ("outbound_message_state_next_attempt_at", ("state", "next_attempt_at"), False),
+        ("outbound_message_conversation_key_state_id", ("conversation_key", "state", "id"),
+         False),
+    )),
+    _Table("poll_state", (
+        ("name", "{key} NOT NULL PRIMARY KEY"),
+        ("watermark_ms", "{bigint} NULL"),
+        ("last_run_at", "{double} NULL"),
+        ("last_success_at", "{double} NULL"),
+        ("last_error", "{text} NULL"),
+        ("runs", "{int} NOT NULL DEFAULT 0"),
+    )),
+    _Table("handled_comment", (
+        ("comment_id", "VARCHAR(64) NOT NULL PRIMARY KEY"),
+        ("issue_key", "{key} NOT NULL"),
+        ("route", "VARCHAR(32) NOT NULL"),
+        ("author_kind", "VARCHAR(32) NULL"),
+        ("comment_created", "{double} NOT NULL"),
+        ("handled_at", "{double} NOT NULL"),
+    ), (
+        ("handled_comment_issue_key_route_comment_created",
+         ("issue_key", "route", "comment_created"), False),
+    )),
+    _Table("ai_turn", (
+        ("id", "{bigpk}"),
+        ("issue_key", "{key} NOT NULL"),
+        ("service_id", "{key} NOT NULL"),
+        ("conversation_key", "{key} NOT NULL"),
+        ("trigger_comment_id", "{key} NOT NULL"),
+        ("trigger_created", "{double} NOT NULL"),
+        ("created_at", "{double} NOT NULL"),
+        ("due_at", "{double} NOT NULL"),
+        ("state", "VARCHAR(16) NOT NULL DEFAULT 'pending'"),
+        ("attempts", "{int} NOT NULL DEFAULT 0"),
+        ("next_attempt_at", "{double} NOT NULL"),
+        ("claimed_by", "{key} NULL"),
+        ("claimed_until", "{double} NULL"),
+        ("reply_comment_id", "{key} NULL"),
+        ("tokens", "{bigint} NOT NULL DEFAULT 0"),
+        ("last_error", "{text} NULL"),
+        ("updated_at", "{double} NOT NULL"),
+        ("finished_at", "{double} NULL"),
+    ), (
+        ("ai_turn_trigger_comment_id", ("trigger_comment_id",), True),
+        ("ai_turn_state_next_attempt_at", ("state", "next_attempt_at"), False),
+        ("ai_turn_issue_key_state", ("issue_key", "state"), False),
+        ("ai_turn_service_id_finished_at", ("service_id", "finished_at"), False),
+    )),
+)
+
+
+def _v2(db: peewee.Database) -> None:
+    _create(db, _V2_TABLES)
+    # message_status gains `applied`: the outbox marks each status once it has moved the
+    # outbound row. No engine has one idempotent spelling of ADD COLUMN (SQLite and MySQL
+    # lack IF NOT EXISTS), so look before adding; the step may be re-run after a crash.
+    if "applied" not in {c.name for c in db.get_columns("message_status")}:
+        db.execute_sql(_add_column_sql(dialect(db), "message_status",
+                                       "applied", "{int} NOT NULL DEFAULT 0"))
+        # v1 never sent through an outbound queue, so its statuses have nothing to apply
+        # to; marking them done keeps them out of the outbox's feed.
+        db.execute_sql("UPDATE message_status SET applied = 1")
+    _add_index(db, "message_status", "message_status_applied_id", ("applied", "id"))
+
+
+def _add_column_sql(kind: str, table: str, column: str, spec: str) -> str:
+    q = '`%s`' if kind == "mysql" else '"%s"'
+    return (f"ALTER TABLE {q % table} ADD COLUMN {q % column} "
+            f"{spec.format(**_TYPES[kind])}")
+
+
+def _add_index(db: peewee.Database, table: str, name: str, columns: tuple[str, ...]) -> None:
+    kind = dialect(db)
+    q = '`%s`' if kind == "mysql" else '"%s"'
+    col_list = ", ".join(q % c for c in columns)
+    if kind != "mysql":
+        db.execute_sql(f"CREATE INDEX IF NOT EXISTS {q % name} ON {q % table} ({col_list})")
+    elif name not in {i.name for i in db.get_indexes(table)}:
+        db.execute_sql(f"CREATE INDEX {q % name} ON {q % table} ({col_list})")
+
+
 STEPS: tuple[tuple[int, Callable[[peewee.Database], None]], ...] = (
     (1, _v1),
+    (2, _v2),
 )
 SCHEMA_VERSION: int = STEPS[-1][0]
 
@@ -180,11 +292,14 @@ class SchemaTooNew(RuntimeError):
     """The database was migrated by a newer wajira; this one must not write to it."""
 
 
-def migrate(db: peewee.Database) -> int:
+def migrate(db: peewee.Database, *, target: int | None = None) -> int:
     """Create or upgrade the schema; safe to call from several processes at once.
 
+    Args:
+        target: stop after this step (tests build old databases with it); default: all.
+
     Returns:
-        The schema version now in the database (SCHEMA_VERSION).
+        The schema version now in the database (SCHEMA_VERSION, or `target`).
 
     Raises:
         StorageUnavailable: the database did not answer, or the migration lock timed out.
@@ -197,13 +312,14 @@ def migrate(db: peewee.Database) -> int:
             if current > SCHEMA_VERSION:
                 raise SchemaTooNew(f"database schema version {current} is newer than this "
                                    f"wajira's {SCHEMA_VERSION}; upgrade wajira")
+            goal = SCHEMA_VERSION if target is None else target
             for version, step in STEPS:
-                if version > current:
+                if current < version <= goal:
                     step(db)
                     db.execute_sql(
                         f"INSERT INTO schema_version (version, applied_at) "
                         f"VALUES ({db.param}, {db.param})", (version, time.time()))
-            return max(current, SCHEMA_VERSION)
+            return max(current, goal)
 
 
 def _current_version(db: peewee.Database) -> int:

@@ -60,6 +60,12 @@ class WhatsAppSettings:
     graph_url: str = "https://graph.facebook.com"
     """No trailing slash."""
     api_version: str = "v23.0"
+    template_name: str = ""
+    """Approved template sent when the 24-hour window has closed; "" = none (an internal note
+    on the ticket says the reply was not sent)."""
+    template_language: str = "en"
+    template_parameters: tuple[str, ...] = ("{name}",)
+    """Body parameters, in order. Placeholders: {name} (customer) and {issue_key}."""
 
 
 @dataclass(frozen=True)
@@ -110,11 +116,36 @@ class InboxSettings:
 
 
 @dataclass(frozen=True)
+class OutboxSettings:
+    interval_seconds: int = 5
+    """Fallback sweep; replies and agent comments also nudge the job at once."""
+    max_attempts: int = 5
+    """Send failures (Graph unavailable) before a message is marked failed with a note."""
+    retry_base_seconds: float = 2.0
+    retry_max_seconds: float = 300.0
+    agent_format: str = "*{name}:* {text}"
+    """How an agent's Jira comment reads on WhatsApp; needs {text}, may use {name}."""
+
+
+@dataclass(frozen=True)
 class AssistantSettings:
     enabled: bool = True
     system_prompt: str = DEFAULT_SYSTEM_PROMPT
     model: str = ""
     """The loader replaces "" with [openai].model, so a parsed value is always a model name."""
+    debounce_seconds: float = 1.5
+    """A burst of customer messages gets one reply, this long after the last one."""
+    max_replies_per_hour: int = 20
+    """Per ticket."""
+    daily_token_budget: int = 200000
+    """Per service, per UTC day; 0 = no limit."""
+    handoff_seconds: float = 3600.0
+    """After an agent's public comment the AI stays silent on that ticket this long."""
+    max_tokens: int = 800
+    max_attempts: int = 3
+    """OpenAI/Jira failures before the turn is given up with an internal note."""
+    mark_read: bool = True
+    """Mark the customer's message read, with a typing indicator, while the AI works."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +191,7 @@ class Settings:
     openai: OpenAISettings
     poller: PollerSettings
     inbox: InboxSettings
+    outbox: OutboxSettings
     services: tuple[ServiceSettings, ...]
     media: MediaSettings
     flows: FlowsSettings

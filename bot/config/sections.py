@@ -16,6 +16,7 @@ from bot.config.model import (
     LoggingSettings,
     MediaSettings,
     OpenAISettings,
+    OutboxSettings,
     PollerSettings,
     ServerSettings,
     ServiceSettings,
@@ -90,7 +91,40 @@ def whatsapp(t: Table) -> WhatsAppSettings:
         phone_number_id=t.env_string("phone_number_id", required=True),
         graph_url=_http_url(t, "graph_url"),
         api_version=t.string("api_version", pattern=r"v\d+\.\d+", hint='must look like "v23.0"'),
+        template_name=t.string("template_name", pattern=r"[a-z0-9_]*", hint="must be a template name: lower-case letters, digits, '_'"),
+        template_language=t.string("template_language", pattern=r"[a-z]{2,3}(_[A-Z]{2})?", hint='must be a language code like "en" or "pt_BR"'),
+        template_parameters=_placeholders(t, "template_parameters", ("name", "issue_key")),
     )
+
+
+def _placeholders(t: Table, name: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    values = t.strings(name)
+    for value in values:
+        _placeholders_in(t, name, value, allowed)
+    return values
+
+
+def outbox(t: Table) -> OutboxSettings:
+    settings = OutboxSettings(
+        interval_seconds=t.integer("interval_seconds", lo=1),
+        max_attempts=t.integer("max_attempts", lo=1),
+        retry_base_seconds=t.number("retry_base_seconds", lo=0.1),
+        retry_max_seconds=t.number("retry_max_seconds", lo=0.1),
+        agent_format=t.string("agent_format", non_empty=True),
+    )
+    if "{text}" not in settings.agent_format:
+        raise t.error("agent_format", "must contain {text}")
+    _placeholders_in(t, "agent_format", settings.agent_format, ("name", "text"))
+    if settings.retry_max_seconds < settings.retry_base_seconds:
+        raise t.error("retry_max_seconds", "must be at least retry_base_seconds")
+    return settings
+
+
+def _placeholders_in(t: Table, name: str, value: str, allowed: tuple[str, ...]) -> None:
+    try:
+        value.format(**{key: "" for key in allowed})
+    except (KeyError, IndexError, ValueError) as exc:
+        raise t.error(name, f"unknown placeholder {exc} (allowed: {', '.join('{' + a + '}' for a in allowed)})") from None
 
 
 def jira(t: Table) -> JiraSettings:
@@ -192,6 +226,13 @@ def assistant(t: Table, default_model: str) -> AssistantSettings:
         enabled=t.boolean("enabled"),
         system_prompt=t.string("system_prompt", non_empty=True),
         model=t.string("model") or default_model,
+        debounce_seconds=t.number("debounce_seconds", lo=0),
+        max_replies_per_hour=t.integer("max_replies_per_hour", lo=1),
+        daily_token_budget=t.integer("daily_token_budget", lo=0),
+        handoff_seconds=t.number("handoff_seconds", lo=0),
+        max_tokens=t.integer("max_tokens", lo=16),
+        max_attempts=t.integer("max_attempts", lo=1),
+        mark_read=t.boolean("mark_read"),
     )
 
 

@@ -102,9 +102,12 @@ class JiraAdapter:
         try:
             return fn()
         except jira.JIRAError as exc:
-            error = _translate(exc)
+            error = _translate(exc, issue_scoped=operation in _ISSUE_OPERATIONS)
             outcome = type(error).__name__
             raise error from exc
+        except requests.JSONDecodeError as exc:  # before RequestException, which it also is
+            outcome = "JiraUnavailable"  # a 2xx whose body is not JSON: a proxy page, not Jira
+            raise JiraUnavailable(f"{operation}: Jira answered with something that is not JSON") from exc
         except requests.Timeout as exc:
             outcome = "JiraUnavailable"
             raise JiraUnavailable(f"{operation}: Jira did not answer in time") from exc
@@ -114,9 +117,6 @@ class JiraAdapter:
         except requests.RequestException as exc:
             outcome = "JiraUnavailable"
             raise JiraUnavailable(f"{operation}: {type(exc).__name__}") from exc
-        except ValueError as exc:  # a 2xx whose body is not JSON: a proxy page, not Jira
-            outcome = "JiraUnavailable"
-            raise JiraUnavailable(f"{operation}: Jira answered with something that is not JSON") from exc
         finally:
             elapsed = time.monotonic() - started
             self._observe(operation, outcome, elapsed)
@@ -188,14 +188,22 @@ class JiraAdapter:
                 return IssueRef(key=issue["key"], id=str(issue["id"]))
         return None
 
-    def add_comment(self, issue_key: str, text: str, *, prop: dict[str, Any]) -> str:
+    def add_comment(self, issue_key: str, text: str, *, prop: dict[str, Any], internal: bool = False) -> str:
         """Post `text` as a comment carrying the `wajira` property; returns the comment id.
+
+        Args:
+            internal: a note for agents only: Jira Service Management keeps a comment with
+                `sd.public.comment` = {"internal": true} off the customer portal, and our poller
+                never sends a comment marked so.
 
         Raises:
             IssueNotFound: the issue is gone.
             JiraUnavailable: outcome unknown; use `find_comment_with_property` before posting again.
         """
-        body = {"body": self._body(text), "properties": [{"key": PROPERTY_KEY, "value": prop}]}
+        properties = [{"key": PROPERTY_KEY, "value": prop}]
+        if internal:
+            properties.append({"key": "sd.public.comment", "value": {"internal": True}})
+        body = {"body": self._body(text), "properties": properties}
         created = self._request("add_comment", "POST", f"issue/{issue_key}/comment", body=body)
         return str(created["id"])
 
@@ -208,6 +216,33 @@ class JiraAdapter:
                 if all(prop["value"].get(k) == v for k, v in match.items()):
                     return str(comment["id"])
         return None
+
+    def search_issues(
+        self,
+        jql: str,
+        *,
+        fields: list[str],
+        properties: list[str] | None = None,
+        reconcile_ids: list[int] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every issue matching `jql`, page by page.
+
+        Args:
+            reconcile_ids: issues we just wrote; Cloud search then reflects those writes even
+                before its index has caught up (read-after-write).
+        """
+        return self._search(jql, fields=fields, properties=properties, reconcile_ids=reconcile_ids)
+
+    def list_comments(self, issue_key: str) -> list[dict[str, Any]]:
+        """All comments of an issue, oldest first, with their properties."""
+        return list(self._comments(issue_key, newest_first=False))
+
+    def get_issue(self, issue_key: str, *, fields: list[str], properties: list[str] = ()) -> dict[str, Any]:
+        """The issue with the given fields and entity properties (`issue["properties"][key]`)."""
+        params = {"fields": ",".join(fields)}
+        if properties:
+            params["properties"] = ",".join(properties)
+        return self._request("get_issue", "GET", f"issue/{issue_key}", params=params)
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -235,7 +270,12 @@ class JiraAdapter:
                 return
 
     def _search(
-        self, jql: str, *, fields: list[str], properties: list[str] | None = None
+        self,
+        jql: str,
+        *,
+        fields: list[str],
+        properties: list[str] | None = None,
+        reconcile_ids: list[int] | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Every issue matching `jql`: Cloud pages /search/jql by token, Server/DC /search by offset."""
         if self.cloud:
@@ -244,6 +284,8 @@ class JiraAdapter:
             params: dict[str, Any] = {"jql": jql, "maxResults": 100, "fields": ",".join(fields)}
             if properties:
                 params["properties"] = ",".join(properties)
+            if reconcile_ids:
+                params["reconcileIssues"] = ",".join(str(i) for i in reconcile_ids[:50])
             while True:
                 page = self._request("search", "GET", "search/jql", params=params)
                 yield from page.get("issues") or []
@@ -264,7 +306,11 @@ class JiraAdapter:
                 return
 
 
-def _translate(exc: jira.JIRAError) -> JiraError:
+# A 404 on these means the issue is gone; elsewhere (myself, search) it means a wrong URL.
+_ISSUE_OPERATIONS = frozenset({"add_comment", "list_comments", "get_issue"})
+
+
+def _translate(exc: jira.JIRAError, *, issue_scoped: bool) -> JiraError:
     status = exc.status_code
     reason = _reason(exc)
     if status == 429:
@@ -273,7 +319,7 @@ def _translate(exc: jira.JIRAError) -> JiraError:
         return JiraUnavailable(f"Jira {status}: {reason}", status=status)
     if status in (401, 403):
         return JiraAuthFailed(f"Jira {status}: {reason}", status=status)
-    if status == 404:
+    if status == 404 and issue_scoped:
         return IssueNotFound(f"Jira 404: {reason}", status=status)
     return JiraRejected(f"Jira {status}: {reason}", status=status)
 

@@ -76,7 +76,7 @@ class ParsedBatch:
         return not (self.messages or self.statuses or self.others)
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen: pytest and hypothesis attach notes to exceptions they report
 class PayloadError(ValueError):
     """The body is JSON but not a WhatsApp webhook we can store; `path` points into it."""
 

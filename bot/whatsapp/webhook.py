@@ -95,7 +95,7 @@ class WebhookHandler:
             statuses=result.statuses_new,
             others=result.others_new,
         )
-        if result.messages_new:
+        if result.messages_new or result.statuses_new:
             self.on_stored(result)
         return Reply.json(200, status="ok")
 

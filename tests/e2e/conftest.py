@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import pytest
 
+from sandbox.graph import GraphSandbox
 from sandbox.jira import JiraSandbox
 from sandbox.meta import MetaSender
-from tests.e2e.harness import APP_SECRET, DaemonProcess, config_text, free_port
+from sandbox.openai_stub import OpenAISandbox
+from tests.e2e.harness import ACCESS_TOKEN, APP_SECRET, OPENAI_KEY, DaemonProcess, config_text, free_port
 
 JIRA_EMAIL, JIRA_TOKEN = "bot@example.com", "e2e-jira-api-token"
 
@@ -18,12 +20,43 @@ def jira():
 
 
 @pytest.fixture
-def make_daemon(tmp_path, jira):
+def openai_sandbox():
+    sandbox = OpenAISandbox(api_key=OPENAI_KEY)
+    sandbox.start()
+    yield sandbox
+    sandbox.stop()
+
+
+@pytest.fixture
+def daemon_port():
+    return free_port()
+
+
+@pytest.fixture
+def graph_sandbox(daemon_port):
+    # Status callbacks go to the daemon's webhook, signed like Meta's.
+    sandbox = GraphSandbox(
+        access_token=ACCESS_TOKEN,
+        app_secret=APP_SECRET,
+        webhook_url=f"http://127.0.0.1:{daemon_port}/api/whatsapp/webhook",
+    )
+    sandbox.start()
+    yield sandbox
+    sandbox.stop()
+
+
+@pytest.fixture
+def make_daemon(tmp_path, jira, daemon_port):
     """Builds (not starts) daemons sharing one SQLite database unless told otherwise."""
     started: list[DaemonProcess] = []
 
-    def build(*, db_url: str | None = None, name: str = "d1", inbox: str = "", extra: str = "") -> DaemonProcess:
-        port = free_port()
+    def build(*, db_url: str | None = None, name: str = "d1", graph=None, openai=None, port: int | None = None, **options) -> DaemonProcess:
+        if graph is not None:
+            options["graph_url"] = graph.url
+            port = port or daemon_port
+        port = port or free_port()
+        if openai is not None:
+            options["openai_url"] = openai.url
         config = tmp_path / f"{name}.toml"
         config.write_text(
             config_text(
@@ -32,8 +65,7 @@ def make_daemon(tmp_path, jira):
                 jira_api_token=JIRA_TOKEN,
                 db_url=db_url or f"sqlite:///{tmp_path / 'wajira.db'}",
                 port=port,
-                inbox=inbox,
-                extra=extra,
+                **options,
             )
         )
         daemon = DaemonProcess(config, port, tmp_path / f"{name}.log")

@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 APP_SECRET = "e2e-app-secret-0123456789"
 VERIFY_TOKEN = "e2e-verify-token"
 ACCESS_TOKEN = "e2e-graph-access-token"
+OPENAI_KEY = "e2e-openai-key"
 PHONE_NUMBER_ID = "106540352242922"
 
 
@@ -34,8 +35,14 @@ def config_text(
     jira_api_token: str,
     db_url: str,
     port: int,
+    graph_url: str = "http://127.0.0.1:9",
+    openai_url: str = "http://127.0.0.1:9/v1",
+    assistant: bool = False,
+    poll_interval: int = 1,
     extra: str = "",
     inbox: str = "",
+    whatsapp: str = "",
+    service: str = "",
 ) -> str:
     return f"""
 [server]
@@ -50,6 +57,8 @@ verify_token = "{VERIFY_TOKEN}"
 app_secret = "{APP_SECRET}"
 access_token = "{ACCESS_TOKEN}"
 phone_number_id = "{PHONE_NUMBER_ID}"
+graph_url = "{graph_url}"
+{whatsapp}
 
 [jira]
 url = "{jira_url}"
@@ -57,11 +66,26 @@ email = "{jira_email}"
 api_token = "{jira_api_token}"
 timeout_seconds = 5
 
+[openai]
+api_key = "{OPENAI_KEY}"
+base_url = "{openai_url}"
+model = "gpt-4o-mini"
+timeout_seconds = 10
+
+[poller]
+interval_seconds = {poll_interval}
+overlap_seconds = 120
+
 [inbox]
 interval_seconds = 1
 retry_base_seconds = 0.2
 retry_max_seconds = 2
 {inbox}
+
+[outbox]
+interval_seconds = 1
+retry_base_seconds = 0.2
+retry_max_seconds = 2
 
 [logging]
 level = "info"
@@ -71,9 +95,12 @@ format = "json"
 id = "support"
 project_key = "WA"
 labels = ["whatsapp"]
+{service}
 
 [services.assistant]
-enabled = false
+enabled = {"true" if assistant else "false"}
+debounce_seconds = 0.5
+handoff_seconds = 30
 {extra}
 """
 

@@ -1,0 +1,200 @@
+"""The OpenAI adapter: every call wajira makes to the model goes through `OpenAIAdapter._call`,
+which times it, reports it to metrics, logs it (never the prompt) and turns the SDK's exceptions
+into ours.
+
+The jobs retry `AiUnavailable` later (the model being down or busy is not the ticket's fault) and
+stop on `AiRejected`, which only an operator can fix (a wrong key, an unknown model).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import openai
+
+from bot.logs import get_logger
+
+log = get_logger(__name__)
+T = TypeVar("T")
+Observe = Callable[[str, str, float], None]
+
+# The SDK retries these itself when allowed to; with max_retries=0 they come to us as "try later".
+_TRANSIENT_STATUSES = frozenset({408, 409, 429})
+
+
+class AiError(Exception):
+    """Base of every AI failure.
+
+    Attributes:
+        status: the HTTP status, None when no answer came.
+        code: OpenAI's error code ("invalid_api_key", "model_not_found", …) when given.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class AiUnavailable(AiError):
+    """Timeout, refused connection, 5xx, 429: try later.
+
+    Attributes:
+        retry_after: seconds OpenAI asked us to wait (`retry-after-ms` / `retry-after`), if any.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class AiRejected(AiError):
+    """400/401/403/404 (bad key, unknown model, malformed request): needs an operator."""
+
+
+@dataclass(frozen=True)
+class AiReply:
+    text: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    # "length" means the answer was cut at max_tokens; the caller may not want to send half a reply.
+    finish_reason: str = "stop"
+
+
+class OpenAIAdapter:
+    """Chat completions through the `openai` SDK (any OpenAI-compatible `base_url`).
+
+    Args:
+        client: a configured `openai.OpenAI`; build it with max_retries=0 (see `connect`).
+        observe: called as observe(operation, outcome, seconds) after every call (metrics).
+    """
+
+    def __init__(self, client: openai.OpenAI, *, observe: Observe | None = None) -> None:
+        self._client = client
+        self._observe = observe or (lambda op, outcome, seconds: None)
+
+    @classmethod
+    def connect(
+        cls, *, api_key: str, base_url: str, timeout: float = 60.0, observe: Observe | None = None
+    ) -> OpenAIAdapter:
+        """Build the adapter without touching the network."""
+        # max_retries=0: retries are ours. The SDK would sleep in the worker thread, and a
+        # queued AI turn backs off far longer than the SDK's couple of seconds anyway.
+        client = openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0)
+        return cls(client, observe=observe)
+
+    # -- the one place HTTP happens ---------------------------------------------------------
+
+    def _call(self, operation: str, fn: Callable[[], T], **fields: Any) -> T:
+        started = time.monotonic()
+        outcome = "ok"
+        try:
+            return fn()
+        except AiError as exc:
+            outcome = type(exc).__name__
+            raise
+        except openai.OpenAIError as exc:
+            error = _translate(exc)
+            outcome = type(error).__name__
+            raise error from exc
+        finally:
+            elapsed = time.monotonic() - started
+            self._observe(operation, outcome, elapsed)
+            log.debug("ai_call", operation=operation, outcome=outcome, ms=round(elapsed * 1000, 1), **fields)
+
+    # -- operations -------------------------------------------------------------------------
+
+    def complete(
+        self, *, model: str, messages: list[dict[str, Any]], max_tokens: int | None = None
+    ) -> AiReply:
+        """One chat completion.
+
+        Args:
+            model: e.g. "gpt-4o-mini".
+            messages: OpenAI chat messages (`{"role", "content"}`), system prompt first.
+            max_tokens: cap on the answer's length; None leaves it to the model.
+
+        Returns:
+            The first choice's text (refusals come back as their text) with token usage.
+
+        Raises:
+            AiUnavailable: try later (`retry_after` when OpenAI said how long).
+            AiRejected: the key, the model or the request is wrong.
+        """
+        extra: dict[str, Any] = {}
+        if max_tokens is not None:
+            # `max_tokens` is deprecated for chat completions and refused by reasoning models;
+            # `max_completion_tokens` means the same for every other model.
+            extra["max_completion_tokens"] = max_tokens
+
+        def ask() -> AiReply:
+            answer = self._client.chat.completions.create(model=model, messages=messages, **extra)
+            if not answer.choices:
+                raise AiUnavailable("complete: the model answered without a choice")
+            choice = answer.choices[0]
+            usage = answer.usage
+            return AiReply(
+                text=choice.message.content or getattr(choice.message, "refusal", None) or "",
+                model=answer.model or model,
+                prompt_tokens=usage.prompt_tokens if usage else 0,
+                completion_tokens=usage.completion_tokens if usage else 0,
+                total_tokens=usage.total_tokens if usage else 0,
+                finish_reason=choice.finish_reason or "stop",
+            )
+
+        return self._call("complete", ask, model=model, messages=len(messages))
+
+    def check_model(self, model: str) -> None:
+        """Prove the key works and the model exists (`wajira check`).
+
+        Raises:
+            AiRejected: bad key (401) or unknown model (404).
+            AiUnavailable: OpenAI did not answer.
+        """
+        self._call("check_model", lambda: self._client.models.retrieve(model), model=model)
+
+
+def _translate(exc: openai.OpenAIError) -> AiError:
+    if isinstance(exc, openai.APITimeoutError):
+        return AiUnavailable("OpenAI did not answer in time")
+    if isinstance(exc, openai.APIConnectionError):
+        return AiUnavailable(f"cannot reach OpenAI ({type(exc.__cause__ or exc).__name__})")
+    if isinstance(exc, openai.APIStatusError):
+        status, code = exc.status_code, exc.code
+        reason = f"OpenAI {status}: {_short(exc)}"
+        if status == 429 and code == "insufficient_quota":
+            # Same status as a rate limit, but no wait fixes an exhausted balance: an operator must.
+            return AiRejected(reason, status=status, code=code)
+        if status in _TRANSIENT_STATUSES or status >= 500:
+            wait = _retry_after(exc.response.headers)
+            return AiUnavailable(reason, status=status, code=code, retry_after=wait)
+        return AiRejected(reason, status=status, code=code)
+    if isinstance(exc, openai.APIResponseValidationError):
+        return AiUnavailable(f"OpenAI answered with an unexpected shape: {_short(exc)}")
+    return AiUnavailable(f"OpenAI: {type(exc).__name__}")
+
+
+def _short(exc: openai.APIError) -> str:
+    # OpenAI's message echoes a masked key at most; keep log lines short all the same.
+    return str(getattr(exc, "message", "") or exc)[:300]
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    # The SDK's own order: the millisecond header first, then seconds.
+    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / divisor
+        except ValueError:
+            continue
+        if math.isfinite(seconds):
+            return max(0.0, seconds)
+    return None

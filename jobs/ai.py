@@ -1,0 +1,202 @@
+"""The AI job: answer a customer's turn with the service's assistant, once.
+
+A turn is claimed from storage (one worker, one instance). The policy (debounce, hourly limit,
+token budget, human handoff) decides first. The reply is posted to Jira as `[AI] …` with the
+property `{"kind": "ai", "turn": id}` and its WhatsApp parts are queued in the same
+transaction that closes the turn. A retry after a crash finds that comment among the ones it
+reads for the context anyway, so it never answers twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from bot.ai.client import AiError, AiRejected, AiUnavailable, OpenAIAdapter
+from bot.config import ServiceSettings, Settings
+from bot.jira_api.adapter import PROPERTY_KEY, JiraAdapter
+from bot.jira_api.errors import IssueNotFound, JiraError, JiraRejected
+from bot.logs import get_logger
+from bot.rules.ai_context import ai_messages
+from bot.rules.ai_policy import AiPolicy, TurnFacts, decide_turn
+from bot.rules.backoff import retry_delay
+from bot.rules.classify import comment_view
+from bot.rules.outgoing import ai_comment_text, markdown_to_whatsapp, split_message
+from bot.whatsapp.graph import GraphAdapter, GraphError
+from jobs.notes import Notes
+from bot.rules.window import window_open
+from storage.ai_turns import AiTurn, AiTurns
+from storage.inbound import InboundQueue
+from storage.polling import HandledComments
+
+log = get_logger(__name__)
+
+
+@dataclass
+class AiJob:
+    settings: Settings
+    jira: JiraAdapter
+    ai: OpenAIAdapter
+    graph: GraphAdapter
+    turns: AiTurns
+    handled: HandledComments
+    inbound: InboundQueue
+    notes: Notes
+    owner: str
+    clock: Callable[[], float] = time.time
+    on_outbound: Callable[[], None] = lambda: None
+    wake_at: Callable[[float], None] = lambda when: None
+    """Asked to run the job again when a postponed turn comes due."""
+
+    def run(self) -> int:
+        answered = 0
+        for _ in range(50):  # bounded: keep a flood from pinning the job
+            claimed = self.turns.claim_due(self.owner, limit=10, lease_seconds=120)
+            if not claimed:
+                break
+            for turn in claimed:
+                answered += self._take(turn)
+        return answered
+
+    def _take(self, turn: AiTurn) -> int:
+        try:
+            service = self.settings.service(turn.service_id)
+        except KeyError:
+            self.turns.mark_skipped(turn.id, reason=f"service {turn.service_id!r} is no longer configured")
+            return 0
+        try:
+            return self._answer(turn, service)
+        except (AiUnavailable, JiraError, GraphError, AiRejected) as exc:
+            self._failed(turn, service, exc)
+        except Exception as exc:  # our bug: the turn stays visible and bounded
+            log.exception("ai_turn_unexpected_error", turn=turn.id, issue_key=turn.issue_key)
+            self._failed(turn, service, exc)
+        return 0
+
+    def _answer(self, turn: AiTurn, service: ServiceSettings) -> int:
+        a = service.assistant
+        now = self.clock()
+        last_customer = self.handled.last_customer_at(turn.issue_key) or now
+        facts = TurnFacts(
+            now=now,
+            last_customer_at=last_customer,
+            last_human_at=self.handled.last_human_at(turn.issue_key),
+            replies_last_hour=self.turns.replies_since(turn.issue_key, now - 3600),
+            tokens_today=self.turns.tokens_since(service.id, _utc_midnight(now)),
+            ai_reply_exists_after_last_customer=self.turns.answered_after(turn.issue_key, last_customer),
+        )
+        policy = AiPolicy(
+            debounce_seconds=a.debounce_seconds,
+            max_replies_per_hour=a.max_replies_per_hour,
+            daily_token_budget=a.daily_token_budget or 10**15,
+            handoff_seconds=a.handoff_seconds,
+        )
+        last_message = self.inbound.last_customer_message(turn.conversation_key)
+        if not window_open(last_message[0] if last_message else None, now):
+            # Meta's timestamp says the customer wrote over 24 h ago (a late redelivery, an
+            # import): a reply could not be sent free-form, and it would answer old news.
+            self.turns.mark_skipped(turn.id, reason="window_closed")
+            log.info("ai_turn_skipped", turn=turn.id, issue_key=turn.issue_key, reason="window_closed")
+            return 0
+        decision = decide_turn(facts, policy)
+        if decision.action == "wait":
+            self.turns.postpone(turn.id, due_at=now + decision.wait_seconds)
+            self.wake_at(now + decision.wait_seconds)
+            return 0
+        if decision.action == "skip":
+            self.turns.mark_skipped(turn.id, reason=decision.reason)
+            log.info("ai_turn_skipped", turn=turn.id, issue_key=turn.issue_key, reason=decision.reason)
+            return 0
+
+        raw = self.jira.list_comments(turn.issue_key)
+        views = [comment_view(turn.issue_key, c) for c in raw]
+        existing = _our_reply(raw, turn.id)
+        issue = self.jira.get_issue(turn.issue_key, fields=["summary"], properties=[PROPERTY_KEY])
+        ours = (issue.get("properties") or {}).get(PROPERTY_KEY) or {}
+        reply_text: str | None = None
+        tokens = 0
+        if existing is None:
+            trigger = next((v for v in views if v.id == turn.trigger_comment_id), None)
+            if a.mark_read and trigger is not None and trigger.wamid:
+                self._mark_read(ours, trigger.wamid)
+            summary = (issue.get("fields") or {}).get("summary") or ""
+            messages = ai_messages(system_prompt=a.system_prompt, summary=summary, comments=views)
+            reply = self.ai.complete(model=a.model, messages=messages, max_tokens=a.max_tokens)
+            reply_text, tokens = reply.text.strip(), reply.total_tokens
+            if not reply_text:
+                self.turns.mark_skipped(turn.id, reason="the model returned an empty reply")
+                return 0
+            comment_id = self.jira.add_comment(
+                turn.issue_key, ai_comment_text(reply_text), prop={"kind": "ai", "turn": turn.id}
+            )
+        else:
+            comment_id, reply_text = existing
+            log.info("ai_reply_already_in_jira", turn=turn.id, issue_key=turn.issue_key)
+        parts = split_message(markdown_to_whatsapp(reply_text))
+        outbound = [
+            {
+                "dedupe_key": f"ai:{turn.id}:{n}",
+                "issue_key": turn.issue_key,
+                "conversation_key": turn.conversation_key,
+                "to_wa_id": ours.get("wa_id"),
+                "to_user_id": ours.get("user_id"),
+                "phone_number_id": ours.get("phone_number_id") or self.settings.whatsapp.phone_number_id,
+                "kind": "ai",
+                "body": part,
+            }
+            for n, part in enumerate(parts)
+        ]
+        self.turns.mark_done(turn.id, reply_comment_id=comment_id, tokens=tokens, outbound=outbound)
+        log.info("ai_turn_answered", turn=turn.id, issue_key=turn.issue_key, tokens=tokens, parts=len(parts))
+        self.on_outbound()
+        return 1
+
+    def _mark_read(self, ours: dict[str, Any], wamid: str) -> None:
+        # Best effort: a read receipt is a courtesy, never a reason to delay the answer.
+        try:
+            phone_number_id = ours.get("phone_number_id") or self.settings.whatsapp.phone_number_id
+            self.graph.mark_read(phone_number_id, wamid, typing=True)
+        except GraphError as exc:
+            log.info("mark_read_failed", error=str(exc))
+
+    def _failed(self, turn: AiTurn, service: ServiceSettings, exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {exc}"[:1000]
+        permanent = isinstance(exc, (AiRejected, JiraRejected)) and not isinstance(exc, IssueNotFound)
+        attempts = turn.attempts + 1
+        if permanent or attempts >= service.assistant.max_attempts:
+            self.turns.mark_failed(turn.id, error=error)
+            log.error("ai_turn_failed", turn=turn.id, issue_key=turn.issue_key, error=error)
+            if not isinstance(exc, IssueNotFound):
+                self.notes.post(
+                    turn.issue_key,
+                    ref=f"ai-failed:{turn.id}",
+                    text=f"The AI assistant could not answer the customer's last message ({error}). "
+                    "Please reply yourself.",
+                )
+            return
+        retry_after = getattr(exc, "retry_after", None)
+        delay = retry_after or retry_delay(attempts, base=2.0, cap=60.0)
+        self.turns.mark_retry(turn.id, error=error, delay_seconds=delay)
+        log.warning("ai_turn_retry", turn=turn.id, attempts=attempts, error=error, retry_in=round(delay, 1))
+
+
+def _our_reply(raw_comments: list[dict[str, Any]], turn_id: int) -> tuple[str, str] | None:
+    """(comment id, reply text) of the `[AI]` comment this turn already posted, if any."""
+    for comment in raw_comments:
+        for prop in comment.get("properties") or ():
+            value = prop.get("value") if isinstance(prop, dict) else None
+            if prop.get("key") == PROPERTY_KEY and isinstance(value, dict) and value.get("kind") == "ai" and value.get("turn") == turn_id:
+                text = comment_view("", comment).text
+                return str(comment["id"]), text.removeprefix("[AI]").strip()
+    return None
+
+
+def _utc_midnight(now: float) -> float:
+    day = datetime.fromtimestamp(now, timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day.timestamp()
+
+
+__all__ = ["AiJob", "AiError"]

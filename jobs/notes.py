@@ -1,0 +1,35 @@
+"""Internal notes: what agents must know that the customer must not see.
+
+Posted as a Jira comment marked internal (JSM `sd.public.comment`) with our property
+`{"kind": "note", "ref": …}`; the poller never forwards a note. `ref` names the event, so
+a retry finds the note it already made instead of writing it twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.jira_api.adapter import JiraAdapter
+from bot.jira_api.errors import JiraError
+from bot.logs import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass
+class Notes:
+    jira: JiraAdapter
+
+    def post(self, issue_key: str, *, ref: str, text: str) -> str | None:
+        """Post the note once; returns its comment id, or None when Jira could not take it now."""
+        try:
+            existing = self.jira.find_comment_with_property(issue_key, {"kind": "note", "ref": ref})
+            if existing is not None:
+                return existing
+            return self.jira.add_comment(
+                issue_key, f"[wajira] {text}", prop={"kind": "note", "ref": ref}, internal=True
+            )
+        except JiraError as exc:
+            # The event stays in the logs and in `wajira status`; a note is not worth a retry loop.
+            log.error("note_failed", issue_key=issue_key, ref=ref, error=str(exc))
+            return None

@@ -1,0 +1,176 @@
+"""The outbox job: queued replies → WhatsApp, each at most once, in order per conversation.
+
+Claimed rows are `sending` until the Graph API answers. A row still `sending` after a crash
+is never sent again (we cannot know whether Meta took it): it becomes `unknown` and the
+ticket gets an internal note. Outside the customer's 24-hour window only an approved
+template may go; without one configured, the reply stays in Jira with a note saying so.
+Delivery statuses from the webhook are applied here too, never backwards.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.config import Settings
+from bot.logs import get_logger
+from bot.rules.backoff import honour_retry_after, retry_delay
+from bot.rules.phones import mask_phone
+from bot.rules.window import window_open
+from bot.whatsapp.graph import (
+    GraphAdapter,
+    GraphRateLimited,
+    GraphRejected,
+    GraphUnavailable,
+    Recipient,
+    WindowClosed,
+)
+from jobs.notes import Notes
+from storage.inbound import InboundQueue
+from storage.outbound import OutboundMessage, OutboundQueue, StatusFeed
+
+log = get_logger(__name__)
+
+# Statuses of messages this daemon did not send (another tool on the same number) are let go
+# after this long; ours match within milliseconds.
+UNMATCHED_STATUS_PATIENCE = 600.0
+
+
+@dataclass
+class OutboxJob:
+    settings: Settings
+    graph: GraphAdapter
+    outbound: OutboundQueue
+    statuses: StatusFeed
+    inbound: InboundQueue
+    notes: Notes
+    owner: str
+    clock: Callable[[], float] = time.time
+
+    def run(self) -> int:
+        for row in self.outbound.recover_stale():
+            self.notes.post(
+                row.issue_key,
+                ref=f"unknown:{row.id}",
+                text="wajira stopped while sending this reply to WhatsApp; it may or may not have "
+                f"reached the customer and will not be sent again:\n{row.body}",
+            )
+        sent = 0
+        for _ in range(50):  # bounded
+            rows = self.outbound.claim_due(self.owner, limit=20, lease_seconds=60)
+            if not rows:
+                break
+            for row in rows:
+                sent += self._send(row)
+        self.apply_statuses()
+        return sent
+
+    def _send(self, row: OutboundMessage) -> int:
+        to = Recipient(wa_id=row.to_wa_id, user_id=row.to_user_id)
+        last = self.inbound.last_customer_message(row.conversation_key)
+        if not window_open(last[0] if last else None, self.clock()):
+            return self._window_closed(row, to, last[1] if last else None)
+        try:
+            wamid = self.graph.send_text(row.phone_number_id, to, row.body)
+        except WindowClosed:
+            return self._window_closed(row, to, last[1] if last else None)
+        except GraphRateLimited as exc:
+            delay = honour_retry_after(exc.retry_after, self._backoff(row.attempts + 1), cap=self.settings.outbox.retry_max_seconds)
+            self.outbound.mark_retry(row.id, error=str(exc), code=exc.code, delay_seconds=delay, count_attempt=False)
+            log.warning("whatsapp_rate_limited", row=row.id, code=exc.code, retry_in=round(delay, 1))
+            return 0
+        except GraphUnavailable as exc:
+            return self._unavailable(row, exc)
+        except GraphRejected as exc:
+            self._rejected(row, exc)
+            return 0
+        self.outbound.mark_sent(row.id, wamid=wamid)
+        log.info("whatsapp_sent", row=row.id, kind=row.kind, issue_key=row.issue_key, to=mask_phone(row.conversation_key))
+        return 1
+
+    def _window_closed(self, row: OutboundMessage, to: Recipient, name: str | None) -> int:
+        wa = self.settings.whatsapp
+        if wa.template_name:
+            values = {"name": name or "", "issue_key": row.issue_key}
+            try:
+                wamid = self.graph.send_template(
+                    row.phone_number_id, to, name=wa.template_name, language=wa.template_language,
+                    body_parameters=[p.format(**values) for p in wa.template_parameters],
+                )
+            except GraphRateLimited as exc:
+                self.outbound.mark_retry(row.id, error=str(exc), code=exc.code, delay_seconds=exc.retry_after or 30.0, count_attempt=False)
+                return 0
+            except GraphUnavailable as exc:
+                return self._unavailable(row, exc)
+            except GraphRejected as exc:
+                self._rejected(row, exc)
+                return 0
+            self.outbound.mark_sent(row.id, wamid=wamid, via_template=True)
+            self.notes.post(
+                row.issue_key, ref=f"template:{row.id}",
+                text=f"The customer's 24-hour window had closed, so the approved template "
+                f"'{wa.template_name}' was sent instead of this reply:\n{row.body}",
+            )
+            log.info("whatsapp_template_sent", row=row.id, issue_key=row.issue_key)
+            return 1
+        self.outbound.mark_held(row.id, reason="24-hour window closed; no template configured")
+        self.notes.post(
+            row.issue_key, ref=f"held:{row.id}",
+            text="Not sent to WhatsApp: the customer's 24-hour window has closed and no "
+            f"re-engagement template is configured ([whatsapp] template_name). The reply was:\n{row.body}",
+        )
+        log.warning("whatsapp_window_closed", row=row.id, issue_key=row.issue_key)
+        return 0
+
+    def _unavailable(self, row: OutboundMessage, exc: GraphUnavailable) -> int:
+        attempts = row.attempts + 1
+        if attempts >= self.settings.outbox.max_attempts:
+            self.outbound.mark_failed(row.id, error=str(exc), code=exc.code)
+            self._note_failure(row, exc)
+            return 0
+        self.outbound.mark_retry(row.id, error=str(exc), code=exc.code, delay_seconds=self._backoff(attempts), count_attempt=True)
+        log.warning("whatsapp_unavailable", row=row.id, attempts=attempts, error=str(exc))
+        return 0
+
+    def _rejected(self, row: OutboundMessage, exc: GraphRejected) -> None:
+        self.outbound.mark_failed(row.id, error=str(exc), code=exc.code)
+        log.error("whatsapp_rejected", row=row.id, code=exc.code, error=str(exc))
+        self._note_failure(row, exc)
+
+    def _note_failure(self, row: OutboundMessage, exc: Exception) -> None:
+        code = getattr(exc, "code", None)
+        self.notes.post(
+            row.issue_key, ref=f"failed:{row.id}",
+            text=f"This reply could not be sent to WhatsApp (Meta error {code}: {exc}):\n{row.body}",
+        )
+
+    def _backoff(self, attempts: int) -> float:
+        o = self.settings.outbox
+        return retry_delay(attempts, base=o.retry_base_seconds, cap=o.retry_max_seconds)
+
+    def apply_statuses(self) -> int:
+        """Apply stored delivery statuses to our outbound rows; a failure gets a note.
+
+        Meta's `sent` can arrive before our `mark_sent` commits: a status whose wamid we do
+        not know yet stays unapplied for a while and is tried again on the next run.
+        """
+        applied: list[int] = []
+        now = self.clock()
+        for status in self.statuses.unapplied(limit=500):
+            errors = status.get("errors") or []
+            first = errors[0] if errors and isinstance(errors[0], dict) else {}
+            code = first.get("code") if isinstance(first.get("code"), int) else None
+            error = " — ".join(str(first.get(k)) for k in ("title", "message") if first.get(k)) or None
+            at = float(status.get("meta_timestamp") or 0)
+            row, changed = self.outbound.apply_status(status["wamid"], status["status"], at=at, error=error, code=code)
+            if row is None and now - at < UNMATCHED_STATUS_PATIENCE:
+                continue
+            applied.append(status["id"])
+            if row is not None and changed and row.state == "failed":
+                self.notes.post(
+                    row.issue_key, ref=f"failed:{row.id}",
+                    text=f"WhatsApp reported this reply as not delivered (Meta error {code}: {error}):\n{row.body}",
+                )
+        self.statuses.mark_applied(applied)
+        return len(applied)

@@ -1,0 +1,294 @@
+"""The outbound queue: WhatsApp messages to send, in order per conversation, at most once each.
+
+Rows come from the poll job (an agent's comment, an echo) and the AI job (a reply), each part
+of a split message a row of its own, deduplicated by a key the caller derives from what it is
+answering (so a re-poll or a retried AI turn adds nothing). The outbox job claims due rows,
+sends them, and marks them; Meta's status webhooks then move `sent` on to `delivered`/`read`.
+
+    pending ──claim──▶ sending ──▶ sent ──▶ delivered ──▶ read
+       ▲                  │ │ │      └──────────┴──▶ failed (a status from Meta)
+       └──── mark_retry ──┘ │ └──▶ failed | held (window closed, no template)
+                            └──▶ unknown (claim expired: we crashed mid-send; never resent)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import peewee
+
+from storage.claims import lock_claimable
+from storage.db import guarded, transact
+from storage.models import OutboundMessageRow
+from storage.outbound_rows import PENDING, insert_rows, prepare_rows
+from storage.statuses import StatusFeed  # noqa: F401 - part of this module's API
+
+SENDING, SENT, DELIVERED, READ = "sending", "sent", "delivered", "read"
+FAILED, HELD, UNKNOWN = "failed", "held", "unknown"
+STATES = (PENDING, SENDING, SENT, DELIVERED, READ, FAILED, HELD, UNKNOWN)
+
+# Which states a status from Meta may replace. Statuses arrive out of order (delivered after
+# read is common), so they only ever move forward; a read message stays read even if a
+# `failed` turns up later, because the customer has seen it.
+_STATUS_FROM = {
+    DELIVERED: (SENT,),
+    READ: (SENT, DELIVERED),
+    FAILED: (SENT, DELIVERED),
+}
+# Final outcomes of a send attempt. `unknown` is included: a worker that outlived its claim
+# still knows best what Meta answered (but see mark_retry).
+_SEND_OUTCOME_FROM = (SENDING, UNKNOWN)
+
+_MAX_ERROR_CHARS = 2000
+_STALE_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    id: int
+    dedupe_key: str
+    issue_key: str
+    conversation_key: str
+    to_wa_id: str | None
+    to_user_id: str | None
+    phone_number_id: str
+    kind: str
+    """`ai`, `agent`, `echo`, … (the caller's vocabulary)."""
+    body: str
+    state: str
+    attempts: int
+    next_attempt_at: float
+    wamid: str | None
+    last_error: str | None
+    error_code: int | None
+    created_at: float
+    sent_at: float | None
+    via_template: bool
+    status_at: float | None = None
+    """Meta's time of the newest status applied (delivered, read, failed)."""
+
+
+class OutboundQueue:
+    """Durable outbound rows; every method is safe from many threads and processes."""
+
+    def __init__(self, db: peewee.Database, clock: Callable[[], float] = time.time):
+        self.db = db
+        self.clock = clock
+
+    def enqueue_many(self, rows: list[dict[str, Any]], *, txn_ok: bool = False) -> int:
+        """Add messages; rows whose dedupe_key is known are ignored.
+
+        Args:
+            rows: dicts with dedupe_key, issue_key, conversation_key, to_wa_id, to_user_id,
+                phone_number_id, kind, body; a split message's parts in order.
+            txn_ok: allow joining a transaction the caller has open (the rows then commit
+                with it). Without it that is an error: the caller would believe the rows
+                durable on return.
+
+        Returns:
+            How many rows were new.
+
+        Raises:
+            ValueError: a malformed row (nothing is stored).
+            RuntimeError: called inside a transaction without txn_ok.
+            StorageUnavailable: the database did not answer.
+        """
+        prepared = prepare_rows(rows, self.clock())
+        if not prepared:
+            return 0
+        if self.db.in_transaction() and not txn_ok:
+            raise RuntimeError("enqueue_many inside a transaction needs txn_ok=True")
+        return transact(self.db, lambda: insert_rows(self.db, prepared))
+
+    def claim_due(self, owner: str, *, limit: int = 20,
+                  lease_seconds: float = 60) -> list[OutboundMessage]:
+        """Move due rows to `sending` for `owner`, at most one per conversation.
+
+        A row qualifies only as its conversation's oldest pending row, and only while the
+        conversation has nothing in `sending`: parts of a split message and consecutive
+        replies go out strictly in id order, and a back-off holds the rows behind it. A
+        conversation's next row becomes claimable once this one is marked, so call again
+        until nothing comes back.
+        """
+        now = self.clock()
+        M = OutboundMessageRow
+
+        def work() -> list[dict[str, Any]]:
+            # More candidates than the limit: concurrent claimers see the same oldest rows
+            # and skip each other's, and each should still come away with work.
+            ids = [row_id for (row_id,) in _candidates(now, limit * 4).execute(self.db)]
+            ids = lock_claimable(self.db, M, ids, (M.state == PENDING)
+                                 & (M.next_attempt_at <= now), limit)
+            if not ids:
+                return []
+            (M.update(state=SENDING, claimed_by=owner, claimed_until=now + lease_seconds,
+                      updated_at=now)
+             .where(M.id.in_(ids)).execute(self.db))
+            return list(M.select().where(M.id.in_(ids)).order_by(M.id).dicts()
+                        .execute(self.db))
+
+        return [_message(row) for row in transact(self.db, work)]
+
+    def mark_sent(self, id: int, *, wamid: str, via_template: bool = False) -> None:
+        now = self.clock()
+        self._move(id, _SEND_OUTCOME_FROM, state=SENT, wamid=wamid,
+                   via_template=int(via_template), sent_at=now, claimed_until=None,
+                   updated_at=now)
+
+    def mark_retry(self, id: int, *, error: str, code: int | None, delay_seconds: float,
+                   count_attempt: bool) -> int:
+        """Back to pending after `delay_seconds` (Meta did not take it: safe to send again).
+
+        Returns:
+            The row's attempts after this call.
+
+        Raises:
+            KeyError: no row has this id.
+        """
+        M = OutboundMessageRow
+        now = self.clock()
+
+        def work() -> int:
+            # Only from `sending`: an `unknown` row has been reported on the ticket as never
+            # to be sent again, and a late retry must not make that untrue.
+            (M.update(state=PENDING, attempts=M.attempts + (1 if count_attempt else 0),
+                      next_attempt_at=now + max(0.0, delay_seconds), last_error=_clip(error),
+                      error_code=code, claimed_until=None, updated_at=now)
+             .where((M.id == id) & (M.state == SENDING)).execute(self.db))
+            row = M.select(M.attempts).where(M.id == id).tuples().first(self.db)
+            if row is None:
+                raise KeyError(id)
+            return int(row[0])
+
+        return transact(self.db, work)
+
+    def mark_failed(self, id: int, *, error: str, code: int | None) -> None:
+        self._move(id, (PENDING,) + _SEND_OUTCOME_FROM, state=FAILED, last_error=_clip(error),
+                   error_code=code, claimed_until=None, updated_at=self.clock())
+
+    def mark_held(self, id: int, *, reason: str) -> None:
+        self._move(id, (PENDING,) + _SEND_OUTCOME_FROM, state=HELD, last_error=_clip(reason),
+                   claimed_until=None, updated_at=self.clock())
+
+    def recover_stale(self) -> list[OutboundMessage]:
+        """Rows still `sending` after their claim expired become `unknown` and are returned.
+
+        The sender died between claiming and marking: Meta may or may not have the message,
+        and sending again could show the customer a duplicate, so the row is never retried;
+        the caller says so on the ticket. `claimed_by` is kept: it names the worker that died.
+        """
+        M = OutboundMessageRow
+        now = self.clock()
+        stale = (M.state == SENDING) & (M.claimed_until < now)
+
+        def work() -> list[dict[str, Any]]:
+            ids = [i for (i,) in M.select(M.id).where(stale).order_by(M.id)
+                   .limit(_STALE_BATCH).tuples().execute(self.db)]
+            ids = lock_claimable(self.db, M, ids, stale, _STALE_BATCH)
+            if not ids:
+                return []
+            (M.update(state=UNKNOWN, claimed_until=None, updated_at=now,
+                      last_error="claim expired mid-send; not resent (at most once)")
+             .where(M.id.in_(ids)).execute(self.db))
+            return list(M.select().where(M.id.in_(ids)).order_by(M.id).dicts()
+                        .execute(self.db))
+
+        return [_message(row) for row in transact(self.db, work)]
+
+    def apply_status(self, wamid: str, status: str, *, at: float, error: str | None = None,
+                     code: int | None = None) -> tuple[OutboundMessage | None, bool]:
+        """Apply a status webhook to the row Meta gave `wamid`, never moving backwards.
+
+        Returns:
+            (the row as it is now, or None when no row has this wamid — not ours, or
+            `mark_sent` has not committed yet; whether this status changed it).
+        """
+        M = OutboundMessageRow
+        values: dict[Any, Any] = {M.state: status, M.status_at: at, M.updated_at: self.clock()}
+        if status == FAILED:
+            values.update({M.last_error: _clip(error or "failed"), M.error_code: code})
+        allowed = _STATUS_FROM.get(status, ())
+
+        def work() -> tuple[dict[str, Any] | None, bool]:
+            changed = bool(allowed) and M.update(values).where(
+                (M.wamid == wamid) & M.state.in_(allowed)).execute(self.db) > 0
+            row = M.select().where(M.wamid == wamid).order_by(M.id).dicts().first(self.db)
+            return row, changed
+
+        row, changed = transact(self.db, work)
+        return (None if row is None else _message(row)), changed
+
+    def get(self, id: int) -> OutboundMessage | None:
+        return self._first(OutboundMessageRow.id == id)
+
+    def by_wamid(self, wamid: str) -> OutboundMessage | None:
+        return self._first(OutboundMessageRow.wamid == wamid)
+
+    def for_issue(self, issue_key: str) -> list[OutboundMessage]:
+        M = OutboundMessageRow
+        query = M.select().where(M.issue_key == issue_key).order_by(M.id).dicts()
+        with guarded(self.db):
+            return [_message(row) for row in query.execute(self.db)]
+
+    def stats(self) -> dict[str, Any]:
+        """Rows per state (every state named, zeros included) and the oldest pending age."""
+        M = OutboundMessageRow
+        by_state = M.select(M.state, peewee.fn.COUNT(M.id)).group_by(M.state).tuples()
+        oldest = M.select(peewee.fn.MIN(M.created_at)).where(M.state == PENDING).scalar
+        with guarded(self.db):
+            counts = dict(by_state.execute(self.db))
+            first = oldest(self.db)
+        out: dict[str, Any] = {state: int(counts.get(state, 0)) for state in STATES}
+        out["oldest_pending_age_seconds"] = (None if first is None
+                                             else max(0.0, self.clock() - first))
+        return out
+
+    def _move(self, id: int, from_states: tuple[str, ...], **values: Any) -> None:
+        M = OutboundMessageRow
+        query = M.update(**values).where((M.id == id) & M.state.in_(from_states))
+        with guarded(self.db):
+            query.execute(self.db)
+
+    def _first(self, where: Any) -> OutboundMessage | None:
+        M = OutboundMessageRow
+        query = M.select().where(where).order_by(M.id).dicts()
+        with guarded(self.db):
+            row = query.first(self.db)
+        return None if row is None else _message(row)
+
+
+def _candidates(now: float, limit: int) -> peewee.Select:
+    """Ids of due rows that are their conversation's oldest pending row, in a conversation
+    with nothing in `sending`. Built per call: peewee caches a query's results once run."""
+    o, p, s = (OutboundMessageRow.alias(n) for n in ("o", "p", "s"))
+    oldest = (p.select(peewee.fn.MIN(p.id))
+              .where((p.conversation_key == o.conversation_key) & (p.state == PENDING)))
+    busy = s.select(s.id).where((s.conversation_key == o.conversation_key)
+                                & (s.state == SENDING))
+    return (o.select(o.id)
+            .where((o.state == PENDING) & (o.next_attempt_at <= now)
+                   & (o.id == oldest) & ~peewee.fn.EXISTS(busy))
+            .order_by(o.id).limit(limit).tuples())
+
+
+def _clip(error: str) -> str:
+    return error if len(error) <= _MAX_ERROR_CHARS else error[:_MAX_ERROR_CHARS - 1] + "…"
+
+
+def _message(row: dict[str, Any]) -> OutboundMessage:
+    def opt_float(key: str) -> float | None:
+        return None if row[key] is None else float(row[key])
+
+    return OutboundMessage(
+        id=int(row["id"]), dedupe_key=row["dedupe_key"], issue_key=row["issue_key"],
+        conversation_key=row["conversation_key"], to_wa_id=row["to_wa_id"],
+        to_user_id=row["to_user_id"], phone_number_id=row["phone_number_id"],
+        kind=row["kind"], body=row["body"], state=row["state"], attempts=int(row["attempts"]),
+        next_attempt_at=float(row["next_attempt_at"]), wamid=row["wamid"],
+        last_error=row["last_error"],
+        error_code=None if row["error_code"] is None else int(row["error_code"]),
+        created_at=float(row["created_at"]), sent_at=opt_float("sent_at"),
+        via_template=bool(row["via_template"]), status_at=opt_float("status_at"))
