@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import pathlib
 import sys
 from collections.abc import Sequence
 
@@ -25,8 +27,15 @@ def _parser() -> argparse.ArgumentParser:
         return sub
 
     with_config("run", "run the daemon: webhook server and scheduled jobs")
-    status = with_config("status", "queues, lags and recent failures")
+    with_config("check", "validate the config, then reach storage, Jira, WhatsApp and OpenAI")
+    status = with_config("status", "queues, lags, last poll and recent failures")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    queue = commands.add_parser("queue", help="act on queued rows")
+    queue_commands = queue.add_subparsers(dest="queue_command", required=True, metavar="ACTION")
+    retry = queue_commands.add_parser("retry", help="requeue dead inbound messages")
+    retry.add_argument("--config", metavar="PATH", help="config file (default: $WAJIRA_CONFIG, then ./config.toml)")
+    retry.add_argument("ids", nargs="*", type=int, metavar="ID", help="inbound row ids (see `wajira status`)")
+    retry.add_argument("--all-dead", action="store_true", help="every dead inbound message")
     catch_up = with_config("catch-up", "one JQL pass over a window, answering and sending what was missed")
     catch_up.add_argument("--since", required=True, metavar="WHEN", help="30m, 2h, 1d, or an ISO 8601 time")
     catch_up.add_argument("--dry-run", action="store_true", help="list what would be done; record and send nothing")
@@ -35,21 +44,31 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     if args.command == "demo":
         from bot.demo import run_demo
 
         return run_demo()
+    if args.command == "queue" and bool(args.ids) == args.all_dead:
+        parser.error("queue retry: give inbound row ids, or --all-dead")
+    config_path = resolve_config_path(args.config)
     try:
-        settings = load_config(resolve_config_path(args.config))
+        settings = load_config(config_path)
     except ConfigError as exc:
         print(f"wajira: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     logs.configure(settings.logging.level, settings.logging.format, settings.secrets())
+    if args.command in ("check", "status", "queue"):
+        _logs_aside(settings.logging.level)
     if args.command == "run":
         return _run(settings)
+    if args.command == "check":
+        return _check(settings, config_path)
     if args.command == "status":
         return _status(settings, as_json=args.json)
+    if args.command == "queue":
+        return _queue_retry(settings, None if args.all_dead else args.ids)
     if args.command == "catch-up":
         from bot.catchup import run_catch_up
 
@@ -71,32 +90,53 @@ def _run(settings: Settings) -> int:
         return EXIT_FAILED
 
 
+def _logs_aside(level: str) -> None:
+    """The one-shot operator commands answer on stdout, and `status --json` gets parsed: their
+    log lines go to stderr, and below debug only warnings, so no HTTP chatter buries a ✓ list."""
+    root = logging.getLogger()
+    if level != "debug":
+        root.setLevel(max(root.level, logging.WARNING))
+    for handler in root.handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(sys.stderr)
+
+
+def _check(settings: Settings, config_path: pathlib.Path) -> int:
+    from bot import checks
+
+    passed = checks.run(checks.plan(settings, config_path), sys.stdout, secrets=settings.secrets())
+    return EXIT_OK if passed else EXIT_FAILED
+
+
 def _status(settings: Settings, *, as_json: bool) -> int:
-    from storage.db import StorageUnavailable, bind, open_database
-    from storage.inbound import InboundQueue
-    from storage.schema import migrate
+    from bot import status_report
+    from storage.db import StorageUnavailable
+    from storage.schema import SchemaTooNew
 
     try:
-        db = open_database(settings.storage.url)
-        migrate(db)
-        bind(db)
-        queue = InboundQueue(db)
-        report = {"inbound": queue.stats(), "recent_failures": queue.recent_failures(10)}
-    except StorageUnavailable as exc:
+        db = status_report.open_storage(settings.storage.url)
+        report = status_report.gather(db, secrets=settings.secrets())
+    except (StorageUnavailable, SchemaTooNew) as exc:
         print(f"wajira: storage unavailable: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    if as_json:
-        print(json.dumps(report, indent=2, default=str))
-        return EXIT_OK
-    inbound = report["inbound"]
-    age = inbound.get("oldest_pending_age_seconds")
-    print("inbound queue")
-    print(f"  pending   {inbound['pending']}  (retrying {inbound['retrying']})")
-    print(f"  dead      {inbound['dead']}")
-    print(f"  done      {inbound['done']}")
-    print(f"  oldest pending  {'-' if age is None else f'{age:.0f}s'}")
-    if report["recent_failures"]:
-        print("recent failures")
-        for failure in report["recent_failures"]:
-            print(f"  #{failure['id']} {failure['state']} after {failure['attempts']} attempts: {failure['last_error']}")
+    print(json.dumps(report, indent=2) if as_json else status_report.render(report))
+    db.close()
     return EXIT_OK
+
+
+def _queue_retry(settings: Settings, ids: list[int] | None) -> int:
+    from bot import status_report
+    from storage.db import StorageUnavailable
+    from storage.schema import SchemaTooNew
+
+    try:
+        db = status_report.open_storage(settings.storage.url)
+        result = status_report.retry_dead(db, ids)
+    except (StorageUnavailable, SchemaTooNew) as exc:
+        print(f"wajira: storage unavailable: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    db.close()
+    print(f"requeued {result.requeued} dead inbound message(s)")
+    for row_id, why in result.refused:
+        print(f"wajira: inbound #{row_id} was not requeued: {why}", file=sys.stderr)
+    return EXIT_FAILED if result.refused else EXIT_OK

@@ -98,7 +98,10 @@ class Daemon:
         self.turns = AiTurns(self.db, clock=self.clock)
         self.outbound = OutboundQueue(self.db, clock=self.clock)
         self.statuses = StatusFeed(self.db)
-        self.metrics.add_queue_stats(self.queue.stats)
+        self.metrics.add_storage_gauges(
+            {"inbound": self.queue.stats, "outbound": self.outbound.stats, "ai_turns": self.turns.stats},
+            lambda: self.poll_state.get("jira"),
+        )
 
     def _build_adapters(self) -> None:
         s = self.settings
@@ -144,6 +147,7 @@ class Daemon:
         self.ai_job = AiJob(
             settings=s, jira=self.jira, ai=self.ai, graph=self.graph, turns=self.turns,
             handled=self.handled, inbound=self.queue, notes=notes, owner=self.owner, clock=self.clock,
+            on_tokens=lambda service_id, tokens: self.metrics.ai_tokens.labels(service_id).inc(tokens),
         )
         self.outbox = OutboxJob(
             settings=s, graph=self.graph, outbound=self.outbound, statuses=self.statuses,

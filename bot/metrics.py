@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
@@ -24,6 +25,9 @@ class Metrics:
             ["service", "operation"], registry=self.registry,
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
+        self.ai_tokens = Counter(
+            "wajira_ai_tokens", "OpenAI tokens spent on replies", ["service"], registry=self.registry
+        )
 
     def observer(self, service: str) -> Callable[[str, str, float], None]:
         def observe(operation: str, outcome: str, seconds: float) -> None:
@@ -32,33 +36,47 @@ class Metrics:
 
         return observe
 
-    def add_queue_stats(self, stats: Callable[[], dict]) -> None:
-        self.registry.register(_QueueCollector(stats))
+    def add_storage_gauges(self, queues: dict[str, Callable[[], dict]], poll_record: Callable[[], object]) -> None:
+        self.registry.register(_StorageCollector(queues, poll_record))
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
 
-class _QueueCollector:
-    """Reads queue depths from storage at scrape time, so every instance reports the shared truth."""
+class _StorageCollector:
+    """Reads queue depths and the poll state from storage at scrape time, so every instance
+    reports the shared truth rather than what it alone did."""
 
-    def __init__(self, stats: Callable[[], dict]) -> None:
-        self._stats = stats
+    def __init__(self, queues: dict[str, Callable[[], dict]], poll_record: Callable[[], object]) -> None:
+        self._queues = queues
+        self._poll_record = poll_record
 
     def describe(self):
         return []
 
     def collect(self):
-        try:
-            stats = self._stats()
-        except Exception:  # storage down: the scrape still answers; /healthz reports the outage
-            return
-        depth = GaugeMetricFamily("wajira_inbound_queue", "Inbound messages by state", labels=["state"])
-        for state in ("pending", "retrying", "dead"):
-            depth.add_metric([state], float(stats.get(state, 0)))
+        depth = GaugeMetricFamily("wajira_queue_rows", "Rows in each queue by state", labels=["queue", "state"])
+        oldest = GaugeMetricFamily(
+            "wajira_queue_oldest_pending_seconds", "Age of the oldest pending row", labels=["queue"]
+        )
+        for name, stats_of in self._queues.items():
+            try:
+                stats = stats_of()
+            except Exception:  # storage down: the scrape still answers; /healthz reports the outage
+                continue
+            for state, value in stats.items():
+                if isinstance(value, int) and not state.endswith("seconds"):
+                    depth.add_metric([name, state], float(value))
+            age = stats.get("oldest_pending_age_seconds")
+            oldest.add_metric([name], float(age or 0.0))
         yield depth
-        age = stats.get("oldest_pending_age_seconds")
+        yield oldest
+        try:
+            record = self._poll_record()
+        except Exception:
+            return
+        last = getattr(record, "last_success_at", None)
         yield GaugeMetricFamily(
-            "wajira_inbound_oldest_pending_seconds", "Age of the oldest pending inbound message",
-            value=float(age or 0.0),
+            "wajira_poll_lag_seconds", "Seconds since the last successful JQL poll (any instance)",
+            value=(time.time() - last) if last else float("nan"),
         )

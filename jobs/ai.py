@@ -48,6 +48,7 @@ class AiJob:
     owner: str
     clock: Callable[[], float] = time.time
     on_outbound: Callable[[], None] = lambda: None
+    on_tokens: Callable[[str, int], None] = lambda service_id, tokens: None
     wake_at: Callable[[float], None] = lambda when: None
     """Asked to run the job again when a postponed turn comes due."""
 
@@ -126,6 +127,7 @@ class AiJob:
             messages = ai_messages(system_prompt=a.system_prompt, summary=summary, comments=views)
             reply = self.ai.complete(model=a.model, messages=messages, max_tokens=a.max_tokens)
             reply_text, tokens = reply.text.strip(), reply.total_tokens
+            self.on_tokens(service.id, tokens)
             if not reply_text:
                 self.turns.mark_skipped(turn.id, reason="the model returned an empty reply")
                 return 0

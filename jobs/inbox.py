@@ -60,6 +60,9 @@ class InboxJob:
     clock: Callable[[], float] = time.time
     after_write: Callable[[str], None] = lambda issue_key: None
     """Told the issue key after every comment (the poll job reconciles those issues)."""
+    on_delivered: list[Callable[[QueuedMessage, str, str], None]] = field(default_factory=list)
+    """Told (row, issue key, comment id) once a message is in Jira: media downloads start there.
+    Must only write to storage (fast, no network): the conversation is held meanwhile."""
 
     _outage_streak: int = field(default=0, init=False)
     _jira_down_until: float = field(default=0.0, init=False)
@@ -162,6 +165,8 @@ class InboxJob:
             self.queue.mark_done(row.id, issue_key=issue_key, comment_id=comment_id)
             with self._lock:
                 self._outage_streak = 0
+            for listener in self.on_delivered:
+                listener(row, issue_key, comment_id)
             self.after_write(issue_key)
             log.info(
                 "message_delivered",

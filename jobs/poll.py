@@ -60,6 +60,9 @@ class PollJob:
     """Told when the earliest new AI turn is due (after its debounce)."""
     on_outbound: Callable[[], None] = lambda: None
     progress: Callable[[int, int | None], None] | None = None
+    on_issue_seen: list[Callable[[str, dict[str, Any], dict[str, Any]], None]] = field(default_factory=list)
+    """Told (issue key, fields, our issue property) for every managed issue a pass reads:
+    e.g. the ticket lifecycle keeps each issue's status category from it."""
 
     _bot_account_id: str | None = field(default=None, init=False)
     _recent: dict[str, None] = field(default_factory=dict, init=False)
@@ -75,7 +78,8 @@ class PollJob:
 
     def run(self) -> PassResult | None:
         """One scheduled pass, by whichever instance holds the poll lease."""
-        lease_ttl = max(30.0, 3 * self.settings.poller.interval_seconds)
+        # Long enough to outlive a slow pass, short enough that a dead holder is replaced soon.
+        lease_ttl = max(10.0, 3.0 * self.settings.poller.interval_seconds)
         if not self.leases.acquire(POLL_LEASE, self.owner, lease_ttl):
             return None
         record = self.state.get()
@@ -129,6 +133,9 @@ class PollJob:
         if not isinstance(ours, dict) or not ours.get("conversation"):
             return  # a ticket we did not open has no customer to talk to
         key = issue["key"]
+        if not dry_run:
+            for listener in self.on_issue_seen:
+                listener(key, fields, ours)
         inline = _inline_comments(fields)
         if inline is not None and not set(str(c.get("id")) for c in inline) - self.handled.known([str(c.get("id")) for c in inline]):
             return  # every comment already handled: no second request for this issue

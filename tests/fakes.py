@@ -2,13 +2,40 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
+import re
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
+from bot.ai.client import AiReply
 from bot.jira_api.adapter import IssueRef
 from bot.jira_api.errors import IssueNotFound
+from bot.rules.adf import doc_from_text
+
+BOT_ACCOUNT_ID = "bot"
+JSM_PROPERTY = "sd.public.comment"
+
+
+class FakeClock:
+    """Epoch seconds that move only when a test says so."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def jira_time(epoch: float) -> str:
+    """Epoch seconds as Jira writes them: `2027-01-15T08:00:00.000+0000`."""
+    stamp = datetime.fromtimestamp(epoch, timezone.utc)
+    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}+0000"
 
 
 @dataclass
@@ -17,6 +44,13 @@ class FakeJira:
 
     `lose_response` makes the next write succeed in Jira and then raise, like a timeout that
     hit after Jira committed: the retry must find what was written instead of writing again.
+
+    Reads give what Jira Cloud gives: `list_comments` comments with an ADF body, author,
+    `created`, `jsdPublic` and `properties` as `[{"key", "value"}]`; `search_issues` issues
+    with the requested fields (comments inlined *without* properties, as search does, cut to
+    `inline_comment_limit` with the real `total`) and the requested entity properties.
+    Every search is remembered in `searches` (jql, fields, properties, reconcile_ids).
+    Issues in `unindexed` are missing from search (index lag) unless their id is reconciled.
     """
 
     cloud: bool = True
@@ -26,6 +60,9 @@ class FakeJira:
     script: dict[str, list[Exception]] = field(default_factory=dict)
     lose_response: dict[str, Exception] = field(default_factory=dict)
     clock: Any = None
+    searches: list[dict[str, Any]] = field(default_factory=list)
+    unindexed: set[str] = field(default_factory=set)
+    inline_comment_limit: int = 5000
     _ids: Any = field(default_factory=lambda: itertools.count(10000))
     _numbers: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -45,19 +82,30 @@ class FakeJira:
         if error is not None:
             raise error
 
+    def _now(self) -> float:
+        return self.clock() if self.clock else 0.0
+
+    def _touch(self, issue_key: str, at: float) -> None:
+        issue = self.issues.get(issue_key)
+        if issue is not None:
+            issue["updated"] = max(issue.get("updated", 0.0), at)
+
+    # -- the adapter's operations --------------------------------------------------------------
+
     def myself(self) -> dict[str, Any]:
         self._enter("myself")
-        return {"accountId": "bot", "timeZone": "UTC"}
+        return {"accountId": BOT_ACCOUNT_ID, "timeZone": "UTC"}
 
     def create_issue(self, *, project_key, issue_type, summary, description, labels, properties) -> IssueRef:
         self._enter("create_issue")
         with self._lock:
             number = next(self._numbers.setdefault(project_key, itertools.count(1)))
             key, issue_id = f"{project_key}-{number}", str(next(self._ids))
+            now = self._now()
             self.issues[key] = {
                 "key": key, "id": issue_id, "project": project_key, "issue_type": issue_type,
                 "summary": summary, "description": description, "labels": list(labels),
-                "properties": properties, "created": self.clock() if self.clock else 0.0,
+                "properties": copy.deepcopy(properties), "created": now, "updated": now,
             }
             self.comments[key] = []
         self._after_write("create_issue")
@@ -71,26 +119,261 @@ class FakeJira:
                 return IssueRef(key=issue["key"], id=issue["id"])
         return None
 
-    def add_comment(self, issue_key: str, text: str, *, prop: dict[str, Any]) -> str:
+    def add_comment(self, issue_key: str, text: str, *, prop: dict[str, Any], internal: bool = False) -> str:
         self._enter("add_comment")
         with self._lock:
             if issue_key not in self.issues:
                 raise IssueNotFound(f"Jira 404: issue {issue_key} does not exist", status=404)
-            comment_id = str(next(self._ids))
-            self.comments[issue_key].append({"id": comment_id, "text": text, "prop": dict(prop)})
+            comment_id = self._store_comment(
+                issue_key, text, prop=copy.deepcopy(prop), author=(BOT_ACCOUNT_ID, "wajira"),
+                extra_props={JSM_PROPERTY: {"internal": True}} if internal else {},
+                jsd_public=not internal,
+            )
         self._after_write("add_comment")
         return comment_id
 
     def find_comment_with_property(self, issue_key: str, match: dict[str, Any]) -> str | None:
         self._enter("find_comment_with_property")
         for comment in reversed(self.comments.get(issue_key, [])):
-            if all(comment["prop"].get(k) == v for k, v in match.items()):
+            if comment["prop"] is not None and all(comment["prop"].get(k) == v for k, v in match.items()):
                 return comment["id"]
         return None
+
+    def search_issues(self, jql: str, *, fields: list[str], properties: list[str] | None = None,
+                      reconcile_ids: list[int] | None = None):
+        # Checked at the call, not on first iteration: the real adapter's first request is
+        # made lazily too, but a failure is a failure either way.
+        self._enter("search_issues")
+        self.searches.append({"jql": jql, "fields": list(fields), "properties": list(properties or []),
+                              "reconcile_ids": list(reconcile_ids or [])})
+        projects, labels, since_ms = _parse_poll_jql(jql)
+        reconciled = {str(i) for i in reconcile_ids or ()}
+        found = []
+        for issue in self.issues.values():
+            if issue["key"] in self.unindexed and issue["id"] not in reconciled:
+                continue
+            if projects and issue["project"] not in projects:
+                continue
+            if labels and not set(labels) & set(issue["labels"]):
+                continue
+            if since_ms is not None and int(issue["updated"] * 1000) < since_ms:
+                continue
+            found.append(issue)
+        found.sort(key=lambda i: i["updated"])
+        return iter([self._search_hit(issue, fields, properties or []) for issue in found])
+
+    def list_comments(self, issue_key: str) -> list[dict[str, Any]]:
+        self._enter("list_comments")
+        if issue_key not in self.issues:
+            raise IssueNotFound(f"Jira 404: issue {issue_key} does not exist", status=404)
+        return [self._render_comment(c, with_properties=True) for c in self.comments.get(issue_key, [])]
+
+    def get_issue(self, issue_key: str, *, fields: list[str], properties: list[str] = ()) -> dict[str, Any]:
+        self._enter("get_issue")
+        issue = self.issues.get(issue_key)
+        if issue is None:
+            raise IssueNotFound(f"Jira 404: issue {issue_key} does not exist", status=404)
+        return self._issue_view(issue, fields, list(properties))
+
+    # -- what a test does in Jira, as a person would -------------------------------------------
+
+    def open_ticket(self, *, project_key: str = "WA", labels=("whatsapp",), wajira: dict[str, Any] | None = None,
+                    summary: str = "WhatsApp: Ana") -> str:
+        """A ticket made outside the adapter; `wajira` is its issue property (None: not ours)."""
+        with self._lock:
+            number = next(self._numbers.setdefault(project_key, itertools.count(1)))
+            key, issue_id = f"{project_key}-{number}", str(next(self._ids))
+            now = self._now()
+            self.issues[key] = {
+                "key": key, "id": issue_id, "project": project_key, "issue_type": "Task",
+                "summary": summary, "description": "", "labels": list(labels),
+                "properties": {} if wajira is None else {"wajira": copy.deepcopy(wajira)},
+                "created": now, "updated": now,
+            }
+            self.comments[key] = []
+        return key
+
+    def human_comment(self, issue_key: str, text: str, *, author: str = "Bruno Díaz",
+                      account_id: str = "agent-1", jsm_internal: bool | None = None,
+                      jsd_public: bool = True, visibility: dict[str, Any] | None = None,
+                      wajira: dict[str, Any] | None = None, at: float | None = None) -> str:
+        """A comment an agent types in Jira (public unless one of the internal markers is given)."""
+        extra = {} if jsm_internal is None else {JSM_PROPERTY: {"internal": jsm_internal}}
+        with self._lock:
+            return self._store_comment(issue_key, text, prop=copy.deepcopy(wajira), author=(account_id, author),
+                                       extra_props=extra, jsd_public=jsd_public, visibility=visibility, at=at)
+
+    def bot_comment(self, issue_key: str, text: str, *, prop: dict[str, Any] | None, internal: bool = False,
+                    at: float | None = None) -> str:
+        """A comment the bot's account wrote earlier (a previous run, a crashed worker)."""
+        with self._lock:
+            return self._store_comment(issue_key, text, prop=copy.deepcopy(prop), author=(BOT_ACCOUNT_ID, "wajira"),
+                                       extra_props={JSM_PROPERTY: {"internal": True}} if internal else {},
+                                       jsd_public=not internal, at=at)
+
+    def texts(self, issue_key: str) -> list[str]:
+        return [c["text"] for c in self.comments.get(issue_key, [])]
+
+    def notes(self, issue_key: str) -> list[dict[str, Any]]:
+        """The internal notes the bot wrote on the issue."""
+        return [c for c in self.comments.get(issue_key, [])
+                if c["prop"] is not None and c["prop"].get("kind") == "note"]
 
     def delete_issue(self, key: str) -> None:
         self.issues.pop(key, None)
         self.comments.pop(key, None)
 
-    def texts(self, issue_key: str) -> list[str]:
-        return [c["text"] for c in self.comments.get(issue_key, [])]
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _store_comment(self, issue_key: str, text: str, *, prop: dict[str, Any] | None, author: tuple[str, str],
+                       extra_props: dict[str, Any], jsd_public: bool, visibility: dict[str, Any] | None = None,
+                       at: float | None = None) -> str:
+        comment_id = str(next(self._ids))
+        created = self._now() if at is None else at
+        self.comments[issue_key].append({
+            "id": comment_id, "text": text, "prop": prop, "author": author, "created": created,
+            "extra_props": dict(extra_props), "jsd_public": jsd_public, "visibility": visibility,
+        })
+        self._touch(issue_key, created)
+        return comment_id
+
+    def _render_comment(self, c: dict[str, Any], *, with_properties: bool) -> dict[str, Any]:
+        account_id, name = c["author"]
+        out: dict[str, Any] = {
+            "id": c["id"],
+            "author": {"accountId": account_id, "displayName": name},
+            "body": doc_from_text(c["text"]) if self.cloud else c["text"],
+            "created": jira_time(c["created"]), "updated": jira_time(c["created"]),
+            "jsdPublic": c["jsd_public"],
+        }
+        if c["visibility"] is not None:
+            out["visibility"] = copy.deepcopy(c["visibility"])
+        if with_properties:
+            props = dict(c["extra_props"])
+            if c["prop"] is not None:
+                props["wajira"] = c["prop"]
+            out["properties"] = [{"key": k, "value": copy.deepcopy(v)} for k, v in props.items()]
+        return out
+
+    def _issue_view(self, issue: dict[str, Any], fields: list[str], properties: list[str]) -> dict[str, Any]:
+        comments = self.comments.get(issue["key"], [])
+        inline = comments[: self.inline_comment_limit]
+        makers = {
+            "summary": lambda: issue["summary"],
+            "labels": lambda: list(issue["labels"]),
+            "updated": lambda: jira_time(issue["updated"]),
+            "status": lambda: {"name": "Open", "statusCategory": {"key": "new"}},
+            "comment": lambda: {
+                "comments": [self._render_comment(c, with_properties=False) for c in inline],
+                "maxResults": len(inline), "total": len(comments), "startAt": 0,
+            },
+        }
+        out: dict[str, Any] = {"id": issue["id"], "key": issue["key"],
+                               "fields": {name: make() for name, make in makers.items() if name in fields}}
+        if properties:
+            out["properties"] = {k: copy.deepcopy(v) for k, v in issue["properties"].items() if k in properties}
+        return out
+
+    def _search_hit(self, issue: dict[str, Any], fields: list[str], properties: list[str]) -> dict[str, Any]:
+        return self._issue_view(issue, fields, properties)
+
+
+_PROJECTS = re.compile(r'project in \(([^)]*)\)')
+_LABELS = re.compile(r'labels in \(([^)]*)\)')
+_UPDATED = re.compile(r'updated >= (\d+)\b')
+
+
+def _parse_poll_jql(jql: str) -> tuple[list[str], list[str], int | None]:
+    """The three clauses `bot.rules.poll_window.poll_jql` writes; enough JQL for the poller."""
+    def names(m):
+        return [v.strip().strip('"') for v in m.group(1).split(",")] if m else []
+
+    since = _UPDATED.search(jql)
+    return names(_PROJECTS.search(jql)), names(_LABELS.search(jql)), int(since.group(1)) if since else None
+
+
+@dataclass
+class FakeGraph:
+    """Stands in for `GraphAdapter`. Remembers what Meta accepted (`sent`, `templates`,
+    `reads`) and every attempt (`calls`); `fail(operation, *errors)` scripts the next
+    answers of `send_text`, `send_template` or `mark_read` as exceptions. A failed call
+    sends nothing."""
+
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    templates: list[dict[str, Any]] = field(default_factory=list)
+    reads: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+    script: dict[str, list[Exception]] = field(default_factory=dict)
+    _wamids: Any = field(default_factory=lambda: itertools.count(1))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def fail(self, operation: str, *errors: Exception) -> None:
+        self.script.setdefault(operation, []).extend(errors)
+
+    def _enter(self, operation: str) -> None:
+        with self._lock:
+            self.calls.append(operation)
+            queued = self.script.get(operation)
+            if queued:
+                raise queued.pop(0)
+
+    def _wamid(self) -> str:
+        return f"wamid.FAKE{next(self._wamids):06d}"
+
+    def send_text(self, phone_number_id: str, to, body: str, *, reply_to: str | None = None,
+                  preview_url: bool = False) -> str:
+        self._enter("send_text")
+        wamid = self._wamid()
+        self.sent.append({"wamid": wamid, "phone_number_id": phone_number_id, "to": to, "body": body,
+                          "reply_to": reply_to})
+        return wamid
+
+    def send_template(self, phone_number_id: str, to, *, name: str, language: str,
+                      body_parameters: list[str]) -> str:
+        self._enter("send_template")
+        wamid = self._wamid()
+        self.templates.append({"wamid": wamid, "phone_number_id": phone_number_id, "to": to, "name": name,
+                               "language": language, "body_parameters": list(body_parameters)})
+        return wamid
+
+    def mark_read(self, phone_number_id: str, wamid: str, *, typing: bool = False) -> None:
+        self._enter("mark_read")
+        self.reads.append({"phone_number_id": phone_number_id, "wamid": wamid, "typing": typing})
+
+    def bodies(self) -> list[str]:
+        return [m["body"] for m in self.sent]
+
+
+@dataclass
+class FakeAI:
+    """Stands in for `OpenAIAdapter`. Remembers every request (`requests`, and `prompts`:
+    the messages of each); answers with the scripted `replies` in turn, then `default_reply`;
+    `fail("complete", *errors)` scripts exceptions."""
+
+    default_reply: str = "Thanks for writing! An agent will look at this shortly."
+    tokens_per_reply: int = 50
+    replies: list[str] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    script: dict[str, list[Exception]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def prompts(self) -> list[list[dict[str, Any]]]:
+        return [r["messages"] for r in self.requests]
+
+    def fail(self, operation: str, *errors: Exception) -> None:
+        self.script.setdefault(operation, []).extend(errors)
+
+    def reply_with(self, *texts: str) -> None:
+        self.replies.extend(texts)
+
+    def complete(self, *, model: str, messages: list[dict[str, Any]], max_tokens: int | None = None) -> AiReply:
+        with self._lock:
+            self.requests.append({"model": model, "messages": copy.deepcopy(messages), "max_tokens": max_tokens})
+            queued = self.script.get("complete")
+            if queued:
+                raise queued.pop(0)
+            text = self.replies.pop(0) if self.replies else self.default_reply
+        # All of it counted as completion: a test's budget arithmetic stays obvious.
+        return AiReply(text=text, model=model, prompt_tokens=0, completion_tokens=self.tokens_per_reply,
+                       total_tokens=self.tokens_per_reply)

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import jira
 import requests
@@ -243,6 +244,47 @@ class JiraAdapter:
         if properties:
             params["properties"] = ",".join(properties)
         return self._request("get_issue", "GET", f"issue/{issue_key}", params=params)
+
+    # -- what `wajira check` asks ----------------------------------------------------------
+
+    def get_project(self, project_key: str) -> dict[str, Any]:
+        """`GET /project/{key}`: the project's id, key and name.
+
+        Raises:
+            JiraRejected: 404, no such project or this account may not browse it.
+        """
+        return self._request("get_project", "GET", f"project/{quote(project_key, safe='')}")
+
+    def creatable_issue_types(self, project_key: str) -> list[dict[str, Any]]:
+        """Issue types this account may create in the project, every page of
+        `GET /issue/createmeta/{project}/issuetypes` (the old `/issue/createmeta` is deprecated).
+
+        Raises:
+            JiraRejected: 404, no such project or not visible to this account.
+        """
+        path = f"issue/createmeta/{quote(project_key, safe='')}/issuetypes"
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self._request("creatable_issue_types", "GET", path,
+                                 params={"startAt": len(found), "maxResults": 50})
+            # Cloud names the list `issueTypes`; Server/Data Center pages it as `values`.
+            types = page.get("issueTypes", page.get("values")) or []
+            found += types
+            if not types or page.get("isLast") or len(found) >= int(page.get("total", len(found))):
+                return found
+
+    def my_permissions(self, project_key: str, keys: list[str]) -> dict[str, bool]:
+        """`GET /mypermissions` in a project: permission key → whether this account has it.
+
+        A key Jira leaves out of its answer counts as not held.
+
+        Raises:
+            JiraRejected: 404 for an unknown project, 400 for an unknown permission key.
+        """
+        answer = self._request("my_permissions", "GET", "mypermissions",
+                               params={"projectKey": project_key, "permissions": ",".join(keys)})
+        held = (answer or {}).get("permissions") or {}
+        return {key: bool((held.get(key) or {}).get("havePermission")) for key in keys}
 
     # -- helpers ----------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from ..faults import FaultPlan
 from ..httpserver import LoopbackServer
 from . import api_attachments as att
 from . import api_issues as iss
+from . import api_permissions as perms
 from . import api_search as srch
 from . import control
 from .model import ApiError, User
@@ -71,6 +72,7 @@ def _build_router(cloud: bool) -> Router:
     add("POST", "/rest/api/{v}/issueLink", iss.link_issues)
     add("GET", "/rest/api/{v}/issueLinkType", iss.issue_link_types)
     add("GET", "/rest/api/{v}/project/{projectKey}", iss.get_project)
+    add("GET", "/rest/api/{v}/mypermissions", perms.my_permissions)
     search = srch.search_gone if cloud else srch.search_classic
     add("GET", "/rest/api/{v}/search", search)
     add("POST", "/rest/api/{v}/search", search)

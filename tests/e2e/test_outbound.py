@@ -236,3 +236,25 @@ def test_catch_up_rejects_a_bad_since(jira, graph_sandbox, openai_sandbox, make_
     daemon = make_daemon(graph=graph_sandbox, openai=openai_sandbox)
     done = run_cli(daemon, "catch-up", "--since", "yesterday-ish")
     assert done.returncode == 2 and "--since" in done.stderr
+
+
+def test_no_secret_phone_number_or_message_text_in_any_log_line(story, jira, graph_sandbox, openai_sandbox):
+    from tests.e2e.conftest import JIRA_TOKEN
+    from tests.e2e.harness import ACCESS_TOKEN, OPENAI_KEY, VERIFY_TOKEN
+
+    daemon, ana = story(assistant=True)
+    ana.says("my card number is 4111 and my secret word is swordfish")
+    wait_until(lambda: sent_to_customer(graph_sandbox), what="AI reply")
+    key = the_issue(jira)
+    jira.add_agent_comment(key, "Confidential agent text", author="Agent Smith")
+    wait_until(lambda: len(sent_to_customer(graph_sandbox)) == 2, what="agent push")
+    import requests
+
+    requests.get(daemon.webhook_url, params={"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1"}, timeout=5)
+    assert daemon.terminate() == 0
+    logs = daemon.logs_text()
+    assert "message_delivered" in logs and "whatsapp_sent" in logs  # the log is not empty
+    for secret in (APP_SECRET, VERIFY_TOKEN, ACCESS_TOKEN, OPENAI_KEY, JIRA_TOKEN):
+        assert secret not in logs, f"a configured secret appears in the log: {secret[:6]}…"
+    assert PHONE not in logs and "5512345678" not in logs
+    assert "swordfish" not in logs and "Confidential agent text" not in logs
