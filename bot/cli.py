@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import pathlib
 import sys
 from collections.abc import Sequence
@@ -58,9 +57,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"wajira: configuration error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    logs.configure(settings.logging.level, settings.logging.format, settings.secrets())
-    if args.command in ("check", "status", "queue"):
-        _logs_aside(settings.logging.level)
+    if args.command == "run":
+        logs.configure(settings.logging.level, settings.logging.format, settings.secrets())
+    else:
+        # The one-shot commands answer on stdout (`status --json` gets parsed): their log
+        # lines go to stderr, and below debug only warnings, so no chatter buries the answer.
+        level = "debug" if settings.logging.level == "debug" else "warning"
+        logs.configure(level, settings.logging.format, settings.secrets(), stream=sys.stderr)
     if args.command == "run":
         return _run(settings)
     if args.command == "check":
@@ -88,17 +91,6 @@ def _run(settings: Settings) -> int:
     except OSError as exc:  # the port is taken, the SQLite directory is not writable, …
         print(f"wajira: cannot start: {exc}", file=sys.stderr)
         return EXIT_FAILED
-
-
-def _logs_aside(level: str) -> None:
-    """The one-shot operator commands answer on stdout, and `status --json` gets parsed: their
-    log lines go to stderr, and below debug only warnings, so no HTTP chatter buries a ✓ list."""
-    root = logging.getLogger()
-    if level != "debug":
-        root.setLevel(max(root.level, logging.WARNING))
-    for handler in root.handlers:
-        if isinstance(handler, logging.StreamHandler):
-            handler.setStream(sys.stderr)
 
 
 def _check(settings: Settings, config_path: pathlib.Path) -> int:

@@ -63,9 +63,11 @@ def add_secrets(secrets: Iterable[str]) -> None:
     )
 
 
-def configure(level: str = "info", fmt: str = "auto", secrets: Iterable[str] = ()) -> None:
+def configure(level: str = "info", fmt: str = "auto", secrets: Iterable[str] = (), stream=None) -> None:
+    """Route structlog and stdlib logging to `stream` (default stdout: the journal reads it)."""
     add_secrets(secrets)
-    use_json = fmt == "json" or (fmt == "auto" and not sys.stdout.isatty())
+    stream = stream or sys.stdout
+    use_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
     shared: list = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -77,7 +79,7 @@ def configure(level: str = "info", fmt: str = "auto", secrets: Iterable[str] = (
     renderer = (
         structlog.processors.JSONRenderer()
         if use_json
-        else structlog.dev.ConsoleRenderer(colors=sys.stdout.isatty())
+        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -85,7 +87,7 @@ def configure(level: str = "info", fmt: str = "auto", secrets: Iterable[str] = (
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
@@ -96,7 +98,7 @@ def configure(level: str = "info", fmt: str = "auto", secrets: Iterable[str] = (
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Our dependencies are chatty at INFO (apscheduler logs every run); keep their warnings.
-    for noisy in ("apscheduler", "urllib3", "jira", "peewee", "openai", "httpx"):
+    for noisy in ("apscheduler", "urllib3", "jira", "peewee", "openai", "httpx", "httpx2", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -51,6 +51,7 @@ class AiJob:
     on_tokens: Callable[[str, int], None] = lambda service_id, tokens: None
     wake_at: Callable[[float], None] = lambda when: None
     """Asked to run the job again when a postponed turn comes due."""
+    _bot_account_id: str | None = field(default=None, init=False)
 
     def run(self) -> int:
         answered = 0
@@ -80,6 +81,13 @@ class AiJob:
     def _answer(self, turn: AiTurn, service: ServiceSettings) -> int:
         a = service.assistant
         now = self.clock()
+        if turn.attempts > 0:
+            # A retried turn may have posted its reply before failing or crashing: finish that
+            # one (queue it for WhatsApp) whatever the policy says now, or Jira would show an
+            # answer the customer never got.
+            raw = self.jira.list_comments(turn.issue_key)
+            if _our_reply(raw, turn.id) is not None:
+                return self._reply(turn, service, raw)
         last_customer = self.handled.last_customer_at(turn.issue_key) or now
         facts = TurnFacts(
             now=now,
@@ -110,9 +118,23 @@ class AiJob:
         if decision.action == "skip":
             self.turns.mark_skipped(turn.id, reason=decision.reason)
             log.info("ai_turn_skipped", turn=turn.id, issue_key=turn.issue_key, reason=decision.reason)
+            self._note_limit(turn, decision.reason, now)
             return 0
+        return self._reply(turn, service, self.jira.list_comments(turn.issue_key))
 
-        raw = self.jira.list_comments(turn.issue_key)
+    def _note_limit(self, turn: AiTurn, reason: str, now: float) -> None:
+        """One note per ticket per hour (or per day for the budget), so agents know to step in."""
+        if reason == "hourly_limit":
+            self.notes.post(turn.issue_key, ref=f"ai-hourly-limit:{int(now // 3600)}",
+                            text="The AI assistant reached its hourly reply limit on this ticket and "
+                            "stays silent for now. Please answer the customer.")
+        elif reason == "budget_exhausted":
+            self.notes.post(turn.issue_key, ref=f"ai-budget:{int(now // 86400)}",
+                            text="The AI assistant's daily token budget is spent; it answers no "
+                            "customer until tomorrow (UTC). Please answer the customer.")
+
+    def _reply(self, turn: AiTurn, service: ServiceSettings, raw: list[dict[str, Any]]) -> int:
+        a = service.assistant
         views = [comment_view(turn.issue_key, c) for c in raw]
         existing = _our_reply(raw, turn.id)
         issue = self.jira.get_issue(turn.issue_key, fields=["summary"], properties=[PROPERTY_KEY])
@@ -124,7 +146,9 @@ class AiJob:
             if a.mark_read and trigger is not None and trigger.wamid:
                 self._mark_read(ours, trigger.wamid)
             summary = (issue.get("fields") or {}).get("summary") or ""
-            messages = ai_messages(system_prompt=a.system_prompt, summary=summary, comments=views)
+            messages = ai_messages(
+                system_prompt=a.system_prompt, summary=summary, comments=views, bot_account_id=self._bot_account()
+            )
             reply = self.ai.complete(model=a.model, messages=messages, max_tokens=a.max_tokens)
             reply_text, tokens = reply.text.strip(), reply.total_tokens
             self.on_tokens(service.id, tokens)
@@ -155,6 +179,12 @@ class AiJob:
         log.info("ai_turn_answered", turn=turn.id, issue_key=turn.issue_key, tokens=tokens, parts=len(parts))
         self.on_outbound()
         return 1
+
+    def _bot_account(self) -> str | None:
+        if self._bot_account_id is None:
+            me = self.jira.myself()
+            self._bot_account_id = me.get("accountId") or me.get("key") or me.get("name") or ""
+        return self._bot_account_id or None
 
     def _mark_read(self, ours: dict[str, Any], wamid: str) -> None:
         # Best effort: a read receipt is a courtesy, never a reason to delay the answer.

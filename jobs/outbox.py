@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.config import Settings
 from bot.logs import get_logger
@@ -47,6 +47,7 @@ class OutboxJob:
     notes: Notes
     owner: str
     clock: Callable[[], float] = time.time
+    _rate_streak: int = field(default=0, init=False)
 
     def run(self) -> int:
         for row in self.outbound.recover_stale():
@@ -70,15 +71,13 @@ class OutboxJob:
         to = Recipient(wa_id=row.to_wa_id, user_id=row.to_user_id)
         last = self.inbound.last_customer_message(row.conversation_key)
         if not window_open(last[0] if last else None, self.clock()):
-            return self._window_closed(row, to, last[1] if last else None)
+            return self._window_closed(row, to, last)
         try:
             wamid = self.graph.send_text(row.phone_number_id, to, row.body)
         except WindowClosed:
-            return self._window_closed(row, to, last[1] if last else None)
+            return self._window_closed(row, to, last)
         except GraphRateLimited as exc:
-            delay = honour_retry_after(exc.retry_after, self._backoff(row.attempts + 1), cap=self.settings.outbox.retry_max_seconds)
-            self.outbound.mark_retry(row.id, error=str(exc), code=exc.code, delay_seconds=delay, count_attempt=False)
-            log.warning("whatsapp_rate_limited", row=row.id, code=exc.code, retry_in=round(delay, 1))
+            self._rate_limited(row, exc)
             return 0
         except GraphUnavailable as exc:
             return self._unavailable(row, exc)
@@ -86,12 +85,21 @@ class OutboxJob:
             self._rejected(row, exc)
             return 0
         self.outbound.mark_sent(row.id, wamid=wamid)
+        self._rate_streak = 0
         log.info("whatsapp_sent", row=row.id, kind=row.kind, issue_key=row.issue_key, to=mask_phone(row.conversation_key))
         return 1
 
-    def _window_closed(self, row: OutboundMessage, to: Recipient, name: str | None) -> int:
+    def _rate_limited(self, row: OutboundMessage, exc: GraphRateLimited) -> None:
+        # Not the row's fault, so no attempt is counted; a streak grows the back-off instead.
+        self._rate_streak += 1
+        delay = honour_retry_after(exc.retry_after, self._backoff(self._rate_streak), cap=self.settings.outbox.retry_max_seconds)
+        self.outbound.mark_retry(row.id, error=str(exc), code=exc.code, delay_seconds=delay, count_attempt=False)
+        log.warning("whatsapp_rate_limited", row=row.id, code=exc.code, retry_in=round(delay, 1))
+
+    def _window_closed(self, row: OutboundMessage, to: Recipient, last: tuple[int, str | None] | None) -> int:
         wa = self.settings.whatsapp
-        if wa.template_name:
+        name = last[1] if last else None
+        if wa.template_name and not self.outbound.template_sent_since(row.conversation_key, float(last[0] if last else 0)):
             values = {"name": name or "", "issue_key": row.issue_key}
             try:
                 wamid = self.graph.send_template(
@@ -99,7 +107,7 @@ class OutboxJob:
                     body_parameters=[p.format(**values) for p in wa.template_parameters],
                 )
             except GraphRateLimited as exc:
-                self.outbound.mark_retry(row.id, error=str(exc), code=exc.code, delay_seconds=exc.retry_after or 30.0, count_attempt=False)
+                self._rate_limited(row, exc)
                 return 0
             except GraphUnavailable as exc:
                 return self._unavailable(row, exc)
@@ -114,11 +122,14 @@ class OutboxJob:
             )
             log.info("whatsapp_template_sent", row=row.id, issue_key=row.issue_key)
             return 1
-        self.outbound.mark_held(row.id, reason="24-hour window closed; no template configured")
+        why = ("a re-engagement template was already sent and the customer has not answered yet"
+               if wa.template_name else
+               "no re-engagement template is configured ([whatsapp] template_name)")
+        self.outbound.mark_held(row.id, reason=f"24-hour window closed; {why}")
         self.notes.post(
             row.issue_key, ref=f"held:{row.id}",
-            text="Not sent to WhatsApp: the customer's 24-hour window has closed and no "
-            f"re-engagement template is configured ([whatsapp] template_name). The reply was:\n{row.body}",
+            text=f"Not sent to WhatsApp: the customer's 24-hour window has closed and {why}. "
+            f"The reply was:\n{row.body}",
         )
         log.warning("whatsapp_window_closed", row=row.id, issue_key=row.issue_key)
         return 0

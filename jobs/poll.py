@@ -19,7 +19,7 @@ from typing import Any
 from bot.config import Settings
 from bot.jira_api.adapter import PROPERTY_KEY, JiraAdapter
 from bot.logs import get_logger
-from bot.rules.classify import CommentView, Route, comment_view, parse_jira_time, route_comment
+from bot.rules.classify import KIND_ECHO, CommentView, Route, comment_view, parse_jira_time, route_comment
 from bot.rules.outgoing import agent_message, markdown_to_whatsapp, split_message
 from bot.rules.poll_window import advance_watermark, poll_jql, window_start_ms
 from storage.leases import Leases
@@ -106,8 +106,24 @@ class PollJob:
             since_ms=since_ms,
         )
         with self._lock:
-            reconcile = [self._ids[k] for k in self._recent if k in self._ids]
+            pending = dict(self._recent)
             self._recent.clear()
+            reconcile = [self._ids[k] for k in pending if k in self._ids]
+        try:
+            result, newest = self._read(jql, reconcile, dry_run=dry_run)
+        except Exception:
+            with self._lock:  # not reconciled yet: the next pass asks again
+                for key in pending:
+                    self._recent.setdefault(key, None)
+            raise
+        if not dry_run:
+            if result.first_turn_due is not None:
+                self.on_ai_turn(result.first_turn_due)
+            if result.pushed:
+                self.on_outbound()
+        return result, newest
+
+    def _read(self, jql: str, reconcile: list[int], *, dry_run: bool) -> tuple[PassResult, list[int]]:
         result = PassResult()
         newest: list[int] = []
         for issue in self.jira.search_issues(jql, fields=SEARCH_FIELDS, properties=[PROPERTY_KEY], reconcile_ids=reconcile):
@@ -121,11 +137,6 @@ class PollJob:
             if self.progress:
                 self.progress(result.issues, int(updated * 1000) if updated else None)
             self._handle_issue(issue, fields, result, dry_run=dry_run)
-        if not dry_run:
-            if result.first_turn_due is not None:
-                self.on_ai_turn(result.first_turn_due)
-            if result.pushed:
-                self.on_outbound()
         return result, newest
 
     def _handle_issue(self, issue: dict[str, Any], fields: dict[str, Any], result: PassResult, *, dry_run: bool) -> None:
@@ -173,6 +184,8 @@ class PollJob:
             outbound = self._agent_rows(view, ours)
         elif route is Route.TO_CUSTOMER:
             label = "stale"
+        elif view.kind == KIND_ECHO and not view.internal:
+            label = "echo"  # the team answered from the WhatsApp Business App: a human reply
         if dry_run:
             result.planned.append(_plan_line(view, label, len(outbound)))
             _count(result, label)

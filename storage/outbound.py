@@ -233,6 +233,13 @@ class OutboundQueue:
         with guarded(self.db):
             return [_message(row) for row in query.execute(self.db)]
 
+    def template_sent_since(self, conversation_key: str, since: float) -> bool:
+        """Whether a re-engagement template already went to this conversation since `since`
+        (the customer's last message): one template per closed window is enough."""
+        M = OutboundMessageRow
+        return self._first((M.conversation_key == conversation_key) & (M.via_template == 1)
+                           & (M.sent_at >= since)) is not None
+
     def stats(self) -> dict[str, Any]:
         """Rows per state (every state named, zeros included) and the oldest pending age."""
         M = OutboundMessageRow

@@ -1,7 +1,6 @@
 import random
 
 import pytest
-import structlog
 
 from bot import logs
 from bot.rules.backoff import honour_retry_after, retry_delay
