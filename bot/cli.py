@@ -85,6 +85,9 @@ def _run(settings: Settings) -> int:
 
     try:
         return Daemon(settings).run_until_signalled()
+    except ConfigError as exc:  # found only at start, e.g. [flows] private_key_file unreadable
+        print(f"wajira: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     except StorageUnavailable as exc:
         print(f"wajira: storage unavailable: {exc}", file=sys.stderr)
         return EXIT_FAILED

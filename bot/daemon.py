@@ -13,16 +13,22 @@ import time
 from collections.abc import Callable
 
 from bot.ai.client import OpenAIAdapter
-from bot.config import Settings
+from bot.config import ConfigError, Settings
+from bot.flows.endpoint import FlowEndpoint
+from bot.flows.keys import KeyFileError, load_private_key_file
 from bot.http.app import WsgiApp
 from bot.http.server import HttpServer
 from bot.jira_api.adapter import JiraAdapter
 from bot.logs import get_logger
 from bot.metrics import Metrics
+from bot.rules.routing import route_batch
+from bot.sdnotify import Notifier
 from bot.whatsapp.graph import GraphAdapter
 from bot.whatsapp.webhook import WebhookHandler
 from jobs.ai import AiJob
 from jobs.inbox import InboxJob
+from jobs.lifecycle import IssueStateRecorder
+from jobs.media import MediaEnqueuer, MediaJob, MediaPolicy
 from jobs.notes import Notes
 from jobs.outbox import OutboxJob
 from jobs.poll import PollJob
@@ -31,11 +37,14 @@ from jobs.tickets import TicketOpener
 from storage.ai_turns import AiTurns
 from storage.db import StorageUnavailable, bind, open_database, ping
 from storage.inbound import InboundQueue
+from storage.issue_states import IssueStates
 from storage.leases import Leases
 from storage.mappings import Mappings
+from storage.media import MediaTasks
 from storage.outbound import OutboundQueue, StatusFeed
 from storage.polling import HandledComments, PollState
 from storage.schema import migrate
+from storage.ticket_history import TicketHistory
 
 log = get_logger(__name__)
 
@@ -49,8 +58,12 @@ class Daemon:
         graph: GraphAdapter | None = None,
         ai: OpenAIAdapter | None = None,
         clock: Callable[[], float] = time.time,
+        notifier: Notifier | None = None,
     ) -> None:
         self.settings = settings
+        # systemd's Type=notify socket; a no-op outside systemd (tests, demo, a terminal).
+        self.notifier = notifier or Notifier()
+        self._health_status = ""
         self.clock = clock
         self.metrics = Metrics()
         self._jira = jira
@@ -77,7 +90,9 @@ class Daemon:
         s = self.settings
         # Bind the HTTP socket first: with port 0 the real port is part of our instance id.
         self.http = HttpServer(self._wsgi_app(), s.server.host, s.server.port)
+        self.notifier.status("starting: opening storage, migrating the schema")
         self.build(s.server.instance_id or f"{socket.gethostname()}:{self.http.port}")
+        self._schedule_watchdog()
         self.scheduler.start()
         self.http.start()
         log.info(
@@ -88,18 +103,25 @@ class Daemon:
             schema_version=self.schema_version,
             jira="cloud" if self.jira.cloud else "server",
         )
+        # Only now are storage, the scheduler and the webhook all up: systemd marks the unit
+        # active and starts what is ordered after it.
+        self.notifier.ready(f"serving {self.http.url}{s.server.webhook_path} as {self.owner}")
 
     def _build_storage(self) -> None:
         self.queue = InboundQueue(self.db, clock=self.clock)
         self.mappings = Mappings(self.db, clock=self.clock)
+        self.issue_states = IssueStates(self.db, clock=self.clock)
+        self.ticket_history = TicketHistory(self.db, clock=self.clock)
         self.leases = Leases(self.db, clock=self.clock)
         self.poll_state = PollState(self.db, clock=self.clock)
         self.handled = HandledComments(self.db, clock=self.clock)
         self.turns = AiTurns(self.db, clock=self.clock)
+        self.media_tasks = MediaTasks(self.db, clock=self.clock)
         self.outbound = OutboundQueue(self.db, clock=self.clock)
         self.statuses = StatusFeed(self.db)
         self.metrics.add_storage_gauges(
-            {"inbound": self.queue.stats, "outbound": self.outbound.stats, "ai_turns": self.turns.stats},
+            {"inbound": self.queue.stats, "outbound": self.outbound.stats, "ai_turns": self.turns.stats,
+             "media": self.media_tasks.stats},
             lambda: self.poll_state.get("jira"),
         )
 
@@ -128,18 +150,24 @@ class Daemon:
 
     def _build_jobs(self) -> None:
         s = self.settings
-        self.scheduler = Scheduler(max_workers=6)
+        # A thread for every interval job, the watchdog and the short nudge_at runs: the
+        # watchdog job then starves only when jobs are truly stuck (see _schedule_watchdog).
+        self.scheduler = Scheduler(max_workers=8)
         notes = Notes(self.jira)
         self.poll = PollJob(
             settings=s, jira=self.jira, state=self.poll_state, handled=self.handled,
             leases=self.leases, owner=self.owner, clock=self.clock,
         )
+        # The ticket lifecycle learns each issue's status from what the poll reads anyway.
+        self.poll.on_issue_seen.append(IssueStateRecorder(self.issue_states))
+        self.tickets = TicketOpener(self.jira, self.mappings, clock=self.clock,
+                                    states=self.issue_states, history=self.ticket_history)
         self.inbox = InboxJob(
             settings=s,
             queue=self.queue,
             leases=self.leases,
             jira=self.jira,
-            tickets=TicketOpener(self.jira, self.mappings, clock=self.clock),
+            tickets=self.tickets,
             owner=self.owner,
             clock=self.clock,
             after_write=self._after_inbox_write,
@@ -153,7 +181,14 @@ class Daemon:
             settings=s, graph=self.graph, outbound=self.outbound, statuses=self.statuses,
             inbound=self.queue, notes=notes, owner=self.owner, clock=self.clock,
         )
+        self.media_job = MediaJob(
+            tasks=self.media_tasks, graph=self.graph, jira=self.jira, notes=notes, owner=self.owner,
+            policy=MediaPolicy(max_bytes=s.media.max_bytes), clock=self.clock,
+        )
         self.inbox_job = self.scheduler.add("inbox", self.inbox.run, s.inbox.interval_seconds)
+        # Media downloads start once the comment naming them is in Jira, never before.
+        self.media_job_handle = self.scheduler.add("media", self.media_job.run, s.inbox.interval_seconds)
+        self.inbox.on_delivered.append(MediaEnqueuer(self.media_tasks, on_enqueued=self.media_job_handle.nudge))
         self.poll_job = self.scheduler.add("poll", self.poll.run, s.poller.interval_seconds)
         self.ai_job_handle = self.scheduler.add("ai", self.ai_job.run, max(1, s.poller.interval_seconds))
         self.outbox_job = self.scheduler.add("outbox", self.outbox.run, s.outbox.interval_seconds)
@@ -162,8 +197,31 @@ class Daemon:
         self.poll.on_outbound = self.outbox_job.nudge
         self.ai_job.on_outbound = self.outbox_job.nudge
 
+    def _schedule_watchdog(self) -> None:
+        """Feed systemd's watchdog (WatchdogSec=) from a job of the scheduler itself.
+
+        That the job runs proves what a restart can cure: the scheduler's loop is alive, its
+        worker pool is not exhausted by stuck jobs (the pool has a thread for every job plus
+        this one), and the process is not frozen. It deliberately does not wait for the poll
+        or inbox job to succeed: a slow or down Jira, Meta or database makes them late, and a
+        restart fixes none of those; /healthz, `wajira status` and STATUS= report that instead.
+        """
+        interval = self.notifier.watchdog_interval
+        if interval:
+            # Three pings per deadline, so one late run never lets it pass.
+            self.scheduler.add("watchdog", self._feed_watchdog, max(interval / 3, 0.1))
+
+    def _feed_watchdog(self) -> None:
+        self.notifier.watchdog()
+        # `systemctl status` shows the health check's verdict, sent only when it changes.
+        healthy, detail = self.health()
+        text = "healthy" if healthy else "unhealthy: " + "; ".join(detail["problems"])
+        if text != self._health_status:
+            self._health_status = text
+            self.notifier.status(text)
+
     def _after_inbox_write(self, issue_key: str) -> None:
-        self.poll.note_write(issue_key)
+        self.poll.note_write(issue_key, self.tickets.created_ids.get(issue_key))
         self.poll_job.nudge()
 
     def _wsgi_app(self) -> WsgiApp:
@@ -172,7 +230,7 @@ class Daemon:
             verify_token=s.whatsapp.verify_token,
             app_secret=s.whatsapp.app_secret,
             max_body_bytes=s.server.max_body_bytes,
-            store=lambda batch: self.queue.store_batch(batch),
+            store=lambda batch: self.queue.store_batch(self._route(batch)),
             on_stored=self._on_stored,
             observe=lambda outcome: self.metrics.webhooks.labels(outcome).inc(),
         )
@@ -181,7 +239,39 @@ class Daemon:
             webhook=webhook,
             health=self.health,
             metrics=self.metrics.render,
+            extra_routes=self._flow_routes(),
         )
+
+    def _flow_routes(self) -> dict:
+        """The Flows data-exchange endpoint, served only when a private key is configured."""
+        s = self.settings
+        if not s.flows.private_key_file:
+            return {}
+        try:
+            # Checked when the config was read; loaded again here so Settings never holds a key.
+            key = load_private_key_file(s.flows.private_key_file, s.flows.private_key_passphrase)
+        except KeyFileError as exc:
+            raise ConfigError("flows.private_key_file", exc.reason) from None
+        endpoint = FlowEndpoint(
+            app_secret=s.whatsapp.app_secret,
+            private_key=key,
+            screens=s.flows.screens,
+            observe=lambda outcome: self.metrics.webhooks.labels(f"flow_{outcome}").inc(),
+        )
+        return {
+            s.flows.endpoint_path: lambda environ, body: endpoint.handle(
+                environ.get("HTTP_X_HUB_SIGNATURE_256"), body
+            )
+        }
+
+    def _route(self, batch):
+        """Conversation keys per service, and a user who hid their phone back on their ticket."""
+
+        def service_of(phone_number_id: str) -> tuple[str, bool]:
+            service = self.settings.service_for(phone_number_id)
+            return service.id, service.default
+
+        return route_batch(batch, service_of, self.mappings.key_for_user)
 
     def _on_stored(self, result) -> None:
         # Called from webhook threads; the jobs exist by then (HTTP starts after build()).
@@ -222,6 +312,9 @@ class Daemon:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        # First: systemd now runs TimeoutStopSec= and disarms the watchdog, so letting jobs
+        # finish is not taken for a hang.
+        self.notifier.stopping("stopping: finishing running jobs")
         if self.http:
             self.http.stop()
         if self.scheduler:
@@ -236,15 +329,28 @@ class Daemon:
         self._stopped.wait()
 
     def run_until_signalled(self) -> int:
-        """`wajira run`: serve until SIGTERM/SIGINT, then shut down gracefully and return 0."""
+        """`wajira run`: serve until SIGTERM/SIGINT, then shut down gracefully and return 0.
+
+        SIGHUP does not reload (nothing re-reads the configuration while running): it is
+        logged and ignored, where Python's default would end the process.
+        """
         stop_requested = threading.Event()
 
         def on_signal(signum: int, _frame: object) -> None:
             log.info("signal_received", signal=signal.Signals(signum).name)
             stop_requested.set()
 
+        def on_hangup(_signum: int, _frame: object) -> None:
+            log.warning(
+                "reload_not_supported",
+                signal="SIGHUP",
+                reason="config changes need a restart",
+                hint="systemctl restart wajira",
+            )
+
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGHUP, on_hangup)
         self.start()
         while not stop_requested.wait(0.5):
             pass

@@ -85,7 +85,8 @@ def configure(level: str = "info", fmt: str = "auto", secrets: Iterable[str] = (
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        # Not cached: tests (capture_logs) and the CLI reconfigure logging within one process.
+        cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(stream)
     handler.setFormatter(

@@ -7,6 +7,11 @@ waits as a whole, so a later message never overtakes an earlier one.
 Exactly once: `started` is committed before each Jira call. A row that was started before (a
 timeout, a crash, `kill -9`) first asks Jira for a comment whose `wajira` property carries its
 wamid, and posts only when there is none.
+
+Coexistence: echoes (the team wrote from the WhatsApp Business App) and shared history go to
+the conversation's current ticket, rendered and marked for what they are; they never open,
+reopen or replace one. Without a ticket they are parked until the customer writes; the
+customer's message then opens it and they go in first.
 """
 
 from __future__ import annotations
@@ -23,10 +28,11 @@ from bot.jira_api.errors import IssueNotFound, JiraRejected, JiraUnavailable, Ra
 from bot.logs import get_logger
 from bot.rules.backoff import honour_retry_after, retry_delay
 from bot.rules.phones import display_phone, mask_phone
-from bot.rules.render import render_message
+from bot.rules.events import RenderedComment
+from bot.rules.render import render_echo, render_history, render_message
 from jobs.tickets import CreationPending, TicketOpener
 from storage.db import StorageUnavailable
-from storage.inbound import InboundQueue, QueuedMessage
+from storage.inbound import ORIGIN_CUSTOMER, ORIGIN_ECHO, ORIGIN_HISTORY, InboundQueue, QueuedMessage
 from storage.leases import Leases
 
 log = get_logger(__name__)
@@ -61,8 +67,9 @@ class InboxJob:
     after_write: Callable[[str], None] = lambda issue_key: None
     """Told the issue key after every comment (the poll job reconciles those issues)."""
     on_delivered: list[Callable[[QueuedMessage, str, str], None]] = field(default_factory=list)
-    """Told (row, issue key, comment id) once a message is in Jira: media downloads start there.
-    Must only write to storage (fast, no network): the conversation is held meanwhile."""
+    """Told (row, issue key, comment id) once a message is in Jira, before it is marked done:
+    media downloads start there. Must be idempotent and only write to storage (fast, no
+    network): the conversation is held meanwhile."""
 
     _outage_streak: int = field(default=0, init=False)
     _jira_down_until: float = field(default=0.0, init=False)
@@ -121,7 +128,10 @@ class InboxJob:
         delivered = retried = dead = 0
         renewed = self.clock()
         try:
-            for row in self.queue.pending_for(key):
+            rows = self.queue.pending_for(key)
+            # The customer's message that may open the ticket echoes and history go to.
+            opener = next((r for r in rows if r.origin == ORIGIN_CUSTOMER), None)
+            for row in rows:
                 if row.next_attempt_at > self.clock() or self.clock() < self._jira_down_until:
                     break
                 if self.clock() - renewed > policy.lease_seconds / 3:
@@ -129,8 +139,8 @@ class InboxJob:
                         break
                     renewed = self.clock()
                 try:
-                    self._deliver(row)
-                    delivered += 1
+                    if self._deliver(row, opener):
+                        delivered += 1
                 except _StopConversation:
                     retried += 1
                     break
@@ -140,13 +150,28 @@ class InboxJob:
             self.leases.release(lease, self.owner)
         return (delivered, retried, dead)
 
-    def _deliver(self, row: QueuedMessage) -> None:
+    def _deliver(self, row: QueuedMessage, opener: QueuedMessage | None = None) -> bool:
+        """Post the row's comment; False when it was parked instead (no ticket to go to)."""
         service = self.settings.service_for(row.phone_number_id)
-        name = row.profile_name or _fallback_name(row)
-        rendered = render_message(row.kind, row.raw, name)
+        name = _name(row)
+        rendered, prop = _comment_for(row, name)
+        first, first_text = row, rendered.text
+        # Echoes and history go to the conversation's ticket as it stands: they never open,
+        # reopen or replace one (a "thanks, bye" from the app must not start a new ticket).
+        mapping = None if row.origin == ORIGIN_CUSTOMER else self.tickets.mappings.get(row.conversation_key)
+        if row.origin != ORIGIN_CUSTOMER and mapping is None:
+            if opener is None:
+                self.queue.mark_parked(row.id)
+                log.info("message_parked", wamid=row.wamid, origin=row.origin,
+                         conversation=mask_phone(row.conversation_key))
+                return False
+            first, first_text = opener, _comment_for(opener, _name(opener))[0].text
         try:
-            issue_key = self.tickets.ticket_for(row, service, rendered.text)
-            comment_id = self._comment_once(row, issue_key, rendered.text, service, name)
+            if mapping is not None:
+                issue_key = mapping.issue_key
+            else:
+                issue_key = self.tickets.ticket_for(first, service, first_text)
+            comment_id = self._comment_once(row, issue_key, rendered.text, service, name, prop)
         except CreationPending as exc:
             self._retry(row, str(exc), exc.wait_seconds, count=False)
         except RateLimited as exc:
@@ -162,23 +187,27 @@ class InboxJob:
             log.exception("inbox_unexpected_error", wamid=row.wamid)
             self._failed(row, f"{type(exc).__name__}: {exc}")
         else:
+            # Listeners first: if storage fails between, the message is retried (its comment is
+            # found, not posted again) and the listeners, idempotent, run again.
+            for listener in self.on_delivered:
+                listener(row, issue_key, comment_id)
             self.queue.mark_done(row.id, issue_key=issue_key, comment_id=comment_id)
             with self._lock:
                 self._outage_streak = 0
-            for listener in self.on_delivered:
-                listener(row, issue_key, comment_id)
             self.after_write(issue_key)
             log.info(
                 "message_delivered",
                 wamid=row.wamid,
                 kind=row.kind,
+                origin=row.origin,
                 issue_key=issue_key,
                 comment_id=comment_id,
                 conversation=mask_phone(row.conversation_key),
             )
+        return True
 
-    def _comment_once(self, row: QueuedMessage, issue_key: str, text: str, service, name: str) -> str:
-        prop = {"kind": "customer", "wamid": row.wamid}
+    def _comment_once(self, row: QueuedMessage, issue_key: str, text: str, service, name: str,
+                      prop: dict) -> str:
         if row.started:
             existing = self.jira.find_comment_with_property(issue_key, {"wamid": row.wamid})
             if existing is not None:
@@ -226,6 +255,26 @@ class InboxJob:
 
 class _DeadLettered(Exception):
     pass
+
+
+def _name(row: QueuedMessage) -> str:
+    # The profile name is the one the comment contract names; where Meta sent none (history,
+    # a message without contacts[]) the name the business saved in its app, else the latest
+    # profile name, fills in.
+    return row.profile_name or row.known_name or _fallback_name(row)
+
+
+def _comment_for(row: QueuedMessage, name: str) -> tuple[RenderedComment, dict]:
+    """The comment text and the `wajira` property for a row, by where it came from."""
+    business = display_phone(row.display_phone_number) if row.display_phone_number else ""
+    if row.origin == ORIGIN_ECHO:
+        return render_echo(row.kind, row.raw, business), {"kind": "echo", "wamid": row.wamid}
+    if row.origin == ORIGIN_HISTORY:
+        rendered = render_history(row.kind, row.raw, name, sent_at=row.timestamp,
+                                  business=business if row.from_business else None)
+        kind = "echo" if row.from_business else "customer"
+        return rendered, {"kind": kind, "wamid": row.wamid, "history": True}
+    return render_message(row.kind, row.raw, name), {"kind": "customer", "wamid": row.wamid}
 
 
 def _fallback_name(row: QueuedMessage) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 from bot.config import Settings
 from bot.jira_api.adapter import PROPERTY_KEY, JiraAdapter
 from bot.logs import get_logger
-from bot.rules.classify import KIND_ECHO, CommentView, Route, comment_view, parse_jira_time, route_comment
+from bot.rules.classify import CommentView, Route, comment_view, parse_jira_time, route_comment
 from bot.rules.outgoing import agent_message, markdown_to_whatsapp, split_message
 from bot.rules.poll_window import advance_watermark, poll_jql, window_start_ms
 from storage.leases import Leases
@@ -184,8 +184,10 @@ class PollJob:
             outbound = self._agent_rows(view, ours)
         elif route is Route.TO_CUSTOMER:
             label = "stale"
-        elif view.kind == KIND_ECHO and not view.internal:
-            label = "echo"  # the team answered from the WhatsApp Business App: a human reply
+        elif route is Route.ECHO:
+            # The team answered from the WhatsApp Business App: a human reply (handoff). Not
+            # imported history, nor an internal comment: route_comment leaves those out.
+            label = "echo"
         if dry_run:
             result.planned.append(_plan_line(view, label, len(outbound)))
             _count(result, label)

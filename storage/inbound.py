@@ -4,6 +4,13 @@ The webhook calls `store_batch` and answers Meta 200 only after it returns, so o
 transaction holds the whole delivery and a redelivery (Meta retries for days) adds nothing.
 The inbox job asks for `due_conversations`, takes a conversation (a lease per conversation
 keeps it to one worker), and walks `pending_for` in order, marking each row.
+
+Coexistence rows share the queue: echoes (the team wrote in the WhatsApp Business App) and
+shared chat history. Neither opens a ticket: without one they are `parked` until the customer
+writes, which puts them back ahead of that message. History comes in chunks Meta may deliver
+out of order, so history rows are held until the import of their business number has been
+quiet for `history_settle_seconds` (never longer than `history_max_hold_seconds` after a row
+arrived), and then go out in Meta's timestamp order, whichever chunk brought them.
 """
 
 from __future__ import annotations
@@ -17,11 +24,17 @@ from typing import Any
 import peewee
 
 from bot.rules.events import InboundMessage, OtherEvent, ParsedBatch, StatusEvent
+from storage.contacts import ContactNames, apply_syncs
 from storage.db import dialect, guarded, in_transaction_retrying
 from storage.models import InboundMessageRow, StatusRow, WebhookEventRow
 
-PENDING, DONE, DEAD = "pending", "done", "dead"
+PENDING, DONE, DEAD, PARKED = "pending", "done", "dead", "parked"
+ORIGIN_CUSTOMER, ORIGIN_ECHO, ORIGIN_HISTORY = "customer", "echo", "history"
 _MAX_ERROR_CHARS = 2000  # last_error is for operators; a whole stack trace is not needed
+# Meta sends a history import as a burst of chunks in no fixed order; a short quiet spell
+# means the burst is over. The cap keeps a long import from holding a conversation for ever.
+HISTORY_SETTLE_SECONDS = 10.0
+HISTORY_MAX_HOLD_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -30,6 +43,7 @@ class StoreResult:
     messages_duplicate: int
     statuses_new: int
     others_new: int
+    contacts_applied: int = 0
 
 
 @dataclass(frozen=True)
@@ -51,6 +65,12 @@ class QueuedMessage:
     have posted the comment before crashing: look in Jira before posting."""
     next_attempt_at: float
     last_error: str | None
+    origin: str = ORIGIN_CUSTOMER
+    """`customer`, `echo` or `history` (see `InboundMessage.origin`)."""
+    from_business: bool = False
+    known_name: str | None = None
+    """A name for the customer when a message carries no profile name (history, echoes): the
+    one the business saved in its app (`smb_app_state_sync`), else their latest profile name."""
 
 
 def _json(value: Any) -> str:
@@ -68,17 +88,26 @@ def _chunk_size(db: peewee.Database, columns: int) -> int:
 class InboundQueue:
     """Durable inbound rows; every method is safe from many threads and processes."""
 
-    def __init__(self, db: peewee.Database, clock: Callable[[], float] = time.time):
+    def __init__(self, db: peewee.Database, clock: Callable[[], float] = time.time, *,
+                 history_settle_seconds: float = HISTORY_SETTLE_SECONDS,
+                 history_max_hold_seconds: float = HISTORY_MAX_HOLD_SECONDS):
         self.db = db
         self.clock = clock
+        self.history_settle_seconds = history_settle_seconds
+        self.history_max_hold_seconds = history_max_hold_seconds
+        self.contacts = ContactNames(db, clock)
 
     # -- the webhook's side -------------------------------------------------------------
 
     def store_batch(self, batch: ParsedBatch) -> StoreResult:
         """Store a parsed delivery in one transaction, ignoring what is already stored.
 
+        Also applies contact name changes, puts parked echoes and history of conversations
+        the customer writes to back in line, and extends the hold on history being imported.
+
         Returns:
-            How many messages were new or duplicates, how many statuses and others were new.
+            How many messages were new or duplicates, how many statuses and others were new,
+            how many contact changes took effect.
 
         Raises:
             StorageUnavailable: the database did not answer; nothing was stored.
@@ -98,17 +127,48 @@ class InboundQueue:
         message_rows = [self._message_row(m, now) for m in messages]
         status_rows = [_status_row(s, now) for s in statuses]
         other_rows = [_other_row(o, now) for o in others]
+        writing = sorted({m.conversation_key for m in messages if m.origin == ORIGIN_CUSTOMER})
+        importing = sorted({m.phone_number_id for m in messages if m.origin == ORIGIN_HISTORY})
 
-        def work() -> tuple[int, int, int]:
-            return (self._insert_ignoring(InboundMessageRow, message_rows),
-                    self._insert_ignoring(StatusRow, status_rows),
-                    self._insert_ignoring(WebhookEventRow, other_rows))
+        def work() -> tuple[int, int, int, int]:
+            counts = (self._insert_ignoring(InboundMessageRow, message_rows),
+                      self._insert_ignoring(StatusRow, status_rows),
+                      self._insert_ignoring(WebhookEventRow, other_rows),
+                      apply_syncs(self.db, batch.contacts, now))
+            self._unpark(writing, now)
+            self._hold_history(importing, now)
+            return counts
 
         with guarded(self.db):
-            new_messages, new_statuses, new_others = in_transaction_retrying(self.db, work)
+            new_messages, new_statuses, new_others, contacts = in_transaction_retrying(self.db, work)
         return StoreResult(messages_new=new_messages,
                            messages_duplicate=len(batch.messages) - new_messages,
-                           statuses_new=new_statuses, others_new=new_others)
+                           statuses_new=new_statuses, others_new=new_others,
+                           contacts_applied=contacts)
+
+    def _unpark(self, conversation_keys: list[str], now: float) -> None:
+        # The customer wrote: the echoes and history parked for want of a ticket go first (they
+        # are older), and the ticket the customer's message opens takes them.
+        M = InboundMessageRow
+        for start in range(0, len(conversation_keys), 500):
+            (M.update(state=PENDING, next_attempt_at=now, updated_at=now)
+             .where((M.state == PARKED) & M.conversation_key.in_(conversation_keys[start:start + 500]))
+             .execute(self.db))
+
+    def _hold_history(self, phone_number_ids: list[str], now: float) -> None:
+        # Another chunk arrived: hold every history row of the import a while longer, so a chunk
+        # delivered late still sorts in before the conversation goes out. Rows held as long as
+        # the cap allows are let go; a delay already further out (a retry) is kept.
+        if not phone_number_ids:
+            return
+        M = InboundMessageRow
+        release = now + self.history_settle_seconds
+        later = peewee.Case(None, ((M.next_attempt_at < release, release),), M.next_attempt_at)
+        (M.update(next_attempt_at=later)
+         .where((M.state == PENDING) & (M.origin == ORIGIN_HISTORY)
+                & M.phone_number_id.in_(phone_number_ids)
+                & (M.created_at > now - self.history_max_hold_seconds))
+         .execute(self.db))
 
     def _insert_ignoring(self, model: type[peewee.Model], rows: list[dict[str, Any]]) -> int:
         if not rows:
@@ -120,16 +180,18 @@ class InboundQueue:
             inserted += query.execute(self.db)
         return inserted
 
-    @staticmethod
-    def _message_row(m: InboundMessage, now: float) -> dict[str, Any]:
+    def _message_row(self, m: InboundMessage, now: float) -> dict[str, Any]:
+        history = m.origin == ORIGIN_HISTORY
         return {
             "wamid": m.wamid, "conversation_key": m.conversation_key, "wa_id": m.wa_id,
             "user_id": m.user_id, "phone_number_id": m.phone_number_id,
             "display_phone_number": m.display_phone_number, "profile_name": m.profile_name,
             "meta_timestamp": int(m.timestamp), "kind": m.kind, "raw_json": _json(m.raw),
-            "state": PENDING, "attempts": 0, "started": 0, "next_attempt_at": now,
+            "state": PENDING, "attempts": 0, "started": 0,
+            "next_attempt_at": now + self.history_settle_seconds if history else now,
             "last_error": None, "issue_key": None, "comment_id": None,
             "created_at": now, "updated_at": now, "done_at": None,
+            "origin": m.origin, "from_business": 1 if m.from_business else 0,
         }
 
     # -- the inbox job's side -----------------------------------------------------------
@@ -160,7 +222,23 @@ class InboundQueue:
                  .order_by(M.meta_timestamp, M.id)
                  .dicts())
         with guarded(self.db):
-            return [_queued(row) for row in query.execute(self.db)]
+            rows = list(query.execute(self.db))
+        if all(row["profile_name"] for row in rows):
+            return [_queued(row) for row in rows]
+        saved = self.contacts.names_for(conversation_key)
+        any_saved = next(iter(sorted(saved.items())), (None, None))[1]
+        latest = None if any_saved else self._latest_profile_name(conversation_key)
+        return [_queued(row, saved.get(row["phone_number_id"]) or any_saved or latest)
+                for row in rows]
+
+    def _latest_profile_name(self, conversation_key: str) -> str | None:
+        M = InboundMessageRow
+        query = (M.select(M.profile_name)
+                 .where((M.conversation_key == conversation_key) & M.profile_name.is_null(False))
+                 .order_by(M.meta_timestamp.desc(), M.id.desc()).limit(1).tuples())
+        with guarded(self.db):
+            found = query.first(self.db)
+        return found[0] if found else None
 
     def mark_started(self, row_id: int) -> None:
         """Count a processing start; committed on return, before any Jira call."""
@@ -203,6 +281,14 @@ class InboundQueue:
 
         with guarded(self.db):
             return in_transaction_retrying(self.db, work)
+
+    def mark_parked(self, row_id: int) -> None:
+        """Set an echo or history row aside: its conversation has no ticket yet.
+
+        It no longer holds its conversation back; the customer's next message brings it back
+        (`store_batch`), ahead of that message.
+        """
+        self._update(row_id, state=PARKED, updated_at=self.clock())
 
     def mark_dead(self, row_id: int, *, error: str) -> None:
         self._update(row_id, state=DEAD, last_error=_clip(error), updated_at=self.clock())
@@ -253,17 +339,23 @@ class InboundQueue:
     def last_customer_message(self, conversation_key: str) -> tuple[int, str | None] | None:
         """(Meta timestamp, profile name) of the customer's latest message, or None.
 
-        The 24-hour window runs from that timestamp. Every stored message counts, whatever
-        state its Jira delivery is in: the window is Meta's, opened by the customer writing,
-        not by our comment landing.
+        The 24-hour window runs from that timestamp. Every stored message the customer sent
+        counts, whatever state its Jira delivery is in: the window is Meta's, opened by the
+        customer writing, not by our comment landing. That includes their messages in shared
+        history (real messages with Meta's timestamps, so at worst an old one); what the
+        business sent (echoes, its side of the history) never opens the window.
+        The name is the latest profile name the customer had, if any message carried one.
         """
         M = InboundMessageRow
         query = (M.select(M.meta_timestamp, M.profile_name)
-                 .where(M.conversation_key == conversation_key)
+                 .where((M.conversation_key == conversation_key) & (M.from_business == 0))
                  .order_by(M.meta_timestamp.desc(), M.id.desc()).limit(1).tuples())
         with guarded(self.db):
             row = query.first(self.db)
-        return None if row is None else (int(row[0]), row[1])
+        if row is None:
+            return None
+        # Only customers' messages carry profile names, so any named row is theirs.
+        return int(row[0]), row[1] or self._latest_profile_name(conversation_key)
 
     def recent_failures(self, limit: int = 10) -> list[dict[str, Any]]:
         """Pending-with-error and dead rows, most recently updated first."""
@@ -305,11 +397,12 @@ def _other_row(o: OtherEvent, now: float) -> dict[str, Any]:
             "raw_json": _json(o.raw), "created_at": now, "state": "stored"}
 
 
-def _queued(row: dict[str, Any]) -> QueuedMessage:
+def _queued(row: dict[str, Any], known_name: str | None = None) -> QueuedMessage:
     return QueuedMessage(
         id=row["id"], wamid=row["wamid"], conversation_key=row["conversation_key"],
         wa_id=row["wa_id"], user_id=row["user_id"], phone_number_id=row["phone_number_id"],
         display_phone_number=row["display_phone_number"], profile_name=row["profile_name"],
         timestamp=int(row["meta_timestamp"]), kind=row["kind"], raw=json.loads(row["raw_json"]),
         attempts=row["attempts"], started=row["started"],
-        next_attempt_at=float(row["next_attempt_at"]), last_error=row["last_error"])
+        next_attempt_at=float(row["next_attempt_at"]), last_error=row["last_error"],
+        origin=row["origin"], from_business=bool(row["from_business"]), known_name=known_name)

@@ -59,6 +59,15 @@ class Mappings:
             row = query.first(self.db)
         return None if row is None else _mapping(row)
 
+    def key_for_user(self, user_id: str, service_id: str) -> str | None:
+        """The conversation key already mapped for this business-scoped user id, if any."""
+        M = WhatsappTicketMapping
+        query = (M.select(M.phone_number).where((M.user_id == user_id) & (M.service_id == service_id))
+                 .order_by(M.updated_at.desc()).limit(1).tuples())
+        with guarded(self.db):
+            row = query.first(self.db)
+        return None if row is None else row[0]
+
     def create(self, phone_number: str, issue_key: str, service_id: str,
                user_id: str | None = None) -> TicketMapping:
         """Map a phone to a ticket.

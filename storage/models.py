@@ -65,6 +65,8 @@ class InboundMessageRow(BaseModel):
     created_at = peewee.DoubleField()
     updated_at = peewee.DoubleField()
     done_at = peewee.DoubleField(null=True)
+    origin = peewee.CharField(max_length=16, default="customer")  # customer | echo | history (v5)
+    from_business = peewee.IntegerField(default=0)  # 0/1: the business sent it (v5)
 
     class Meta:
         table_name = "inbound_message"

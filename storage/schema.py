@@ -281,9 +281,106 @@ def _add_index(db: peewee.Database, table: str, name: str, columns: tuple[str, .
         db.execute_sql(f"CREATE INDEX {q % name} ON {q % table} ({col_list})")
 
 
+_V3_TABLES = (
+    # The ticket lifecycle: each managed issue's status as the poll job last read it, and
+    # the tickets a conversation used before its current one.
+    _Table("issue_state", (
+        ("issue_key", "{key} NOT NULL PRIMARY KEY"),
+        ("status_category", "VARCHAR(32) NOT NULL"),
+        ("status_name", "{key} NOT NULL"),
+        ("seen_at", "{double} NOT NULL"),
+    )),
+    _Table("ticket_history", (
+        ("id", "{bigpk}"),
+        ("phone_number", "{key} NOT NULL"),
+        ("issue_key", "{key} NOT NULL"),
+        ("service_id", "{key} NOT NULL"),
+        ("opened_at", "{double} NOT NULL"),
+        ("closed_at", "{double} NULL"),
+        ("replaced_by", "{key} NULL"),
+    ), (
+        ("ticket_history_phone_number", ("phone_number",), False),
+    )),
+)
+
+
+def _v3(db: peewee.Database) -> None:
+    _create(db, _V3_TABLES)
+
+
+_V4_TABLES = (
+    # Inbound media to download from Graph and attach to the ticket, one row per medium.
+    _Table("media_task", (
+        ("id", "{bigpk}"),
+        ("wamid", "{key} NOT NULL"),
+        ("media_id", "{key} NOT NULL"),
+        ("kind", "VARCHAR(16) NOT NULL"),
+        ("mime_type", "{text} NULL"),
+        ("filename", "{text} NOT NULL"),
+        ("expected_sha256", "VARCHAR(128) NULL"),
+        ("issue_key", "{key} NOT NULL"),
+        ("state", "VARCHAR(16) NOT NULL DEFAULT 'pending'"),
+        ("attempts", "{int} NOT NULL DEFAULT 0"),
+        ("uploads", "{int} NOT NULL DEFAULT 0"),
+        ("next_attempt_at", "{double} NOT NULL"),
+        ("claimed_by", "{key} NULL"),
+        ("claimed_until", "{double} NULL"),
+        ("attachment_id", "{key} NULL"),
+        ("size", "{bigint} NULL"),
+        ("last_error", "{text} NULL"),
+        ("created_at", "{double} NOT NULL"),
+        ("updated_at", "{double} NOT NULL"),
+        ("finished_at", "{double} NULL"),
+    ), (
+        ("media_task_wamid_media_id", ("wamid", "media_id"), True),
+        ("media_task_state_next_attempt_at", ("state", "next_attempt_at"), False),
+        ("media_task_issue_key", ("issue_key",), False),
+    )),
+)
+
+
+def _v4(db: peewee.Database) -> None:
+    _create(db, _V4_TABLES)
+
+
+_V5_TABLES = (
+    # Coexistence: the names the business saved for its contacts in the WhatsApp Business App
+    # (`smb_app_state_sync`), per business number; a removal keeps its row (name NULL) so an
+    # older "add" delivered late cannot bring the name back.
+    _Table("contact_name", (
+        ("phone_number_id", "{key} NOT NULL"),
+        ("conversation_key", "{key} NOT NULL"),
+        ("full_name", "{text} NULL"),
+        ("first_name", "{text} NULL"),
+        ("synced_at", "{bigint} NOT NULL"),
+        ("updated_at", "{double} NOT NULL"),
+    ), (
+        ("contact_name_phone_number_id_conversation_key",
+         ("phone_number_id", "conversation_key"), True),
+        ("contact_name_conversation_key", ("conversation_key",), False),
+    )),
+)
+
+
+def _v5(db: peewee.Database) -> None:
+    _create(db, _V5_TABLES)
+    # inbound_message learns where a message came from (customer, echo, history) and whether
+    # the business sent it; rows from before are all customers' own messages.
+    columns = {c.name for c in db.get_columns("inbound_message")}
+    kind = dialect(db)
+    if "origin" not in columns:
+        db.execute_sql(_add_column_sql(kind, "inbound_message", "origin",
+                                       "VARCHAR(16) NOT NULL DEFAULT 'customer'"))
+    if "from_business" not in columns:
+        db.execute_sql(_add_column_sql(kind, "inbound_message", "from_business",
+                                       "{int} NOT NULL DEFAULT 0"))
+
 STEPS: tuple[tuple[int, Callable[[peewee.Database], None]], ...] = (
     (1, _v1),
     (2, _v2),
+    (3, _v3),
+    (4, _v4),
+    (5, _v5),
 )
 SCHEMA_VERSION: int = STEPS[-1][0]
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.ai.client import AiReply
 from bot.jira_api.adapter import IssueRef
-from bot.jira_api.errors import IssueNotFound
+from bot.jira_api.errors import IssueNotFound, JiraRejected
 from bot.rules.adf import doc_from_text
 
 BOT_ACCOUNT_ID = "bot"
@@ -63,6 +63,14 @@ class FakeJira:
     searches: list[dict[str, Any]] = field(default_factory=list)
     unindexed: set[str] = field(default_factory=set)
     inline_comment_limit: int = 5000
+    links: list[dict[str, str]] = field(default_factory=list)
+    """Issue links made through `link_issues`: {"type", "inward", "outward"}."""
+    workflow: list[tuple[str, str, str, str, set[str]]] = field(default_factory=lambda: [
+        # (id, name, target status, its category, categories it starts from): the sandbox's
+        ("11", "Start Progress", "In Progress", "indeterminate", {"new"}),
+        ("21", "Done", "Done", "done", {"new", "indeterminate"}),
+        ("31", "Reopen", "To Do", "new", {"indeterminate", "done"}),
+    ])
     _ids: Any = field(default_factory=lambda: itertools.count(10000))
     _numbers: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -96,7 +104,8 @@ class FakeJira:
         self._enter("myself")
         return {"accountId": BOT_ACCOUNT_ID, "timeZone": "UTC"}
 
-    def create_issue(self, *, project_key, issue_type, summary, description, labels, properties) -> IssueRef:
+    def create_issue(self, *, project_key, issue_type, summary, description, labels, properties,
+                     extra_fields=None) -> IssueRef:
         self._enter("create_issue")
         with self._lock:
             number = next(self._numbers.setdefault(project_key, itertools.count(1)))
@@ -106,6 +115,7 @@ class FakeJira:
                 "key": key, "id": issue_id, "project": project_key, "issue_type": issue_type,
                 "summary": summary, "description": description, "labels": list(labels),
                 "properties": copy.deepcopy(properties), "created": now, "updated": now,
+                "extra_fields": dict(extra_fields or {}),
             }
             self.comments[key] = []
         self._after_write("create_issue")
@@ -175,7 +185,45 @@ class FakeJira:
             raise IssueNotFound(f"Jira 404: issue {issue_key} does not exist", status=404)
         return self._issue_view(issue, fields, list(properties))
 
+    def transitions(self, issue_key: str) -> list[dict[str, Any]]:
+        self._enter("transitions")
+        issue = self._existing(issue_key)
+        category = issue.get("status_category", "new")
+        return [{"id": tid, "name": name, "isAvailable": True,
+                 "to": {"name": target, "statusCategory": {"key": target_category}}}
+                for tid, name, target, target_category, origins in self.workflow if category in origins]
+
+    def transition(self, issue_key: str, transition_id: str) -> None:
+        self._enter("transition")
+        issue = self._existing(issue_key)
+        category = issue.get("status_category", "new")
+        match = next((t for t in self.workflow if t[0] == str(transition_id) and category in t[4]), None)
+        if match is None:
+            raise JiraRejected(f"Jira 400: Transition id '{transition_id}' is not valid for this issue.", status=400)
+        self.set_status(issue_key, match[2], match[3])
+        self._after_write("transition")
+
+    def link_issues(self, inward_key: str, outward_key: str, link_type: str = "Relates") -> None:
+        self._enter("link_issues")
+        for key in (inward_key, outward_key):
+            if key not in self.issues:
+                raise JiraRejected(f"Jira 404: Issue Does Not Exist: {key}", status=404)
+        link = {"type": link_type, "inward": inward_key, "outward": outward_key}
+        with self._lock:
+            if link not in self.links:  # Jira keeps one link per pair and type
+                self.links.append(link)
+            for key in (inward_key, outward_key):
+                self._touch(key, self._now())
+        self._after_write("link_issues")
+
     # -- what a test does in Jira, as a person would -------------------------------------------
+
+    def set_status(self, issue_key: str, name: str, category: str) -> None:
+        """Move an issue to any status (category "new", "indeterminate" or "done")."""
+        with self._lock:
+            issue = self._existing(issue_key)
+            issue["status_name"], issue["status_category"] = name, category
+            self._touch(issue_key, self._now())
 
     def open_ticket(self, *, project_key: str = "WA", labels=("whatsapp",), wajira: dict[str, Any] | None = None,
                     summary: str = "WhatsApp: Ana") -> str:
@@ -225,6 +273,12 @@ class FakeJira:
 
     # -- helpers -------------------------------------------------------------------------------
 
+    def _existing(self, issue_key: str) -> dict[str, Any]:
+        issue = self.issues.get(issue_key)
+        if issue is None:
+            raise IssueNotFound(f"Jira 404: issue {issue_key} does not exist", status=404)
+        return issue
+
     def _store_comment(self, issue_key: str, text: str, *, prop: dict[str, Any] | None, author: tuple[str, str],
                        extra_props: dict[str, Any], jsd_public: bool, visibility: dict[str, Any] | None = None,
                        at: float | None = None) -> str:
@@ -262,7 +316,8 @@ class FakeJira:
             "summary": lambda: issue["summary"],
             "labels": lambda: list(issue["labels"]),
             "updated": lambda: jira_time(issue["updated"]),
-            "status": lambda: {"name": "Open", "statusCategory": {"key": "new"}},
+            "status": lambda: {"name": issue.get("status_name", "Open"),
+                               "statusCategory": {"key": issue.get("status_category", "new")}},
             "comment": lambda: {
                 "comments": [self._render_comment(c, with_properties=False) for c in inline],
                 "maxResults": len(inline), "total": len(comments), "startAt": 0,
@@ -296,8 +351,8 @@ def _parse_poll_jql(jql: str) -> tuple[list[str], list[str], int | None]:
 class FakeGraph:
     """Stands in for `GraphAdapter`. Remembers what Meta accepted (`sent`, `templates`,
     `reads`) and every attempt (`calls`); `fail(operation, *errors)` scripts the next
-    answers of `send_text`, `send_template` or `mark_read` as exceptions. A failed call
-    sends nothing."""
+    answers of `send_text`, `send_template` or `mark_read`: an exception is raised, None lets
+    that call through. A failed call sends nothing."""
 
     sent: list[dict[str, Any]] = field(default_factory=list)
     templates: list[dict[str, Any]] = field(default_factory=list)
@@ -314,8 +369,9 @@ class FakeGraph:
         with self._lock:
             self.calls.append(operation)
             queued = self.script.get(operation)
-            if queued:
-                raise queued.pop(0)
+            error = queued.pop(0) if queued else None
+        if error is not None:
+            raise error
 
     def _wamid(self) -> str:
         return f"wamid.FAKE{next(self._wamids):06d}"
@@ -348,7 +404,7 @@ class FakeGraph:
 class FakeAI:
     """Stands in for `OpenAIAdapter`. Remembers every request (`requests`, and `prompts`:
     the messages of each); answers with the scripted `replies` in turn, then `default_reply`;
-    `fail("complete", *errors)` scripts exceptions."""
+    `fail("complete", *errors)` scripts exceptions (None: that call answers normally)."""
 
     default_reply: str = "Thanks for writing! An agent will look at this shortly."
     tokens_per_reply: int = 50
@@ -371,8 +427,9 @@ class FakeAI:
         with self._lock:
             self.requests.append({"model": model, "messages": copy.deepcopy(messages), "max_tokens": max_tokens})
             queued = self.script.get("complete")
-            if queued:
-                raise queued.pop(0)
+            error = queued.pop(0) if queued else None
+            if error is not None:
+                raise error
             text = self.replies.pop(0) if self.replies else self.default_reply
         # All of it counted as completion: a test's budget arithmetic stays obvious.
         return AiReply(text=text, model=model, prompt_tokens=0, completion_tokens=self.tokens_per_reply,

@@ -39,6 +39,10 @@ class TcpProxy:
                 client.close()
                 continue
             with self._lock:
+                if not self._up.is_set():  # cut while we were connecting upstream
+                    client.close()
+                    upstream.close()
+                    continue
                 self._conns += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
@@ -62,8 +66,8 @@ class TcpProxy:
 
     def cut(self) -> None:
         """Refuse new connections and reset every open one."""
-        self._up.clear()
         with self._lock:
+            self._up.clear()
             conns, self._conns = self._conns, []
         for s in conns:
             try:

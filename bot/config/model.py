@@ -149,6 +149,35 @@ class AssistantSettings:
 
 
 @dataclass(frozen=True)
+class FlowDefinition:
+    """A completed Flow (`nfm_reply`) → the ticket it opens; `{field}` templates take its answers."""
+
+    id: str
+    """Names the definition in logs and errors."""
+    flow_token_prefix: str
+    """Matches a reply whose `flow_token` starts with it; the longest matching prefix wins."""
+    summary: str = ""
+    """"" keeps the usual summary."""
+    description_fields: tuple[str, ...] = ()
+    """Answers listed, in this order, as a table in the description."""
+    labels: tuple[str, ...] = ()
+    """Added to the service's labels; whitespace in an answer becomes "_"."""
+    custom_fields: dict[str, str] = field(default_factory=dict)
+    """Jira field id ("customfield_10010") → template; empty results are not sent."""
+
+
+@dataclass(frozen=True)
+class FlowScreen:
+    """The data-exchange endpoint's answer to a submitted screen (or to "INIT")."""
+
+    id: str
+    next_screen: str
+    """"SUCCESS" closes the flow."""
+    data: dict[str, Any] = field(default_factory=dict)
+    """Top-level strings are `{field}` templates over the submitted data; other values are sent as written."""
+
+
+@dataclass(frozen=True)
 class ServiceSettings:
     id: str
     project_key: str
@@ -161,6 +190,8 @@ class ServiceSettings:
     """"new" | "reopen" | "reuse": what a message does when the phone's ticket is done."""
     reopen_transition: str = "Reopen"
     assistant: AssistantSettings = field(default_factory=AssistantSettings)
+    flows: tuple[FlowDefinition, ...] = ()
+    """How completed WhatsApp Flows fill the tickets they open (`[[services.flows]]`)."""
 
 
 @dataclass(frozen=True)
@@ -173,6 +204,8 @@ class FlowsSettings:
     endpoint_path: str = "/api/whatsapp/flows"
     private_key_file: str = ""
     private_key_passphrase: str = _secret(default="")
+    screens: tuple[FlowScreen, ...] = ()
+    """`[[flows.screens]]`: what the endpoint answers."""
 
 
 @dataclass(frozen=True)

@@ -165,6 +165,11 @@ class Table:
                 raise self.error(name, f"item {index} {item!r} {hint}")
         return tuple(value)
 
+    def mapping(self, name: str) -> dict[str, Any]:
+        """A table of free-form keys (`custom_fields = { customfield_10010 = "…" }`); the
+        caller checks its keys and values, naming them `{key(name)}.{inner key}`."""
+        return dict(self._raw(name, dict, "a table", convert=dict))
+
     def missing(self, name: str) -> ConfigError:
         variable = self._fields[name].metadata.get("env")
         where = f"set it in {self._source}"

@@ -6,10 +6,14 @@ an enabled assistant needs) live in `bot.config.load`, which sees all of them at
 
 from __future__ import annotations
 
+import math
+import re
 from urllib.parse import urlsplit
 
 from bot.config.model import (
     AssistantSettings,
+    FlowDefinition,
+    FlowScreen,
     FlowsSettings,
     InboxSettings,
     JiraSettings,
@@ -23,7 +27,9 @@ from bot.config.model import (
     StorageSettings,
     WhatsAppSettings,
 )
-from bot.config.reader import Table
+from bot.config.reader import Table, toml_type
+from bot.flows.keys import KeyFileError, load_private_key_file
+from bot.flows.templates import placeholders
 
 STORAGE_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql")
 ON_CLOSED = ("new", "reopen", "reuse")
@@ -218,6 +224,7 @@ def service(t: Table, default_model: str) -> ServiceSettings:
         on_closed=t.string("on_closed", choices=ON_CLOSED),
         reopen_transition=t.string("reopen_transition", non_empty=True),
         assistant=assistant(t.table("assistant", AssistantSettings), default_model),
+        flows=_flow_definitions(t),
     )
 
 
@@ -241,11 +248,113 @@ def media(t: Table) -> MediaSettings:
 
 
 def flows(t: Table) -> FlowsSettings:
-    return FlowsSettings(
+    settings = FlowsSettings(
         endpoint_path=_path(t, "endpoint_path"),
         private_key_file=t.string("private_key_file"),
         private_key_passphrase=t.string("private_key_passphrase"),
+        screens=_flow_screens(t),
     )
+    if settings.private_key_file:
+        # Loaded here, not first at daemon start: `wajira check` and `wajira run` then exit 2
+        # on a bad key, like on any other config error, instead of failing later.
+        try:
+            load_private_key_file(settings.private_key_file, settings.private_key_passphrase)
+        except KeyFileError as exc:
+            raise t.error("private_key_passphrase" if exc.passphrase else "private_key_file", exc.reason) from None
+    return settings
+
+
+# Flow JSON names: screen ids and the fields a screen submits.
+FLOW_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+_FLOW_NAME_HINT = "must be a Flow JSON name (letters, digits, '_'; not starting with a digit)"
+
+
+def _flow_definitions(service: Table) -> tuple[FlowDefinition, ...]:
+    definitions: list[FlowDefinition] = []
+    for t in service.tables("flows", FlowDefinition):
+        definition = FlowDefinition(
+            id=t.string("id", pattern=r"[a-z0-9_-]+", hint="must be lower-case letters, digits, '_' or '-'"),
+            flow_token_prefix=t.string("flow_token_prefix", non_empty=True),
+            summary=_template(t, "summary"),
+            description_fields=t.strings("description_fields", pattern=FLOW_NAME, hint=_FLOW_NAME_HINT),
+            labels=_templates(t, "labels"),
+            custom_fields=_custom_fields(t),
+        )
+        for earlier in definitions:
+            if definition.id == earlier.id:
+                raise t.error("id", f"duplicate flow id {definition.id!r} in this service")
+            if definition.flow_token_prefix == earlier.flow_token_prefix:
+                reason = f"{definition.flow_token_prefix!r} is already the prefix of flow {earlier.id!r}"
+                raise t.error("flow_token_prefix", reason)
+        definitions.append(definition)
+    return tuple(definitions)
+
+
+def _template(t: Table, name: str) -> str:
+    value = t.string(name)
+    _check_template(t, name, value)
+    return value
+
+
+def _check_template(t: Table, name: str, value: str) -> None:
+    try:
+        placeholders(value)
+    except ValueError as exc:
+        raise t.error(name, str(exc)) from None
+
+
+def _templates(t: Table, name: str) -> tuple[str, ...]:
+    # Literal text of a label template must already be a Jira label; answers are cleaned when filled.
+    values = t.strings(name, pattern=r"\S+", hint="must be non-empty with no whitespace (a Jira label)")
+    for value in values:
+        _check_template(t, name, value)
+    return values
+
+
+def _custom_fields(t: Table) -> dict[str, str]:
+    fields = t.mapping("custom_fields")
+    for field_id, template in fields.items():
+        key = f"custom_fields.{field_id}"
+        if not re.fullmatch(r"customfield_\d+", field_id):
+            raise t.error(key, "must be a Jira custom field id like customfield_10010")
+        if not isinstance(template, str):
+            raise t.error(key, f"expected a string (a template), got {toml_type(template)}")
+        _check_template(t, key, template)
+    return fields
+
+
+def _flow_screens(flows: Table) -> tuple[FlowScreen, ...]:
+    screens: list[FlowScreen] = []
+    for t in flows.tables("screens", FlowScreen):
+        screen = FlowScreen(
+            id=t.string("id", pattern=FLOW_NAME, hint=_FLOW_NAME_HINT + ', or "INIT"'),
+            next_screen=t.string("next_screen", pattern=FLOW_NAME, hint=_FLOW_NAME_HINT + ', or "SUCCESS"'),
+            data=t.mapping("data"),
+        )
+        if screen.id == "SUCCESS":
+            raise t.error("id", '"SUCCESS" ends a flow; no request comes from it')
+        if any(screen.id == earlier.id for earlier in screens):
+            raise t.error("id", f"duplicate screen id {screen.id!r}")
+        for name, value in screen.data.items():
+            _check_json(t, f"data.{name}", value)
+            if isinstance(value, str):
+                _check_template(t, f"data.{name}", value)
+        screens.append(screen)
+    return tuple(screens)
+
+
+def _check_json(t: Table, key: str, value: object) -> None:
+    # The answer is JSON: TOML dates and times have no JSON form.
+    if isinstance(value, dict):
+        for name, item in value.items():
+            _check_json(t, f"{key}.{name}", item)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_json(t, f"{key}[{index}]", item)
+    elif not isinstance(value, (str, int, float, bool)):
+        raise t.error(key, f"{toml_type(value)} has no JSON form; write it as a string")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise t.error(key, f"{value} has no JSON form")
 
 
 def logging(t: Table) -> LoggingSettings:

@@ -39,13 +39,16 @@ class WsgiApp:
         except Exception:  # a bug of ours must still answer, and must be visible in the log
             log.exception("http_unhandled_error", path=environ.get("PATH_INFO"))
             reply = Reply.json(500, error="internal error")
-        status = HTTPStatus(reply.status)
+        try:
+            phrase = HTTPStatus(reply.status).phrase
+        except ValueError:  # Meta's own codes (432 for a Flows signature failure) have no standard phrase
+            phrase = "Unknown"
         headers = [
             ("Content-Type", reply.content_type),
             ("Content-Length", str(len(reply.body))),
             *reply.headers,
         ]
-        start_response(f"{status.value} {status.phrase}", headers)
+        start_response(f"{reply.status} {phrase}", headers)
         return [reply.body]
 
     def _route(self, environ: dict) -> Reply:
@@ -66,6 +69,9 @@ class WsgiApp:
         if path in self.extra_routes:
             if method != "POST":
                 return _not_allowed("POST")
+            # The webhook's body limit: a route must not buffer whatever length a client declares.
+            if self.webhook.too_large(_content_length(environ)):
+                return self.webhook.refuse_oversized()
             return self.extra_routes[path](environ, _read_body(environ, None) or b"")
         return Reply.json(404, error=f"no route for {path}")
 

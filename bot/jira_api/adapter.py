@@ -154,8 +154,13 @@ class JiraAdapter:
         description: str,
         labels: list[str],
         properties: dict[str, Any],
+        extra_fields: dict[str, Any] | None = None,
     ) -> IssueRef:
         """Create an issue with entity properties set in the same request.
+
+        Args:
+            extra_fields: more `fields` (custom fields, e.g. `{"customfield_10010": "A-17"}`),
+                sent as given; they cannot replace the fields named above.
 
         Raises:
             JiraRejected: the project, issue type or a field is not accepted.
@@ -163,6 +168,7 @@ class JiraAdapter:
         """
         body = {
             "fields": {
+                **(extra_fields or {}),
                 "project": {"key": project_key},
                 "issuetype": {"name": issue_type},
                 "summary": summary,
@@ -208,6 +214,42 @@ class JiraAdapter:
         created = self._request("add_comment", "POST", f"issue/{issue_key}/comment", body=body)
         return str(created["id"])
 
+    def add_attachment(self, issue_key: str, filename: str, data: bytes, mime_type: str) -> str:
+        """Attach a file to the issue (multipart, field `file`); returns the attachment's id.
+
+        Jira refuses multipart POSTs without `X-Atlassian-Token: no-check` as cross-site requests.
+
+        Raises:
+            IssueNotFound: the issue is gone.
+            JiraRejected: refused (attachments disabled, over Jira's size limit, no permission).
+            JiraUnavailable: outcome unknown; use `list_attachments` before attaching again.
+        """
+        url = f"{self._base}/rest/api/{self._api}/issue/{quote(issue_key, safe='')}/attachments"
+        # Content-Type None drops the session's JSON default, so requests writes the multipart one.
+        headers = {"Content-Type": None, "X-Atlassian-Token": "no-check"}
+        files = {"file": (filename, data, mime_type or "application/octet-stream")}
+
+        def send() -> str:
+            response = self._client._session.request("POST", url, files=files, headers=headers)
+            created = response.json()
+            first = created[0] if isinstance(created, list) and created else created
+            if not isinstance(first, dict) or "id" not in first:
+                raise JiraUnavailable("add_attachment: Jira's answer names no attachment")
+            return str(first["id"])
+
+        return self._call("add_attachment", send)
+
+    def list_attachments(self, issue_key: str) -> list[dict[str, Any]]:
+        """The issue's attachments (`id`, `filename`, `size`, `mimeType`, …), as Jira lists them.
+
+        Raises:
+            IssueNotFound: the issue is gone.
+        """
+        issue = self._request("list_attachments", "GET", f"issue/{quote(issue_key, safe='')}",
+                              params={"fields": "attachment"})
+        found = ((issue or {}).get("fields") or {}).get("attachment") or []
+        return [a for a in found if isinstance(a, dict)]
+
     def find_comment_with_property(self, issue_key: str, match: dict[str, Any]) -> str | None:
         """The id of a comment on the issue whose `wajira` property contains `match`, newest first."""
         for comment in self._comments(issue_key, newest_first=True):
@@ -244,6 +286,49 @@ class JiraAdapter:
         if properties:
             params["properties"] = ",".join(properties)
         return self._request("get_issue", "GET", f"issue/{issue_key}", params=params)
+
+    # -- workflow and links (the ticket lifecycle) ------------------------------------------
+
+    def transitions(self, issue_key: str) -> list[dict[str, Any]]:
+        """`GET /issue/{key}/transitions`: the transitions the issue can take from its status now.
+
+        Returns:
+            Jira's transition objects: `id`, `name`, `to` (the target status, with
+            `statusCategory`), `isAvailable`, ….
+
+        Raises:
+            IssueNotFound: the issue is gone or not visible.
+        """
+        answer = self._request("transitions", "GET", f"issue/{quote(issue_key, safe='')}/transitions")
+        return list((answer or {}).get("transitions") or [])
+
+    def transition(self, issue_key: str, transition_id: str) -> None:
+        """`POST /issue/{key}/transitions`: move the issue along one of its transitions.
+
+        Raises:
+            IssueNotFound: the issue is gone.
+            JiraRejected: the transition is not valid from the issue's status (400), or a
+                screen/validator wants fields we do not send.
+            JiraUnavailable: outcome unknown; look at the issue's status before retrying.
+        """
+        self._request("transition", "POST", f"issue/{quote(issue_key, safe='')}/transitions",
+                      body={"transition": {"id": str(transition_id)}})
+
+    def link_issues(self, inward_key: str, outward_key: str, link_type: str = "Relates") -> None:
+        """`POST /issueLink`: link two issues with the link type named `link_type`.
+
+        Jira keeps one link per (type, inward, outward): asking again after an uncertain
+        answer does not make a second one.
+
+        Raises:
+            JiraRejected: an issue or the link type does not exist, or linking is disabled.
+            JiraUnavailable: outcome unknown.
+        """
+        self._request("link_issues", "POST", "issueLink", body={
+            "type": {"name": link_type},
+            "inwardIssue": {"key": inward_key},
+            "outwardIssue": {"key": outward_key},
+        })
 
     # -- what `wajira check` asks ----------------------------------------------------------
 
@@ -349,7 +434,8 @@ class JiraAdapter:
 
 
 # A 404 on these means the issue is gone; elsewhere (myself, search) it means a wrong URL.
-_ISSUE_OPERATIONS = frozenset({"add_comment", "list_comments", "get_issue"})
+_ISSUE_OPERATIONS = frozenset({"add_comment", "list_comments", "get_issue", "transitions", "transition",
+                               "add_attachment", "list_attachments"})
 
 
 def _translate(exc: jira.JIRAError, *, issue_scoped: bool) -> JiraError:

@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.rules.classify import (
     KIND_AI,
+    KIND_CUSTOMER,
     KIND_ECHO,
     CommentView,
     Route,
@@ -83,7 +84,8 @@ def _turn(c: CommentView, bot_account_id: str | None) -> Message | None:
     if not text:
         return None
     route = route_comment(c, bot_account_id=bot_account_id)
-    if route is Route.AI_TURN:  # a customer message we relayed
+    if route is Route.AI_TURN or (c.kind == KIND_CUSTOMER and c.history):
+        # A customer message we relayed, live or imported history: both are what they asked.
         return {"role": "user", "content": _strip_prefix(text, CUSTOMER_PREFIX)}
     if c.kind == KIND_AI:
         return {"role": "assistant", "content": _strip_prefix(text, AI_PREFIX)}

@@ -51,6 +51,8 @@ class CommentView:
     """Our `wajira` property's kind (customer, ai, echo, note, unknown); None when not ours."""
     wamid: str | None
     internal: bool
+    history: bool = False
+    """Our property says `"history": true`: imported chat history, long past."""
 
 
 class Route(enum.Enum):
@@ -58,6 +60,9 @@ class Route(enum.Enum):
     """A customer message we relayed: the AI may answer it."""
     TO_CUSTOMER = "to_customer"
     """An agent's public comment: send it to the customer on WhatsApp."""
+    ECHO = "echo"
+    """What the team sent from the WhatsApp Business App, mirrored by us: already with the
+    customer, never sent again, but a human reply (the AI hands the ticket over)."""
     IGNORE = "ignore"
 
 
@@ -67,6 +72,7 @@ def comment_view(issue_key: str, raw: dict[str, Any]) -> CommentView:
     props = _properties(raw.get("properties"))
     ours = props.get(PROPERTY_KEY, _MISSING)
     kind, wamid = _our_kind(ours)
+    history = isinstance(ours, dict) and ours.get("history") is True
     author = raw.get("author") if isinstance(raw.get("author"), dict) else {}
     return CommentView(
         id=_str(raw.get("id")),
@@ -78,6 +84,7 @@ def comment_view(issue_key: str, raw: dict[str, Any]) -> CommentView:
         kind=kind,
         wamid=wamid,
         internal=_is_internal(raw, props),
+        history=history,
     )
 
 
@@ -85,10 +92,14 @@ def route_comment(c: CommentView, *, bot_account_id: str | None) -> Route:
     """What the poll job does with a comment it has not handled before."""
     if c.internal:
         return Route.IGNORE
+    if c.history:
+        return Route.IGNORE  # imported history: neither a turn to answer nor anyone's reply now
     if c.kind == KIND_CUSTOMER:
         return Route.AI_TURN
+    if c.kind == KIND_ECHO:
+        return Route.ECHO
     if c.kind is not None:
-        return Route.IGNORE  # our AI reply, echo or note: already where it belongs
+        return Route.IGNORE  # our AI reply or note: already where it belongs
     if bot_account_id and c.author_id == bot_account_id:
         # Written with the bot's token but without our property (by hand, or a foreign script):
         # we cannot tell what it is, and relaying the bot's own words back would loop.

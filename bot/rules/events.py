@@ -12,7 +12,9 @@ from typing import Any
 
 @dataclass(frozen=True)
 class InboundMessage:
-    """One message a customer sent to a business number (`value.messages[]`)."""
+    """One message of a conversation with a customer: what they sent to a business number
+    (`value.messages[]`), or, on a coexistence number, what the team sent from the WhatsApp
+    Business App (`message_echoes[]`) and the shared chat history (`history[]`)."""
 
     wamid: str
     """Meta's message id; the dedupe key of the inbound queue."""
@@ -34,6 +36,29 @@ class InboundMessage:
     """Meta's `type` (`text`, `image`, ..., or whatever unknown string Meta sent)."""
     raw: dict[str, Any]
     """The message object exactly as Meta sent it."""
+    origin: str = "customer"
+    """Where it came from: `customer` (`messages`), `echo` (`smb_message_echoes`: the team wrote
+    it in the WhatsApp Business App) or `history` (`history`: shared chat history)."""
+    from_business: bool = False
+    """The business sent it (every echo; history items whose `from` is the business number).
+    For those, `wa_id` and `conversation_key` still name the customer."""
+
+
+@dataclass(frozen=True)
+class ContactSync:
+    """One `smb_app_state_sync` contact change: the name the business saved in its app."""
+
+    phone_number_id: str
+    conversation_key: str
+    """Of the contact's `phone_number`, as for messages."""
+    full_name: str | None
+    """None when the contact was removed (Meta sends no name then)."""
+    first_name: str | None
+    action: str
+    """`add` (added or edited) or `remove`; any other string Meta adds is kept as is."""
+    timestamp: int
+    """`metadata.timestamp`: later changes win, whatever order they arrive in."""
+    raw: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -52,7 +77,8 @@ class StatusEvent:
 
 @dataclass(frozen=True)
 class OtherEvent:
-    """A change we store but do not act on yet (echoes, history, app state sync, unknown fields).
+    """A change we store but do not act on (errors-only changes, declined history, parts of a
+    coexistence change we could not read, unknown fields).
 
     Stored raw so nothing Meta sent is silently dropped.
     """
@@ -70,10 +96,11 @@ class ParsedBatch:
     messages: tuple[InboundMessage, ...] = ()
     statuses: tuple[StatusEvent, ...] = ()
     others: tuple[OtherEvent, ...] = ()
+    contacts: tuple[ContactSync, ...] = ()
 
     @property
     def empty(self) -> bool:
-        return not (self.messages or self.statuses or self.others)
+        return not (self.messages or self.statuses or self.others or self.contacts)
 
 
 @dataclass  # not frozen: pytest and hypothesis attach notes to exceptions they report

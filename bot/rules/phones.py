@@ -110,6 +110,9 @@ def mask_phone(s: str) -> str:
     """
     if not isinstance(s, str) or not s:
         return "***"
+    s, _, service = s.partition("#")  # a routed key: `+52…#sales` (bot.rules.routing)
+    if service:
+        return f"{mask_phone(s)}#{service}"
     if s.startswith(_USER_PREFIX):
         ident = s[len(_USER_PREFIX):]
         # Business-scoped ids start with a country (`US.`), which helps triage; keep 2 + 2 chars.
@@ -126,8 +129,14 @@ def mask_phone(s: str) -> str:
 
 
 def display_phone(key: str) -> str:
-    """Human form of a conversation key (`+52 55 1234 5678`); other keys come back unchanged."""
-    if not isinstance(key, str) or key.startswith(_USER_PREFIX):
+    """Human form of a conversation key (`+52 55 1234 5678`); other keys come back unchanged.
+
+    A routed key (`+52…#sales`, see bot.rules.routing) shows its customer part only.
+    """
+    if not isinstance(key, str):
+        return key
+    key = key.partition("#")[0]
+    if key.startswith(_USER_PREFIX):
         return key
     try:
         digits = _digits(key)

@@ -12,9 +12,11 @@ import json
 import re
 import unicodedata
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
 from bot.rules.events import RenderedComment
+from bot.rules.media import attachment_name
 
 FALLBACK_NAME = "WhatsApp user"
 MAX_NAME_CHARS = 100
@@ -86,7 +88,7 @@ def _join(*parts: str, sep: str = " ") -> str:
     return sep.join(p for p in parts if p)
 
 
-def _media(kind: str, msg: dict[str, Any], _depth: int) -> Body:
+def _media(kind: str, msg: dict[str, Any], depth: int) -> Body:
     media = _obj(msg, kind)
     label = "voice" if kind == "audio" and media.get("voice") is True else kind
     detail = _s(media, "caption")
@@ -95,7 +97,10 @@ def _media(kind: str, msg: dict[str, Any], _depth: int) -> Body:
     if kind == "sticker" and media.get("animated") is True:
         detail = _join("(animated)", detail)
     media_id = _s(media, "id")
-    return _join(f"[{label}]", detail), (media_id,) if media_id else ()
+    # Only a message's own medium is downloaded (an edit's is the original's): only it is named.
+    name = attachment_name(kind, msg) if depth == 0 and media_id else None
+    attached = f"(attached: {name})" if name else ""
+    return _join(f"[{label}]", detail, attached), (media_id,) if media_id else ()
 
 
 def _text(kind: str, msg: dict[str, Any], _depth: int) -> Body:
@@ -320,3 +325,61 @@ def ticket_description(
         first_message_text if isinstance(first_message_text, str) else "",
     ]
     return "\n".join(lines)
+
+
+# -- coexistence: echoes and shared history ----------------------------------------------------
+
+BUSINESS_FALLBACK = "Business"
+
+
+def render_echo(kind: str, raw: dict[str, Any], business: str) -> RenderedComment:
+    """Render what the team sent from the WhatsApp Business App as `[WhatsApp] {business} (app): {body}`.
+
+    Args:
+        kind: Meta's `type` of the echo.
+        raw: the `message_echoes[]` item as Meta sent it (shaped like a message).
+        business: the business's display name or number; `BUSINESS_FALLBACK` when empty.
+    """
+    msg, kind = _message_and_kind(kind, raw)
+    body, media = _body(kind, msg, 0)
+    return RenderedComment(f"[WhatsApp] {_business(business)} (app): {_prefix(kind, msg)}{body}", media)
+
+
+def render_history(kind: str, raw: dict[str, Any], name: str, *, sent_at: int,
+                   business: str | None = None) -> RenderedComment:
+    """Render a message of shared chat history as `[WhatsApp history {date}] {name}: {body}`.
+
+    Args:
+        kind: Meta's `type`.
+        raw: the `history[].threads[].messages[]` item as Meta sent it.
+        name: the customer's name, for their own messages.
+        sent_at: Meta's timestamp (epoch seconds), shown as `YYYY-MM-DD HH:MM UTC`: history is
+            imported long after the fact, and a chunk arriving late lands after newer comments.
+        business: set for the business's own messages: shown as `{business} (app)` instead of
+            `name` (before coexistence the team could only write from the app).
+    """
+    msg, kind = _message_and_kind(kind, raw)
+    body, media = _body(kind, msg, 0)
+    who = f"{_business(business)} (app)" if business is not None else (sanitize_name(name) or FALLBACK_NAME)
+    return RenderedComment(
+        f"[WhatsApp history {_utc_minute(sent_at)}] {who}: {_prefix(kind, msg)}{body}{_suffix(msg)}", media)
+
+
+def _message_and_kind(kind: object, raw: object) -> tuple[dict[str, Any], str]:
+    msg = raw if isinstance(raw, dict) else {}
+    if not isinstance(kind, str) or not kind:
+        kind = _s(msg, "type") or "unknown"
+    return msg, kind
+
+
+def _business(business: object) -> str:
+    return sanitize_name(business) or BUSINESS_FALLBACK
+
+
+def _utc_minute(epoch: object) -> str:
+    if isinstance(epoch, bool) or not isinstance(epoch, (int, float)):
+        return "(date unknown)"
+    try:
+        return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    except (OverflowError, OSError, ValueError):  # beyond year 9999: a forged timestamp
+        return "(date unknown)"

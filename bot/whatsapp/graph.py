@@ -57,11 +57,13 @@ class Recipient:
 
     @property
     def address(self) -> str:
-        # The v23 spec has no separate field for business-scoped user ids: `to` is the only
-        # recipient field (BaseMessageProperties, additionalProperties: false), described as
-        # "phone number or group id". So a user without a phone is addressed by putting the
-        # user id in `to`. A phone, when we have one, wins: it is what the spec documents.
         return self.wa_id or self.user_id or ""
+
+    def envelope_fields(self) -> dict[str, str]:
+        # `to` is a phone (or group id). Meta's BSUID guide, newer than the v23 spec, adds
+        # `recipient` for business-scoped user ids; with both, Meta uses `to`. A phone, when we
+        # have one, wins: Meta recommends it, and it keeps phone fields in later webhooks.
+        return {"to": self.wa_id} if self.wa_id else {"recipient": self.user_id or ""}
 
     def masked(self) -> str:
         return mask_phone(self.wa_id) if self.wa_id else mask_phone(f"user:{self.user_id}")
@@ -298,7 +300,7 @@ class GraphAdapter:
 
 
 def _envelope(to: Recipient) -> dict[str, Any]:
-    return {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to.address}
+    return {"messaging_product": "whatsapp", "recipient_type": "individual", **to.envelope_fields()}
 
 
 def _json(response: requests.Response) -> Any:

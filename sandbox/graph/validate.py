@@ -5,6 +5,10 @@ spec's `Message` schemas (`TextMessage`, `MediaObject`, `TemplateObject`, …) p
 limits the schemas leave out (4096 for text bodies, 1024 for captions and interactive bodies).
 The spec lists `recipient_type` as required but the live API defaults it to "individual", and
 `type` defaults to "text"; both defaults are kept so a minimal client is not punished for it.
+
+Business-scoped user ids (BSUIDs, `US.13491208655302741918`, parent ids `US.ENT.…`) are newer
+than the v23 spec: Meta's BSUID guide adds a `recipient` field for them. `to` stays a phone
+number (or group id); a body with both is sent to `to`, as Meta documents.
 """
 
 from __future__ import annotations
@@ -24,17 +28,20 @@ INTERACTIVE_TYPES = (
     "location_request_message", "address_message", "call_permission_request",
 )
 _CAPTIONED = ("image", "document", "video")
+# ISO 3166 alpha-2 country, a dot, optionally `ENT.` (parent BSUID), up to 128 alphanumerics.
+_BSUID = re.compile(r"[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}")
 
 
 @dataclass(frozen=True)
 class Send:
-    to: str  # as the client wrote it: echoed back as contacts[].input
-    wa_id: str  # digits only: what the window and the status webhooks key on
+    to: str  # as the client wrote it (`to`, else `recipient`): echoed back as contacts[].input
+    wa_id: str  # what the window and the status webhooks key on: digits, or the `recipient` BSUID
     type: str
     body: str | None  # text body, media caption or interactive body, for assertions
     template: dict[str, Any] | None
     context_id: str | None
     payload: dict[str, Any] = field(repr=False)
+    user_id: str | None = None  # the BSUID when the send went by `recipient`
 
     @property
     def free_form(self) -> bool:
@@ -76,13 +83,24 @@ def _mark_read(body: dict[str, Any]) -> MarkRead:
     return MarkRead(message_id=message_id, typing=typing is not None)
 
 
-def _send(body: dict[str, Any]) -> Send:
+def _address(body: dict[str, Any]) -> tuple[str, str, str | None]:
+    """(input, window/status key, BSUID or None) of the addressee; `to` wins over `recipient`."""
     to = body.get("to")
+    if to is None and "recipient" in body:
+        recipient = body["recipient"]
+        if not isinstance(recipient, str) or not _BSUID.fullmatch(recipient):
+            raise invalid_parameter(f"Param recipient must be a business-scoped user id, got '{recipient}'.")
+        return recipient, recipient, recipient
     if not isinstance(to, str) or not to.strip():
         raise invalid_parameter("The parameter to is required.")
     wa_id = re.sub(r"\D", "", to)
     if not 5 <= len(wa_id) <= 15:
         raise invalid_parameter(f"Param to must be a valid phone number, got '{to}'.")
+    return to, wa_id, None
+
+
+def _send(body: dict[str, Any]) -> Send:
+    to, wa_id, user_id = _address(body)
     recipient_type = body.get("recipient_type", "individual")
     if recipient_type not in ("individual", "group"):
         raise invalid_parameter("Param recipient_type must be one of {individual, group}.")
@@ -97,7 +115,7 @@ def _send(body: dict[str, Any]) -> Send:
         raise invalid_parameter("Param context['message_id'] must be a message id.")
     text, template = _CHECKS[kind](kind, content)
     return Send(to=to, wa_id=wa_id, type=kind, body=text, template=template,
-                context_id=context["message_id"] if context else None, payload=body)
+                context_id=context["message_id"] if context else None, payload=body, user_id=user_id)
 
 
 def _string(value: Any, name: str, max_len: int | None = None, *, required: bool = True) -> str | None:

@@ -55,6 +55,7 @@ def test_storage_outage_gives_503s_and_meta_redelivers_later(jira, graph_sandbox
             daemon = make_daemon(graph=graph_sandbox, openai=openai_sandbox, db_url=proxied).start()
             meta = MetaSender(daemon.webhook_url, APP_SECRET)
             payload = wa.message_payload([wa.text("447700900123", "during the outage")], contacts=[wa.contact("Bo", "447700900123")])
+            time.sleep(1.5)  # the jobs' first runs open their connections: cut a settled daemon
             proxy.cut()
             assert meta.deliver(payload) == 503
             # (a Response is falsy when not ok, hence the list)

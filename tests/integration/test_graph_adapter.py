@@ -312,20 +312,23 @@ def test_send_template_goes_out_without_a_window(graph, cassette):
     assert spec_problems(cassette) == []
 
 
-def test_business_scoped_user_is_addressed_in_to(sandbox, graph, cassette):
-    # The v23 spec has no recipient field but `to`, so the user id goes there. The sandbox, like
-    # the spec's description of `to`, knows phone numbers only and refuses it; what this pins down
-    # is the body we send and that the refusal arrives as a permanent GraphRejected.
-    sandbox.customer_wrote(CUSTOMER)
-    with pytest.raises(GraphRejected) as caught:
-        graph.send_text(PNID, Recipient(user_id=USER_ID), "Hello")
-    assert type(caught.value) is GraphRejected and caught.value.code == 100
-    assert sent_bodies(cassette)[0]["to"] == USER_ID
-    # Both known: the phone wins, as the spec documents phones.
-    assert Recipient(wa_id=CUSTOMER, user_id=USER_ID).address == CUSTOMER
+def test_business_scoped_user_is_addressed_in_recipient(sandbox, graph, cassette):
+    # Meta's BSUID guide (newer than the v23 spec) adds `recipient` for business-scoped user
+    # ids; `to` stays a phone or group id. With both known, the phone goes in `to` (Meta's
+    # recommendation; it also wins when both are sent).
+    sandbox.customer_wrote(USER_ID)
+    wamid = graph.send_text(PNID, Recipient(user_id=USER_ID), "Hello")
+    assert wamid.startswith("wamid.")
+    body = sent_bodies(cassette)[0]
+    assert body["recipient"] == USER_ID and "to" not in body
+    assert Recipient(wa_id=CUSTOMER, user_id=USER_ID).envelope_fields() == {"to": CUSTOMER}
     with pytest.raises(ValueError):
         Recipient()
-    assert spec_problems(cassette) == []
+    # The v23 spec knows `to` only: these two are the spec's age, not our mistake.
+    assert spec_problems(cassette) == [
+        "POST /{Version}/{Phone-Number-ID}/messages request $: missing required 'to'",
+        "POST /{Version}/{Phone-Number-ID}/messages request $: unexpected property 'recipient'",
+    ]
 
 
 def test_window_closed_is_131047(graph, cassette, observed):

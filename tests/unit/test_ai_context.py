@@ -144,3 +144,19 @@ def test_budget_respected_whenever_possible(budget):
     last_user = "Maria: " + "m" * 20
     assert msgs[0]["content"] == "S" and msgs[-1]["content"] == last_user
     assert _size(msgs) <= max(budget, 1 + len(last_user))
+
+
+def test_imported_history_keeps_the_customers_questions_beside_the_business_answers():
+    from bot.rules.classify import CommentView
+
+    def view(i, text, kind, history):
+        return CommentView(id=str(i), issue_key="WA-1", author_id="bot", author_name="wajira", created=float(i),
+                           text=text, kind=kind, wamid=f"w{i}", internal=False, history=history)
+
+    messages = ai_messages(
+        system_prompt="Be brief.", summary="s",
+        comments=[view(1, "[WhatsApp history 2025-06-04 01:20 UTC] Ana: is it open?", "customer", True),
+                  view(2, "[WhatsApp history 2025-06-04 01:21 UTC] +1555 (app): yes", "echo", True)],
+        bot_account_id="bot",
+    )
+    assert [m["role"] for m in messages] == ["system", "user", "assistant"]

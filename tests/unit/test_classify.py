@@ -154,7 +154,9 @@ def test_public_marks(extra):
     [
         ({"kind": "customer", "author_id": BOT}, BOT, Route.AI_TURN),
         ({"kind": "ai", "author_id": BOT}, BOT, Route.IGNORE),
-        ({"kind": "echo", "author_id": BOT}, BOT, Route.IGNORE),
+        ({"kind": "echo", "author_id": BOT}, BOT, Route.ECHO),  # a human reply, never re-sent
+        ({"kind": "customer", "history": True}, BOT, Route.IGNORE),  # imported history
+        ({"kind": "echo", "history": True}, BOT, Route.IGNORE),
         ({"kind": "note", "author_id": BOT}, BOT, Route.IGNORE),
         ({"kind": "something-new"}, BOT, Route.IGNORE),
         ({"author_id": BOT}, BOT, Route.IGNORE),  # the bot's token, by hand, no property
@@ -198,3 +200,16 @@ def test_internal_customer_relay_from_raw_is_ignored(extra):
     c = comment_view("K-1", raw)
     assert c.kind == "customer"
     assert route_comment(c, bot_account_id=BOT) is Route.IGNORE
+
+
+@pytest.mark.parametrize(
+    ("value", "history"),
+    [({"kind": "customer", "wamid": "w", "history": True}, True),
+     ({"kind": "echo", "wamid": "w", "history": True}, True),
+     ({"kind": "customer", "wamid": "w"}, False),
+     ({"kind": "customer", "history": "true"}, False),  # only our own JSON true counts
+     ("garbage", False)],
+)
+def test_history_mark_comes_from_our_property(value, history):
+    raw = raw_v3(props=[{"key": "wajira", "value": value}])
+    assert comment_view("K-1", raw).history is history

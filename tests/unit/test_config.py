@@ -524,6 +524,7 @@ def test_repo_config_toml_shows_the_defaults() -> None:
         "whatsapp": {"verify_token", "app_secret", "access_token", "phone_number_id"},
         "jira": {"url", "email", "api_token"},
         "openai": {"api_key"},
+        "flows": {"screens"},  # [[flows.screens]] is an example, like [[services.flows]]
     }
     for f in dataclasses.fields(Settings):
         if f.name == "services":

@@ -50,9 +50,10 @@ def test_every_entry_change_message_and_status_becomes_a_record():
         ],
     }
     batch = parse_webhook(doc)
-    assert [m.kind for m in batch.messages] == ["text", "image", "text", "image"]
+    assert [m.kind for m in batch.messages] == ["text", "image", "text", "text", "image"]
+    assert [m.origin for m in batch.messages] == ["customer", "customer", "echo", "customer", "customer"]
     assert [s.status for s in batch.statuses] == ["delivered"]
-    assert [o.field for o in batch.others] == ["smb_message_echoes"]
+    assert batch.others == ()
 
 
 def test_a_change_with_messages_and_statuses_yields_both():
@@ -147,8 +148,8 @@ def _dedupe(field, value):
 @pytest.mark.parametrize(
     "doc",
     [
-        wa.echo_payload("16505551234", "from the app"),
-        wa.history_payload("16505551234"),
+        wa._body("smb_message_echoes", {"errors": [{"code": 1}]}, phone_number_id="1", display_phone="2"),
+        wa.history_declined_payload(),
         wa.errors_payload(),
         wa._body("smb_app_state_sync", {"state_sync": [{"type": "contact", "action": "add"}]},
                  phone_number_id="1", display_phone="2"),
@@ -158,7 +159,7 @@ def _dedupe(field, value):
          "entry": [{"id": "1", "changes": [{"field": "brand_new_field", "value": {}}]}]},
         wa.message_payload([]),
     ],
-    ids=["echoes", "history", "errors-only", "app-state-sync", "account-update", "unknown-field", "no-messages"],
+    ids=["echoes-errors-only", "history-declined", "errors-only", "app-state-sync", "account-update", "unknown-field", "no-messages"],
 )
 def test_other_changes_are_kept_whole(doc):
     change = doc["entry"][0]["changes"][0]
@@ -174,7 +175,7 @@ def test_other_changes_are_kept_whole(doc):
 
 
 def test_dedupe_key_ignores_key_order_and_is_stable():
-    doc = wa.echo_payload("16505551234", "x", wamid="wamid.E", timestamp=5)
+    doc = wa.history_declined_payload()
     value = doc["entry"][0]["changes"][0]["value"]
     reordered = copy.deepcopy(doc)
     reordered["entry"][0]["changes"][0]["value"] = dict(reversed(list(value.items())))
@@ -332,6 +333,10 @@ def _paths(node, prefix=()):
 _TEMPLATES = [wa.message_payload([m]) for _, m in wa.ALL_KINDS] + [
     wa.status_payload("wamid.S", "failed", "1", errors=[{"code": 1}]),
     wa.echo_payload("16505551234", "x"),
+    wa.history_payload("16505551234", [wa.history_message("16505551234", "a"),
+                                       wa.history_message("16505551234", "b", from_business=True)]),
+    wa.state_sync_payload([wa.contact_sync("16505551234", "Ana García"),
+                           wa.contact_sync("16505551235", action="remove")]),
 ]
 
 
@@ -360,3 +365,139 @@ def test_values_json_cannot_hold_are_a_payload_error():
            "entry": [{"id": "1", "changes": [{"field": "x", "value": {"s": {1, 2}}}]}]}
     with pytest.raises(PayloadError):
         parse_webhook(doc)
+
+
+# -- coexistence: echoes, history, app state sync ----------------------------------------------
+
+def test_echo_is_a_message_of_the_customers_conversation():
+    doc = wa.echo_payload("+5215512345678", "Your order shipped", wamid="wamid.E1", timestamp=1749416400)
+    got = _one(doc)
+    echo = doc["entry"][0]["changes"][0]["value"]["message_echoes"][0]
+    assert got == InboundMessage(
+        wamid="wamid.E1",
+        conversation_key="+525512345678",  # the customer's (`to`), folded like `from` is
+        wa_id="5215512345678",              # bare digits, as messages' `from`
+        user_id=None,
+        phone_number_id=wa.PHONE_NUMBER_ID,
+        display_phone_number=wa.DISPLAY_PHONE,
+        profile_name=None,
+        timestamp=1749416400,
+        kind="text",
+        raw=echo,
+        origin="echo",
+        from_business=True,
+    )
+
+
+def test_echo_of_media_keeps_the_message_shape():
+    echo = wa.echo_of(wa.image(PHONE, caption="invoice", media_id="77"), PHONE)
+    got = _one(wa.echo_payload(PHONE, "", echoes=[echo]))
+    assert got.kind == "image" and got.raw["image"]["id"] == "77" and got.origin == "echo"
+
+
+def test_echo_to_a_business_scoped_user():
+    echo = {"from": wa.DISPLAY_PHONE, "to_user_id": "US.99", "id": "wamid.U", "timestamp": "1",
+            "type": "text", "text": {"body": "hi"}}
+    got = _one(wa.echo_payload(PHONE, "", echoes=[echo]))
+    assert got.conversation_key == "user:US.99" and got.wa_id is None and got.user_id == "US.99"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "path"),
+    [
+        (lambda e: e.pop("id"), "message_echoes[0].id"),
+        (lambda e: e.update(timestamp="soon"), "message_echoes[0].timestamp"),
+        (lambda e: e.pop("type"), "message_echoes[0].type"),
+        (lambda e: e.update(to=5), "message_echoes[0].to"),
+        (lambda e: e.pop("to"), "message_echoes[0].to"),
+        (lambda e: e.update(to="not a number"), "message_echoes[0].to"),
+    ],
+    ids=["no-id", "bad-timestamp", "no-type", "to-not-string", "no-to", "to-not-phone"],
+)
+def test_echoes_are_read_as_strictly_as_messages(mutate, path):
+    doc = wa.echo_payload(PHONE, "x")
+    mutate(doc["entry"][0]["changes"][0]["value"]["message_echoes"][0])
+    with pytest.raises(PayloadError) as err:
+        parse_webhook(doc)
+    assert err.value.path == "entry[0].changes[0].value." + path
+
+
+def test_history_chunk_becomes_history_messages_in_payload_order():
+    old = [wa.history_message(PHONE, "hello?", wamid="wamid.H1", timestamp=100),
+           wa.history_message(PHONE, "hi! how can we help", from_business=True, wamid="wamid.H2", timestamp=160)]
+    other = [wa.history_message("16505551234", "thanks", wamid="wamid.H3", timestamp=90)]
+    doc = wa.history_payload(PHONE, threads=[{"id": PHONE, "messages": old},
+                                             {"id": "16505551234", "messages": other}],
+                             phase=1, chunk_order=3, progress=40)
+    batch = parse_webhook(doc)
+    assert not batch.others and not batch.statuses
+    got = [(m.wamid, m.conversation_key, m.wa_id, m.origin, m.from_business, m.timestamp) for m in batch.messages]
+    assert got == [
+        ("wamid.H1", "+525512345678", PHONE, "history", False, 100),
+        ("wamid.H2", "+525512345678", PHONE, "history", True, 160),
+        ("wamid.H3", "+16505551234", "16505551234", "history", False, 90),
+    ]
+    assert batch.messages[1].raw["history_context"] == {"status": "DELIVERED"}
+    assert all(m.profile_name is None for m in batch.messages)
+
+
+def test_history_tells_the_business_by_its_number_when_to_is_missing():
+    # `to` marks the business's messages; without it, `from` is compared with the business number
+    # (in another spelling, too) and, failing that, with the thread's customer.
+    mine = wa.history_message(PHONE, "from us", wamid="wamid.B") | {"from": "+1 555 078 3881"}
+    theirs = wa.history_message(PHONE, "from them", wamid="wamid.C")
+    batch = parse_webhook(wa.history_payload(PHONE, [mine, theirs]))
+    assert [m.from_business for m in batch.messages] == [True, False]
+    doc = wa.history_payload(PHONE, [mine | {"from": "19995550000"}, theirs | {"from": "5215512345678"}])
+    del doc["entry"][0]["changes"][0]["value"]["metadata"]["display_phone_number"]
+    assert [m.from_business for m in parse_webhook(doc).messages] == [True, False]
+
+
+def test_a_progress_only_history_chunk_is_nothing():
+    doc = wa.history_payload(PHONE, progress=100)
+    del doc["entry"][0]["changes"][0]["value"]["history"][0]["threads"]
+    assert parse_webhook(doc).empty
+
+
+def test_unreadable_history_items_keep_the_chunk_raw_and_the_rest_readable():
+    good = wa.history_message(PHONE, "fine", wamid="wamid.OK")
+    broken = [{"id": "wamid.X"}, "nope", wa.history_message(PHONE, "x") | {"timestamp": "later"}]
+    doc = wa.history_payload(PHONE, [broken[0], good, broken[1], broken[2]])
+    batch = parse_webhook(doc)
+    assert [m.wamid for m in batch.messages] == ["wamid.OK"]
+    (other,) = batch.others
+    assert other.field == "history" and other.raw["value"] == doc["entry"][0]["changes"][0]["value"]
+
+
+def test_history_without_metadata_is_kept_raw_not_bounced():
+    doc = wa.history_payload(PHONE)
+    del doc["entry"][0]["changes"][0]["value"]["metadata"]
+    batch = parse_webhook(doc)
+    assert not batch.messages and [o.field for o in batch.others] == ["history"]
+
+
+def test_state_sync_becomes_contact_syncs():
+    items = [wa.contact_sync(PHONE, "Ana García (VIP)", first_name="Ana", timestamp=50),
+             wa.contact_sync("16505551234", action="remove", timestamp=51)]
+    batch = parse_webhook(wa.state_sync_payload(items))
+    assert not batch.messages and not batch.others and not batch.empty
+    assert [(c.conversation_key, c.full_name, c.first_name, c.action, c.timestamp) for c in batch.contacts] == [
+        ("+525512345678", "Ana García (VIP)", "Ana", "add", 50),
+        ("+16505551234", None, None, "remove", 51),
+    ]
+    assert batch.contacts[0].phone_number_id == wa.PHONE_NUMBER_ID and batch.contacts[0].raw == items[0]
+
+
+@pytest.mark.parametrize(
+    "item",
+    [{"type": "label", "label": {"name": "VIP"}, "action": "add", "metadata": {"timestamp": "1"}},
+     {"type": "contact", "contact": {"full_name": "No Number"}, "action": "add", "metadata": {"timestamp": "1"}},
+     {"type": "contact", "contact": {"phone_number": PHONE}, "action": "add"},
+     {"type": "contact", "contact": {"phone_number": "call me"}, "action": "add", "metadata": {"timestamp": "1"}}],
+    ids=["other-state-type", "no-phone", "no-timestamp", "not-a-phone"],
+)
+def test_unreadable_state_sync_items_keep_the_change_raw(item):
+    doc = wa.state_sync_payload([wa.contact_sync(PHONE, "Ana"), item])
+    batch = parse_webhook(doc)
+    assert [c.full_name for c in batch.contacts] == ["Ana"]
+    assert [o.field for o in batch.others] == ["smb_app_state_sync"]

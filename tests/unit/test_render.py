@@ -18,12 +18,12 @@ ORIG = wa.ORIGINAL
 
 EXPECTED = {
     "text": "Does it come in another color?",
-    "image": "[image] Taj Mahal",
-    "video": "[video] My vacation video",
-    "audio": "[audio]",
-    "voice": "[voice]",
-    "document": "[document] receipt.pdf — My receipt",
-    "sticker": "[sticker] (animated)",
+    "image": "[image] Taj Mahal (attached: 1003383421387256.jpg)",
+    "video": "[video] My vacation video (attached: 1003383421387257.mp4)",
+    "audio": "[audio] (attached: 1003383421387258.mp3)",
+    "voice": "[voice] (attached: 1003383421387259.ogg)",
+    "document": "[document] receipt.pdf — My receipt (attached: receipt.pdf)",
+    "sticker": "[sticker] (animated) (attached: 1003383421387261.webp)",
     "location": "[location] Philz Coffee, 101 Forest Ave, Palo Alto, CA 94301 "
     "(37.44221496582, -122.16165924072) https://maps.google.com/?q=37.44221496582,-122.16165924072",
     "contacts": "[contacts] Lucía Gómez (+1 (983) 555-2319, lucia@example.com)",
@@ -73,8 +73,8 @@ def test_forwarded_and_reply_prefixes():
     assert _render(frequently) == "[WhatsApp] Ana: (forwarded) look"
     reply = wa.text(W, "yes", context={"from": W, "id": "wamid.Q"})
     assert _render(reply) == "[WhatsApp] Ana: (reply to wamid.Q) yes"
-    image_reply = wa.image(W, caption="this one", context={"id": "wamid.Q"})
-    assert _render(image_reply) == "[WhatsApp] Ana: (reply to wamid.Q) [image] this one"
+    image_reply = wa.image(W, caption="this one", media_id="7", context={"id": "wamid.Q"})
+    assert _render(image_reply) == "[WhatsApp] Ana: (reply to wamid.Q) [image] this one (attached: 7.jpg)"
 
 
 def test_button_context_is_not_shown_as_a_reply():
@@ -100,10 +100,15 @@ def test_click_to_whatsapp_ad_referral():
 @pytest.mark.parametrize(
     ("msg", "body"),
     [
-        (wa.document(W, filename="a.pdf"), "[document] a.pdf"),
-        (wa.document(W, filename=None, caption="c"), "[document] c"),
-        (wa.sticker(W), "[sticker]"),
-        (wa.image(W), "[image]"),
+        (wa.document(W, filename="a.pdf", media_id="1"), "[document] a.pdf (attached: a.pdf)"),
+        (wa.document(W, filename=None, caption="c", media_id="2"), "[document] c (attached: 2.pdf)"),
+        (wa.document(W, filename="../../etc/passwd", media_id="2"),
+         "[document] ../../etc/passwd (attached: .._.._etc_passwd)"),
+        (wa.document(W, filename="..", media_id="2", mime_type="text/plain"), "[document] .. (attached: 2.txt)"),
+        (wa.sticker(W, media_id="3"), "[sticker] (attached: 3.webp)"),
+        (wa.image(W, media_id="4"), "[image] (attached: 4.jpg)"),
+        (wa.image(W) | {"image": {"caption": "no id"}}, "[image] no id"),
+        (wa.audio(W, media_id="5", mime_type="audio/x-unheard-of"), "[audio] (attached: 5.bin)"),
         (wa.location(W), "[location] (37.44221496582, -122.16165924072) "
          "https://maps.google.com/?q=37.44221496582,-122.16165924072"),
         (wa.location(W, latitude=None, longitude=None, name="Home"), "[location] Home"),
