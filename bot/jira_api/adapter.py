@@ -16,13 +16,10 @@ from urllib.parse import quote
 import jira
 import requests
 
+from bot.jira_api.setup_calls import WorkflowAndSetupCalls
+from bot.jira_api.translate import ISSUE_OPERATIONS, translate
 from bot.jira_api.errors import (
-    IssueNotFound,
-    JiraAuthFailed,
-    JiraError,
-    JiraRejected,
     JiraUnavailable,
-    RateLimited,
 )
 from bot.logs import get_logger
 from bot.rules.adf import doc_from_text
@@ -41,7 +38,7 @@ class IssueRef:
     id: str
 
 
-class JiraAdapter:
+class JiraAdapter(WorkflowAndSetupCalls):
     """Jira Cloud (API v3, ADF) or Server/Data Center (API v2, wiki markup).
 
     Args:
@@ -103,7 +100,7 @@ class JiraAdapter:
         try:
             return fn()
         except jira.JIRAError as exc:
-            error = _translate(exc, issue_scoped=operation in _ISSUE_OPERATIONS)
+            error = translate(exc, issue_scoped=operation in ISSUE_OPERATIONS)
             outcome = type(error).__name__
             raise error from exc
         except requests.JSONDecodeError as exc:  # before RequestException, which it also is
@@ -287,90 +284,6 @@ class JiraAdapter:
             params["properties"] = ",".join(properties)
         return self._request("get_issue", "GET", f"issue/{issue_key}", params=params)
 
-    # -- workflow and links (the ticket lifecycle) ------------------------------------------
-
-    def transitions(self, issue_key: str) -> list[dict[str, Any]]:
-        """`GET /issue/{key}/transitions`: the transitions the issue can take from its status now.
-
-        Returns:
-            Jira's transition objects: `id`, `name`, `to` (the target status, with
-            `statusCategory`), `isAvailable`, ….
-
-        Raises:
-            IssueNotFound: the issue is gone or not visible.
-        """
-        answer = self._request("transitions", "GET", f"issue/{quote(issue_key, safe='')}/transitions")
-        return list((answer or {}).get("transitions") or [])
-
-    def transition(self, issue_key: str, transition_id: str) -> None:
-        """`POST /issue/{key}/transitions`: move the issue along one of its transitions.
-
-        Raises:
-            IssueNotFound: the issue is gone.
-            JiraRejected: the transition is not valid from the issue's status (400), or a
-                screen/validator wants fields we do not send.
-            JiraUnavailable: outcome unknown; look at the issue's status before retrying.
-        """
-        self._request("transition", "POST", f"issue/{quote(issue_key, safe='')}/transitions",
-                      body={"transition": {"id": str(transition_id)}})
-
-    def link_issues(self, inward_key: str, outward_key: str, link_type: str = "Relates") -> None:
-        """`POST /issueLink`: link two issues with the link type named `link_type`.
-
-        Jira keeps one link per (type, inward, outward): asking again after an uncertain
-        answer does not make a second one.
-
-        Raises:
-            JiraRejected: an issue or the link type does not exist, or linking is disabled.
-            JiraUnavailable: outcome unknown.
-        """
-        self._request("link_issues", "POST", "issueLink", body={
-            "type": {"name": link_type},
-            "inwardIssue": {"key": inward_key},
-            "outwardIssue": {"key": outward_key},
-        })
-
-    # -- what `wajira check` asks ----------------------------------------------------------
-
-    def get_project(self, project_key: str) -> dict[str, Any]:
-        """`GET /project/{key}`: the project's id, key and name.
-
-        Raises:
-            JiraRejected: 404, no such project or this account may not browse it.
-        """
-        return self._request("get_project", "GET", f"project/{quote(project_key, safe='')}")
-
-    def creatable_issue_types(self, project_key: str) -> list[dict[str, Any]]:
-        """Issue types this account may create in the project, every page of
-        `GET /issue/createmeta/{project}/issuetypes` (the old `/issue/createmeta` is deprecated).
-
-        Raises:
-            JiraRejected: 404, no such project or not visible to this account.
-        """
-        path = f"issue/createmeta/{quote(project_key, safe='')}/issuetypes"
-        found: list[dict[str, Any]] = []
-        while True:
-            page = self._request("creatable_issue_types", "GET", path,
-                                 params={"startAt": len(found), "maxResults": 50})
-            # Cloud names the list `issueTypes`; Server/Data Center pages it as `values`.
-            types = page.get("issueTypes", page.get("values")) or []
-            found += types
-            if not types or page.get("isLast") or len(found) >= int(page.get("total", len(found))):
-                return found
-
-    def my_permissions(self, project_key: str, keys: list[str]) -> dict[str, bool]:
-        """`GET /mypermissions` in a project: permission key → whether this account has it.
-
-        A key Jira leaves out of its answer counts as not held.
-
-        Raises:
-            JiraRejected: 404 for an unknown project, 400 for an unknown permission key.
-        """
-        answer = self._request("my_permissions", "GET", "mypermissions",
-                               params={"projectKey": project_key, "permissions": ",".join(keys)})
-        held = (answer or {}).get("permissions") or {}
-        return {key: bool((held.get(key) or {}).get("havePermission")) for key in keys}
-
     # -- helpers ----------------------------------------------------------------------------
 
     def _body(self, text: str) -> Any:
@@ -431,43 +344,3 @@ class JiraAdapter:
             start += len(issues)
             if not issues or start >= int(page.get("total", 0)):
                 return
-
-
-# A 404 on these means the issue is gone; elsewhere (myself, search) it means a wrong URL.
-_ISSUE_OPERATIONS = frozenset({"add_comment", "list_comments", "get_issue", "transitions", "transition",
-                               "add_attachment", "list_attachments"})
-
-
-def _translate(exc: jira.JIRAError, *, issue_scoped: bool) -> JiraError:
-    status = exc.status_code
-    reason = _reason(exc)
-    if status == 429:
-        return RateLimited(f"Jira rate limit: {reason}", retry_after=_retry_after(exc))
-    if status is None or status >= 500:
-        return JiraUnavailable(f"Jira {status}: {reason}", status=status)
-    if status in (401, 403):
-        return JiraAuthFailed(f"Jira {status}: {reason}", status=status)
-    if status == 404 and issue_scoped:
-        return IssueNotFound(f"Jira 404: {reason}", status=status)
-    return JiraRejected(f"Jira {status}: {reason}", status=status)
-
-
-def _retry_after(exc: jira.JIRAError) -> float | None:
-    headers = exc.response.headers if exc.response is not None else {}
-    try:
-        return max(0.0, float(headers.get("Retry-After", "")))
-    except ValueError:
-        return None
-
-
-def _reason(exc: jira.JIRAError) -> str:
-    """Jira's own error text (`errorMessages` and `errors`), short enough for a log line."""
-    response = exc.response
-    try:
-        data = response.json() if response is not None else {}
-    except ValueError:
-        data = {}
-    parts = list(data.get("errorMessages") or []) if isinstance(data, dict) else []
-    if isinstance(data, dict) and isinstance(data.get("errors"), dict):
-        parts += [f"{k}: {v}" for k, v in data["errors"].items()]
-    return ("; ".join(str(p) for p in parts) or str(exc.text or "no reason given"))[:500]
