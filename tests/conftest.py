@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from storage.db import bind, open_database
+from storage.schema import migrate
 from tests.dbs import engine_params, isolated_for_pytest
 
 
@@ -18,3 +20,13 @@ def db_url(db_engine: str):
     """URL of a freshly created, empty database (schema not migrated), dropped afterwards."""
     with isolated_for_pytest(db_engine) as url:
         yield url
+
+
+@pytest.fixture
+def db(db_url):
+    """An open connection to `db_url` with the schema migrated and the models bound."""
+    database = open_database(db_url)
+    migrate(database)
+    bind(database)
+    yield database
+    database.close()

@@ -20,13 +20,12 @@ from jobs.poll import PollJob
 from jobs.tickets import TicketOpener
 from sandbox import whatsapp_payloads as wa
 from sandbox.jira import JiraSandbox
-from storage.db import bind, open_database
 from storage.inbound import InboundQueue
 from storage.issue_states import IssueStateRow, IssueStates
 from storage.leases import Leases
 from storage.mappings import Mappings
 from storage.polling import HandledComments, PollState
-from storage.schema import SCHEMA_VERSION, migrate
+from storage.schema import SCHEMA_VERSION
 from storage.ticket_history import TicketHistory, TicketHistoryRow
 from tests.fakes import FakeClock, FakeJira
 from tests.spec_check import load_spec
@@ -91,15 +90,6 @@ class World:
         before = len(self.jira.calls)
         action()
         return self.jira.calls[before:]
-
-
-@pytest.fixture
-def db(db_url):
-    database = open_database(db_url)
-    migrate(database)
-    bind(database)
-    yield database
-    database.close()
 
 
 @pytest.fixture

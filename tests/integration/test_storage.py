@@ -16,7 +16,7 @@ import pytest
 
 from bot.rules.events import InboundMessage, OtherEvent, ParsedBatch, StatusEvent
 from storage import (SCHEMA_VERSION, InboundQueue, Leases, MappingExists, Mappings,
-                     StorageUnavailable, bind, migrate, open_database, ping)
+                     StorageUnavailable, migrate, open_database, ping)
 from storage.db import dialect
 from storage.models import ALL_MODELS
 from tests.dbs import ENV_VARS, engine_params, server_url
@@ -31,15 +31,6 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
-
-
-@pytest.fixture
-def db(db_url):
-    database = open_database(db_url)
-    migrate(database)
-    bind(database)
-    yield database
-    database.close()
 
 
 @pytest.fixture

@@ -15,15 +15,6 @@ from tests.integration.test_storage import Clock, run_threads
 
 
 @pytest.fixture
-def db(db_url):
-    database = open_database(db_url)
-    migrate(database)
-    bind(database)
-    yield database
-    database.close()
-
-
-@pytest.fixture
 def clock():
     return Clock()
 

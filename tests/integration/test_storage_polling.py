@@ -4,19 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from storage import (AiTurns, HandledComments, OutboundQueue, PollRecord, PollState, bind,
-                     migrate, open_database)
+from storage import (AiTurns, HandledComments, OutboundQueue, PollRecord, PollState)
 from tests.integration.test_storage import Clock, run_threads
 from tests.integration.test_storage_outbound import keys, row
-
-
-@pytest.fixture
-def db(db_url):
-    database = open_database(db_url)
-    migrate(database)
-    bind(database)
-    yield database
-    database.close()
 
 
 @pytest.fixture
