@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timezone
 
+import structlog
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -34,8 +36,12 @@ class NudgeableJob:
         if not self._running.acquire(blocking=False):
             self._again.set()
             return
+        # Every log line of this run carries the job's name and a run id (pool threads are
+        # reused, so the previous run's bindings are cleared first).
+        structlog.contextvars.clear_contextvars()
         try:
             for _ in range(1000):
+                structlog.contextvars.bind_contextvars(job=self.name, run_id=uuid.uuid4().hex[:12])
                 self._again.clear()
                 self.last_run_started = time.time()
                 try:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 import peewee
 
 from bot.rules.events import ContactSync
-from storage.db import guarded, transact
+from storage.db import guarded, transact, utf8_safe
 from storage.models import KEY_LENGTH, BaseModel
 
 REMOVE = "remove"
@@ -106,4 +106,4 @@ class ContactNames:
 def _clip(name: str | None) -> str | None:
     if name is None:
         return None
-    return name[:_MAX_NAME_CHARS]
+    return utf8_safe(name[:_MAX_NAME_CHARS])

@@ -275,3 +275,13 @@ def transact(db: peewee.Database, work: Callable[[], T]) -> T:
             with db.atomic():  # a savepoint: a failure here leaves the caller's work intact
                 return work()
         return in_transaction_retrying(db, work)
+
+
+def utf8_safe(value: object) -> object:
+    """A string the database can store: lone surrogates become U+FFFD (others pass untouched)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return value

@@ -16,6 +16,7 @@ arrived), and then go out in Meta's timestamp order, whichever chunk brought the
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ import peewee
 
 from bot.rules.events import InboundMessage, OtherEvent, ParsedBatch, StatusEvent
 from storage.contacts import ContactNames, apply_syncs
-from storage.db import dialect, guarded, in_transaction_retrying
+from storage.db import dialect, guarded, in_transaction_retrying, utf8_safe
 from storage.models import InboundMessageRow, StatusRow, WebhookEventRow
 
 PENDING, DONE, DEAD, PARKED = "pending", "done", "dead", "parked"
@@ -76,7 +77,13 @@ class QueuedMessage:
 def _json(value: Any) -> str:
     # Real characters, not \u escapes: the column is utf8mb4 and the text stays readable.
     # Key order is Meta's (dicts keep it), so the stored text reads like what Meta sent.
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate ("\ud83d", half an emoji) is valid JSON but not UTF-8: keep it escaped.
+        text = json.dumps(value, separators=(",", ":"))
+    return text
 
 
 def _chunk_size(db: peewee.Database, columns: int) -> int:
@@ -96,6 +103,12 @@ class InboundQueue:
         self.history_settle_seconds = history_settle_seconds
         self.history_max_hold_seconds = history_max_hold_seconds
         self.contacts = ContactNames(db, clock)
+        # SQLite has one writer at a time, and a writer that finds the lock taken polls for
+        # it with growing sleeps (SQLite's busy handler: 1, 2, 5 … 100 ms), so concurrent
+        # webhook threads mostly sleep while the lock is free. Queuing this process's
+        # deliveries on a lock hands the database over at once. Other processes (and this
+        # one's jobs) still meet at the database lock and its busy timeout, as before.
+        self._store_lock = threading.Lock() if dialect(db) == "sqlite" else None
 
     # -- the webhook's side -------------------------------------------------------------
 
@@ -140,7 +153,12 @@ class InboundQueue:
             return counts
 
         with guarded(self.db):
-            new_messages, new_statuses, new_others, contacts = in_transaction_retrying(self.db, work)
+            if self._store_lock is None:
+                new_messages, new_statuses, new_others, contacts = in_transaction_retrying(self.db, work)
+            else:
+                with self._store_lock:
+                    new_messages, new_statuses, new_others, contacts = in_transaction_retrying(
+                        self.db, work)
         return StoreResult(messages_new=new_messages,
                            messages_duplicate=len(batch.messages) - new_messages,
                            statuses_new=new_statuses, others_new=new_others,
@@ -173,6 +191,7 @@ class InboundQueue:
     def _insert_ignoring(self, model: type[peewee.Model], rows: list[dict[str, Any]]) -> int:
         if not rows:
             return 0
+        rows = [{k: utf8_safe(v) for k, v in row.items()} for row in rows]
         inserted = 0
         size = _chunk_size(self.db, len(rows[0]))
         for start in range(0, len(rows), size):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 
 
@@ -71,7 +72,11 @@ class TcpProxy:
             conns, self._conns = self._conns, []
         for s in conns:
             try:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                s.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked in recv(); close() alone does not
+            except OSError:
+                pass
+            try:
                 s.close()
             except OSError:
                 pass

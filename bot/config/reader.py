@@ -133,7 +133,7 @@ class Table:
         value = self._secrets.lookup(variable, self.key(name)) if variable else None
         if value is None:
             value = self._raw(name, str, "a string")
-        if required and not value:
+        if required and not value.strip():  # " " is no secret
             raise self.missing(name)
         return value
 

@@ -81,7 +81,8 @@ def decrypt_request(private_key: rsa.RSAPrivateKey, body: Mapping[str, Any]) -> 
 
 def encrypt_response(payload: Mapping[str, Any], aes_key: bytes, iv: bytes) -> str:
     """The response body: `payload` as JSON, AES-GCM with the request's key and inverted IV, base64."""
-    plaintext = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    # ASCII with \u escapes: any string the customer sent (a lone surrogate too) survives.
+    plaintext = json.dumps(payload, separators=(",", ":")).encode("ascii")
     return base64.b64encode(AESGCM(aes_key).encrypt(invert_iv(iv), plaintext, None)).decode("ascii")
 
 

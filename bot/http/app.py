@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from urllib.parse import parse_qsl
+
+import structlog
 
 from bot.logs import get_logger
 from bot.whatsapp.webhook import Reply, WebhookHandler
@@ -34,6 +37,9 @@ class WsgiApp:
         self.extra_routes = extra_routes or {}
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        # Every log line of this request carries its id (each request has its own thread).
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=uuid.uuid4().hex[:12])
         try:
             reply = self._route(environ)
         except Exception:  # a bug of ours must still answer, and must be visible in the log
@@ -77,7 +83,7 @@ class WsgiApp:
 
     def _deliver(self, environ: dict) -> Reply:
         signature = environ.get("HTTP_X_HUB_SIGNATURE_256")
-        if not signature:
+        if not signature or not signature.strip():
             return self.webhook.deliver(None, b"")
         length = _content_length(environ)
         if length is None:

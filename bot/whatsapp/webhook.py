@@ -65,7 +65,7 @@ class WebhookHandler:
 
     def deliver(self, signature: str | None, body: bytes) -> Reply:
         """POST: one signed delivery, stored whole or not at all."""
-        if not signature:
+        if not signature or not signature.strip():
             return self._refuse(401, "missing X-Hub-Signature-256 header", "unsigned")
         if len(body) > self.max_body_bytes:
             return self.refuse_oversized()

@@ -43,6 +43,7 @@ def config_text(
     inbox: str = "",
     whatsapp: str = "",
     service: str = "",
+    openai_timeout: float = 10,
 ) -> str:
     return f"""
 [server]
@@ -70,7 +71,7 @@ timeout_seconds = 5
 api_key = "{OPENAI_KEY}"
 base_url = "{openai_url}"
 model = "gpt-4o-mini"
-timeout_seconds = 10
+timeout_seconds = {openai_timeout}
 
 [poller]
 interval_seconds = {poll_interval}

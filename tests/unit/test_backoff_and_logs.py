@@ -35,3 +35,31 @@ def test_phone_numbers_and_secrets_are_scrubbed_from_log_events():
 
 def test_masking_leaves_short_numbers_and_words_alone():
     assert logs.mask_digits("retry in 30s, issue WA-1234, 2026-11-21T12:00") == "retry in 30s, issue WA-1234, 2026-11-21T12:00"
+
+
+def test_request_and_job_ids_are_bound_to_every_line(capsys):
+    import io
+    import json as jsonlib
+
+    from bot.http.app import WsgiApp
+    from jobs.scheduler import NudgeableJob
+
+    stream = io.StringIO()
+    logs.configure("info", "json", stream=stream)
+    try:
+        job = NudgeableJob("poll", lambda: logs.get_logger("t").info("inside_job"))
+        job()
+
+        class Handler:
+            def verify(self, query):
+                logs.get_logger("t").info("inside_request")
+                from bot.whatsapp.webhook import Reply
+                return Reply(200, b"ok", "text/plain")
+
+        app = WsgiApp(webhook_path="/w", webhook=Handler(), health=lambda: (True, {}), metrics=lambda: (b"", "text/plain"))
+        app({"REQUEST_METHOD": "GET", "PATH_INFO": "/w", "QUERY_STRING": ""}, lambda status, headers: None)
+    finally:
+        logs.configure("warning", "json")
+    events = {e["event"]: e for e in map(jsonlib.loads, stream.getvalue().splitlines())}
+    assert events["inside_job"]["job"] == "poll" and len(events["inside_job"]["run_id"]) == 12
+    assert len(events["inside_request"]["request_id"]) == 12 and "job" not in events["inside_request"]
