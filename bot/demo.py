@@ -21,6 +21,12 @@ JIRA_CREDENTIALS = ("bot@example.com", "demo-jira-token")
 GRAPH_TOKEN = "demo-access-token"
 OPENAI_KEY = "demo-openai-key"
 CUSTOMER = ("Ana García", "5215512345678")
+DEMO_MEDIA_ID = "1003383421387256"
+# A 1×1 PNG: the photo the customer sends, downloaded from "Meta" and attached in Jira.
+DEMO_IMAGE = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000d49444154789c6360f8cf00000301010018dd8db40000000049454e44ae426082"
+)
 
 
 def _settings(jira_url: str, graph_url: str, openai_url: str, db_path: Path):
@@ -114,7 +120,8 @@ def _play(daemon, jira, graph, openai) -> int:
     now = int(time.time())
     first = wa.text(phone, "Hola! My order #1042 has not arrived yet.", timestamp=now)
     customer_says(first)
-    customer_says(wa.image(phone, caption="This is the tracking page", timestamp=now + 1))
+    graph.add_media(DEMO_MEDIA_ID, DEMO_IMAGE, "image/png")  # what Meta holds for the photo
+    customer_says(wa.image(phone, caption="This is the tracking page", media_id=DEMO_MEDIA_ID, mime_type="image/png", timestamp=now + 1))
     sender.deliver(wa.message_payload([first], contacts=[contact], phone_number_id=DEMO_PHONE_NUMBER_ID))
     print("  (Meta redelivers the first message: stored once)")
 
@@ -124,6 +131,10 @@ def _play(daemon, jira, graph, openai) -> int:
         print(f"demo failed: expected one ticket, Jira has {len(issues)}")
         return 1
     key = issues[0]["key"]
+    attachments = _wait(lambda: jira.attachments(key)) or []
+    for attachment in attachments:
+        print(f"  Jira attachment: {attachment['filename']} ({len(attachment['bytes'])} bytes, the photo's own bytes)")
+    ok = ok and any(a["bytes"] == DEMO_IMAGE for a in attachments)
     print("\n2. The AI answers on WhatsApp")
     for body in whatsapp_texts():
         print(f"  WhatsApp → {name}: {body}")
@@ -150,7 +161,7 @@ def _play(daemon, jira, graph, openai) -> int:
     ok = ok and len(sent) == 2 and not leaked and comments == 5
     print()
     if ok:
-        print("demo finished: 2 customer messages → 2 comments, 1 AI reply and 1 agent reply on WhatsApp; "
+        print("demo finished: 2 customer messages → 2 comments and the photo attached, 1 AI reply and 1 agent reply on WhatsApp; "
               "the internal comment stayed in Jira")
         return 0
     print(f"demo failed: {comments} comments in Jira, {len(sent)} WhatsApp messages, internal leaked: {leaked}")
