@@ -16,7 +16,7 @@ from bot.rules import payload_business as business
 from bot.rules.events import InboundMessage, ParsedBatch, PayloadError, StatusEvent
 from bot.rules.payload_fields import (
     Records,
-    conversation_key,
+    inbound_message,
     message_header,
     message_id,
     metadata,
@@ -153,19 +153,9 @@ def _message(
         if wa_id is None or contact.get("wa_id") == wa_id:
             user_id = str_or_none(contact, "user_id")
 
-    key = conversation_key(wa_id, user_id, f"{path}.from")
-    return InboundMessage(
-        wamid=wamid,
-        conversation_key=key,
-        wa_id=wa_id,
-        user_id=user_id,
-        phone_number_id=phone_number_id,
-        display_phone_number=display,
-        profile_name=_profile_name(contact),
-        timestamp=sent_at,
-        kind=msg_kind,
-        raw=msg,
-    )
+    return inbound_message(msg, f"{path}.from", wamid=wamid, sent_at=sent_at, msg_kind=msg_kind,
+                           wa_id=wa_id, user_id=user_id, phone_number_id=phone_number_id,
+                           display=display, profile_name=_profile_name(contact))
 
 
 def _status(st: object, path: str, phone_number_id: str) -> StatusEvent:

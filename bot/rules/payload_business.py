@@ -22,6 +22,7 @@ from bot.rules.payload_fields import (
     Records,
     conversation_key,
     dialable,
+    inbound_message,
     message_header,
     metadata,
     other_event,
@@ -39,20 +40,9 @@ def echo(msg: object, path: str, phone_number_id: str, display: str | None) -> I
         raise PayloadError(f"{path}.to", "must be a string")
     wa_id = dialable(to)
     user_id = str_or_none(msg, "to_user_id")
-    return InboundMessage(
-        wamid=wamid,
-        conversation_key=conversation_key(wa_id, user_id, f"{path}.to"),
-        wa_id=wa_id,
-        user_id=user_id,
-        phone_number_id=phone_number_id,
-        display_phone_number=display,
-        profile_name=None,
-        timestamp=sent_at,
-        kind=msg_kind,
-        raw=msg,
-        origin="echo",
-        from_business=True,
-    )
+    return inbound_message(msg, f"{path}.to", wamid=wamid, sent_at=sent_at, msg_kind=msg_kind,
+                           wa_id=wa_id, user_id=user_id, phone_number_id=phone_number_id,
+                           display=display, origin="echo", from_business=True)
 
 
 def history(value: dict[str, Any], path: str, out: Records) -> None:
@@ -107,20 +97,9 @@ def _history_message(msg: object, path: str, phone_number_id: str, display: str 
     peer = customer or to or (None if from_business else sender)
     wa_id = dialable(peer)
     user_id = None if from_business else str_or_none(msg, "from_user_id")
-    return InboundMessage(
-        wamid=wamid,
-        conversation_key=conversation_key(wa_id, user_id, f"{path}.from"),
-        wa_id=wa_id,
-        user_id=user_id,
-        phone_number_id=phone_number_id,
-        display_phone_number=display,
-        profile_name=None,
-        timestamp=sent_at,
-        kind=msg_kind,
-        raw=msg,
-        origin="history",
-        from_business=from_business,
-    )
+    return inbound_message(msg, f"{path}.from", wamid=wamid, sent_at=sent_at, msg_kind=msg_kind,
+                           wa_id=wa_id, user_id=user_id, phone_number_id=phone_number_id,
+                           display=display, origin="history", from_business=from_business)
 
 
 def _same_number(a: str, b: str) -> bool:

@@ -134,3 +134,35 @@ def message_header(msg: object, path: str) -> tuple[dict[str, Any], str, int, st
     if not isinstance(msg, dict):
         raise PayloadError(path, "must be an object")
     return msg, message_id(msg, path), timestamp(msg, path), kind(msg, path)
+
+
+def inbound_message(
+    msg: dict[str, Any],
+    path: str,
+    *,
+    wamid: str,
+    sent_at: int,
+    msg_kind: str,
+    wa_id: str | None,
+    user_id: str | None,
+    phone_number_id: str,
+    display: str | None,
+    profile_name: str | None = None,
+    origin: str = "customer",
+    from_business: bool = False,
+) -> InboundMessage:
+    """The record for one message-shaped item; `path` points at whoever names the customer."""
+    return InboundMessage(
+        wamid=wamid,
+        conversation_key=conversation_key(wa_id, user_id, path),
+        wa_id=wa_id,
+        user_id=user_id,
+        phone_number_id=phone_number_id,
+        display_phone_number=display,
+        profile_name=profile_name,
+        timestamp=sent_at,
+        kind=msg_kind,
+        raw=msg,
+        origin=origin,
+        from_business=from_business,
+    )
