@@ -20,6 +20,8 @@ from bot.logs import get_logger
 
 log = get_logger(__name__)
 
+NUDGE_COALESCE_SECONDS = 0.05
+
 
 class NudgeableJob:
     def __init__(self, name: str, fn: Callable[[], object]) -> None:
@@ -27,6 +29,10 @@ class NudgeableJob:
         self._fn = fn
         self._again = threading.Event()
         self._running = threading.Lock()
+        # When a run was last asked for: a burst of webhooks would otherwise reschedule the
+        # job once per delivery. Nudges within NUDGE_COALESCE_SECONDS of that ask add nothing
+        # (the run it asked for has not started, or has just started and sees their rows).
+        self._requested_at = float("-inf")
         self._scheduler: BackgroundScheduler | None = None
         self.last_run_started: float | None = None
         self.last_run_finished: float | None = None
@@ -36,6 +42,7 @@ class NudgeableJob:
         if not self._running.acquire(blocking=False):
             self._again.set()
             return
+        self._requested_at = float("-inf")
         # Every log line of this run carries the job's name and a run id (pool threads are
         # reused, so the previous run's bindings are cleared first).
         structlog.contextvars.clear_contextvars()
@@ -59,12 +66,14 @@ class NudgeableJob:
     def nudge(self) -> None:
         """Run as soon as possible (now, or right after the current run)."""
         self._again.set()
-        if self._scheduler is not None and not self._running.locked():
+        now = time.monotonic()
+        if (self._scheduler is not None and not self._running.locked()
+                and now - self._requested_at > NUDGE_COALESCE_SECONDS):
+            self._requested_at = now
             try:
                 self._scheduler.modify_job(self.name, next_run_time=datetime.now(timezone.utc))
             except Exception:  # scheduler shutting down: the pending flag still covers it
                 pass
-
 
     def nudge_at(self, when: float) -> None:
         """Run at epoch `when` (a debounce ending); now if that has passed."""

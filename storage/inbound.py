@@ -16,7 +16,6 @@ arrived), and then go out in Meta's timestamp order, whichever chunk brought the
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,7 +25,9 @@ import peewee
 
 from bot.rules.events import InboundMessage, OtherEvent, ParsedBatch, StatusEvent
 from storage.contacts import ContactNames, apply_syncs
-from storage.db import dialect, guarded, in_transaction_retrying, utf8_safe
+from storage.db import StorageUnavailable, dialect, guarded, in_transaction_retrying, utf8_safe
+from storage.group_commit import GroupCommit
+from storage.prepared import insert_ignoring, update_where_in
 from storage.models import InboundMessageRow, StatusRow, WebhookEventRow
 
 PENDING, DONE, DEAD, PARKED = "pending", "done", "dead", "parked"
@@ -103,12 +104,10 @@ class InboundQueue:
         self.history_settle_seconds = history_settle_seconds
         self.history_max_hold_seconds = history_max_hold_seconds
         self.contacts = ContactNames(db, clock)
-        # SQLite has one writer at a time, and a writer that finds the lock taken polls for
-        # it with growing sleeps (SQLite's busy handler: 1, 2, 5 … 100 ms), so concurrent
-        # webhook threads mostly sleep while the lock is free. Queuing this process's
-        # deliveries on a lock hands the database over at once. Other processes (and this
-        # one's jobs) still meet at the database lock and its busy timeout, as before.
-        self._store_lock = threading.Lock() if dialect(db) == "sqlite" else None
+        # Concurrent deliveries share a transaction (and its fsync): see storage/group_commit.py.
+        # This also queues this process's SQLite writers on a lock instead of the database's
+        # busy handler, which polls with growing sleeps while the lock is already free.
+        self._group = GroupCommit(self._commit_group, passthrough=(StorageUnavailable,))
 
     # -- the webhook's side -------------------------------------------------------------
 
@@ -152,26 +151,23 @@ class InboundQueue:
             self._hold_history(importing, now)
             return counts
 
-        with guarded(self.db):
-            if self._store_lock is None:
-                new_messages, new_statuses, new_others, contacts = in_transaction_retrying(self.db, work)
-            else:
-                with self._store_lock:
-                    new_messages, new_statuses, new_others, contacts = in_transaction_retrying(
-                        self.db, work)
+        new_messages, new_statuses, new_others, contacts = self._group.submit(work)
         return StoreResult(messages_new=new_messages,
                            messages_duplicate=len(batch.messages) - new_messages,
                            statuses_new=new_statuses, others_new=new_others,
                            contacts_applied=contacts)
 
+    def _commit_group(self, work: Callable[[], list]) -> list:
+        with guarded(self.db):
+            return in_transaction_retrying(self.db, work)
+
     def _unpark(self, conversation_keys: list[str], now: float) -> None:
         # The customer wrote: the echoes and history parked for want of a ticket go first (they
         # are older), and the ticket the customer's message opens takes them.
-        M = InboundMessageRow
         for start in range(0, len(conversation_keys), 500):
-            (M.update(state=PENDING, next_attempt_at=now, updated_at=now)
-             .where((M.state == PARKED) & M.conversation_key.in_(conversation_keys[start:start + 500]))
-             .execute(self.db))
+            update_where_in(self.db, InboundMessageRow,
+                            {"state": PENDING, "next_attempt_at": now, "updated_at": now},
+                            {"state": PARKED}, "conversation_key", conversation_keys[start:start + 500])
 
     def _hold_history(self, phone_number_ids: list[str], now: float) -> None:
         # Another chunk arrived: hold every history row of the import a while longer, so a chunk
@@ -195,8 +191,7 @@ class InboundQueue:
         inserted = 0
         size = _chunk_size(self.db, len(rows[0]))
         for start in range(0, len(rows), size):
-            query = model.insert_many(rows[start:start + size]).on_conflict_ignore().as_rowcount()
-            inserted += query.execute(self.db)
+            inserted += insert_ignoring(self.db, model, rows[start:start + size])
         return inserted
 
     def _message_row(self, m: InboundMessage, now: float) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import structlog
 
 from storage.db import bind, open_database
 from storage.schema import migrate
@@ -30,3 +31,11 @@ def db(db_url):
     bind(database)
     yield database
     database.close()
+
+
+@pytest.fixture(autouse=True)
+def _structlog_defaults():
+    """A test that configures logging (the CLI does, at a level) must not filter the events
+    the next test captures with `structlog.testing.capture_logs`."""
+    yield
+    structlog.reset_defaults()

@@ -13,6 +13,7 @@ address replies must go to, so the key never needs to be dialable.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import phonenumbers
@@ -73,6 +74,7 @@ def _fold_double_spellings(digits: str) -> str:
     return digits
 
 
+@functools.lru_cache(maxsize=4096)  # libphonenumber's parse is the costliest step of a webhook
 def conversation_key_for_phone(wa_id: str) -> str:
     """Canonical E.164 key for Meta's `from`/`wa_id` (digits, `+` and spaces tolerated).
 
