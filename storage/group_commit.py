@@ -35,6 +35,8 @@ class _Waiting(Generic[R]):
     done: bool = False
     result: R | None = None
     error: BaseException | None = field(default=None)
+    leads: bool = False
+    wake: threading.Event = field(default_factory=threading.Event)
 
 
 class GroupCommit:
@@ -53,7 +55,7 @@ class GroupCommit:
         self._run = run_in_transaction
         self._passthrough = passthrough
         self._max_group = max_group
-        self._lock = threading.Condition()
+        self._lock = threading.Lock()
         self._queue: list[_Waiting] = []
         self._leading = False
         self.groups = 0
@@ -64,14 +66,16 @@ class GroupCommit:
         me = _Waiting(unit)
         with self._lock:
             self._queue.append(me)
+            if not self._leading:
+                self._leading = me.leads = True
         while not me.done:
-            with self._lock:
-                while self._leading and not me.done:
-                    self._lock.wait()
-                if me.done:
-                    break
-                # Lead: the oldest waiting units go first, ours among them sooner or later.
-                self._leading = True
+            if not me.leads:
+                # Each waiter has its own event: a commit wakes exactly the callers it
+                # finished, and leadership passes to one of those still waiting.
+                me.wake.wait()
+                me.wake.clear()
+                continue
+            with self._lock:  # the oldest waiting units go first, ours among them sooner or later
                 group, self._queue = self._queue[:self._max_group], self._queue[self._max_group:]
             try:
                 self._commit(group)
@@ -80,8 +84,16 @@ class GroupCommit:
                     if not w.done:
                         w.error, w.done = RuntimeError("group commit did not finish"), True
                 with self._lock:
-                    self._leading = False
-                    self._lock.notify_all()
+                    me.leads = False
+                    if self._queue:
+                        heir = self._queue[0]
+                        heir.leads = True
+                        heir.wake.set()
+                    else:
+                        self._leading = False
+                for w in group:
+                    if w is not me:
+                        w.wake.set()
         if me.error is not None:
             raise me.error
         return me.result  # type: ignore[return-value]

@@ -6,10 +6,11 @@ import queue
 import threading
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
-WORKERS = 32
-"""Requests served at once. Each holds a thread (and a database connection); more arrive
-queued on the listening socket. Our answers take milliseconds, so 32 covers bursts well
-beyond what one SQLite writer absorbs."""
+WORKERS = 16
+"""Requests served at once. Each holds a thread (and a database connection); more wait in
+the accept queue. Our answers take about a millisecond of one interpreter's CPU, so more
+threads only contend for the GIL: 4, 8, 16 and 32 measured within noise of each other at 16
+concurrent clients (tests/benchmarks/bench.py), 16 keeps slow clients from starving the rest."""
 REQUEST_TIMEOUT_SECONDS = 15
 """A connection silent this long is dropped (Meta itself gives up well before)."""
 
@@ -36,8 +37,9 @@ class PooledWSGIServer(WSGIServer):
     request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], handler: type[WSGIRequestHandler],
-                 workers: int = WORKERS) -> None:
+                 workers: int | None = None) -> None:
         super().__init__(address, handler)
+        workers = workers or WORKERS
         self._accepted: queue.SimpleQueue = queue.SimpleQueue()
         self._workers = [threading.Thread(target=self._work, name=f"http-{n}", daemon=True)
                          for n in range(workers)]

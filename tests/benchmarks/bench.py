@@ -84,7 +84,13 @@ def post(port: int, body: bytes, signature: str) -> int:
         conn.close()
 
 
-def load(port: int, bodies: list[tuple[bytes, str]], concurrency: int) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(port: int, bodies: list[tuple[bytes, str]], concurrency: int, server_pid: int) -> dict:
     """POST every body with `concurrency` threads, one connection per request (wsgiref is HTTP/1.0)."""
     latencies: list[list[float]] = [[] for _ in range(concurrency)]
     failures = [0] * concurrency
@@ -101,6 +107,7 @@ def load(port: int, bodies: list[tuple[bytes, str]], concurrency: int) -> dict:
                 failures[n] += 1
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(concurrency)]
+    server0 = cpu_seconds(server_pid)
     cpu0, t0 = time.process_time(), time.perf_counter()
     for t in threads:
         t.start()
@@ -109,7 +116,8 @@ def load(port: int, bodies: list[tuple[bytes, str]], concurrency: int) -> dict:
     elapsed = time.perf_counter() - t0
     flat = sorted(x for lat in latencies for x in lat)
     return {"requests": len(flat), "failures": sum(failures), "seconds": elapsed,
-            "client_cpu_seconds": time.process_time() - cpu0, "latencies": flat}
+            "client_cpu_seconds": time.process_time() - cpu0,
+            "server_cpu_seconds": cpu_seconds(server_pid) - server0, "latencies": flat}
 
 
 def pct(sorted_values: list[float], q: float) -> float:
@@ -124,7 +132,9 @@ def summarise(runs: list[dict]) -> dict:
     return {"requests": len(lat), "failures": sum(r["failures"] for r in runs),
             "per_second": len(lat) / seconds if seconds else 0.0,
             "p50_ms": pct(lat, 0.50) * 1000, "p99_ms": pct(lat, 0.99) * 1000,
-            "client_cpu_share": sum(r["client_cpu_seconds"] for r in runs) / seconds if seconds else 0.0}
+            "client_cpu_share": sum(r["client_cpu_seconds"] for r in runs) / seconds if seconds else 0.0,
+            "server_cpu_ms_per_request": sum(r["server_cpu_seconds"] for r in runs) / len(lat) * 1000 if lat else 0.0,
+            "server_cpu_share": sum(r["server_cpu_seconds"] for r in runs) / seconds if seconds else 0.0}
 
 
 # -- processes ------------------------------------------------------------------------------
@@ -224,10 +234,10 @@ def bench_ingest(workdir: Path, messages: int, log_level_quiet: bool = True) -> 
         for concurrency in CONCURRENCIES:
             runs: dict[str, list[dict]] = {"daemon": [], "bare": []}
             for _ in range(ROUNDS):
-                for target, port in (("daemon", daemon.port), ("bare", bare_port)):
+                for target, port, pid in (("daemon", daemon.port, daemon.proc.pid), ("bare", bare_port, bare.pid)):
                     run += 1
                     bodies = make_bodies(per_run, run)
-                    runs[target].append(load(port, bodies, concurrency))
+                    runs[target].append(load(port, bodies, concurrency, pid))
                     print(f"  ingest c={concurrency:<2} {target:<6} round: "
                           f"{runs[target][-1]['requests'] / runs[target][-1]['seconds']:7.0f}/s", flush=True)
             result["levels"][concurrency] = {t: summarise(r) for t, r in runs.items()}
@@ -414,11 +424,13 @@ def report(results: dict, args: argparse.Namespace) -> list[dict]:
         print(f"\ningest ({ing['webhooks_sent']} webhooks to each server, one message each, "
               f"{ing['rows_stored']} rows stored)")
         print(f"{'conc':>4} | {'daemon/s':>9} {'p50 ms':>7} {'p99 ms':>7} | {'bare/s':>7} {'p50 ms':>7} "
-              f"{'p99 ms':>7} | ratio | client CPU")
+              f"{'p99 ms':>7} | ratio | server CPU ms/req | client CPU")
         for c, lv in ing["levels"].items():
             d, b = lv["daemon"], lv["bare"]
             print(f"{c:>4} | {d['per_second']:9.0f} {d['p50_ms']:7.2f} {d['p99_ms']:7.2f} | {b['per_second']:7.0f} "
                   f"{b['p50_ms']:7.2f} {b['p99_ms']:7.2f} | {d['per_second'] / b['per_second']:5.2f} | "
+                  f"{d['server_cpu_ms_per_request']:.2f}/{b['server_cpu_ms_per_request']:.2f} "
+                  f"({d['server_cpu_share']:.0%}/{b['server_cpu_share']:.0%}) | "
                   f"{d['client_cpu_share']:.0%}/{b['client_cpu_share']:.0%}")
         best = max(ing["levels"].values(), key=lambda lv: lv["daemon"]["per_second"])
         check("webhooks/s (best concurrency)", f"{best['daemon']['per_second']:.0f}", ">= 1500",
