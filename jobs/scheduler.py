@@ -39,29 +39,37 @@ class NudgeableJob:
         self.last_error: str | None = None
 
     def __call__(self) -> None:
-        if not self._running.acquire(blocking=False):
-            self._again.set()
-            return
+        for _ in range(2):
+            if not self._running.acquire(blocking=False):
+                self._again.set()
+                return
+            try:
+                self._run_while_nudged()
+            finally:
+                self._running.release()
+            # A nudge that landed after the last look at _again but before the release found
+            # the job running and left its work to this run: look once more, lock now free.
+            if not self._again.is_set():
+                return
+
+    def _run_while_nudged(self) -> None:
         self._requested_at = float("-inf")
         # Every log line of this run carries the job's name and a run id (pool threads are
         # reused, so the previous run's bindings are cleared first).
         structlog.contextvars.clear_contextvars()
-        try:
-            for _ in range(1000):
-                structlog.contextvars.bind_contextvars(job=self.name, run_id=uuid.uuid4().hex[:12])
-                self._again.clear()
-                self.last_run_started = time.time()
-                try:
-                    self._fn()
-                    self.last_error = None
-                except Exception as exc:  # the schedule must survive any single bad run
-                    self.last_error = f"{type(exc).__name__}: {exc}"
-                    log.exception("job_failed", job=self.name)
-                self.last_run_finished = time.time()
-                if not self._again.is_set():
-                    break
-        finally:
-            self._running.release()
+        for _ in range(1000):
+            structlog.contextvars.bind_contextvars(job=self.name, run_id=uuid.uuid4().hex[:12])
+            self._again.clear()
+            self.last_run_started = time.time()
+            try:
+                self._fn()
+                self.last_error = None
+            except Exception as exc:  # the schedule must survive any single bad run
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("job_failed", job=self.name)
+            self.last_run_finished = time.time()
+            if not self._again.is_set():
+                break
 
     def nudge(self) -> None:
         """Run as soon as possible (now, or right after the current run)."""
