@@ -50,7 +50,8 @@ def apply_syncs(db: peewee.Database, syncs: Iterable[ContactSync], now: float) -
     """
     latest: dict[tuple[str, str], ContactSync] = {}
     for sync in syncs:
-        key = (sync.phone_number_id, sync.conversation_key)
+        # Stored and matched as the database can hold them (a lone surrogate becomes U+FFFD).
+        key = (utf8_safe(sync.phone_number_id), utf8_safe(sync.conversation_key))
         # Within one delivery the later item wins a tie: Meta lists changes in order.
         if key not in latest or latest[key].timestamp <= sync.timestamp:
             latest[key] = sync
@@ -59,8 +60,8 @@ def apply_syncs(db: peewee.Database, syncs: Iterable[ContactSync], now: float) -
     for (pnid, conversation_key), sync in sorted(latest.items()):
         removed = sync.action == REMOVE
         values = {
-            "full_name": None if removed else _clip(sync.full_name),
-            "first_name": None if removed else _clip(sync.first_name),
+            "full_name": None if removed else utf8_safe(_clip(sync.full_name)),
+            "first_name": None if removed else utf8_safe(_clip(sync.first_name)),
             "synced_at": int(sync.timestamp),
             "updated_at": now,
         }

@@ -139,8 +139,9 @@ class InboundQueue:
         message_rows = [self._message_row(m, now) for m in messages]
         status_rows = [_status_row(s, now) for s in statuses]
         other_rows = [_other_row(o, now) for o in others]
-        writing = sorted({m.conversation_key for m in messages if m.origin == ORIGIN_CUSTOMER})
-        importing = sorted({m.phone_number_id for m in messages if m.origin == ORIGIN_HISTORY})
+        # Matched against stored values, so made safe the way the stored rows were.
+        writing = sorted({utf8_safe(m.conversation_key) for m in messages if m.origin == ORIGIN_CUSTOMER})
+        importing = sorted({utf8_safe(m.phone_number_id) for m in messages if m.origin == ORIGIN_HISTORY})
 
         def work() -> tuple[int, int, int, int]:
             counts = (self._insert_ignoring(InboundMessageRow, message_rows),

@@ -284,7 +284,8 @@ def test_every_field_of_every_real_payload_with_every_wrong_type(world):
     assert statuses.get(200) and statuses.get(400)  # both outcomes were exercised
 
 
-@pytest.mark.parametrize("where", ["text_body", "profile_name", "unknown_field"])
+@pytest.mark.parametrize("where", ["text_body", "profile_name", "unknown_field", "history_phone_number_id",
+                                   "contact_sync_name"])
 def test_lone_surrogate_is_stored_or_refused(world, where):
     # A broken emoji half, e.g. a client that cut a message between the two UTF-16 halves.
     msg = wa.text(wa.DEFAULT_WA_ID, "broken \ud83d emoji")
@@ -292,6 +293,12 @@ def test_lone_surrogate_is_stored_or_refused(world, where):
     doc = wa.message_payload([msg], contacts=[wa.contact(name, wa.DEFAULT_WA_ID)])
     if where == "unknown_field":
         doc = wa.errors_payload(title="cut \udc4d")
+    elif where == "contact_sync_name":  # found by the 1,000-example run: a 500 before
+        doc = wa.state_sync_payload([wa.contact_sync(wa.DEFAULT_WA_ID, "Ana \ud83d")],
+                                    phone_number_id="106\ud800540352242922")
+    elif where == "history_phone_number_id":  # found by the 1,000-example run: a 500 before
+        doc = wa.history_payload(wa.DEFAULT_WA_ID, [wa.history_message(wa.DEFAULT_WA_ID, "old")],
+                                 phone_number_id="106\ud800540352242922")
     elif where == "profile_name":
         msg["text"]["body"] = "fine"
     deliver(world, json.dumps(doc).encode())
