@@ -139,8 +139,9 @@ class InboundQueue:
         message_rows = [self._message_row(m, now) for m in messages]
         status_rows = [_status_row(s, now) for s in statuses]
         other_rows = [_other_row(o, now) for o in others]
-        # Matched against stored values, so made safe the way the stored rows were.
-        writing = sorted({utf8_safe(m.conversation_key) for m in messages if m.origin == ORIGIN_CUSTOMER})
+        writing = sorted({m.conversation_key for m in messages if m.origin == ORIGIN_CUSTOMER})
+        # Matched by peewee against stored values, so made safe the way storage/prepared.py
+        # made the stored rows safe.
         importing = sorted({utf8_safe(m.phone_number_id) for m in messages if m.origin == ORIGIN_HISTORY})
 
         def work() -> tuple[int, int, int, int]:
@@ -188,7 +189,6 @@ class InboundQueue:
     def _insert_ignoring(self, model: type[peewee.Model], rows: list[dict[str, Any]]) -> int:
         if not rows:
             return 0
-        rows = [{k: utf8_safe(v) for k, v in row.items()} for row in rows]
         inserted = 0
         size = _chunk_size(self.db, len(rows[0]))
         for start in range(0, len(rows), size):

@@ -4,7 +4,8 @@ peewee builds each statement anew from its query objects, which costs more CPU t
 spends running it (about 0.6 ms for a one-row insert of 21 columns). The webhook runs the
 same few statements for every delivery, so their text is built once per shape (table,
 columns, row count) and only the values change. Values still pass through each field's
-`db_value`, so what is stored is what peewee would have stored.
+`db_value`, so what is stored is what peewee would have stored, after `utf8_safe`: a lone
+surrogate in what Meta sent is stored, and matched, as U+FFFD instead of failing the insert.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import peewee
 
-from storage.db import dialect
+from storage.db import dialect, utf8_safe
 
 _cache: dict[tuple, str] = {}
 _cache_lock = threading.Lock()
@@ -66,7 +67,7 @@ def insert_ignoring(db: peewee.Database, model: type[peewee.Model], rows: Sequen
 
     sql = _remember(key, build)
     converters = [fields[n].db_value for n in names]
-    params = [convert(row[n]) for row in rows for n, convert in zip(names, converters, strict=True)]
+    params = [convert(utf8_safe(row[n])) for row in rows for n, convert in zip(names, converters, strict=True)]
     return db.execute_sql(sql, params).rowcount
 
 
@@ -93,8 +94,8 @@ def update_where_in(db: peewee.Database, model: type[peewee.Model], values: dict
         return f"UPDATE {q(model._meta.table_name)} SET {assignments} WHERE {' AND '.join(conditions)}"
 
     sql = _remember(key, build)
-    params = [fields[n].db_value(values[n]) for n in sets]
-    params += [fields[n].db_value(equal[n]) for n in wheres]
+    params = [fields[n].db_value(utf8_safe(values[n])) for n in sets]
+    params += [fields[n].db_value(utf8_safe(equal[n])) for n in wheres]
     convert = fields[in_field].db_value
-    params += [convert(m) for m in members]
+    params += [convert(utf8_safe(m)) for m in members]
     return db.execute_sql(sql, params).rowcount
