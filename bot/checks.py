@@ -57,7 +57,7 @@ def plan(settings: Settings, config_path: pathlib.Path | str, *, jira: JiraAdapt
                                           access_token=s.whatsapp.access_token, timeout=timeout)
     checks = [
         Check("config", lambda: Outcome(True, f"{config_path}: {len(s.services)} service(s)")),
-        Check("storage", lambda: _storage(s.storage.url)),
+        Check("storage", lambda: _storage(s.storage.url, s.storage.timeout_seconds)),
     ]
     jira_answered: list[bool] = []
 
@@ -115,9 +115,9 @@ def _after(answered: list[bool], check: Callable[[], Outcome]) -> Callable[[], O
 # -- the checks ---------------------------------------------------------------------------------
 
 
-def _storage(url: str) -> Outcome:
+def _storage(url: str, timeout_seconds: float) -> Outcome:
     try:
-        db = open_database(url)
+        db = open_database(url, timeout_seconds=timeout_seconds)
         version = migrate(db)
         ping(db)
     except (StorageUnavailable, SchemaTooNew, ValueError) as exc:

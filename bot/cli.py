@@ -109,7 +109,7 @@ def _status(settings: Settings, *, as_json: bool) -> int:
     from storage.schema import SchemaTooNew
 
     try:
-        db = status_report.open_storage(settings.storage.url)
+        db = status_report.open_storage(settings.storage.url, settings.storage.timeout_seconds)
         report = status_report.gather(db, secrets=settings.secrets())
     except (StorageUnavailable, SchemaTooNew) as exc:
         print(f"wajira: storage unavailable: {exc}", file=sys.stderr)
@@ -125,7 +125,7 @@ def _queue_retry(settings: Settings, ids: list[int] | None) -> int:
     from storage.schema import SchemaTooNew
 
     try:
-        db = status_report.open_storage(settings.storage.url)
+        db = status_report.open_storage(settings.storage.url, settings.storage.timeout_seconds)
         result = status_report.retry_dead(db, ids)
     except (StorageUnavailable, SchemaTooNew) as exc:
         print(f"wajira: storage unavailable: {exc}", file=sys.stderr)

@@ -17,7 +17,7 @@ from bot.ai.client import OpenAIAdapter
 from bot.config import ConfigError, Settings
 from bot.flows.endpoint import FlowEndpoint
 from bot.flows.keys import KeyFileError, load_private_key_file
-from bot.http.app import WsgiApp
+from bot.http.app import AdminApp, WsgiApp
 from bot.http.server import HttpServer
 from bot.jira_api.adapter import JiraAdapter
 from bot.logs import get_logger
@@ -72,13 +72,16 @@ class Daemon:
         self._ai = ai
         self._stopped = threading.Event()
         self.http: HttpServer | None = None
+        self.admin_http: HttpServer | None = None
+        self._health_cache: tuple[float, tuple[bool, dict]] | None = None
+        self._health_lock = threading.Lock()
         self.scheduler: Scheduler | None = None
 
     # -- wiring ------------------------------------------------------------------------------
 
     def build(self, owner: str) -> None:
         """Storage, adapters and jobs, without HTTP or a schedule (what `catch-up` needs)."""
-        self.db = open_database(self.settings.storage.url)
+        self.db = open_database(self.settings.storage.url, timeout_seconds=self.settings.storage.timeout_seconds)
         self.schema_version = migrate(self.db)
         bind(self.db)
         self.started_at = self.clock()
@@ -90,7 +93,13 @@ class Daemon:
     def start(self) -> None:
         s = self.settings
         # Bind the HTTP socket first: with port 0 the real port is part of our instance id.
-        self.http = HttpServer(self._wsgi_app(), s.server.host, s.server.port)
+        self.http = HttpServer(self._wsgi_app(), s.server.host, s.server.port,
+                               request_timeout=s.server.request_timeout_seconds,
+                               max_body_bytes=s.server.max_body_bytes)
+        if s.server.admin_port:
+            self.admin_http = HttpServer(self._admin_app(), s.server.admin_host, s.server.admin_port,
+                                         request_timeout=s.server.request_timeout_seconds,
+                                         max_body_bytes=64 * 1024, workers=2)
         self.notifier.status("starting: opening storage, migrating the schema")
         self.build(s.server.instance_id or f"{socket.gethostname()}:{self.http.port}")
         self._schedule_watchdog()
@@ -101,9 +110,12 @@ class Daemon:
         gc.freeze()
         self.scheduler.start()
         self.http.start()
+        if self.admin_http:
+            self.admin_http.start()
         log.info(
             "daemon_started",
             url=self.http.url,
+            admin_url=self.admin_http.url if self.admin_http else None,
             webhook_path=s.server.webhook_path,
             instance=self.owner,
             schema_version=self.schema_version,
@@ -243,10 +255,12 @@ class Daemon:
         return WsgiApp(
             webhook_path=s.server.webhook_path,
             webhook=webhook,
-            health=self.health,
-            metrics=self.metrics.render,
+            health=self.cached_health,
             extra_routes=self._flow_routes(),
         )
+
+    def _admin_app(self) -> AdminApp:
+        return AdminApp(health=self.health, metrics=self.metrics.render)
 
     def _flow_routes(self) -> dict:
         """The Flows data-exchange endpoint, served only when a private key is configured."""
@@ -288,6 +302,15 @@ class Daemon:
 
     # -- health ------------------------------------------------------------------------------
 
+    def cached_health(self, max_age: float = 1.0) -> tuple[bool, dict]:
+        """`health()`, computed at most once a second: the public /healthz is anyone's to call,
+        and each computation costs database queries."""
+        with self._health_lock:
+            now = time.monotonic()
+            if self._health_cache is None or now - self._health_cache[0] > max_age:
+                self._health_cache = (now, self.health())
+            return self._health_cache[1]
+
     def health(self) -> tuple[bool, dict]:
         """Storage answers and the poll job ran within 3 intervals (by any instance: the
         poll state is shared through storage, and only the lease holder polls)."""
@@ -321,6 +344,8 @@ class Daemon:
         # First: systemd now runs TimeoutStopSec= and disarms the watchdog, so letting jobs
         # finish is not taken for a hang.
         self.notifier.stopping("stopping: finishing running jobs")
+        if self.admin_http:
+            self.admin_http.stop(grace_seconds=1)
         if self.http:
             self.http.stop()
         if self.scheduler:

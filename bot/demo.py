@@ -15,7 +15,7 @@ from bot import logs
 from bot.config import parse_config
 from bot.rules.adf import text_from_doc
 
-DEMO_SECRET = "demo-app-secret"
+DEMO_SECRET = "demo-app-secret-0123456789"  # >= 16 chars, as the config requires
 DEMO_PHONE_NUMBER_ID = "106540352242922"
 JIRA_CREDENTIALS = ("bot@example.com", "demo-jira-token")
 GRAPH_TOKEN = "demo-access-token"
@@ -32,7 +32,7 @@ DEMO_IMAGE = bytes.fromhex(
 def _settings(jira_url: str, graph_url: str, openai_url: str, db_path: Path):
     return parse_config(
         {
-            "server": {"host": "127.0.0.1", "port": 0},
+            "server": {"host": "127.0.0.1", "port": 0, "admin_port": 0},
             "storage": {"url": f"sqlite:///{db_path}"},
             "whatsapp": {
                 "verify_token": "demo-verify-token",

@@ -31,13 +31,13 @@ FAILURE_LIMIT = 10  # per queue
 _ERROR_WIDTH = 100  # human output keeps one line per failure; --json has the whole text
 
 
-def open_storage(url: str) -> peewee.Database:
+def open_storage(url: str, timeout_seconds: float) -> peewee.Database:
     """Open, migrate and bind the database (a fresh one gets its tables: status then shows zeros).
 
     Raises:
         StorageUnavailable, SchemaTooNew, ValueError (a URL the storage layer cannot use).
     """
-    db = open_database(url)
+    db = open_database(url, timeout_seconds=timeout_seconds)
     migrate(db)
     bind(db)
     return db

@@ -5,6 +5,11 @@ token budget, human handoff) decides first. The reply is posted to Jira as `[AI]
 property `{"kind": "ai", "turn": id}` and its WhatsApp parts are queued in the same
 transaction that closes the turn. A retry after a crash finds that comment among the ones it
 reads for the context anyway, so it never answers twice.
+
+A claim lasts `[openai] turn_lease_seconds`: an instance killed mid-turn holds it no longer than
+that, then another instance takes the turn over. A live instance renews the claim between the
+Jira, Graph and OpenAI calls of a turn (so the lease need only outlast one OpenAI call, or two
+short ones) and drops the turn, posting nothing, when the renewal finds it taken over.
 """
 
 from __future__ import annotations
@@ -35,6 +40,10 @@ from storage.polling import HandledComments
 log = get_logger(__name__)
 
 
+class _TakenOver(Exception):
+    """Our claim on the turn lapsed and another worker owns it now."""
+
+
 @dataclass
 class AiJob:
     settings: Settings
@@ -56,7 +65,7 @@ class AiJob:
     def run(self) -> int:
         answered = 0
         for _ in range(50):  # bounded: keep a flood from pinning the job
-            claimed = self.turns.claim_due(self.owner, limit=10, lease_seconds=120)
+            claimed = self.turns.claim_due(self.owner, limit=10, lease_seconds=self._lease_seconds)
             if not claimed:
                 break
             for turn in claimed:
@@ -70,13 +79,30 @@ class AiJob:
             self.turns.mark_skipped(turn.id, reason=f"service {turn.service_id!r} is no longer configured")
             return 0
         try:
+            # The later turns of a batch waited for the earlier ones: still ours?
+            self._hold(turn)
             return self._answer(turn, service)
+        except _TakenOver:
+            log.info("ai_turn_taken_over", turn=turn.id, issue_key=turn.issue_key)
         except (AiUnavailable, JiraError, GraphError, AiRejected) as exc:
             self._failed(turn, service, exc)
         except Exception as exc:  # our bug: the turn stays visible and bounded
             log.exception("ai_turn_unexpected_error", turn=turn.id, issue_key=turn.issue_key)
             self._failed(turn, service, exc)
         return 0
+
+    @property
+    def _lease_seconds(self) -> float:
+        return self.settings.openai.turn_lease_seconds
+
+    def _hold(self, turn: AiTurn) -> None:
+        """Renew our claim: the next call may take up to its timeout.
+
+        Raises:
+            _TakenOver: the claim lapsed (this instance stalled) and another worker took the turn.
+        """
+        if not self.turns.renew(turn, self.owner, lease_seconds=self._lease_seconds):
+            raise _TakenOver(turn.id)
 
     def _answer(self, turn: AiTurn, service: ServiceSettings) -> int:
         a = service.assistant
@@ -86,6 +112,7 @@ class AiJob:
             # one (queue it for WhatsApp) whatever the policy says now, or Jira would show an
             # answer the customer never got.
             raw = self.jira.list_comments(turn.issue_key)
+            self._hold(turn)
             if _our_reply(raw, turn.id) is not None:
                 return self._reply(turn, service, raw)
         last_customer = self.handled.last_customer_at(turn.issue_key) or now
@@ -120,7 +147,9 @@ class AiJob:
             log.info("ai_turn_skipped", turn=turn.id, issue_key=turn.issue_key, reason=decision.reason)
             self._note_limit(turn, decision.reason, now)
             return 0
-        return self._reply(turn, service, self.jira.list_comments(turn.issue_key))
+        raw = self.jira.list_comments(turn.issue_key)
+        self._hold(turn)
+        return self._reply(turn, service, raw)
 
     def _note_limit(self, turn: AiTurn, reason: str, now: float) -> None:
         """One note per ticket per hour (or per day for the budget), so agents know to step in."""
@@ -138,6 +167,7 @@ class AiJob:
         views = [comment_view(turn.issue_key, c) for c in raw]
         existing = _our_reply(raw, turn.id)
         issue = self.jira.get_issue(turn.issue_key, fields=["summary"], properties=[PROPERTY_KEY])
+        self._hold(turn)
         ours = (issue.get("properties") or {}).get(PROPERTY_KEY) or {}
         reply_text: str | None = None
         tokens = 0
@@ -149,9 +179,12 @@ class AiJob:
             messages = ai_messages(
                 system_prompt=a.system_prompt, summary=summary, comments=views, bot_account_id=self._bot_account()
             )
+            self._hold(turn)  # the read mark and `myself` took their time; the model may take its own
             reply = self.ai.complete(model=a.model, messages=messages, max_tokens=a.max_tokens)
             reply_text, tokens = reply.text.strip(), reply.total_tokens
             self.on_tokens(service.id, tokens)
+            # Posting is the step that must happen once: only while the turn is still ours.
+            self._hold(turn)
             if not reply_text:
                 self.turns.mark_skipped(turn.id, reason="the model returned an empty reply")
                 return 0
@@ -195,6 +228,10 @@ class AiJob:
             log.info("mark_read_failed", error=str(exc))
 
     def _failed(self, turn: AiTurn, service: ServiceSettings, exc: Exception) -> None:
+        if not self.turns.renew(turn, self.owner, lease_seconds=self._lease_seconds):
+            # The call outlived our claim and another worker has the turn: its outcome counts.
+            log.info("ai_turn_taken_over", turn=turn.id, issue_key=turn.issue_key)
+            return
         error = f"{type(exc).__name__}: {exc}"[:1000]
         permanent = isinstance(exc, (AiRejected, JiraRejected)) and not isinstance(exc, IssueNotFound)
         attempts = turn.attempts + 1

@@ -23,10 +23,34 @@ log = get_logger(__name__)
 NUDGE_COALESCE_SECONDS = 0.05
 
 
+class _Gate:
+    """Keeps nudges away from APScheduler once it begins to shut down.
+
+    `shutdown(wait=True)` holds the scheduler's job-store lock while it waits for running
+    jobs, and a running job that nudges another calls `modify_job`, which needs that lock: a
+    deadlock on every stop that lands mid-run. Nudges go through this gate, and `stop` closes
+    it (waiting for a nudge inside it) before calling `shutdown`.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.open = True
+
+    def call(self, action: Callable[[], object]) -> None:
+        with self._lock:
+            if self.open:
+                action()
+
+    def close(self) -> None:
+        with self._lock:
+            self.open = False
+
+
 class NudgeableJob:
-    def __init__(self, name: str, fn: Callable[[], object]) -> None:
+    def __init__(self, name: str, fn: Callable[[], object], gate: _Gate | None = None) -> None:
         self.name = name
         self._fn = fn
+        self._gate = gate or _Gate()
         self._again = threading.Event()
         self._running = threading.Lock()
         # When a run was last asked for: a burst of webhooks would otherwise reschedule the
@@ -78,8 +102,9 @@ class NudgeableJob:
         if (self._scheduler is not None and not self._running.locked()
                 and now - self._requested_at > NUDGE_COALESCE_SECONDS):
             self._requested_at = now
+            scheduler = self._scheduler
             try:
-                self._scheduler.modify_job(self.name, next_run_time=datetime.now(timezone.utc))
+                self._gate.call(lambda: scheduler.modify_job(self.name, next_run_time=datetime.now(timezone.utc)))
             except Exception:  # scheduler shutting down: the pending flag still covers it
                 pass
 
@@ -89,11 +114,12 @@ class NudgeableJob:
         if delay <= 0.05 or self._scheduler is None:
             self.nudge()
             return
+        scheduler = self._scheduler
         try:
-            self._scheduler.add_job(
+            self._gate.call(lambda: scheduler.add_job(
                 self.nudge, "date", run_date=datetime.fromtimestamp(when, timezone.utc),
                 misfire_grace_time=None,
-            )
+            ))
         except Exception:  # shutting down: the interval sweep still covers it
             pass
 
@@ -106,9 +132,10 @@ class Scheduler:
             timezone=timezone.utc,
         )
         self.jobs: dict[str, NudgeableJob] = {}
+        self._gate = _Gate()
 
     def add(self, name: str, fn: Callable[[], object], interval_seconds: float, *, run_now: bool = True) -> NudgeableJob:
-        job = NudgeableJob(name, fn)
+        job = NudgeableJob(name, fn, self._gate)
         job._scheduler = self._scheduler
         self._scheduler.add_job(
             job,
@@ -130,5 +157,6 @@ class Scheduler:
 
     def stop(self, wait: bool = True) -> None:
         """Stop scheduling; with wait, let running jobs finish their current work."""
+        self._gate.close()
         if self._scheduler.running:
             self._scheduler.shutdown(wait=wait)

@@ -8,6 +8,7 @@ transaction), `mark_skipped`, `mark_retry`, `mark_failed`.
 
 A worker that dies leaves its turn `working`; once the claim expires the turn is claimed
 again with `attempts` counted up, so a turn that keeps killing its worker can be given up.
+A live worker `renew`s its claim before each slow step, and stops if the claim is gone.
 """
 
 from __future__ import annotations
@@ -147,6 +148,25 @@ class AiTurns:
                         .execute(self.db))
 
         return [_turn(row) for row in transact(self.db, work)]
+
+    def renew(self, turn: AiTurn, owner: str, *, lease_seconds: float) -> bool:
+        """Extend `owner`'s claim on a turn it is answering to `lease_seconds` from now.
+
+        The claim must still be the one `claim_due` handed out: same owner, same attempt
+        (a takeover counts an attempt up, so an instance restarted under the same name does
+        not mistake a turn taken over from its previous life for its own).
+
+        Returns:
+            False when the turn is no longer this claim's (taken over, finished): stop
+            working on it, another worker answers it.
+        """
+        T = AiTurnRow
+        now = self.clock()
+        query = (T.update(claimed_until=now + lease_seconds, updated_at=now)
+                 .where((T.id == turn.id) & (T.state == WORKING) & (T.claimed_by == owner)
+                        & (T.attempts == turn.attempts)))
+        with guarded(self.db):
+            return query.execute(self.db) == 1
 
     def postpone(self, id: int, *, due_at: float) -> None:
         """Back to pending until `due_at` (the customer may still be typing). Superseded

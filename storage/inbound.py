@@ -25,8 +25,16 @@ import peewee
 
 from bot.rules.events import InboundMessage, OtherEvent, ParsedBatch, StatusEvent
 from storage.contacts import ContactNames, apply_syncs
-from storage.db import StorageUnavailable, dialect, guarded, in_transaction_retrying, utf8_safe
+from storage.db import (
+    StorageUnavailable,
+    dialect,
+    guarded,
+    in_transaction_retrying,
+    round_trip_seconds,
+    utf8_safe,
+)
 from storage.group_commit import GroupCommit
+from storage.inbound_index import ConversationIndex
 from storage.prepared import insert_ignoring, update_where_in
 from storage.models import InboundMessageRow, StatusRow, WebhookEventRow
 
@@ -46,6 +54,14 @@ class StoreResult:
     statuses_new: int
     others_new: int
     contacts_applied: int = 0
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """One delivery's unit of a group commit: its counts, and the new rows' wamids to index."""
+
+    counts: tuple[int, int, int, int]
+    wamids: list[str]
 
 
 @dataclass(frozen=True)
@@ -104,10 +120,14 @@ class InboundQueue:
         self.history_settle_seconds = history_settle_seconds
         self.history_max_hold_seconds = history_max_hold_seconds
         self.contacts = ContactNames(db, clock)
+        # Which conversations have pending rows, kept by every write below that adds or delays one.
+        self.index = ConversationIndex(db, clock)
         # Concurrent deliveries share a transaction (and its fsync): see storage/group_commit.py.
         # This also queues this process's SQLite writers on a lock instead of the database's
         # busy handler, which polls with growing sleeps while the lock is already free.
-        self._group = GroupCommit(self._commit_group, passthrough=(StorageUnavailable,))
+        # A caller waits for someone else's commit no longer than one round trip may take.
+        self._group = GroupCommit(self._commit_group, passthrough=(StorageUnavailable,),
+                                  wait_seconds=round_trip_seconds(db), timed_out=StorageUnavailable)
 
     # -- the webhook's side -------------------------------------------------------------
 
@@ -143,33 +163,45 @@ class InboundQueue:
         # Matched by peewee against stored values, so made safe the way storage/prepared.py
         # made the stored rows safe.
         importing = sorted({utf8_safe(m.phone_number_id) for m in messages if m.origin == ORIGIN_HISTORY})
+        wamids = [utf8_safe(row["wamid"]) for row in message_rows]
 
-        def work() -> tuple[int, int, int, int]:
+        def work() -> _Stored:
             counts = (self._insert_ignoring(InboundMessageRow, message_rows),
                       self._insert_ignoring(StatusRow, status_rows),
                       self._insert_ignoring(WebhookEventRow, other_rows),
                       apply_syncs(self.db, batch.contacts, now))
             self._unpark(writing, now)
             self._hold_history(importing, now)
-            return counts
+            return _Stored(counts, wamids if counts[0] else [])
 
-        new_messages, new_statuses, new_others, contacts = self._group.submit(work)
+        new_messages, new_statuses, new_others, contacts = self._group.submit(work).counts
         return StoreResult(messages_new=new_messages,
                            messages_duplicate=len(batch.messages) - new_messages,
                            statuses_new=new_statuses, others_new=new_others,
                            contacts_applied=contacts)
 
     def _commit_group(self, work: Callable[[], list]) -> list:
+        def and_index() -> list:
+            stored = work()
+            # One index merge for the whole group, at the end: one more statement per
+            # transaction, not per delivery, and its row locks are held the shortest.
+            wamids = [w for one in stored if one is not None for w in one.wamids]
+            if wamids:
+                self.index.merge_wamids(wamids)
+            return stored
+
         with guarded(self.db):
-            return in_transaction_retrying(self.db, work)
+            return in_transaction_retrying(self.db, and_index)
 
     def _unpark(self, conversation_keys: list[str], now: float) -> None:
         # The customer wrote: the echoes and history parked for want of a ticket go first (they
         # are older), and the ticket the customer's message opens takes them.
         for start in range(0, len(conversation_keys), 500):
-            update_where_in(self.db, InboundMessageRow,
-                            {"state": PENDING, "next_attempt_at": now, "updated_at": now},
-                            {"state": PARKED}, "conversation_key", conversation_keys[start:start + 500])
+            chunk = conversation_keys[start:start + 500]
+            if update_where_in(self.db, InboundMessageRow,
+                               {"state": PENDING, "next_attempt_at": now, "updated_at": now},
+                               {"state": PARKED}, "conversation_key", chunk):
+                self.index.merge_conversations(chunk)
 
     def _hold_history(self, phone_number_ids: list[str], now: float) -> None:
         # Another chunk arrived: hold every history row of the import a while longer, so a chunk
@@ -180,11 +212,13 @@ class InboundQueue:
         M = InboundMessageRow
         release = now + self.history_settle_seconds
         later = peewee.Case(None, ((M.next_attempt_at < release, release),), M.next_attempt_at)
+        held_since = now - self.history_max_hold_seconds
         (M.update(next_attempt_at=later)
          .where((M.state == PENDING) & (M.origin == ORIGIN_HISTORY)
                 & M.phone_number_id.in_(phone_number_ids)
-                & (M.created_at > now - self.history_max_hold_seconds))
+                & (M.created_at > held_since))
          .execute(self.db))
+        self.index.merge_history(phone_number_ids, held_since)
 
     def _insert_ignoring(self, model: type[peewee.Model], rows: list[dict[str, Any]]) -> int:
         if not rows:
@@ -212,22 +246,15 @@ class InboundQueue:
     # -- the inbox job's side -----------------------------------------------------------
 
     def due_conversations(self, limit: int = 100) -> list[str]:
-        """Conversations whose pending rows are all due, the longest waiting first.
+        """Conversations whose pending rows are all due, the longest waiting first (by the
+        oldest pending row's id).
 
         A conversation counts only when its *latest* pending next_attempt_at has passed:
         a message that arrives while an earlier one backs off must wait with it, or it
-        would overtake it.
+        would overtake it. Read from the conversation index (storage/inbound_index.py), so
+        the cost does not grow with the backlog.
         """
-        M = InboundMessageRow
-        query = (M.select(M.conversation_key)
-                 .where(M.state == PENDING)
-                 .group_by(M.conversation_key)
-                 .having(peewee.fn.MAX(M.next_attempt_at) <= self.clock())
-                 .order_by(peewee.fn.MIN(M.id))
-                 .limit(limit)
-                 .tuples())
-        with guarded(self.db):
-            return [key for (key,) in query.execute(self.db)]
+        return self.index.due(limit)
 
     def pending_for(self, conversation_key: str) -> list[QueuedMessage]:
         """Every pending row of a conversation, in Meta's order (timestamp, then arrival)."""
@@ -292,6 +319,7 @@ class InboundQueue:
             (M.update(next_attempt_at=later)
              .where((M.conversation_key == key) & (M.state == PENDING))
              .execute(self.db))
+            self.index.merge_conversations([key])
             return int(attempts)
 
         with guarded(self.db):
@@ -323,7 +351,10 @@ class InboundQueue:
         query = M.update(state=PENDING, attempts=0, next_attempt_at=now,
                          updated_at=now).where(where)
         with guarded(self.db):
-            return query.execute(self.db)
+            requeued = query.execute(self.db)
+        if requeued:
+            self.index.reconcile()  # an operator's action, rare: the whole backlog is fine
+        return requeued
 
     def _update(self, row_id: int, **values: Any) -> None:
         M = InboundMessageRow

@@ -76,6 +76,22 @@ class InboundMessageRow(BaseModel):
         )
 
 
+class InboundConversationRow(BaseModel):
+    """A conversation with pending inbound messages and bounds on them (storage/inbound_index.py)."""
+
+    conversation_key = peewee.CharField(max_length=KEY_LENGTH, primary_key=True)
+    first_id = peewee.BigIntegerField()  # at most the id of its oldest pending message
+    due_at = peewee.DoubleField()  # at least the latest next_attempt_at of its pending messages
+    version = peewee.BigIntegerField(default=0)
+
+    class Meta:
+        table_name = "inbound_conversation"
+        indexes = (
+            (("due_at",), False),
+            (("first_id",), False),
+        )
+
+
 class StatusRow(BaseModel):
     """A delivery status Meta reported for a message the business sent."""
 
@@ -228,5 +244,5 @@ class AiTurnRow(BaseModel):
         )
 
 
-ALL_MODELS = (WhatsappTicketMapping, InboundMessageRow, StatusRow, WebhookEventRow, Lease,
+ALL_MODELS = (WhatsappTicketMapping, InboundMessageRow, InboundConversationRow, StatusRow, WebhookEventRow, Lease,
               TicketCreation, OutboundMessageRow, PollStateRow, HandledCommentRow, AiTurnRow)

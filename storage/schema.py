@@ -19,10 +19,13 @@ from contextlib import contextmanager
 
 import peewee
 
-from storage.db import LOCK_WAIT_SECONDS, StorageUnavailable, dialect, guarded, write_transaction
+from storage.db import LOCK_WAIT_SECONDS, StorageUnavailable, dialect, guarded, patient, write_transaction
 from storage.schema_steps import _SCHEMA_VERSION_TABLE, STEPS, _create
 
 SCHEMA_VERSION: int = STEPS[-1][0]
+MIGRATION_ROUND_TRIP_SECONDS = 60.0
+"""A migration's statements may take this long whatever `[storage] timeout_seconds` says: a step
+may build an index on a big table, and a second instance waits for the first one's lock."""
 
 
 class SchemaTooNew(RuntimeError):
@@ -42,7 +45,7 @@ def migrate(db: peewee.Database, *, target: int | None = None) -> int:
         StorageUnavailable: the database did not answer, or the migration lock timed out.
         SchemaTooNew: the database is at a version this code does not know.
     """
-    with guarded(db):
+    with guarded(db), patient(db, at_least=MIGRATION_ROUND_TRIP_SECONDS):
         with _migration_lock(db):
             _create(db, (_SCHEMA_VERSION_TABLE,))
             current = _current_version(db)

@@ -367,10 +367,38 @@ def _v5(db: peewee.Database) -> None:
         db.execute_sql(_add_column_sql(kind, "inbound_message", "from_business",
                                        "{int} NOT NULL DEFAULT 0"))
 
+
+_V6_TABLES = (
+    # One row per conversation with pending inbound messages, bounds on their ids and due
+    # times: the inbox finds due conversations without grouping the whole backlog.
+    _Table("inbound_conversation", (
+        ("conversation_key", "{key} NOT NULL PRIMARY KEY"),
+        ("first_id", "{bigint} NOT NULL"),
+        ("due_at", "{double} NOT NULL"),
+        ("version", "{bigint} NOT NULL DEFAULT 0"),
+    ), (
+        ("inbound_conversation_due_at", ("due_at",), False),
+        ("inbound_conversation_first_id", ("first_id",), False),
+    )),
+)
+
+
+def _v6(db: peewee.Database) -> None:
+    _create(db, _V6_TABLES)
+    # The pending backlog as it stands; a re-run after a crash skips what is there already.
+    insert = {"sqlite": "INSERT OR IGNORE INTO", "mysql": "INSERT IGNORE INTO"}.get(dialect(db), "INSERT INTO")
+    conflict = " ON CONFLICT DO NOTHING" if dialect(db) == "postgres" else ""
+    db.execute_sql(
+        f"{insert} inbound_conversation (conversation_key, first_id, due_at, version) "
+        "SELECT conversation_key, MIN(id), MAX(next_attempt_at), 0 FROM inbound_message "
+        f"WHERE state = 'pending' GROUP BY conversation_key{conflict}")
+
+
 STEPS: tuple[tuple[int, Callable[[peewee.Database], None]], ...] = (
     (1, _v1),
     (2, _v2),
     (3, _v3),
     (4, _v4),
     (5, _v5),
+    (6, _v6),
 )

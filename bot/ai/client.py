@@ -4,15 +4,19 @@ into ours.
 
 The jobs retry `AiUnavailable` later (the model being down or busy is not the ticket's fault) and
 stop on `AiRejected`, which only an operator can fix (a wrong key, an unknown model).
+
+An error carries OpenAI's status, code and message only: the SDK's exception keeps the whole
+response (headers, cookies, a proxy's page) and is never chained to ours.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import openai
 
@@ -24,6 +28,8 @@ Observe = Callable[[str, str, float], None]
 
 # The SDK retries these itself when allowed to; with max_retries=0 they come to us as "try later".
 _TRANSIENT_STATUSES = frozenset({408, 409, 429})
+_MAX_MESSAGE_CHARS = 300
+_MEDIA_TYPE = re.compile(r"[a-z0-9.+-]{1,40}/[a-z0-9.+-]{1,60}")
 
 
 class AiError(Exception):
@@ -33,6 +39,9 @@ class AiError(Exception):
         status: the HTTP status, None when no answer came.
         code: OpenAI's error code ("invalid_api_key", "model_not_found", …) when given.
     """
+
+    log_cause: ClassVar[bool] = False
+    """Read by `bot.logs`: the cause is the SDK's exception (the whole response); never render it."""
 
     def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -102,7 +111,7 @@ class OpenAIAdapter:
         except openai.OpenAIError as exc:
             error = _translate(exc)
             outcome = type(error).__name__
-            raise error from exc
+            raise error from None
         finally:
             elapsed = time.monotonic() - started
             self._observe(operation, outcome, elapsed)
@@ -167,7 +176,7 @@ def _translate(exc: openai.OpenAIError) -> AiError:
         return AiUnavailable(f"cannot reach OpenAI ({type(exc.__cause__ or exc).__name__})")
     if isinstance(exc, openai.APIStatusError):
         status, code = exc.status_code, exc.code
-        reason = f"OpenAI {status}: {_short(exc)}"
+        reason = f"OpenAI {status}: {_message(exc)}"
         if status == 429 and code == "insufficient_quota":
             # Same status as a rate limit, but no wait fixes an exhausted balance: an operator must.
             return AiRejected(reason, status=status, code=code)
@@ -176,13 +185,25 @@ def _translate(exc: openai.OpenAIError) -> AiError:
             return AiUnavailable(reason, status=status, code=code, retry_after=wait)
         return AiRejected(reason, status=status, code=code)
     if isinstance(exc, openai.APIResponseValidationError):
-        return AiUnavailable(f"OpenAI answered with an unexpected shape: {_short(exc)}")
+        return AiUnavailable("OpenAI answered with an unexpected shape", status=exc.status_code)
     return AiUnavailable(f"OpenAI: {type(exc).__name__}")
 
 
-def _short(exc: openai.APIError) -> str:
-    # OpenAI's message echoes a masked key at most; keep log lines short all the same.
-    return str(getattr(exc, "message", "") or exc)[:300]
+def _message(exc: openai.APIStatusError) -> str:
+    """OpenAI's `error.message`, one line; a body that is not OpenAI's JSON (a proxy's page) is
+    described, never quoted. The message echoes a masked key at most."""
+    body = exc.body
+    error = body.get("error", body) if isinstance(body, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    if isinstance(message, str) and message.strip():
+        text = " ".join(message.split())
+        return text if len(text) <= _MAX_MESSAGE_CHARS else text[:_MAX_MESSAGE_CHARS - 1] + "…"
+    size = len(body) if isinstance(body, (str, bytes)) else 0
+    if not size:
+        return "no error message"
+    media_type = (exc.response.headers.get("content-type") or "").split(";")[0].strip().lower()
+    shown = media_type if _MEDIA_TYPE.fullmatch(media_type) else "unknown type"
+    return f"no OpenAI error message ({shown}, {size} characters)"
 
 
 def _retry_after(headers: Mapping[str, str]) -> float | None:

@@ -153,14 +153,20 @@ def _check_paths(settings: Settings) -> None:
         raise ConfigError("flows.endpoint_path", f"{endpoint} is served by the daemon itself")
     if endpoint == webhook:
         raise ConfigError("flows.endpoint_path", "must differ from server.webhook_path")
+    server = settings.server
+    if server.admin_port and server.admin_port == server.port:
+        # Even on different addresses one port for both invites exposing the admin one by mistake.
+        raise ConfigError("server.admin_port", f"must differ from server.port ({server.port}); 0 turns it off")
 
 
 def _check_openai_key(root: Table, settings: Settings) -> None:
-    if settings.openai.api_key:
-        return
+    # Only an enabled assistant uses the key: unused, it is neither required nor checked.
     for index, svc in enumerate(settings.services):
         if svc.assistant.enabled:
             openai = root.table("openai", OpenAISettings)
+            if settings.openai.api_key:
+                openai.refuse_placeholder("api_key")
+                return
             error = openai.missing("api_key")
             raise ConfigError(
                 error.key,

@@ -43,18 +43,27 @@ class ServerSettings:
     """Larger webhook bodies get 413; Meta's batches stay under 3 MB."""
     instance_id: str = ""
     """Names this daemon in leases and claims; "" means the daemon derives hostname:port."""
+    request_timeout_seconds: float = 10.0
+    """A whole request, headers and body, must arrive within this; then the connection closes."""
+    admin_host: str = "127.0.0.1"
+    admin_port: int = 9464
+    """The admin listener (/metrics, detailed /healthz); 0 turns it off."""
 
 
 @dataclass(frozen=True)
 class StorageSettings:
     url: str = "sqlite:///var/lib/wajira/wajira.db"
     """sqlite://, postgresql:// (or postgres://) or mysql:// URL, passed to storage untouched."""
+    timeout_seconds: float = 5.0
+    """The longest one database round trip may take (connect, statement, lock wait); then the
+    webhook answers 503 and jobs back off. 0.5..3600."""
 
 
 @dataclass(frozen=True)
 class WhatsAppSettings:
     verify_token: str = _secret("WHATSAPP_VERIFY_TOKEN")
     app_secret: str = _secret("WHATSAPP_APP_SECRET")
+    """At least 16 characters; like every secret, never a placeholder ("change-me", "<…>", …)."""
     access_token: str = _secret("WHATSAPP_ACCESS_TOKEN")
     phone_number_id: str = _from_env("WHATSAPP_PHONE_NUMBER_ID")
     graph_url: str = "https://graph.facebook.com"
@@ -92,6 +101,14 @@ class OpenAISettings:
     """No trailing slash."""
     model: str = "gpt-4o-mini"
     timeout_seconds: float = 60.0
+    turn_lease_seconds: float = 90.0
+    """How long an instance owns an AI turn it claimed before another may take it over (its
+    worker died). Renewed before every call the turn makes, so it covers one call: at least
+    timeout_seconds + TURN_LEASE_MARGIN_SECONDS."""
+
+
+TURN_LEASE_MARGIN_SECONDS = 30.0
+"""What a turn's lease must cover beyond one OpenAI call: the storage and Jira work around it."""
 
 
 @dataclass(frozen=True)
@@ -308,7 +325,7 @@ def _mask_url(url: str) -> str:
 
 def _plain(obj: Any) -> Any:
     if isinstance(obj, StorageSettings):
-        return {"url": _mask_url(obj.url)}
+        return {"url": _mask_url(obj.url), "timeout_seconds": obj.timeout_seconds}
     if dataclasses.is_dataclass(obj):
         out: dict[str, Any] = {}
         for f in dataclasses.fields(obj):

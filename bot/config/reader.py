@@ -12,9 +12,11 @@ import math
 import pathlib
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from bot.config.errors import ConfigError
+from bot.config.placeholders import placeholder_reason
 
 _MISSING: Any = object()
 
@@ -39,6 +41,15 @@ def toml_type(value: Any) -> str:
     return type(value).__name__
 
 
+@dataclass(frozen=True)
+class Supplied:
+    """A value and where it came from, for messages that must not show the value itself."""
+
+    value: str
+    origin: str
+    """"$WHATSAPP_APP_SECRET", "credential file /run/credentials/…", or the config file's name."""
+
+
 class SecretSource:
     """Values that win over config.toml: the environment, then systemd credentials.
 
@@ -52,15 +63,15 @@ class SecretSource:
         directory = env.get("CREDENTIALS_DIRECTORY") or ""
         self._directory = pathlib.Path(directory) if directory else None
 
-    def lookup(self, name: str, key: str) -> str | None:
-        """The value for variable `name`, or None when neither source sets it.
+    def lookup(self, name: str, key: str) -> Supplied | None:
+        """The value for variable `name` and where it came from, or None when neither source sets it.
 
         An empty value counts as unset, so `FOO=` in an env file does not blank a secret
         the config file sets.
         """
         value = self._env.get(name)
         if value:
-            return value
+            return Supplied(value, f"${name}")
         if self._directory is None:
             return None
         path = self._directory / name
@@ -71,7 +82,8 @@ class SecretSource:
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(key, f"cannot read credential file {path}: {exc}") from exc
         # `echo secret > file` and systemd-creds leave a newline no token contains.
-        return text.rstrip("\r\n") or None
+        value = text.rstrip("\r\n")
+        return Supplied(value, f"credential file {path}") if value else None
 
 
 class Table:
@@ -129,13 +141,31 @@ class Table:
 
     def env_string(self, name: str, *, required: bool = False) -> str:
         """A string the environment (or a systemd credential) may supply instead of the file."""
-        variable = self._fields[name].metadata["env"]
-        value = self._secrets.lookup(variable, self.key(name)) if variable else None
-        if value is None:
-            value = self._raw(name, str, "a string")
+        value = self._supplied(name).value
         if required and not value.strip():  # " " is no secret
             raise self.missing(name)
         return value
+
+    def secret(self, name: str, *, required: bool = False, min_length: int = 0) -> str:
+        """A secret field: like `env_string`, and refused when set to a placeholder.
+
+        "" passes unless `required` (optional secrets are unset that way); anything else
+        must pass `refuse_placeholder`.
+        """
+        value = self.env_string(name, required=required)
+        if value:
+            self.refuse_placeholder(name, min_length=min_length)
+        return value
+
+    def refuse_placeholder(self, name: str, *, min_length: int = 0) -> None:
+        """Raise when the final value of `name` is empty, a placeholder or too short.
+
+        The message names the key and where the value came from, never the value.
+        """
+        supplied = self._supplied(name)
+        reason = placeholder_reason(supplied.value, min_length=min_length)
+        if reason:
+            raise self.error(name, f"{reason} (read from {supplied.origin})")
 
     def integer(self, name: str, *, lo: int | None = None, hi: int | None = None) -> int:
         value = self._raw(name, int, "an integer")
@@ -174,7 +204,7 @@ class Table:
         variable = self._fields[name].metadata.get("env")
         where = f"set it in {self._source}"
         if variable:
-            where += f" or ${variable}"
+            where += f", ${variable} or the systemd credential {variable}"
         return self.error(name, f"missing required value ({where})")
 
     # -- nested tables ---------------------------------------------------------------------
@@ -198,6 +228,12 @@ class Table:
         ]
 
     # -- internals -------------------------------------------------------------------------
+
+    def _supplied(self, name: str) -> Supplied:
+        # The environment, then a credential file, then this file (its default when absent).
+        variable = self._fields[name].metadata.get("env")
+        found = self._secrets.lookup(variable, self.key(name)) if variable else None
+        return found or Supplied(self._raw(name, str, "a string"), self._source)
 
     def _default(self, name: str) -> Any:
         f = self._fields[name]

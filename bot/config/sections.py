@@ -11,6 +11,7 @@ import re
 from urllib.parse import urlsplit
 
 from bot.config.model import (
+    TURN_LEASE_MARGIN_SECONDS,
     AssistantSettings,
     FlowDefinition,
     FlowScreen,
@@ -28,13 +29,17 @@ from bot.config.model import (
     WhatsAppSettings,
 )
 from bot.config.reader import Table, toml_type
+from bot.config.urls import clear_text_credentials
 from bot.flows.keys import KeyFileError, load_private_key_file
 from bot.flows.templates import placeholders
+from bot.rules.jql import jql_value_problem
 
 STORAGE_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql")
 ON_CLOSED = ("new", "reopen", "reuse")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "json", "console")
+# Meta's app secrets are 32 hex digits; a short one is a typo, a test value or a guessable word.
+APP_SECRET_MIN_CHARS = 16
 
 
 def _path(t: Table, name: str) -> str:
@@ -46,7 +51,7 @@ def _path(t: Table, name: str) -> str:
     )
 
 
-def _http_url(t: Table, name: str) -> str:
+def _http_url(t: Table, name: str, *, carries_token: bool = False) -> str:
     value = t.string(name)
     try:
         parts = urlsplit(value)
@@ -57,6 +62,8 @@ def _http_url(t: Table, name: str) -> str:
         # Echo the value to show the typo, unless it might carry a password.
         shown = "" if "@" in value else f", got {value!r}"
         raise t.error(name, f"must be an http:// or https:// URL{shown}")
+    if carries_token and clear_text_credentials(parts.scheme, parts.hostname or ""):
+        raise t.error(name, "must be https:// unless the host is loopback: the token would travel in clear")
     # Callers append paths ("/rest/api/3/..."); one form avoids "//" in every request.
     return value.rstrip("/")
 
@@ -68,6 +75,9 @@ def server(t: Table) -> ServerSettings:
         webhook_path=_path(t, "webhook_path"),
         max_body_bytes=t.integer("max_body_bytes", lo=1024),
         instance_id=t.string("instance_id"),
+        request_timeout_seconds=t.number("request_timeout_seconds", lo=1, hi=300),
+        admin_host=t.string("admin_host", non_empty=True),
+        admin_port=t.integer("admin_port", lo=0, hi=65535),
     )
 
 
@@ -86,21 +96,28 @@ def storage(t: Table) -> StorageSettings:
     if not parts.path.strip("/"):
         example = "sqlite:///path/to/file.db, postgresql://host/dbname"
         raise t.error("url", f"names no database ({example})")
-    return StorageSettings(url=url)
+    return StorageSettings(url=url, timeout_seconds=t.number("timeout_seconds", lo=0.5, hi=3600))
 
 
 def whatsapp(t: Table) -> WhatsAppSettings:
     return WhatsAppSettings(
-        verify_token=t.env_string("verify_token", required=True),
-        app_secret=t.env_string("app_secret", required=True),
-        access_token=t.env_string("access_token", required=True),
-        phone_number_id=t.env_string("phone_number_id", required=True),
-        graph_url=_http_url(t, "graph_url"),
+        verify_token=t.secret("verify_token", required=True),
+        app_secret=t.secret("app_secret", required=True, min_length=APP_SECRET_MIN_CHARS),
+        access_token=t.secret("access_token", required=True),
+        phone_number_id=_phone_number_id(t),
+        graph_url=_http_url(t, "graph_url", carries_token=True),
         api_version=t.string("api_version", pattern=r"v\d+\.\d+", hint='must look like "v23.0"'),
         template_name=t.string("template_name", pattern=r"[a-z0-9_]*", hint="must be a template name: lower-case letters, digits, '_'"),
         template_language=t.string("template_language", pattern=r"[a-z]{2,3}(_[A-Z]{2})?", hint='must be a language code like "en" or "pt_BR"'),
         template_parameters=_placeholders(t, "template_parameters", ("name", "issue_key")),
     )
+
+
+def _phone_number_id(t: Table) -> str:
+    # Not a secret, but "<phone id>" left from an example would send every reply nowhere.
+    value = t.env_string("phone_number_id", required=True)
+    t.refuse_placeholder("phone_number_id")
+    return value
 
 
 def _placeholders(t: Table, name: str, allowed: tuple[str, ...]) -> tuple[str, ...]:
@@ -135,10 +152,11 @@ def _placeholders_in(t: Table, name: str, value: str, allowed: tuple[str, ...]) 
 
 def jira(t: Table) -> JiraSettings:
     settings = JiraSettings(
-        url=_http_url(t, "url"),
+        url=_http_url(t, "url", carries_token=True),
         email=t.string("email"),
-        api_token=t.env_string("api_token"),
-        token=t.env_string("token"),
+        # Whichever is set is the one in use: _check_jira_auth refuses both at once.
+        api_token=t.secret("api_token"),
+        token=t.secret("token"),
         timeout_seconds=t.number("timeout_seconds", lo=0.1),
     )
     _check_jira_auth(t, settings)
@@ -171,13 +189,21 @@ def _check_jira_auth(t: Table, s: JiraSettings) -> None:
 
 
 def openai(t: Table) -> OpenAISettings:
-    return OpenAISettings(
+    settings = OpenAISettings(
         # Required or not depends on the services; parse_config decides once it has them.
         api_key=t.env_string("api_key"),
-        base_url=_http_url(t, "base_url"),
+        base_url=_http_url(t, "base_url", carries_token=True),
         model=t.string("model", non_empty=True),
         timeout_seconds=t.number("timeout_seconds", lo=0.1),
+        turn_lease_seconds=t.number("turn_lease_seconds", lo=1),
     )
+    # The lease is renewed before each call a turn makes; shorter than one call plus the work
+    # around it, a second instance would take the turn over mid-call and both would answer.
+    least = settings.timeout_seconds + TURN_LEASE_MARGIN_SECONDS
+    if settings.turn_lease_seconds < least:
+        raise t.error("turn_lease_seconds", f"must be at least openai.timeout_seconds + "
+                      f"{TURN_LEASE_MARGIN_SECONDS:g} ({least:g}): a turn holds it across one OpenAI call")
+    return settings
 
 
 def poller(t: Table) -> PollerSettings:
@@ -213,10 +239,7 @@ def service(t: Table, default_model: str) -> ServiceSettings:
             "then upper-case letters, digits or '_'",
         ),
         issue_type=t.string("issue_type", non_empty=True),
-        # Jira splits a label at whitespace on input and rejects it on the API.
-        labels=t.strings(
-            "labels", pattern=r"\S+", hint="must be non-empty with no whitespace (a Jira label)"
-        ),
+        labels=_labels(t, "labels"),
         default=t.boolean("default"),
         phone_number_ids=t.strings(
             "phone_number_ids", pattern=r"\S+", hint="must be non-empty with no whitespace"
@@ -251,7 +274,7 @@ def flows(t: Table) -> FlowsSettings:
     settings = FlowsSettings(
         endpoint_path=_path(t, "endpoint_path"),
         private_key_file=t.string("private_key_file"),
-        private_key_passphrase=t.string("private_key_passphrase"),
+        private_key_passphrase=t.secret("private_key_passphrase"),
         screens=_flow_screens(t),
     )
     if settings.private_key_file:
@@ -303,9 +326,21 @@ def _check_template(t: Table, name: str, value: str) -> None:
         raise t.error(name, str(exc)) from None
 
 
+def _labels(t: Table, name: str) -> tuple[str, ...]:
+    # The poller searches for these labels in JQL: one rule for both, so a label accepted here
+    # can never make a poll pass fail. It also keeps out whitespace, which Jira splits labels at.
+    values = t.strings(name)
+    for index, value in enumerate(values):
+        problem = jql_value_problem(value)
+        if problem:
+            rule = "a label must be non-empty, with no whitespace, quote, backslash or control character"
+            raise t.error(name, f"item {index} {value!r} {problem}; {rule}")
+    return values
+
+
 def _templates(t: Table, name: str) -> tuple[str, ...]:
-    # Literal text of a label template must already be a Jira label; answers are cleaned when filled.
-    values = t.strings(name, pattern=r"\S+", hint="must be non-empty with no whitespace (a Jira label)")
+    # Literal text of a label template must already be a label; answers are cleaned when filled.
+    values = _labels(t, name)
     for value in values:
         _check_template(t, name, value)
     return values

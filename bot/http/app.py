@@ -19,7 +19,11 @@ Health = Callable[[], tuple[bool, dict]]
 
 
 class WsgiApp:
-    """Routes Meta's webhook, /healthz and /metrics; never lets an exception become a stack trace."""
+    """The public port: Meta's webhook, the Flows endpoint and a bare /healthz.
+
+    Nothing else answers here: /metrics and the detailed health live on the admin listener
+    (`AdminApp`), which operators keep off the internet.
+    """
 
     def __init__(
         self,
@@ -27,35 +31,15 @@ class WsgiApp:
         webhook_path: str,
         webhook: WebhookHandler,
         health: Health,
-        metrics: Callable[[], tuple[bytes, str]],
         extra_routes: dict[str, Callable[[dict, bytes], Reply]] | None = None,
     ) -> None:
         self.webhook_path = webhook_path
         self.webhook = webhook
         self.health = health
-        self.metrics = metrics
         self.extra_routes = extra_routes or {}
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        # Every log line of this request carries its id (each request has its own thread).
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=uuid.uuid4().hex[:12])
-        try:
-            reply = self._route(environ)
-        except Exception:  # a bug of ours must still answer, and must be visible in the log
-            log.exception("http_unhandled_error", path=environ.get("PATH_INFO"))
-            reply = Reply.json(500, error="internal error")
-        try:
-            phrase = HTTPStatus(reply.status).phrase
-        except ValueError:  # Meta's own codes (432 for a Flows signature failure) have no standard phrase
-            phrase = "Unknown"
-        headers = [
-            ("Content-Type", reply.content_type),
-            ("Content-Length", str(len(reply.body))),
-            *reply.headers,
-        ]
-        start_response(f"{reply.status} {phrase}", headers)
-        return [reply.body]
+        return _serve(self._route, environ, start_response)
 
     def _route(self, environ: dict) -> Reply:
         path = environ.get("PATH_INFO") or "/"
@@ -67,11 +51,9 @@ class WsgiApp:
                 return self._deliver(environ)
             return _not_allowed("GET, POST")
         if path == "/healthz":
-            ok, detail = self.health()
-            return Reply(200 if ok else 503, json.dumps(detail).encode())
-        if path == "/metrics":
-            body, content_type = self.metrics()
-            return Reply(200, body, content_type)
+            # Only the verdict: the reasons (database errors name hosts) are the admin port's.
+            ok, _detail = self.health()
+            return Reply.json(200, status="ok") if ok else Reply.json(503, status="unavailable")
         if path in self.extra_routes:
             if method != "POST":
                 return _not_allowed("POST")
@@ -92,6 +74,52 @@ class WsgiApp:
             return self.webhook.refuse_oversized()
         body = _read_body(environ, length)
         return self.webhook.deliver(signature, body)
+
+
+class AdminApp:
+    """The admin listener: /metrics (Prometheus) and /healthz with its reasons and figures."""
+
+    def __init__(self, *, health: Health, metrics: Callable[[], tuple[bytes, str]]) -> None:
+        self.health = health
+        self.metrics = metrics
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        return _serve(self._route, environ, start_response)
+
+    def _route(self, environ: dict) -> Reply:
+        path = environ.get("PATH_INFO") or "/"
+        if environ.get("REQUEST_METHOD", "GET") not in ("GET", "HEAD"):
+            return _not_allowed("GET")
+        if path == "/healthz":
+            ok, detail = self.health()
+            return Reply(200 if ok else 503, json.dumps(detail).encode())
+        if path == "/metrics":
+            body, content_type = self.metrics()
+            return Reply(200, body, content_type)
+        return Reply.json(404, error=f"no route for {path}")
+
+
+def _serve(route: Callable[[dict], Reply], environ: dict, start_response: Callable) -> Iterable[bytes]:
+    """One request: a request id for its log lines, and an answer even when `route` fails."""
+    # Every log line of this request carries its id (each request has its own thread).
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(request_id=uuid.uuid4().hex[:12])
+    try:
+        reply = route(environ)
+    except Exception:  # a bug of ours must still answer, and must be visible in the log
+        log.exception("http_unhandled_error", path=environ.get("PATH_INFO"))
+        reply = Reply.json(500, error="internal error")
+    try:
+        phrase = HTTPStatus(reply.status).phrase
+    except ValueError:  # Meta's own codes (432 for a Flows signature failure) have no standard phrase
+        phrase = "Unknown"
+    headers = [
+        ("Content-Type", reply.content_type),
+        ("Content-Length", str(len(reply.body))),
+        *reply.headers,
+    ]
+    start_response(f"{reply.status} {phrase}", headers)
+    return [reply.body]
 
 
 def _content_length(environ: dict) -> int | None:

@@ -102,19 +102,19 @@ class JiraAdapter(WorkflowAndSetupCalls):
         except jira.JIRAError as exc:
             error = translate(exc, issue_scoped=operation in ISSUE_OPERATIONS)
             outcome = type(error).__name__
-            raise error from exc
-        except requests.JSONDecodeError as exc:  # before RequestException, which it also is
+            raise error from None  # the vendor's response (headers, cookies, body) must not reach a log
+        except requests.JSONDecodeError:  # before RequestException, which it also is
             outcome = "JiraUnavailable"  # a 2xx whose body is not JSON: a proxy page, not Jira
-            raise JiraUnavailable(f"{operation}: Jira answered with something that is not JSON") from exc
-        except requests.Timeout as exc:
+            raise JiraUnavailable(f"{operation}: Jira answered with something that is not JSON") from None
+        except requests.Timeout:
             outcome = "JiraUnavailable"
-            raise JiraUnavailable(f"{operation}: Jira did not answer in time") from exc
+            raise JiraUnavailable(f"{operation}: Jira did not answer in time") from None
         except requests.ConnectionError as exc:
             outcome = "JiraUnavailable"
-            raise JiraUnavailable(f"{operation}: cannot reach Jira ({type(exc).__name__})") from exc
+            raise JiraUnavailable(f"{operation}: cannot reach Jira ({type(exc).__name__})") from None
         except requests.RequestException as exc:
             outcome = "JiraUnavailable"
-            raise JiraUnavailable(f"{operation}: {type(exc).__name__}") from exc
+            raise JiraUnavailable(f"{operation}: {type(exc).__name__}") from None
         finally:
             elapsed = time.monotonic() - started
             self._observe(operation, outcome, elapsed)

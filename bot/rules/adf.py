@@ -18,7 +18,8 @@ from typing import Any
 # cannot be encoded as UTF-8 at all; DEL and C1 controls are invisible junk in a comment.
 _REJECTED = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 # A blank line (possibly holding stray spaces) separates paragraphs; runs of them count once.
-_BLANK_LINES = re.compile(r"\n(?:[ \t]*\n)+")
+# Linear: only a newline starts a match, and `*+` never gives back the blanks it took.
+_BLANK_LINES = re.compile(r"\n(?:[ \t]*+\n)+")
 _MAX_DEPTH = 64
 
 

@@ -18,13 +18,15 @@ AGENT_FALLBACK_NAME = "Agent"
 # --- splitting --------------------------------------------------------------------------------
 
 # Best to worst place to cut: between paragraphs, between lines, after a sentence, between words.
+# Each is linear: `*+` never gives back blanks it took, and a run of blanks is only tried from
+# its start (the lookbehinds), not again from each of its characters.
 _CUTS = (
-    re.compile(r"\n(?:[ \t]*\n)+"),
-    re.compile(r"[ \t]*\n"),
-    re.compile(r"(?:(?<=[.!?\u2026])|(?<=[.!?\u2026][\"'\u201d\u2019)\]]))\s+|(?<=[\u3002\uff01\uff1f])"),
-    re.compile(r"\s+"),
+    re.compile(r"\n(?:[ \t]*+\n)+"),
+    re.compile(r"(?<![ \t])[ \t]*+\n"),
+    re.compile(r"(?:(?<=[.!?\u2026])|(?<=[.!?\u2026][\"'\u201d\u2019)\]]))\s++|(?<=[\u3002\uff01\uff1f])"),
+    re.compile(r"\s++"),
 )
-_LEADING_BLANK_LINES = re.compile(r"^(?:[ \t]*\n)+")
+_LEADING_BLANK_LINES = re.compile(r"^(?:[ \t]*+\n)+")
 # Code points a hard cut must not separate from the one before: zero-width joiner, variation
 # selectors, emoji skin tones. (Combining marks are caught by unicodedata.combining.)
 _GLUE = frozenset("\u200d\ufe0e\ufe0f") | {chr(c) for c in range(0x1F3FB, 0x1F400)}
@@ -67,7 +69,10 @@ def _cut(rest: str, limit: int) -> tuple[int, int]:
             if m.start() > 0:
                 best = m
         if best is not None:
-            return best.start(), best.end()
+            # The window may have cut a long separator short: the whole of it is dropped (read
+            # once, and only up to where it ends, so still linear).
+            separator = pattern.match(rest, best.start()) or best
+            return best.start(), separator.end()
     cut = limit
     for _ in range(_MAX_BACKOFF):  # keep a letter with its accents, an emoji with its modifiers
         if cut > 1 and (_glued(rest[cut]) or rest[cut - 1] == "\u200d"):
@@ -85,30 +90,20 @@ def _glued(ch: str) -> bool:
 
 # --- markdown -> WhatsApp ---------------------------------------------------------------------
 
-# Possessive quantifiers (`++`, `*+`) and bounded spans keep every pattern linear-ish: the text
-# comes from an LLM and from agents, and a line of 10,000 backticks must not take minutes.
+# The text comes from agents and from an LLM, and the poll job renders it while webhook threads
+# wait for the GIL: every step here is linear in the length of the text. Regexes are anchored or
+# possessive (`*+`, `++`) so no quantifier can backtrack over characters another one also takes;
+# headings and inline markup are read by plain string code (a lazy `(.*?)` before an optional
+# `[ \t]+#+` was quadratic: "# a" + 16,000 spaces + "b" took seconds).
+# In `_FENCE` the lazy `.*?` is linear too: with `\Z` as the other way out an opened fence always
+# matches, so each character of the code is passed once, trying a closer only at a line start.
 _FENCE = re.compile(
-    r"^[ \t]{0,3}(?P<fence>`{3,}+|~{3,}+)[^\n]*+\n(?P<code>.*?)(?:^[ \t]{0,3}(?P=fence)[ \t]*$|\Z)",
+    r"^[ \t]{0,3}(?P<fence>`{3,}+|~{3,}+)[^\n]*+\n(?P<code>.*?)(?:^[ \t]{0,3}(?P=fence)[ \t]*+$|\Z)",
     re.MULTILINE | re.DOTALL,
 )
 _TICKS = re.compile(r"`++")
-_HEADING = re.compile(r"^ {0,3}#{1,6}(?:[ \t]+(?P<text>.*?))?(?:[ \t]+#+)?[ \t]*$")
-_RULE = re.compile(r"^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
-_BULLET = re.compile(r"^(?P<indent>[ \t]*)[*+-][ \t]+")
-_STRONG_WRAPPER = re.compile(r"^(\*\*|__)(.*)\1$")
-_SPAN = r"\S(?:.{0,1000}?\S)?"  # longer emphasis is not emphasis, it is a runaway marker
-_INLINE = re.compile(
-    r"\\(?P<esc>[\\`*_{}\[\]()#+\-.!~>|])"
-    r"|!?\[(?P<label>[^\]\n]{0,1000}+)\]\((?P<url>[^)\s]{1,2048}+)(?:[ \t]+\"[^\"\n]*+\")?\)"
-    r"|<(?P<auto>https?://[^>\s]{1,2048}+)>"
-    r"|(?P<bare>https?://[^\s<>]++)"
-    rf"|\*\*\*(?P<bolditalic>{_SPAN})\*\*\*"
-    rf"|\*\*(?P<bold>{_SPAN})\*\*"
-    rf"|(?<!\w)__(?P<bold_u>{_SPAN})__(?!\w)"
-    rf"|~~(?P<strike>{_SPAN})~~"
-    r"|\*(?P<italic>[^\s*](?:[^*]*?[^\s*])?)\*"
-    r"|(?<!\w)_(?P<italic_u>[^\s_](?:[^_]*?[^\s_])?)_(?!\w)"
-)
+_RULE = re.compile(r"^ {0,3}([-*_])(?:[ \t]*+\1){2,}+[ \t]*+$")
+_BULLET = re.compile(r"^(?P<indent>[ \t]*+)[*+-][ \t]++")
 RULE_TEXT = "\u2014\u2014\u2014"
 
 
@@ -136,10 +131,9 @@ def _prose(chunk: str) -> str:
 def _line(line: str) -> str:
     if _RULE.match(line):
         return RULE_TEXT
-    heading = _HEADING.match(line)
-    if heading:
-        title = (heading.group("text") or "").strip()
-        title = _STRONG_WRAPPER.sub(r"\2", title).strip()
+    title = _heading_title(line)
+    if title is not None:
+        title = _unwrap_strong(title.strip()).strip()
         return f"*{_code_aware(title)}*" if title else ""
     bullet = _BULLET.match(line)
     if bullet:
@@ -147,11 +141,44 @@ def _line(line: str) -> str:
     return _code_aware(line)
 
 
+def _heading_title(line: str) -> str | None:
+    """The text of an ATX heading (`## Title ##`), or None when `line` is not one.
+
+    Up to three spaces, one to six `#`, then nothing or a space or tab; a closing run of `#`
+    counts only after a space or tab (`# C#` keeps its `#`).
+    """
+    body = line.lstrip(" ")
+    if len(line) - len(body) > 3:
+        return None
+    rest = body.lstrip("#")
+    if not 1 <= len(body) - len(rest) <= 6:
+        return None
+    if not rest:
+        return ""
+    if rest[0] not in " \t":
+        return None
+    title = rest.strip(" \t")
+    before_closing = title.rstrip("#")
+    if before_closing != title and before_closing[-1:] in (" ", "\t"):
+        return before_closing.rstrip(" \t")
+    return title
+
+
+def _unwrap_strong(title: str) -> str:
+    # "## **Bold title**" is already bold once it becomes a WhatsApp heading.
+    for mark in ("**", "__"):
+        if len(title) >= 4 and title.startswith(mark) and title.endswith(mark):
+            return title[2:-2]
+    return title
+
+
 def _code_aware(line: str) -> str:
     # Inline code is cut out first so nothing inside backticks is ever reformatted. As in
     # CommonMark, a run of n backticks opens a span that the next run of exactly n closes; runs
     # left unpaired are plain text. Pairing through a precomputed "next run of the same length"
     # keeps this linear where a backreferencing regex was not.
+    if "`" not in line:
+        return _inline(line)
     runs = [(m.start(), m.end()) for m in _TICKS.finditer(line)]
     next_same: list[int | None] = [None] * len(runs)
     latest: dict[int, int] = {}
@@ -175,27 +202,176 @@ def _code_aware(line: str) -> str:
     return "".join(out)
 
 
+# Inline markup is read by a scanner, not by one alternation regex: that regex looked up to a
+# thousand characters ahead for the closer of every `**`, `__`, `~~` or `[`, so a line of
+# unclosed openers cost a thousand steps per character. Here each "where is the next closer"
+# question is one search whose answer is remembered (`_Next`), so every stretch of text is read
+# once per kind of closer. The rules (the former regex's, kept exactly), first match wins:
+#   \x            x in _ESCAPABLE: the character itself
+#   [label](url)  also `![label](url)` and `[label](url "title")`: a label of at most 1000
+#                 characters without `]`, a url of 1-2048 characters without `)` or whitespace
+#   <https://…>   a url of 1-2048 characters without `>` or whitespace
+#   https://…     up to whitespace, `<` or `>`, copied as is (`_` and `*` belong to the address)
+#   ***x*** **x** __x__ ~~x~~   x begins and ends with a non-space and stays on one line; the
+#                 nearest closer wins; `__` not inside a word
+#   *x* _x_       x begins and ends with neither a space nor the marker; `_` not inside a word
+_ESCAPABLE = frozenset("\\`*_{}[]()#+-.!~>|")
+_LABEL_MAX = 1000
+_URL_MAX = 2048
+_SPAN_MAX = 1002  # longer emphasis is not emphasis, it is a runaway marker
+_START = re.compile(r"[\\\[<*~]|!\[|(?<!\w)_|https?://")
+_SPANS = {  # marker → (its closer, WhatsApp's opening and closing marks)
+    "***": (re.compile(r"(?<=\S)\*\*\*"), "*_", "_*"),
+    "**": (re.compile(r"(?<=\S)\*\*"), "*", "*"),
+    "__": (re.compile(r"(?<=\S)__(?!\w)"), "*", "*"),
+    "~~": (re.compile(r"(?<=\S)~~"), "~", "~"),
+}
+_SINGLES = {"*": re.compile(r"\*"), "_": re.compile(r"_")}
+_NEWLINE = re.compile(r"\n")
+_LABEL_END = re.compile(r"[\]\n]")
+_URL_END = re.compile(r"[)\s]")
+_AUTOLINK_END = re.compile(r"[>\s]")
+_BARE_URL_END = re.compile(r"[\s<>]")
+_NOT_BLANK = re.compile(r"[^ \t]")
+_TITLE_END = re.compile(r"[\"\n]")
+
+
 def _inline(text: str) -> str:
-    return _INLINE.sub(_replace, text)
+    return _InlineScanner(text).render() if _START.search(text) else text
 
 
-def _replace(m: re.Match[str]) -> str:
-    groups = m.groupdict()
-    if groups["esc"] is not None:
-        return groups["esc"]
-    if groups["url"] is not None:
-        label, url = groups["label"].strip(), groups["url"]
-        return url if not label or label == url else f"{_inline(label)} ({url})"
-    if groups["auto"] is not None:
-        return groups["auto"]
-    if groups["bare"] is not None:
-        return groups["bare"]  # copied as is: a `_` or `*` inside a URL is part of the address
-    if groups["bolditalic"] is not None:
-        return f"*_{_inline(groups['bolditalic'])}_*"
-    for name, mark in (("bold", "*"), ("bold_u", "*"), ("strike", "~"), ("italic", "_"), ("italic_u", "_")):
-        if groups[name] is not None:
-            return f"{mark}{_inline(groups[name])}{mark}"
-    return m.group(0)
+class _Next:
+    """The start of `text`'s first match of `pattern` at or after a position; len(text) if none.
+
+    Every position between the last question and its answer has that same answer, so questions
+    asked in increasing order read each character once.
+    """
+
+    def __init__(self, pattern: re.Pattern[str], text: str) -> None:
+        self._pattern, self._text = pattern, text
+        self._asked = self._found = -1
+
+    def __call__(self, pos: int) -> int:
+        if not self._asked <= pos <= self._found:
+            m = self._pattern.search(self._text, pos)
+            self._asked, self._found = pos, m.start() if m else len(self._text)
+        return self._found
+
+
+class _InlineScanner:
+    """One pass over one line; candidates come in increasing order, which `_Next` relies on."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._finders: dict[re.Pattern[str], _Next] = {}
+
+    def render(self) -> str:
+        text, done = self.text, 0
+        out: list[str] = []
+        candidate = _START.search(text)
+        while candidate:
+            at = candidate.start()
+            found = self._match(at)
+            if found is None:
+                candidate = _START.search(text, at + 1)
+                continue
+            end, replacement = found
+            out += (text[done:at], replacement)
+            done = end
+            candidate = _START.search(text, end)
+        out.append(text[done:])
+        return "".join(out)
+
+    def _next(self, pattern: re.Pattern[str], pos: int) -> int:
+        finder = self._finders.get(pattern)
+        if finder is None:
+            finder = self._finders[pattern] = _Next(pattern, self.text)
+        return finder(pos)
+
+    def _match(self, at: int) -> tuple[int, str] | None:
+        """(end, replacement) of the markup starting at `at`, the rules tried in the order above."""
+        first = self.text[at]
+        if first == "\\":
+            char = self.text[at + 1:at + 2]
+            return (at + 2, char) if char and char in _ESCAPABLE else None
+        if first in "![":
+            return self._link(at)
+        if first == "<":
+            return self._url(at + 1, _AUTOLINK_END, closing=">")
+        if first == "h":
+            return self._url(at, _BARE_URL_END)
+        if first == "*":
+            return self._span(at, "***") or self._span(at, "**") or self._single(at, "*")
+        if first == "_":  # `_START` saw no word character before it
+            return self._span(at, "__") or self._single(at, "_")
+        return self._span(at, "~~")
+
+    def _span(self, at: int, marker: str) -> tuple[int, str] | None:
+        text, (closer, opening, closing) = self.text, _SPANS[marker]
+        if not text.startswith(marker, at):
+            return None
+        first = at + len(marker)
+        if first >= len(text) or text[first].isspace():
+            return None
+        end = self._next(closer, first + 2)
+        if end == len(text) or end - first > _SPAN_MAX or self._next(_NEWLINE, at) < end:
+            end = first + 1  # no longer span: the one-character one, `**x**`
+            if not text.startswith(marker, end) or (marker == "__" and _is_word(text, end + 2)):
+                return None
+        return end + len(marker), opening + _inline(text[first:end]) + closing
+
+    def _single(self, at: int, marker: str) -> tuple[int, str] | None:
+        text, first = self.text, at + 1
+        if first >= len(text) or text[first].isspace() or text[first] == marker:
+            return None
+        end = self._next(_SINGLES[marker], first + 1)
+        if end == len(text) or text[end - 1].isspace() or (marker == "_" and _is_word(text, end + 1)):
+            return None
+        return end + 1, "_" + _inline(text[first:end]) + "_"
+
+    def _link(self, at: int) -> tuple[int, str] | None:
+        text = self.text
+        label_start = at + 2 if text[at] == "!" else at + 1
+        label_end = self._next(_LABEL_END, label_start)
+        if label_end - label_start > _LABEL_MAX or not text.startswith("](", label_end):
+            return None
+        url_start = label_end + 2
+        url_end = self._next(_URL_END, url_start)
+        if not 1 <= url_end - url_start <= _URL_MAX:
+            return None
+        end = self._link_end(url_end)
+        if end is None:
+            return None
+        label, url = text[label_start:label_end].strip(), text[url_start:url_end]
+        return end, url if not label or label == url else f"{_inline(label)} ({url})"
+
+    def _link_end(self, pos: int) -> int | None:
+        # `)` right after the url, or after a title: ` "…")`.
+        text = self.text
+        if text.startswith(")", pos):
+            return pos + 1
+        if not text.startswith((" ", "\t"), pos):
+            return None
+        quote = self._next(_NOT_BLANK, pos)
+        if not text.startswith('"', quote):
+            return None
+        end = self._next(_TITLE_END, quote + 1)
+        return end + 2 if text.startswith('")', end) else None
+
+    def _url(self, at: int, stop: re.Pattern[str], closing: str = "") -> tuple[int, str] | None:
+        """A bare URL, or with `closing` the inside of `<…>` (`at` is past the `<`)."""
+        text = self.text
+        scheme = 8 if text.startswith("https://", at) else 7 if text.startswith("http://", at) else 0
+        if not scheme:
+            return None
+        end = self._next(stop, at + scheme)
+        if end == at + scheme or (closing and (end - at - scheme > _URL_MAX or not text.startswith(closing, end))):
+            return None
+        return end + len(closing), text[at:end]
+
+
+def _is_word(text: str, pos: int) -> bool:
+    return pos < len(text) and (text[pos].isalnum() or text[pos] == "_")
 
 
 # --- framing ----------------------------------------------------------------------------------

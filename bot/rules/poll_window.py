@@ -11,12 +11,10 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
+from bot.rules.jql import quoted_list
+
 MINUTE_MS = 60_000
 
-# Quotes would end the JQL string early and whitespace is never part of a project key or a label
-# (Jira forbids spaces in labels), so such values are refused rather than escaped. Backslashes and
-# control characters are refused for the same reason: JQL gives them meanings of their own.
-_UNSAFE = re.compile(r"[\"'\\\s\x00-\x1f\x7f]")
 _DURATION = re.compile(r"(?P<n>\d{1,9})(?P<unit>[smhd])", re.IGNORECASE)
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -28,24 +26,14 @@ def poll_jql(*, project_keys: list[str], labels: list[str], since_ms: int) -> st
     """
     if isinstance(since_ms, bool) or not isinstance(since_ms, int) or since_ms < 0:
         raise ValueError(f"since_ms must be a non-negative int, got {since_ms!r}")
-    projects = _quoted("project key", project_keys)
+    projects = quoted_list("project key", project_keys)
     if not projects:
         raise ValueError("at least one project key is needed")
     clauses = [f"project in ({projects})"]
     if labels:
-        clauses.append(f"labels in ({_quoted('label', labels)})")
+        clauses.append(f"labels in ({quoted_list('label', labels)})")
     clauses.append(f"updated >= {since_ms}")  # unquoted: a quoted number would be a date string
     return " AND ".join(clauses) + " ORDER BY updated ASC"
-
-
-def _quoted(what: str, values: list[str]) -> str:
-    seen: list[str] = []
-    for value in values:
-        if not isinstance(value, str) or not value or _UNSAFE.search(value):
-            raise ValueError(f"invalid {what} {value!r}: empty, or holds a quote, backslash or whitespace")
-        if value not in seen:
-            seen.append(value)
-    return ", ".join(f'"{v}"' for v in seen)
 
 
 def window_start_ms(

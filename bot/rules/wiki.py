@@ -31,12 +31,14 @@ _ESCAPES = {ord(ch): "\\" + ch for ch in ESCAPABLE}
 _ESCAPES[ord("\\")] = "\\" + ZWSP
 
 # Leading zero-width spaces are allowed in the pattern so text that already had one still gets
-# one more from us, which keeps unescape_wiki exact.
-_BLOCK_TOKEN = re.compile(r"(?m)^([^\S\n]*\u200b*)(?=(?:h[1-6]|bq)\.)")
-_LETTER_EMOTICON = re.compile(r"([:;]\u200b*)(?=[PpDd](?![A-Za-z0-9]))")
+# one more from us, which keeps unescape_wiki exact. Linear: a match starts only at a line start
+# or at `:`/`;`, reads just the blanks after it, and `*+` gives none of them back (the lookaheads
+# want a letter, never a blank or a zero-width space).
+_BLOCK_TOKEN = re.compile(r"(?m)^([^\S\n]*+\u200b*+)(?=(?:h[1-6]|bq)\.)")
+_LETTER_EMOTICON = re.compile(r"([:;]\u200b*+)(?=[PpDd](?![A-Za-z0-9]))")
 
 _UNESCAPE_CHARS = re.compile(r"\\(\u200b|[" + re.escape(ESCAPABLE) + "])")
-_UNBLOCK_TOKEN = re.compile(r"(?m)^([^\S\n]*\u200b*)\u200b(?=(?:h[1-6]|bq)\.)")
+_UNBLOCK_TOKEN = re.compile(r"(?m)^([^\S\n]*+\u200b*)\u200b(?=(?:h[1-6]|bq)\.)")
 _UNLETTER_EMOTICON = re.compile(r"([:;]\u200b*)\u200b(?=[PpDd](?![A-Za-z0-9]))")
 
 

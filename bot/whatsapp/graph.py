@@ -125,6 +125,8 @@ class GraphAdapter:
         """
         started = time.monotonic()
         outcome, status, code = "ok", None, None
+        # `from None` below: a `requests` exception names the URL (media URLs are signed) and may
+        # hold the response; ours says what happened, and no traceback chains to theirs.
         try:
             headers = {"Authorization": f"Bearer {self._token}"}
             with self._session.request(method, url, json=json, headers=headers, timeout=self._timeout,
@@ -136,15 +138,15 @@ class GraphAdapter:
         except GraphError as exc:
             outcome, code = type(exc).__name__, exc.code
             raise
-        except requests.Timeout as exc:
+        except requests.Timeout:
             outcome = "GraphUnavailable"
-            raise GraphUnavailable(f"{operation}: Graph did not answer in time") from exc
+            raise GraphUnavailable(f"{operation}: Graph did not answer in time") from None
         except requests.ConnectionError as exc:
             outcome = "GraphUnavailable"
-            raise GraphUnavailable(f"{operation}: cannot reach Graph ({type(exc).__name__})") from exc
+            raise GraphUnavailable(f"{operation}: cannot reach Graph ({type(exc).__name__})") from None
         except requests.RequestException as exc:
             outcome = "GraphUnavailable"
-            raise GraphUnavailable(f"{operation}: {type(exc).__name__}") from exc
+            raise GraphUnavailable(f"{operation}: {type(exc).__name__}") from None
         finally:
             elapsed = time.monotonic() - started
             self._observe(operation, outcome, elapsed)
@@ -244,8 +246,8 @@ class GraphAdapter:
                 # A string in the spec's schema, a number in some of Meta's answers.
                 file_size=int(size) if size not in (None, "") else None,
             )
-        except (AttributeError, KeyError, TypeError, ValueError) as exc:
-            raise GraphUnavailable("media_info: Graph's answer has no usable url/mime_type") from exc
+        except (AttributeError, KeyError, TypeError, ValueError):
+            raise GraphUnavailable("media_info: Graph's answer has no usable url/mime_type") from None
 
     def download(self, url: str, *, max_bytes: int) -> bytes:
         """Fetch a medium from the URL `media_info` gave, with the bearer token Meta requires.
@@ -294,9 +296,9 @@ class GraphAdapter:
                                json=message, fields={"phone_number_id": phone_number_id, "to": to.masked()})
         try:
             return str(answer["messages"][0]["id"])
-        except (KeyError, IndexError, TypeError) as exc:
+        except (KeyError, IndexError, TypeError):
             # Accepted or not, we cannot tell: the caller treats it like any unknown outcome.
-            raise GraphUnavailable(f"{operation}: Graph answered 2xx without a message id") from exc
+            raise GraphUnavailable(f"{operation}: Graph answered 2xx without a message id") from None
 
 
 def _envelope(to: Recipient) -> dict[str, Any]:
@@ -306,8 +308,8 @@ def _envelope(to: Recipient) -> dict[str, Any]:
 def _json(response: requests.Response) -> Any:
     try:
         return response.json()
-    except ValueError as exc:  # a 2xx proxy page, not Graph
-        raise GraphUnavailable("Graph answered with something that is not JSON") from exc
+    except ValueError:  # a 2xx proxy page, not Graph
+        raise GraphUnavailable("Graph answered with something that is not JSON") from None
 
 
 def _head(response: requests.Response, limit: int) -> bytes:

@@ -7,6 +7,10 @@ long as `GraphRateLimited` says, fall back to a template (or an internal Jira no
 
 `error_from_response` is pure (status, headers, body in; an exception out) so the mapping from
 Meta's codes is tested without a network.
+
+An error carries Meta's status, code and message (and Meta's own explanation and trace id),
+never a header or a body that is not Graph's: a proxy's HTML page or its cookies would
+otherwise travel into log lines, stored `last_error` columns and Jira notes.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 # Meta's error-code page: throughput (130429), pair rate limit (131056), account rate limit (80007)
 # and the app-level "API Too Many Calls" (4). Meta answers some of these with HTTP 400, so the code
@@ -29,6 +33,7 @@ UNAVAILABLE_CODES = frozenset({2, 131000, 131016, 133004})
 # An error body is a few hundred bytes; anything much longer is a proxy page, not Graph.
 MAX_ERROR_BODY = 64 * 1024
 _CODE_PREFIX = re.compile(r"^\(#\d+\)\s*")
+_MEDIA_TYPE = re.compile(r"[a-z0-9.+-]{1,40}/[a-z0-9.+-]{1,60}")
 
 
 class GraphError(Exception):
@@ -42,6 +47,9 @@ class GraphError(Exception):
         subcode: `error.error_subcode` when given.
         fbtrace_id: Meta's trace id, the thing to quote in a support ticket.
     """
+
+    log_cause: ClassVar[bool] = False
+    """Read by `bot.logs`: a cause is the `requests` exception (URLs, headers); never render it."""
 
     def __init__(
         self,
@@ -105,13 +113,13 @@ def error_from_response(status: int, headers: Mapping[str, str], body: bytes) ->
     """
     error = _graph_error_object(body)
     if error is None:
-        # Not Graph's dialect: classify by status alone, with a little of the text for the log.
-        text = body[:200].decode("utf-8", "replace").strip()
+        # Not Graph's dialect (a CDN's 404, a proxy's 502 page): classify by status alone and
+        # say what came, never what it said; such pages carry cookies and internal names.
         cls = _class_for(None, status)
-        kwargs: dict[str, Any] = {"status": status, "details": text}
+        kwargs: dict[str, Any] = {"status": status}
         if cls is GraphRateLimited:
             kwargs["retry_after"] = retry_after_seconds(headers)
-        return cls(f"Graph HTTP {status}: {text[:120] or 'no body'}", **kwargs)
+        return cls(f"Graph HTTP {status}: {_describe(headers, body)}", **kwargs)
 
     code = error.get("code") if isinstance(error.get("code"), int) else None
     message = str(error.get("message") or "")
@@ -131,6 +139,15 @@ def error_from_response(status: int, headers: Mapping[str, str], body: bytes) ->
     if cls is GraphRateLimited:
         kwargs["retry_after"] = retry_after_seconds(headers)
     return cls(f"Graph {status} (#{code}) {title}".rstrip(), **kwargs)
+
+
+def _describe(headers: Mapping[str, str], body: bytes) -> str:
+    if not body:
+        return "no body"
+    content_type = headers.get("Content-Type") if headers is not None else None
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    shown = media_type if _MEDIA_TYPE.fullmatch(media_type) else "unknown type"
+    return f"not a Graph error ({shown}, {len(body)} bytes)"
 
 
 def _class_for(code: int | None, status: int) -> type[GraphError]:

@@ -57,6 +57,7 @@ def make_daemon(tmp_path, jira, daemon_port):
         port = port or free_port()
         if openai is not None:
             options["openai_url"] = openai.url
+        admin_port = options.pop("admin_port", None) or free_port()
         config = tmp_path / f"{name}.toml"
         config.write_text(
             config_text(
@@ -65,10 +66,11 @@ def make_daemon(tmp_path, jira, daemon_port):
                 jira_api_token=JIRA_TOKEN,
                 db_url=db_url or f"sqlite:///{tmp_path / 'wajira.db'}",
                 port=port,
+                admin_port=admin_port,
                 **options,
             )
         )
-        daemon = DaemonProcess(config, port, tmp_path / f"{name}.log")
+        daemon = DaemonProcess(config, port, tmp_path / f"{name}.log", admin_port=admin_port)
         started.append(daemon)
         return daemon
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -35,6 +36,7 @@ def config_text(
     jira_api_token: str,
     db_url: str,
     port: int,
+    admin_port: int = 0,
     graph_url: str = "http://127.0.0.1:9",
     openai_url: str = "http://127.0.0.1:9/v1",
     assistant: bool = False,
@@ -49,6 +51,7 @@ def config_text(
 [server]
 host = "127.0.0.1"
 port = {port}
+admin_port = {admin_port}
 
 [storage]
 url = "{db_url}"
@@ -107,9 +110,10 @@ handoff_seconds = 30
 
 
 class DaemonProcess:
-    def __init__(self, config_path: Path, port: int, log_path: Path) -> None:
+    def __init__(self, config_path: Path, port: int, log_path: Path, admin_port: int = 0) -> None:
         self.config_path = config_path
         self.port = port
+        self.admin_port = admin_port
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
         self._log_file = None
@@ -119,18 +123,30 @@ class DaemonProcess:
         return f"http://127.0.0.1:{self.port}"
 
     @property
+    def admin_url(self) -> str:
+        """The admin listener (/metrics, detailed /healthz); the config must have turned it on."""
+        assert self.admin_port, "this daemon was configured without an admin port"
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    @property
     def webhook_url(self) -> str:
         return f"{self.url}/api/whatsapp/webhook"
 
-    def start(self, *, wait: bool = True) -> DaemonProcess:
+    def start(self, *, wait: bool = True, max_open_files: int | None = None) -> DaemonProcess:
+        """`max_open_files` lowers the process's RLIMIT_NOFILE, as a smaller LimitNOFILE= would."""
         self._log_file = open(self.log_path, "ab")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+
+        def limit_files() -> None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max_open_files, max_open_files))
+
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bot", "run", "--config", str(self.config_path)],
             cwd=REPO,
             env=env,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
+            preexec_fn=limit_files if max_open_files else None,
         )
         if wait:
             self.wait_healthy()
@@ -148,6 +164,12 @@ class DaemonProcess:
                 pass
             time.sleep(0.1)
         raise AssertionError(f"daemon not healthy after {timeout}s:\n{self.logs_text()}")
+
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time the daemon has used so far (Linux /proc)."""
+        assert self.proc is not None
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def kill9(self) -> None:
         assert self.proc is not None

@@ -18,11 +18,15 @@ def test_metrics_and_health_after_a_conversation(jira, graph_sandbox, openai_san
     daemon = make_daemon(graph=graph_sandbox, openai=openai_sandbox, assistant=True).start()
     Customer(daemon, graph_sandbox).says("hello")
     wait_until(lambda: sent_to_customer(graph_sandbox), what="AI reply")
-    health = requests.get(f"{daemon.url}/healthz", timeout=5)
+    health = requests.get(f"{daemon.admin_url}/healthz", timeout=5)
     assert health.status_code == 200
     detail = health.json()
     assert detail["status"] == "ok" and detail["last_poll"] and detail["problems"] == []
-    text = requests.get(f"{daemon.url}/metrics", timeout=5).text
+    # The public port says only the verdict, and has no /metrics.
+    public = requests.get(f"{daemon.url}/healthz", timeout=5)
+    assert (public.status_code, public.json()) == (200, {"status": "ok"})
+    assert requests.get(f"{daemon.url}/metrics", timeout=5).status_code == 404
+    text = requests.get(f"{daemon.admin_url}/metrics", timeout=5).text
     for needle in (
         'wajira_webhook_requests_total{outcome="stored"}',
         'wajira_external_calls_total{operation="add_comment",outcome="ok",service="jira"}',
@@ -59,8 +63,11 @@ def test_storage_outage_gives_503s_and_meta_redelivers_later(jira, graph_sandbox
             proxy.cut()
             assert meta.deliver(payload) == 503
             # (a Response is falsy when not ok, hence the list)
-            [health] = wait_until(lambda: [r for r in [requests.get(f"{daemon.url}/healthz", timeout=5)] if r.status_code == 503], timeout=15, what="503")
+            [health] = wait_until(lambda: [r for r in [requests.get(f"{daemon.admin_url}/healthz", timeout=5)] if r.status_code == 503], timeout=15, what="503")
             assert any("storage" in p for p in health.json()["problems"])
+            # The public port says no more than that: a database error may name internal hosts.
+            public = wait_until(lambda: [r for r in [requests.get(f"{daemon.url}/healthz", timeout=5)] if r.status_code == 503], timeout=5, what="public 503")
+            assert public[0].json() == {"status": "unavailable"}
             proxy.restore()
             assert meta.deliver(payload, retries_until_200=True) == 200  # Meta's retry
             [issue] = wait_until(lambda: jira.issues(), timeout=20, what="ticket after recovery")

@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pytest
 import requests
@@ -85,9 +85,17 @@ def query(db_url: str, sql: str) -> list[tuple]:
             return db.execute(sql).fetchall()
         finally:
             db.close()
-    import psycopg2
+    if db_url.startswith("mysql://"):
+        import pymysql
 
-    conn = psycopg2.connect(db_url, connect_timeout=10)
+        parts = urlsplit(db_url)
+        conn = pymysql.connect(host=parts.hostname, port=parts.port or 3306, user=unquote(parts.username or "root"),
+                               password=unquote(parts.password or ""), database=parts.path.lstrip("/"),
+                               connect_timeout=10, autocommit=True)
+    else:
+        import psycopg2
+
+        conn = psycopg2.connect(db_url, connect_timeout=10)
     try:
         with conn.cursor() as cursor:
             cursor.execute(sql)

@@ -38,7 +38,7 @@ def settings(**assistant):
     return parse_config(
         {
             "storage": {"url": "sqlite:///:memory:"},
-            "whatsapp": {"verify_token": "v", "app_secret": "s", "access_token": "a", "phone_number_id": "1"},
+            "whatsapp": {"verify_token": "v", "app_secret": "test-app-secret-0123", "access_token": "a", "phone_number_id": "1"},
             "jira": {"url": "http://127.0.0.1:9", "email": "e@example.com", "api_token": "t"},
             "openai": {"api_key": "k", "model": "gpt-test"},
             "poller": {"interval_seconds": 30, "overlap_seconds": 120},

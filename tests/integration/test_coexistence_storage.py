@@ -31,7 +31,7 @@ def settings():
     return parse_config(
         {
             "storage": {"url": "sqlite:///:memory:"},
-            "whatsapp": {"verify_token": "v", "app_secret": "s", "access_token": "a",
+            "whatsapp": {"verify_token": "v", "app_secret": "test-app-secret-0123", "access_token": "a",
                          "phone_number_id": wa.PHONE_NUMBER_ID},
             "jira": {"url": "http://127.0.0.1:9", "email": "e@example.com", "api_token": "t"},
             "openai": {"api_key": "k"},

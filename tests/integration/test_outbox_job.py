@@ -36,7 +36,7 @@ DAY = 24 * 3600
 
 
 def settings(*, template: bool = False):
-    whatsapp = {"verify_token": "v", "app_secret": "s", "access_token": "a", "phone_number_id": "1"}
+    whatsapp = {"verify_token": "v", "app_secret": "test-app-secret-0123", "access_token": "a", "phone_number_id": "1"}
     if template:
         whatsapp.update(template_name="follow_up", template_language="en_US",
                         template_parameters=["{name}", "{issue_key}"])

@@ -74,6 +74,7 @@ def test_no_line_is_continued_or_indented():
         ("ExecStart", "/opt/wajira/bin/wajira run --config /etc/wajira/config.toml"),
         ("WorkingDirectory", "/"),
         ("WatchdogSec", "30"),
+        ("LimitNOFILE", "65536"),
         ("Restart", "on-failure"),
         ("RestartPreventExitStatus", "2"),
         ("DynamicUser", "yes"),

@@ -68,8 +68,7 @@ def hook(tmp_path):
 
     handler = WebhookHandler(verify_token=VERIFY_TOKEN, app_secret=APP_SECRET, max_body_bytes=64 * 1024,
                              store=store)
-    app = WsgiApp(webhook_path=WEBHOOK_PATH, webhook=handler, health=lambda: (True, {}),
-                  metrics=lambda: (b"", "text/plain"))
+    app = WsgiApp(webhook_path=WEBHOOK_PATH, webhook=handler, health=lambda: (True, {}))
 
     class Hook:
         pass

@@ -56,7 +56,7 @@ def test_request_and_job_ids_are_bound_to_every_line(capsys):
                 from bot.whatsapp.webhook import Reply
                 return Reply(200, b"ok", "text/plain")
 
-        app = WsgiApp(webhook_path="/w", webhook=Handler(), health=lambda: (True, {}), metrics=lambda: (b"", "text/plain"))
+        app = WsgiApp(webhook_path="/w", webhook=Handler(), health=lambda: (True, {}))
         app({"REQUEST_METHOD": "GET", "PATH_INFO": "/w", "QUERY_STRING": ""}, lambda status, headers: None)
     finally:
         logs.configure("warning", "json")

@@ -30,7 +30,7 @@ def minimal() -> dict[str, Any]:
     return {
         "whatsapp": {
             "verify_token": "file-verify",
-            "app_secret": "file-app-secret",
+            "app_secret": "file-app-secret-0123",
             "access_token": "file-access",
             "phone_number_id": "111",
         },
@@ -80,7 +80,7 @@ def error_of(data: dict[str, Any], env: dict[str, str] | None = None) -> ConfigE
 def test_minimal_config_takes_documented_defaults() -> None:
     s = parse(minimal())
 
-    server = ("127.0.0.1", 8080, "/api/whatsapp/webhook", 3145728, "")
+    server = ("127.0.0.1", 8080, "/api/whatsapp/webhook", 3145728, "", 10.0, "127.0.0.1", 9464)
     assert dataclasses.astuple(s.server) == server
     assert s.storage.url == "sqlite:///var/lib/wajira/wajira.db"
     assert (s.whatsapp.graph_url, s.whatsapp.api_version) == ("https://graph.facebook.com", "v23.0")
@@ -333,8 +333,8 @@ OVERRIDES = [
 
 @pytest.mark.parametrize(("variable", "section", "name"), OVERRIDES)
 def test_environment_wins_over_file(variable: str, section: str, name: str) -> None:
-    s = parse(minimal(), {variable: "from-env"})
-    assert getattr(getattr(s, section), name) == "from-env"
+    s = parse(minimal(), {variable: "from-env-0123456789"})  # long enough for an app secret
+    assert getattr(getattr(s, section), name) == "from-env-0123456789"
 
 
 @pytest.mark.parametrize(("variable", "section", "name"), OVERRIDES)
@@ -362,14 +362,14 @@ def test_missing_secret_mentions_its_variable() -> None:
 
 
 def test_credential_file_wins_over_file_and_loses_to_environment(tmp_path: Path) -> None:
-    (tmp_path / "WHATSAPP_APP_SECRET").write_text("cred-secret\n")
+    (tmp_path / "WHATSAPP_APP_SECRET").write_text("cred-app-secret-0123\n")
     (tmp_path / "JIRA_API_TOKEN").write_text("cred-jira\r\n")
     (tmp_path / "OPENAI_API_KEY").write_text("cred-openai\n")
     env = {"CREDENTIALS_DIRECTORY": str(tmp_path), "OPENAI_API_KEY": "env-openai"}
 
     s = parse(minimal(), env)
 
-    assert s.whatsapp.app_secret == "cred-secret"  # trailing newline stripped
+    assert s.whatsapp.app_secret == "cred-app-secret-0123"  # trailing newline stripped
     assert s.jira.api_token == "cred-jira"
     assert s.openai.api_key == "env-openai"
     assert s.whatsapp.verify_token == "file-verify"  # no credential file: config.toml
@@ -385,7 +385,7 @@ def test_credential_supplies_a_secret_missing_from_the_file(tmp_path: Path) -> N
 def test_empty_credential_file_counts_as_unset(tmp_path: Path) -> None:
     (tmp_path / "WHATSAPP_APP_SECRET").write_text("\n")
     s = parse(minimal(), {"CREDENTIALS_DIRECTORY": str(tmp_path)})
-    assert s.whatsapp.app_secret == "file-app-secret"
+    assert s.whatsapp.app_secret == "file-app-secret-0123"
 
 
 def test_unreadable_credential_names_the_key(tmp_path: Path) -> None:
@@ -401,7 +401,7 @@ def test_secrets_lists_every_configured_secret() -> None:
     data = with_value(minimal(), "flows.private_key_passphrase", "pem-pass")
     data = with_value(data, "storage.url", "postgresql://wajira:db%40pass@db.example/wajira")
     secrets = parse(data).secrets()
-    from_file = {"file-verify", "file-app-secret", "file-access", "file-jira", "file-openai"}
+    from_file = {"file-verify", "file-app-secret-0123", "file-access", "file-jira", "file-openai"}
     # The database password both as written in the URL and decoded.
     assert set(secrets) == from_file | {"pem-pass", "db%40pass", "db@pass"}
     assert "111" not in secrets  # a phone number id is not a secret
@@ -465,10 +465,10 @@ def test_load_reports_the_file_in_missing_value_messages(tmp_path: Path) -> None
 
 
 def test_explicit_env_replaces_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("WHATSAPP_APP_SECRET", "process-env")
-    assert parse(minimal(), {}).whatsapp.app_secret == "file-app-secret"
-    assert parse_config(minimal()).whatsapp.app_secret == "process-env"  # default env is os.environ
-    assert os.environ["WHATSAPP_APP_SECRET"] == "process-env"
+    monkeypatch.setenv("WHATSAPP_APP_SECRET", "process-env-app-secret")
+    assert parse(minimal(), {}).whatsapp.app_secret == "file-app-secret-0123"
+    assert parse_config(minimal()).whatsapp.app_secret == "process-env-app-secret"  # default env is os.environ
+    assert os.environ["WHATSAPP_APP_SECRET"] == "process-env-app-secret"
 
 
 # -- the repo's config.toml is the manual -----------------------------------------------------
@@ -502,10 +502,38 @@ def documented_keys(text: str) -> set[tuple[str, str]]:
     return keys
 
 
+# The repo's config.toml ships its secrets empty: the operator supplies them, here from the environment.
+REPO_CONFIG_ENV = {
+    "WHATSAPP_VERIFY_TOKEN": "env-verify-token",
+    "WHATSAPP_APP_SECRET": "env-app-secret-0123456789",
+    "WHATSAPP_ACCESS_TOKEN": "env-access-token",
+    "WHATSAPP_PHONE_NUMBER_ID": "106540352242922",
+    "JIRA_API_TOKEN": "env-jira-api-token",
+    "OPENAI_API_KEY": "env-openai-key",
+}
+
+
 def test_repo_config_toml_parses() -> None:
-    s = load_config(REPO_CONFIG, {})
+    s = load_config(REPO_CONFIG, REPO_CONFIG_ENV)
     assert s.services[0].assistant.enabled
-    assert set(s.secrets()) == {"change-me"}
+    # Every secret came from the environment: the file itself holds none.
+    assert set(s.secrets()) == set(REPO_CONFIG_ENV.values()) - {"106540352242922"}
+
+
+def test_repo_config_toml_as_shipped_is_refused_at_its_first_missing_secret() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(REPO_CONFIG, {})
+    assert info.value.key == "whatsapp.verify_token"
+    assert info.value.reason.startswith("missing required value")
+
+
+def test_repo_config_toml_ships_every_secret_empty() -> None:
+    text = REPO_CONFIG.read_text()
+    for section, name in sorted(secret_keys()):
+        # Active or commented out (`# token = ""`), a secret line in the manual is always empty.
+        lines = re.findall(rf"^#?\s*{name}\s*=\s*(.*)$", section_text(text, section), re.MULTILINE)
+        assert lines, f"{section}.{name} is not in config.toml"
+        assert all(value.strip() == '""' for value in lines), f"{section}.{name} ships a value"
 
 
 def test_repo_config_toml_documents_every_key() -> None:
@@ -516,9 +544,37 @@ def test_repo_config_toml_documents_every_key() -> None:
     assert not unknown, f"keys config.toml mentions but the parser rejects: {sorted(unknown)}"
 
 
+def secret_keys(schema: type = Settings, prefix: str = "") -> set[tuple[str, str]]:
+    """(section, key) of every field marked secret in the model."""
+    hints = typing.get_type_hints(schema)
+    keys: set[tuple[str, str]] = set()
+    for f in dataclasses.fields(schema):
+        hint = hints[f.name]
+        if typing.get_origin(hint) is tuple and dataclasses.is_dataclass(typing.get_args(hint)[0]):
+            hint = typing.get_args(hint)[0]
+        name = f"{prefix}.{f.name}" if prefix else f.name
+        if dataclasses.is_dataclass(hint):
+            keys |= secret_keys(hint, name)
+        elif f.metadata.get("secret"):
+            keys.add((prefix, f.name))
+    return keys
+
+
+def section_text(text: str, section: str) -> str:
+    """The lines of config.toml under the table header `section` (`[x]` or `[[x]]`), up to the next header."""
+    out: list[str] = []
+    current = ""
+    for line in text.splitlines():
+        if header := re.fullmatch(r"\[{1,2}([a-z_.]+)\]{1,2}", line.strip()):
+            current = header.group(1)
+        elif current == section:
+            out.append(line)
+    return "\n".join(out)
+
+
 def test_repo_config_toml_shows_the_defaults() -> None:
     """Where the example sets an optional key, it shows the default it documents."""
-    s = load_config(REPO_CONFIG, {})
+    s = load_config(REPO_CONFIG, REPO_CONFIG_ENV)
     defaults = parse(minimal())
     chosen = {  # values an operator must choose; the example shows a placeholder
         "whatsapp": {"verify_token", "app_secret", "access_token", "phone_number_id"},

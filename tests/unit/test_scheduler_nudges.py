@@ -75,3 +75,31 @@ def test_a_nudge_while_running_asks_the_run_to_loop_instead_of_the_scheduler():
     job._scheduler = scheduler
     job()
     assert len(runs) == 2 and scheduler.modified == 0
+
+
+def test_stopping_while_a_running_job_nudges_another_does_not_deadlock():
+    # APScheduler's shutdown(wait=True) holds its job-store lock while it waits for running
+    # jobs; a nudge from such a job (modify_job) needs that lock. Seen as a hung SIGTERM.
+    import time
+
+    from jobs.scheduler import Scheduler
+
+    scheduler = Scheduler(max_workers=2)
+    started, release = threading.Event(), threading.Event()
+    holder: dict = {}
+
+    def busy() -> None:
+        started.set()
+        release.wait(5)
+        holder["other"].nudge()  # lands after shutdown has begun
+
+    scheduler.add("busy", busy, 3600)
+    holder["other"] = scheduler.add("other", lambda: None, 3600, run_now=False)
+    scheduler.start()
+    assert started.wait(5)
+    stopper = threading.Thread(target=scheduler.stop)
+    stopper.start()
+    time.sleep(0.2)  # shutdown is now waiting for `busy`
+    release.set()
+    stopper.join(5)
+    assert not stopper.is_alive(), "scheduler.stop() deadlocked on a nudge from a running job"

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from bot.http.app import WsgiApp
+from bot.http.app import AdminApp, WsgiApp
 from bot.rules.signature import sign
 from bot.whatsapp.webhook import WebhookHandler
 from sandbox import whatsapp_payloads as wa
@@ -38,7 +38,7 @@ def make_app(store=None, max_body=4096):
     )
     app = WsgiApp(
         webhook_path="/api/whatsapp/webhook", webhook=handler,
-        health=lambda: (True, {"status": "ok"}), metrics=lambda: (b"m 1\n", "text/plain"),
+        health=lambda: (True, {"status": "ok", "problems": [], "last_poll": 1.0}),
     )
     return app, store, nudges
 
@@ -133,10 +133,27 @@ def test_storage_down_is_503_so_meta_retries():
 
 def test_other_routes():
     app, _, _ = make_app()
-    assert call(app, "GET", "/healthz")[0] == 200
-    assert call(app, "GET", "/metrics") == (200, b"m 1\n")
+    assert call(app, "GET", "/healthz") == (200, b'{"status": "ok"}')
+    assert call(app, "GET", "/metrics")[0] == 404  # the admin listener's, never the public port's
     assert call(app, "GET", "/nope")[0] == 404
     assert call(app, "PUT")[0] == 405
+
+
+def test_public_health_gives_the_verdict_and_no_reason():
+    app = WsgiApp(webhook_path="/hook", webhook=make_app()[0].webhook,
+                  health=lambda: (False, {"status": "unhealthy", "problems": ["storage: db.internal:5432 refused"]}))
+    status, body = call(app, "GET", "/healthz")
+    assert (status, json.loads(body)) == (503, {"status": "unavailable"})
+
+
+def test_admin_routes_give_metrics_and_the_reasons():
+    admin = AdminApp(health=lambda: (False, {"status": "unhealthy", "problems": ["storage: down"]}),
+                     metrics=lambda: (b"m 1\n", "text/plain"))
+    assert call(admin, "GET", "/metrics") == (200, b"m 1\n")
+    status, body = call(admin, "GET", "/healthz")
+    assert status == 503 and json.loads(body)["problems"] == ["storage: down"]
+    assert call(admin, "GET", "/api/whatsapp/webhook")[0] == 404
+    assert call(admin, "POST", "/metrics")[0] == 405
 
 
 def test_refuses_to_start_without_app_secret():
