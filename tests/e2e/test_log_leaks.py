@@ -12,7 +12,7 @@ from tests.e2e.harness import wait_until
 
 pytestmark = pytest.mark.e2e
 
-BODY_SECRET = "sk-live-5f2b9c0d41e8a7b3"
+BODY_SECRET = "upstream-echoed-value-5f2b9c0d41e8a7b3"
 COOKIE = "atlassian.xsrf.token=B7TQ-Z2K9-XXXX-YYYY|d1e5f0a9c3b2|lin; JSESSIONID=8C1D2E3F4A5B6C7D8E9F"
 
 

@@ -23,7 +23,7 @@ from bot.jira_api.errors import JiraUnavailable
 from bot.whatsapp.graph import GraphAdapter, GraphUnavailable, Recipient
 from jobs.scheduler import NudgeableJob
 
-BODY_SECRET = "sk-live-5f2b9c0d41e8a7b3"  # what a careless upstream echoes back
+BODY_SECRET = "upstream-echoed-value-5f2b9c0d41e8a7b3"  # what a careless upstream echoes back
 COOKIE = "atlassian.xsrf.token=B7TQ-Z2K9-XXXX-YYYY|d1e5f0a9c3b2|lin; JSESSIONID=8C1D2E3F4A5B6C7D8E9F"
 ODD_HEADER = ("X-Internal-Route", "jira-node-7.prod.internal")
 JIRA_TOKEN, GRAPH_TOKEN, OPENAI_KEY = "jira-api-token-7f3a", "EAAG-graph-token-91b2", "sk-openai-key-4c8d"
