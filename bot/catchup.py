@@ -56,10 +56,14 @@ def run_catch_up(settings: Settings, since: str, *, dry_run: bool, drain_seconds
     if dry_run:
         for line in result.planned:
             print(line)
-        print(f"dry run: {result.issues} issues, {len(result.planned)} new comments; nothing was recorded or sent")
+        print(
+            f"dry run: {result.issues} issues, {len(result.planned)} new comments; nothing was recorded or sent"
+        )
         return 0
-    print(f"read {result.issues} issues since {start.isoformat()}: {result.ai_turns} AI turns, "
-          f"{result.pushed} agent comments to send, {result.ignored} comments with nothing to do")
+    print(
+        f"read {result.issues} issues since {start.isoformat()}: {result.ai_turns} AI turns, "
+        f"{result.pushed} agent comments to send, {result.ignored} comments with nothing to do"
+    )
     answered = sent = 0
     deadline = time.monotonic() + drain_seconds
     while time.monotonic() < deadline:

@@ -46,15 +46,30 @@ class Check:
     run: Callable[[], Outcome]
 
 
-def plan(settings: Settings, config_path: pathlib.Path | str, *, jira: JiraAdapter | None = None,
-         graph: GraphAdapter | None = None, ai: OpenAIAdapter | None = None,
-         timeout: float = CHECK_TIMEOUT) -> list[Check]:
+def plan(
+    settings: Settings,
+    config_path: pathlib.Path | str,
+    *,
+    jira: JiraAdapter | None = None,
+    graph: GraphAdapter | None = None,
+    ai: OpenAIAdapter | None = None,
+    timeout: float = CHECK_TIMEOUT,
+) -> list[Check]:
     """The checks for these settings, in the order they run; adapters are built unless given."""
     s = settings
-    jira = jira or JiraAdapter.connect(s.jira.url, email=s.jira.email, api_token=s.jira.api_token,
-                                       token=s.jira.token, timeout=min(timeout, s.jira.timeout_seconds))
-    graph = graph or GraphAdapter.connect(base_url=s.whatsapp.graph_url, api_version=s.whatsapp.api_version,
-                                          access_token=s.whatsapp.access_token, timeout=timeout)
+    jira = jira or JiraAdapter.connect(
+        s.jira.url,
+        email=s.jira.email,
+        api_token=s.jira.api_token,
+        token=s.jira.token,
+        timeout=min(timeout, s.jira.timeout_seconds),
+    )
+    graph = graph or GraphAdapter.connect(
+        base_url=s.whatsapp.graph_url,
+        api_version=s.whatsapp.api_version,
+        access_token=s.whatsapp.access_token,
+        timeout=timeout,
+    )
     checks = [
         Check("config", lambda: Outcome(True, f"{config_path}: {len(s.services)} service(s)")),
         Check("storage", lambda: _storage(s.storage.url, s.storage.timeout_seconds)),
@@ -67,16 +82,21 @@ def plan(settings: Settings, config_path: pathlib.Path | str, *, jira: JiraAdapt
         return outcome
 
     checks.append(Check("Jira", whoami))
-    checks += [Check(f"Jira service {svc.id}", _after(jira_answered, lambda svc=svc: _service(jira, svc)))
-               for svc in s.services]
-    numbers = dict.fromkeys([s.whatsapp.phone_number_id, *(n for svc in s.services for n in svc.phone_number_ids)])
+    checks += [
+        Check(f"Jira service {svc.id}", _after(jira_answered, lambda svc=svc: _service(jira, svc)))
+        for svc in s.services
+    ]
+    numbers = dict.fromkeys(
+        [s.whatsapp.phone_number_id, *(n for svc in s.services for n in svc.phone_number_ids)]
+    )
     checks += [Check(f"Graph {number}", lambda number=number: _phone(graph, number)) for number in numbers]
     models = list(dict.fromkeys(svc.assistant.model for svc in s.services if svc.assistant.enabled))
     if not models:
         checks.append(Check("OpenAI", lambda: Outcome(None, "no assistant enabled; not checked")))
         return checks
-    ai = ai or OpenAIAdapter.connect(api_key=s.openai.api_key, base_url=s.openai.base_url,
-                                     timeout=min(timeout, s.openai.timeout_seconds))
+    ai = ai or OpenAIAdapter.connect(
+        api_key=s.openai.api_key, base_url=s.openai.base_url, timeout=min(timeout, s.openai.timeout_seconds)
+    )
     checks += [Check(f"OpenAI {model}", lambda model=model: _model(ai, model)) for model in models]
     return checks
 
@@ -92,7 +112,11 @@ def run(checks: list[Check], out: TextIO, *, secrets: list[str]) -> bool:
         except Exception as exc:  # noqa: BLE001 - a check reports every failure as a line, not a traceback
             outcome = Outcome(False, f"{type(exc).__name__}: {exc}")
         ok = ok and outcome.ok is not False
-        print(f"{marks[outcome.ok]} {check.name:<{width}}  {redact(outcome.detail, secrets)}", file=out, flush=True)
+        print(
+            f"{marks[outcome.ok]} {check.name:<{width}}  {redact(outcome.detail, secrets)}",
+            file=out,
+            flush=True,
+        )
     return ok
 
 
@@ -109,6 +133,7 @@ def _after(answered: list[bool], check: Callable[[], Outcome]) -> Callable[[], O
         if not (answered and answered[-1]):
             return Outcome(None, "skipped: Jira did not answer /myself")
         return check()
+
     return run_if_answered
 
 
@@ -154,16 +179,22 @@ def _service(jira: JiraAdapter, service: ServiceSettings) -> Outcome:
     try:
         types = [str(t.get("name")) for t in jira.creatable_issue_types(key)]
         if service.issue_type.casefold() not in {t.casefold() for t in types}:
-            return Outcome(False, f"project {key} has no issue type {service.issue_type!r} this account may "
-                                  f"create (it may create: {', '.join(types) or 'none'})")
+            return Outcome(
+                False,
+                f"project {key} has no issue type {service.issue_type!r} this account may "
+                f"create (it may create: {', '.join(types) or 'none'})",
+            )
         held = jira.my_permissions(key, list(PERMISSIONS))
     except JiraError as exc:
         return Outcome(False, f"project {key}: {exc}")
     missing = [p for p in PERMISSIONS if not held.get(p)]
     if missing:
         return Outcome(False, f"in project {key} this account lacks {', '.join(missing)}")
-    return Outcome(True, f"project {key} ({project.get('name', '?')}), issue type {service.issue_type}, "
-                         f"may {', '.join(_WHAT_FOR[p] for p in PERMISSIONS)}")
+    return Outcome(
+        True,
+        f"project {key} ({project.get('name', '?')}), issue type {service.issue_type}, "
+        f"may {', '.join(_WHAT_FOR[p] for p in PERMISSIONS)}",
+    )
 
 
 def _phone(graph: GraphAdapter, phone_number_id: str) -> Outcome:

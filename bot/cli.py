@@ -32,12 +32,16 @@ def _parser() -> argparse.ArgumentParser:
     queue = commands.add_parser("queue", help="act on queued rows")
     queue_commands = queue.add_subparsers(dest="queue_command", required=True, metavar="ACTION")
     retry = queue_commands.add_parser("retry", help="requeue dead inbound messages")
-    retry.add_argument("--config", metavar="PATH", help="config file (default: $WAJIRA_CONFIG, then ./config.toml)")
+    retry.add_argument(
+        "--config", metavar="PATH", help="config file (default: $WAJIRA_CONFIG, then ./config.toml)"
+    )
     retry.add_argument("ids", nargs="*", type=int, metavar="ID", help="inbound row ids (see `wajira status`)")
     retry.add_argument("--all-dead", action="store_true", help="every dead inbound message")
     catch_up = with_config("catch-up", "one JQL pass over a window, answering and sending what was missed")
     catch_up.add_argument("--since", required=True, metavar="WHEN", help="30m, 2h, 1d, or an ISO 8601 time")
-    catch_up.add_argument("--dry-run", action="store_true", help="list what would be done; record and send nothing")
+    catch_up.add_argument(
+        "--dry-run", action="store_true", help="list what would be done; record and send nothing"
+    )
     commands.add_parser("demo", help="play a conversation against sandbox services; needs no config")
     return parser
 

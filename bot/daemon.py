@@ -81,7 +81,9 @@ class Daemon:
 
     def build(self, owner: str) -> None:
         """Storage, adapters and jobs, without HTTP or a schedule (what `catch-up` needs)."""
-        self.db = open_database(self.settings.storage.url, timeout_seconds=self.settings.storage.timeout_seconds)
+        self.db = open_database(
+            self.settings.storage.url, timeout_seconds=self.settings.storage.timeout_seconds
+        )
         self.schema_version = migrate(self.db)
         bind(self.db)
         self.started_at = self.clock()
@@ -93,13 +95,22 @@ class Daemon:
     def start(self) -> None:
         s = self.settings
         # Bind the HTTP socket first: with port 0 the real port is part of our instance id.
-        self.http = HttpServer(self._wsgi_app(), s.server.host, s.server.port,
-                               request_timeout=s.server.request_timeout_seconds,
-                               max_body_bytes=s.server.max_body_bytes)
+        self.http = HttpServer(
+            self._wsgi_app(),
+            s.server.host,
+            s.server.port,
+            request_timeout=s.server.request_timeout_seconds,
+            max_body_bytes=s.server.max_body_bytes,
+        )
         if s.server.admin_port:
-            self.admin_http = HttpServer(self._admin_app(), s.server.admin_host, s.server.admin_port,
-                                         request_timeout=s.server.request_timeout_seconds,
-                                         max_body_bytes=64 * 1024, workers=2)
+            self.admin_http = HttpServer(
+                self._admin_app(),
+                s.server.admin_host,
+                s.server.admin_port,
+                request_timeout=s.server.request_timeout_seconds,
+                max_body_bytes=64 * 1024,
+                workers=2,
+            )
         self.notifier.status("starting: opening storage, migrating the schema")
         self.build(s.server.instance_id or f"{socket.gethostname()}:{self.http.port}")
         self._schedule_watchdog()
@@ -138,8 +149,12 @@ class Daemon:
         self.outbound = OutboundQueue(self.db, clock=self.clock)
         self.statuses = StatusFeed(self.db)
         self.metrics.add_storage_gauges(
-            {"inbound": self.queue.stats, "outbound": self.outbound.stats, "ai_turns": self.turns.stats,
-             "media": self.media_tasks.stats},
+            {
+                "inbound": self.queue.stats,
+                "outbound": self.outbound.stats,
+                "ai_turns": self.turns.stats,
+                "media": self.media_tasks.stats,
+            },
             lambda: self.poll_state.get("jira"),
         )
 
@@ -173,13 +188,19 @@ class Daemon:
         self.scheduler = Scheduler(max_workers=8)
         notes = Notes(self.jira)
         self.poll = PollJob(
-            settings=s, jira=self.jira, state=self.poll_state, handled=self.handled,
-            leases=self.leases, owner=self.owner, clock=self.clock,
+            settings=s,
+            jira=self.jira,
+            state=self.poll_state,
+            handled=self.handled,
+            leases=self.leases,
+            owner=self.owner,
+            clock=self.clock,
         )
         # The ticket lifecycle learns each issue's status from what the poll reads anyway.
         self.poll.on_issue_seen.append(IssueStateRecorder(self.issue_states))
-        self.tickets = TicketOpener(self.jira, self.mappings, clock=self.clock,
-                                    states=self.issue_states, history=self.ticket_history)
+        self.tickets = TicketOpener(
+            self.jira, self.mappings, clock=self.clock, states=self.issue_states, history=self.ticket_history
+        )
         self.inbox = InboxJob(
             settings=s,
             queue=self.queue,
@@ -191,22 +212,43 @@ class Daemon:
             after_write=self._after_inbox_write,
         )
         self.ai_job = AiJob(
-            settings=s, jira=self.jira, ai=self.ai, graph=self.graph, turns=self.turns,
-            handled=self.handled, inbound=self.queue, notes=notes, owner=self.owner, clock=self.clock,
+            settings=s,
+            jira=self.jira,
+            ai=self.ai,
+            graph=self.graph,
+            turns=self.turns,
+            handled=self.handled,
+            inbound=self.queue,
+            notes=notes,
+            owner=self.owner,
+            clock=self.clock,
             on_tokens=lambda service_id, tokens: self.metrics.ai_tokens.labels(service_id).inc(tokens),
         )
         self.outbox = OutboxJob(
-            settings=s, graph=self.graph, outbound=self.outbound, statuses=self.statuses,
-            inbound=self.queue, notes=notes, owner=self.owner, clock=self.clock,
+            settings=s,
+            graph=self.graph,
+            outbound=self.outbound,
+            statuses=self.statuses,
+            inbound=self.queue,
+            notes=notes,
+            owner=self.owner,
+            clock=self.clock,
         )
         self.media_job = MediaJob(
-            tasks=self.media_tasks, graph=self.graph, jira=self.jira, notes=notes, owner=self.owner,
-            policy=MediaPolicy(max_bytes=s.media.max_bytes), clock=self.clock,
+            tasks=self.media_tasks,
+            graph=self.graph,
+            jira=self.jira,
+            notes=notes,
+            owner=self.owner,
+            policy=MediaPolicy(max_bytes=s.media.max_bytes),
+            clock=self.clock,
         )
         self.inbox_job = self.scheduler.add("inbox", self.inbox.run, s.inbox.interval_seconds)
         # Media downloads start once the comment naming them is in Jira, never before.
         self.media_job_handle = self.scheduler.add("media", self.media_job.run, s.inbox.interval_seconds)
-        self.inbox.on_delivered.append(MediaEnqueuer(self.media_tasks, on_enqueued=self.media_job_handle.nudge))
+        self.inbox.on_delivered.append(
+            MediaEnqueuer(self.media_tasks, on_enqueued=self.media_job_handle.nudge)
+        )
         self.poll_job = self.scheduler.add("poll", self.poll.run, s.poller.interval_seconds)
         self.ai_job_handle = self.scheduler.add("ai", self.ai_job.run, max(1, s.poller.interval_seconds))
         self.outbox_job = self.scheduler.add("outbox", self.outbox.run, s.outbox.interval_seconds)
@@ -328,7 +370,9 @@ class Daemon:
         now = self.clock()
         if record is not None:
             last = record.last_run_at
-            detail.update(last_poll=last, last_poll_success=record.last_success_at, last_poll_error=record.last_error)
+            detail.update(
+                last_poll=last, last_poll_success=record.last_success_at, last_poll_error=record.last_error
+            )
             if (last is None and now - self.started_at > limit) or (last is not None and now - last > limit):
                 problems.append(f"the poll job has not run for over {limit:.0f}s")
         detail = {"status": "ok" if not problems else "unhealthy", "problems": problems, **detail}

@@ -48,8 +48,12 @@ def _settings(jira_url: str, graph_url: str, openai_url: str, db_path: Path):
             "outbox": {"interval_seconds": 1},
             "logging": {"level": "warning"},
             "services": [
-                {"id": "support", "project_key": "DEMO", "labels": ["whatsapp"],
-                 "assistant": {"enabled": True, "debounce_seconds": 1.0}}
+                {
+                    "id": "support",
+                    "project_key": "DEMO",
+                    "labels": ["whatsapp"],
+                    "assistant": {"enabled": True, "debounce_seconds": 1.0},
+                }
             ],
         },
         env={},
@@ -121,7 +125,15 @@ def _play(daemon, jira, graph, openai) -> int:
     first = wa.text(phone, "Hola! My order #1042 has not arrived yet.", timestamp=now)
     customer_says(first)
     graph.add_media(DEMO_MEDIA_ID, DEMO_IMAGE, "image/png")  # what Meta holds for the photo
-    customer_says(wa.image(phone, caption="This is the tracking page", media_id=DEMO_MEDIA_ID, mime_type="image/png", timestamp=now + 1))
+    customer_says(
+        wa.image(
+            phone,
+            caption="This is the tracking page",
+            media_id=DEMO_MEDIA_ID,
+            mime_type="image/png",
+            timestamp=now + 1,
+        )
+    )
     sender.deliver(wa.message_payload([first], contacts=[contact], phone_number_id=DEMO_PHONE_NUMBER_ID))
     print("  (Meta redelivers the first message: stored once)")
 
@@ -133,16 +145,24 @@ def _play(daemon, jira, graph, openai) -> int:
     key = issues[0]["key"]
     attachments = _wait(lambda: jira.attachments(key)) or []
     for attachment in attachments:
-        print(f"  Jira attachment: {attachment['filename']} ({len(attachment['bytes'])} bytes, the photo's own bytes)")
+        print(
+            f"  Jira attachment: {attachment['filename']} ({len(attachment['bytes'])} bytes, the photo's own bytes)"
+        )
     ok = ok and any(a["bytes"] == DEMO_IMAGE for a in attachments)
     print("\n2. The AI answers on WhatsApp")
     for body in whatsapp_texts():
         print(f"  WhatsApp → {name}: {body}")
 
     print("\n3. An agent writes a public comment and an internal one in Jira")
-    jira.add_agent_comment(key, "Internal: courier confirmed a delay, refund if not delivered by Friday.",
-                           internal=True, author="Agent Smith")
-    jira.add_agent_comment(key, "Hi Ana, I checked with the courier: it arrives **tomorrow**.", author="Agent Smith")
+    jira.add_agent_comment(
+        key,
+        "Internal: courier confirmed a delay, refund if not delivered by Friday.",
+        internal=True,
+        author="Agent Smith",
+    )
+    jira.add_agent_comment(
+        key, "Hi Ana, I checked with the courier: it arrives **tomorrow**.", author="Agent Smith"
+    )
     ok = ok and bool(_wait(lambda: len(whatsapp_texts()) >= 2))
     for body in whatsapp_texts()[1:]:
         print(f"  WhatsApp → {name}: {body}")
@@ -161,8 +181,12 @@ def _play(daemon, jira, graph, openai) -> int:
     ok = ok and len(sent) == 2 and not leaked and comments == 5
     print()
     if ok:
-        print("demo finished: 2 customer messages → 2 comments and the photo attached, 1 AI reply and 1 agent reply on WhatsApp; "
-              "the internal comment stayed in Jira")
+        print(
+            "demo finished: 2 customer messages → 2 comments and the photo attached, 1 AI reply and 1 agent reply on WhatsApp; "
+            "the internal comment stayed in Jira"
+        )
         return 0
-    print(f"demo failed: {comments} comments in Jira, {len(sent)} WhatsApp messages, internal leaked: {leaked}")
+    print(
+        f"demo failed: {comments} comments in Jira, {len(sent)} WhatsApp messages, internal leaked: {leaked}"
+    )
     return 1

@@ -38,8 +38,9 @@ _HEADER_VALUE = re.compile(
 )
 _CREDENTIAL = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}")
 _CREDENTIAL_HINT = re.compile(r"(?i)cookie|auth|key|bearer|basic")
-_CREDENTIAL_HEADERS = frozenset({"cookie", "set-cookie", "authorization", "proxy-authorization",
-                                 "x-api-key", "api-key"})
+_CREDENTIAL_HEADERS = frozenset(
+    {"cookie", "set-cookie", "authorization", "proxy-authorization", "x-api-key", "api-key"}
+)
 
 
 def _credential_header(name: object) -> bool:
@@ -76,8 +77,9 @@ class _Scrubber:
         if isinstance(value, BaseException):
             return self._clean(exception_summary(value))
         if depth < 4 and isinstance(value, dict):
-            return {k: "***" if _credential_header(k) else self._value(v, depth + 1)
-                    for k, v in value.items()}
+            return {
+                k: "***" if _credential_header(k) else self._value(v, depth + 1) for k, v in value.items()
+            }
         if depth < 4 and isinstance(value, (list, tuple, set, frozenset)):
             if len(value) == 2 and isinstance(value, tuple) and _credential_header(value[0]):
                 return [self._value(value[0], depth + 1), "***"]  # a (name, value) header pair
@@ -98,6 +100,7 @@ class _Scrubber:
 
 
 # -- exceptions: what a traceback may show ------------------------------------------------------
+
 
 def _carries_response(exc: BaseException) -> bool:
     # `jira.JIRAError`, `requests.HTTPError`, `openai.APIStatusError`, `httpx.HTTPStatusError`:
@@ -242,8 +245,17 @@ def configure(level: str = "info", fmt: str = "auto", secrets: Iterable[str] = (
     root.setLevel(level.upper())
     # Our dependencies are chatty at INFO (apscheduler logs every run); keep their warnings.
     # At DEBUG, httpcore logs every response's raw headers (cookies included): never below WARNING.
-    for noisy in ("apscheduler", "urllib3", "jira", "peewee", "openai", "httpx", "httpx2", "httpcore",
-                  "httpcore2"):
+    for noisy in (
+        "apscheduler",
+        "urllib3",
+        "jira",
+        "peewee",
+        "openai",
+        "httpx",
+        "httpx2",
+        "httpcore",
+        "httpcore2",
+    ):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 

@@ -17,12 +17,16 @@ class Metrics:
             "wajira_webhook_requests", "Webhook requests by outcome", ["outcome"], registry=self.registry
         )
         self.calls = Counter(
-            "wajira_external_calls", "Calls to Jira, Graph and OpenAI by outcome",
-            ["service", "operation", "outcome"], registry=self.registry,
+            "wajira_external_calls",
+            "Calls to Jira, Graph and OpenAI by outcome",
+            ["service", "operation", "outcome"],
+            registry=self.registry,
         )
         self.latency = Histogram(
-            "wajira_external_call_seconds", "Latency of calls to Jira, Graph and OpenAI",
-            ["service", "operation"], registry=self.registry,
+            "wajira_external_call_seconds",
+            "Latency of calls to Jira, Graph and OpenAI",
+            ["service", "operation"],
+            registry=self.registry,
             buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
         self.ai_tokens = Counter(
@@ -36,7 +40,9 @@ class Metrics:
 
         return observe
 
-    def add_storage_gauges(self, queues: dict[str, Callable[[], dict]], poll_record: Callable[[], object]) -> None:
+    def add_storage_gauges(
+        self, queues: dict[str, Callable[[], dict]], poll_record: Callable[[], object]
+    ) -> None:
         self.registry.register(_StorageCollector(queues, poll_record))
 
     def render(self) -> tuple[bytes, str]:
@@ -55,7 +61,9 @@ class _StorageCollector:
         return []
 
     def collect(self):
-        depth = GaugeMetricFamily("wajira_queue_rows", "Rows in each queue by state", labels=["queue", "state"])
+        depth = GaugeMetricFamily(
+            "wajira_queue_rows", "Rows in each queue by state", labels=["queue", "state"]
+        )
         oldest = GaugeMetricFamily(
             "wajira_queue_oldest_pending_seconds", "Age of the oldest pending row", labels=["queue"]
         )
@@ -77,6 +85,7 @@ class _StorageCollector:
             return
         last = getattr(record, "last_success_at", None)
         yield GaugeMetricFamily(
-            "wajira_poll_lag_seconds", "Seconds since the last successful JQL poll (any instance)",
+            "wajira_poll_lag_seconds",
+            "Seconds since the last successful JQL poll (any instance)",
             value=(time.time() - last) if last else float("nan"),
         )

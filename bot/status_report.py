@@ -51,14 +51,21 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 
 
 def iso(epoch: float | None) -> str | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds")
+    return (
+        None if epoch is None else datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds")
+    )
 
 
 # -- the report ---------------------------------------------------------------------------------
 
 
-def gather(db: peewee.Database, *, secrets: Iterable[str] = (), clock: Callable[[], float] = time.time,
-           limit: int = FAILURE_LIMIT) -> dict[str, Any]:
+def gather(
+    db: peewee.Database,
+    *,
+    secrets: Iterable[str] = (),
+    clock: Callable[[], float] = time.time,
+    limit: int = FAILURE_LIMIT,
+) -> dict[str, Any]:
     """Everything `wajira status` shows, as plain JSON-able data with a fixed set of keys."""
     now = clock()
     secrets = list(secrets)
@@ -76,7 +83,8 @@ def gather(db: peewee.Database, *, secrets: Iterable[str] = (), clock: Callable[
         "poll": {
             "last_run_at": iso(poll.last_run_at),
             "last_success_at": iso(poll.last_success_at),
-            "last_success_age_seconds": None if poll.last_success_at is None
+            "last_success_age_seconds": None
+            if poll.last_success_at is None
             else round(max(0.0, now - poll.last_success_at), 1),
             "watermark": None if poll.watermark_ms is None else iso(poll.watermark_ms / 1000),
             "watermark_ms": poll.watermark_ms,
@@ -95,9 +103,13 @@ def _rounded(stats: dict[str, Any]) -> dict[str, Any]:
 def _inbound_failures(db: peewee.Database, limit: int) -> list[dict[str, Any]]:
     """Dead rows and pending rows that have failed at least once (`last_error` set)."""
     M = InboundMessageRow
-    query = (M.select(M.id, M.state, M.attempts, M.issue_key, M.last_error, M.updated_at)
-             .where(M.last_error.is_null(False) & (M.state != DONE))
-             .order_by(M.updated_at.desc(), M.id.desc()).limit(limit).dicts())
+    query = (
+        M.select(M.id, M.state, M.attempts, M.issue_key, M.last_error, M.updated_at)
+        .where(M.last_error.is_null(False) & (M.state != DONE))
+        .order_by(M.updated_at.desc(), M.id.desc())
+        .limit(limit)
+        .dicts()
+    )
     with guarded(db):
         rows = list(query.execute(db))
     return [_failure("inbound", r, "retrying" if r["state"] != DEAD else DEAD) for r in rows]
@@ -106,9 +118,13 @@ def _inbound_failures(db: peewee.Database, limit: int) -> list[dict[str, Any]]:
 def _outbound_failures(db: peewee.Database, limit: int) -> list[dict[str, Any]]:
     """Messages that did not reach the customer (`failed`) or may not have (`unknown`)."""
     M = OutboundMessageRow
-    query = (M.select(M.id, M.state, M.attempts, M.issue_key, M.last_error, M.error_code, M.updated_at)
-             .where(M.state.in_((FAILED, UNKNOWN)))
-             .order_by(M.updated_at.desc(), M.id.desc()).limit(limit).dicts())
+    query = (
+        M.select(M.id, M.state, M.attempts, M.issue_key, M.last_error, M.error_code, M.updated_at)
+        .where(M.state.in_((FAILED, UNKNOWN)))
+        .order_by(M.updated_at.desc(), M.id.desc())
+        .limit(limit)
+        .dicts()
+    )
     with guarded(db):
         rows = list(query.execute(db))
     out = []
@@ -121,8 +137,15 @@ def _outbound_failures(db: peewee.Database, limit: int) -> list[dict[str, Any]]:
 
 
 def _failure(queue: str, row: dict[str, Any], state: str) -> dict[str, Any]:
-    return {"queue": queue, "id": int(row["id"]), "state": state, "issue_key": row["issue_key"],
-            "attempts": int(row["attempts"]), "error": row["last_error"], "at": iso(row["updated_at"])}
+    return {
+        "queue": queue,
+        "id": int(row["id"]),
+        "state": state,
+        "issue_key": row["issue_key"],
+        "attempts": int(row["attempts"]),
+        "error": row["last_error"],
+        "at": iso(row["updated_at"]),
+    }
 
 
 # -- human output -------------------------------------------------------------------------------
@@ -132,30 +155,46 @@ def render(report: dict[str, Any]) -> str:
     """The report for a terminal: one section per part, labels and numbers aligned."""
     lines: list[str] = []
     inbound = report["inbound"]
-    lines += _section("inbound queue", [
-        ("pending", _count(inbound["pending"], f"({inbound['retrying']} retrying)")),
-        ("dead", _count(inbound["dead"])),
-        ("done", _count(inbound["done"])),
-        ("oldest pending", _age(inbound["oldest_pending_age_seconds"])),
-    ])
+    lines += _section(
+        "inbound queue",
+        [
+            ("pending", _count(inbound["pending"], f"({inbound['retrying']} retrying)")),
+            ("dead", _count(inbound["dead"])),
+            ("done", _count(inbound["done"])),
+            ("oldest pending", _age(inbound["oldest_pending_age_seconds"])),
+        ],
+    )
     outbound = report["outbound"]
-    lines += _section("outbound queue", [(state, _count(n)) for state, n in outbound.items()
-                                         if state != "oldest_pending_age_seconds"]
-                      + [("oldest pending", _age(outbound["oldest_pending_age_seconds"]))])
+    lines += _section(
+        "outbound queue",
+        [(state, _count(n)) for state, n in outbound.items() if state != "oldest_pending_age_seconds"]
+        + [("oldest pending", _age(outbound["oldest_pending_age_seconds"]))],
+    )
     turns = report["ai_turns"]
-    lines += _section("AI turns", [(state, _count(n)) for state, n in turns.items()
-                                   if state != "oldest_due_lag_seconds"]
-                      + [("oldest due, late by", _age(turns["oldest_due_lag_seconds"]))])
+    lines += _section(
+        "AI turns",
+        [(state, _count(n)) for state, n in turns.items() if state != "oldest_due_lag_seconds"]
+        + [("oldest due, late by", _age(turns["oldest_due_lag_seconds"]))],
+    )
     poll, lease = report["poll"], report["poll"]["lease"]
-    lines += _section("poll", [
-        ("last run", poll["last_run_at"] or "never"),
-        ("last success", (poll["last_success_at"] or "never")
-         + ("" if poll["last_success_age_seconds"] is None
-            else f"  ({duration(poll['last_success_age_seconds'])} ago)")),
-        ("watermark", poll["watermark"] or "-"),
-        ("last error", _one_line(poll["last_error"]) if poll["last_error"] else "-"),
-        ("lease", f"{lease['holder']} until {lease['until']}" if lease else "free (no daemon polling)"),
-    ])
+    lines += _section(
+        "poll",
+        [
+            ("last run", poll["last_run_at"] or "never"),
+            (
+                "last success",
+                (poll["last_success_at"] or "never")
+                + (
+                    ""
+                    if poll["last_success_age_seconds"] is None
+                    else f"  ({duration(poll['last_success_age_seconds'])} ago)"
+                ),
+            ),
+            ("watermark", poll["watermark"] or "-"),
+            ("last error", _one_line(poll["last_error"]) if poll["last_error"] else "-"),
+            ("lease", f"{lease['holder']} until {lease['until']}" if lease else "free (no daemon polling)"),
+        ],
+    )
     lines.append("recent failures")
     lines += _failure_table(report["recent_failures"]) or ["  none"]
     return "\n".join(lines)
@@ -177,20 +216,34 @@ def _failure_table(failures: list[dict[str, Any]]) -> list[str]:
     if not failures:
         return []
     header = ("queue", "id", "state", "issue", "when", "error")
-    table = [header, *((f["queue"], str(f["id"]), f["state"], f["issue_key"] or "-", f["at"] or "-",
-                        _one_line(f["error"] or "-")) for f in failures)]
+    table = [
+        header,
+        *(
+            (
+                f["queue"],
+                str(f["id"]),
+                f["state"],
+                f["issue_key"] or "-",
+                f["at"] or "-",
+                _one_line(f["error"] or "-"),
+            )
+            for f in failures
+        ),
+    ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header) - 1)]
     lines = []
     for row in table:
         # Ids right-aligned like numbers; the error, last, runs as long as it needs.
-        cells = [cell.rjust(widths[i]) if i == 1 else cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
+        cells = [
+            cell.rjust(widths[i]) if i == 1 else cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])
+        ]
         lines.append("  " + "  ".join([*cells, row[-1]]))
     return lines
 
 
 def _one_line(text: str) -> str:
     flat = " ".join(text.split())
-    return flat if len(flat) <= _ERROR_WIDTH else flat[:_ERROR_WIDTH - 1] + "…"
+    return flat if len(flat) <= _ERROR_WIDTH else flat[: _ERROR_WIDTH - 1] + "…"
 
 
 def duration(seconds: float | None) -> str:
@@ -231,7 +284,10 @@ def retry_dead(db: peewee.Database, ids: list[int] | None) -> RetryResult:
     query = M.select(M.id, M.state).where(M.id.in_(wanted)).tuples()
     with guarded(db):
         states = {int(i): state for i, state in query.execute(db)}
-    refused = [(i, "no such inbound row" if i not in states else f"it is {states[i]}, not dead")
-               for i in wanted if states.get(i) != DEAD]
+    refused = [
+        (i, "no such inbound row" if i not in states else f"it is {states[i]}, not dead")
+        for i in wanted
+        if states.get(i) != DEAD
+    ]
     dead = [i for i in wanted if states.get(i) == DEAD]
     return RetryResult(queue.requeue_dead(dead) if dead else 0, refused)

@@ -154,13 +154,19 @@ class AiJob:
     def _note_limit(self, turn: AiTurn, reason: str, now: float) -> None:
         """One note per ticket per hour (or per day for the budget), so agents know to step in."""
         if reason == "hourly_limit":
-            self.notes.post(turn.issue_key, ref=f"ai-hourly-limit:{int(now // 3600)}",
-                            text="The AI assistant reached its hourly reply limit on this ticket and "
-                            "stays silent for now. Please answer the customer.")
+            self.notes.post(
+                turn.issue_key,
+                ref=f"ai-hourly-limit:{int(now // 3600)}",
+                text="The AI assistant reached its hourly reply limit on this ticket and "
+                "stays silent for now. Please answer the customer.",
+            )
         elif reason == "budget_exhausted":
-            self.notes.post(turn.issue_key, ref=f"ai-budget:{int(now // 86400)}",
-                            text="The AI assistant's daily token budget is spent; it answers no "
-                            "customer until tomorrow (UTC). Please answer the customer.")
+            self.notes.post(
+                turn.issue_key,
+                ref=f"ai-budget:{int(now // 86400)}",
+                text="The AI assistant's daily token budget is spent; it answers no "
+                "customer until tomorrow (UTC). Please answer the customer.",
+            )
 
     def _reply(self, turn: AiTurn, service: ServiceSettings, raw: list[dict[str, Any]]) -> int:
         a = service.assistant
@@ -177,7 +183,10 @@ class AiJob:
                 self._mark_read(ours, trigger.wamid)
             summary = (issue.get("fields") or {}).get("summary") or ""
             messages = ai_messages(
-                system_prompt=a.system_prompt, summary=summary, comments=views, bot_account_id=self._bot_account()
+                system_prompt=a.system_prompt,
+                summary=summary,
+                comments=views,
+                bot_account_id=self._bot_account(),
             )
             self._hold(turn)  # the read mark and `myself` took their time; the model may take its own
             reply = self.ai.complete(model=a.model, messages=messages, max_tokens=a.max_tokens)
@@ -257,7 +266,12 @@ def _our_reply(raw_comments: list[dict[str, Any]], turn_id: int) -> tuple[str, s
     for comment in raw_comments:
         for prop in comment.get("properties") or ():
             value = prop.get("value") if isinstance(prop, dict) else None
-            if prop.get("key") == PROPERTY_KEY and isinstance(value, dict) and value.get("kind") == "ai" and value.get("turn") == turn_id:
+            if (
+                prop.get("key") == PROPERTY_KEY
+                and isinstance(value, dict)
+                and value.get("kind") == "ai"
+                and value.get("turn") == turn_id
+            ):
                 text = comment_view("", comment).text
                 return str(comment["id"]), text.removeprefix("[AI]").strip()
     return None

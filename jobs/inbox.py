@@ -162,8 +162,12 @@ class InboxJob:
         if row.origin != ORIGIN_CUSTOMER and mapping is None:
             if opener is None:
                 self.queue.mark_parked(row.id)
-                log.info("message_parked", wamid=row.wamid, origin=row.origin,
-                         conversation=mask_phone(row.conversation_key))
+                log.info(
+                    "message_parked",
+                    wamid=row.wamid,
+                    origin=row.origin,
+                    conversation=mask_phone(row.conversation_key),
+                )
                 return False
             first, first_text = opener, _comment_for(opener, _name(opener))[0].text
         try:
@@ -175,7 +179,9 @@ class InboxJob:
         except CreationPending as exc:
             self._retry(row, str(exc), exc.wait_seconds, count=False)
         except RateLimited as exc:
-            delay = honour_retry_after(exc.retry_after, self._outage_delay(), cap=self.settings.inbox.retry_max_seconds)
+            delay = honour_retry_after(
+                exc.retry_after, self._outage_delay(), cap=self.settings.inbox.retry_max_seconds
+            )
             self._jira_unavailable(row, exc, delay)
         except JiraUnavailable as exc:
             self._jira_unavailable(row, exc, self._outage_delay())
@@ -206,8 +212,9 @@ class InboxJob:
             )
         return True
 
-    def _comment_once(self, row: QueuedMessage, issue_key: str, text: str, service, name: str,
-                      prop: dict) -> str:
+    def _comment_once(
+        self, row: QueuedMessage, issue_key: str, text: str, service, name: str, prop: dict
+    ) -> str:
         if row.started:
             existing = self.jira.find_comment_with_property(issue_key, {"wamid": row.wamid})
             if existing is not None:
@@ -245,7 +252,9 @@ class InboxJob:
             log.error("message_dead_lettered", wamid=row.wamid, attempts=attempts, error=error)
             raise _DeadLettered()
         delay = retry_delay(attempts, base=policy.retry_base_seconds, cap=policy.retry_max_seconds)
-        log.warning("message_retry", wamid=row.wamid, attempts=attempts, error=error, retry_in=round(delay, 1))
+        log.warning(
+            "message_retry", wamid=row.wamid, attempts=attempts, error=error, retry_in=round(delay, 1)
+        )
         self._retry(row, error, delay, count=True)
 
     def _retry(self, row: QueuedMessage, error: str, delay: float, *, count: bool) -> None:
@@ -270,8 +279,9 @@ def _comment_for(row: QueuedMessage, name: str) -> tuple[RenderedComment, dict]:
     if row.origin == ORIGIN_ECHO:
         return render_echo(row.kind, row.raw, business), {"kind": "echo", "wamid": row.wamid}
     if row.origin == ORIGIN_HISTORY:
-        rendered = render_history(row.kind, row.raw, name, sent_at=row.timestamp,
-                                  business=business if row.from_business else None)
+        rendered = render_history(
+            row.kind, row.raw, name, sent_at=row.timestamp, business=business if row.from_business else None
+        )
         kind = "echo" if row.from_business else "customer"
         return rendered, {"kind": kind, "wamid": row.wamid, "history": True}
     return render_message(row.kind, row.raw, name), {"kind": "customer", "wamid": row.wamid}

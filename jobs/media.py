@@ -187,8 +187,15 @@ class MediaJob:
         except JiraUnavailable as exc:
             return self._retry(task, str(exc), count=False)
         self.tasks.mark_done(task.id, attachment_id=attachment_id, size=len(data))
-        log.info("media_attached", wamid=task.wamid, media_id=task.media_id, issue_key=task.issue_key,
-                 attachment_id=attachment_id, size=len(data), kind=task.kind)
+        log.info(
+            "media_attached",
+            wamid=task.wamid,
+            media_id=task.media_id,
+            issue_key=task.issue_key,
+            attachment_id=attachment_id,
+            size=len(data),
+            kind=task.kind,
+        )
         return "done"
 
     def _existing(self, task: MediaTask, size: int) -> str | None:
@@ -205,9 +212,14 @@ class MediaJob:
         limit = self.policy.max_bytes
         how_big = f"{_bytes(size)}, more than" if size is not None else "larger than"
         # The note first: if we die before marking, the retry finds the note by its ref.
-        self.notes.post(task.issue_key, ref=f"media-too-large:{task.wamid}:{task.media_id}", text=(
-            f"The customer's {task.kind} {task.filename} was not attached: it is {how_big} the "
-            f"{_bytes(limit)} allowed ([media] max_bytes). Ask the customer for a smaller file."))
+        self.notes.post(
+            task.issue_key,
+            ref=f"media-too-large:{task.wamid}:{task.media_id}",
+            text=(
+                f"The customer's {task.kind} {task.filename} was not attached: it is {how_big} the "
+                f"{_bytes(limit)} allowed ([media] max_bytes). Ask the customer for a smaller file."
+            ),
+        )
         self.tasks.mark_too_large(task.id, size=size, reason=f"too large ({size} bytes, limit {limit})")
         log.warning("media_too_large", wamid=task.wamid, media_id=task.media_id, size=size, limit=limit)
         return "too_large"
@@ -220,14 +232,25 @@ class MediaJob:
         delay = retry_delay(max(1, attempts), base=p.retry_base_seconds, cap=p.retry_max_seconds)
         delay = honour_retry_after(retry_after, delay, cap=p.retry_max_seconds)
         self.tasks.mark_retry(task.id, error=error, delay_seconds=delay, count_attempt=count)
-        log.warning("media_retry", wamid=task.wamid, media_id=task.media_id, attempts=attempts,
-                    error=error, retry_in=round(delay, 1))
+        log.warning(
+            "media_retry",
+            wamid=task.wamid,
+            media_id=task.media_id,
+            attempts=attempts,
+            error=error,
+            retry_in=round(delay, 1),
+        )
         return "retried"
 
     def _give_up(self, task: MediaTask, error: str) -> str:
-        self.notes.post(task.issue_key, ref=f"media-failed:{task.wamid}:{task.media_id}", text=(
-            f"The customer's {task.kind} {task.filename} could not be attached: {error[:300]}. "
-            "Ask the customer to send it again."))
+        self.notes.post(
+            task.issue_key,
+            ref=f"media-failed:{task.wamid}:{task.media_id}",
+            text=(
+                f"The customer's {task.kind} {task.filename} could not be attached: {error[:300]}. "
+                "Ask the customer to send it again."
+            ),
+        )
         self.tasks.mark_failed(task.id, error=error)
         log.error("media_failed", wamid=task.wamid, media_id=task.media_id, error=error)
         return "failed"
@@ -250,16 +273,27 @@ class MediaEnqueuer:
         try:
             # Runs before the message is marked done; with storage down this raises and the
             # message is retried (its comment is found, not posted again), so no task is lost.
-            new = self.tasks.add(wamid=row.wamid, media_id=ref.media_id, kind=ref.kind,
-                                 mime_type=ref.mime_type, filename=ref.attachment_name,
-                                 expected_sha256=ref.sha256, issue_key=issue_key)
+            new = self.tasks.add(
+                wamid=row.wamid,
+                media_id=ref.media_id,
+                kind=ref.kind,
+                mime_type=ref.mime_type,
+                filename=ref.attachment_name,
+                expected_sha256=ref.sha256,
+                issue_key=issue_key,
+            )
         except ValueError as exc:
             # Meta sent a media object we cannot store (an absurd id): the comment stands.
             log.error("media_enqueue_failed", wamid=row.wamid, issue_key=issue_key, error=str(exc))
             return
         if new:
-            log.info("media_enqueued", wamid=row.wamid, media_id=ref.media_id, issue_key=issue_key,
-                     comment_id=comment_id)
+            log.info(
+                "media_enqueued",
+                wamid=row.wamid,
+                media_id=ref.media_id,
+                issue_key=issue_key,
+                comment_id=comment_id,
+            )
             self.on_enqueued()
 
 

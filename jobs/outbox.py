@@ -86,24 +86,39 @@ class OutboxJob:
             return 0
         self.outbound.mark_sent(row.id, wamid=wamid)
         self._rate_streak = 0
-        log.info("whatsapp_sent", row=row.id, kind=row.kind, issue_key=row.issue_key, to=mask_phone(row.conversation_key))
+        log.info(
+            "whatsapp_sent",
+            row=row.id,
+            kind=row.kind,
+            issue_key=row.issue_key,
+            to=mask_phone(row.conversation_key),
+        )
         return 1
 
     def _rate_limited(self, row: OutboundMessage, exc: GraphRateLimited) -> None:
         # Not the row's fault, so no attempt is counted; a streak grows the back-off instead.
         self._rate_streak += 1
-        delay = honour_retry_after(exc.retry_after, self._backoff(self._rate_streak), cap=self.settings.outbox.retry_max_seconds)
-        self.outbound.mark_retry(row.id, error=str(exc), code=exc.code, delay_seconds=delay, count_attempt=False)
+        delay = honour_retry_after(
+            exc.retry_after, self._backoff(self._rate_streak), cap=self.settings.outbox.retry_max_seconds
+        )
+        self.outbound.mark_retry(
+            row.id, error=str(exc), code=exc.code, delay_seconds=delay, count_attempt=False
+        )
         log.warning("whatsapp_rate_limited", row=row.id, code=exc.code, retry_in=round(delay, 1))
 
     def _window_closed(self, row: OutboundMessage, to: Recipient, last: tuple[int, str | None] | None) -> int:
         wa = self.settings.whatsapp
         name = last[1] if last else None
-        if wa.template_name and not self.outbound.template_sent_since(row.conversation_key, float(last[0] if last else 0)):
+        if wa.template_name and not self.outbound.template_sent_since(
+            row.conversation_key, float(last[0] if last else 0)
+        ):
             values = {"name": name or "", "issue_key": row.issue_key}
             try:
                 wamid = self.graph.send_template(
-                    row.phone_number_id, to, name=wa.template_name, language=wa.template_language,
+                    row.phone_number_id,
+                    to,
+                    name=wa.template_name,
+                    language=wa.template_language,
                     body_parameters=[p.format(**values) for p in wa.template_parameters],
                 )
             except GraphRateLimited as exc:
@@ -116,18 +131,22 @@ class OutboxJob:
                 return 0
             self.outbound.mark_sent(row.id, wamid=wamid, via_template=True)
             self.notes.post(
-                row.issue_key, ref=f"template:{row.id}",
+                row.issue_key,
+                ref=f"template:{row.id}",
                 text=f"The customer's 24-hour window had closed, so the approved template "
                 f"'{wa.template_name}' was sent instead of this reply:\n{row.body}",
             )
             log.info("whatsapp_template_sent", row=row.id, issue_key=row.issue_key)
             return 1
-        why = ("a re-engagement template was already sent and the customer has not answered yet"
-               if wa.template_name else
-               "no re-engagement template is configured ([whatsapp] template_name)")
+        why = (
+            "a re-engagement template was already sent and the customer has not answered yet"
+            if wa.template_name
+            else "no re-engagement template is configured ([whatsapp] template_name)"
+        )
         self.outbound.mark_held(row.id, reason=f"24-hour window closed; {why}")
         self.notes.post(
-            row.issue_key, ref=f"held:{row.id}",
+            row.issue_key,
+            ref=f"held:{row.id}",
             text=f"Not sent to WhatsApp: the customer's 24-hour window has closed and {why}. "
             f"The reply was:\n{row.body}",
         )
@@ -140,7 +159,9 @@ class OutboxJob:
             self.outbound.mark_failed(row.id, error=str(exc), code=exc.code)
             self._note_failure(row, exc)
             return 0
-        self.outbound.mark_retry(row.id, error=str(exc), code=exc.code, delay_seconds=self._backoff(attempts), count_attempt=True)
+        self.outbound.mark_retry(
+            row.id, error=str(exc), code=exc.code, delay_seconds=self._backoff(attempts), count_attempt=True
+        )
         log.warning("whatsapp_unavailable", row=row.id, attempts=attempts, error=str(exc))
         return 0
 
@@ -152,7 +173,8 @@ class OutboxJob:
     def _note_failure(self, row: OutboundMessage, exc: Exception) -> None:
         code = getattr(exc, "code", None)
         self.notes.post(
-            row.issue_key, ref=f"failed:{row.id}",
+            row.issue_key,
+            ref=f"failed:{row.id}",
             text=f"This reply could not be sent to WhatsApp (Meta error {code}: {exc}):\n{row.body}",
         )
 
@@ -174,13 +196,16 @@ class OutboxJob:
             code = first.get("code") if isinstance(first.get("code"), int) else None
             error = " — ".join(str(first.get(k)) for k in ("title", "message") if first.get(k)) or None
             at = float(status.get("meta_timestamp") or 0)
-            row, changed = self.outbound.apply_status(status["wamid"], status["status"], at=at, error=error, code=code)
+            row, changed = self.outbound.apply_status(
+                status["wamid"], status["status"], at=at, error=error, code=code
+            )
             if row is None and now - at < UNMATCHED_STATUS_PATIENCE:
                 continue
             applied.append(status["id"])
             if row is not None and changed and row.state == "failed":
                 self.notes.post(
-                    row.issue_key, ref=f"failed:{row.id}",
+                    row.issue_key,
+                    ref=f"failed:{row.id}",
                     text=f"WhatsApp reported this reply as not delivered (Meta error {code}: {error}):\n{row.body}",
                 )
         self.statuses.mark_applied(applied)

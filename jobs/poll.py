@@ -126,7 +126,9 @@ class PollJob:
     def _read(self, jql: str, reconcile: list[int], *, dry_run: bool) -> tuple[PassResult, list[int]]:
         result = PassResult()
         newest: list[int] = []
-        for issue in self.jira.search_issues(jql, fields=SEARCH_FIELDS, properties=[PROPERTY_KEY], reconcile_ids=reconcile):
+        for issue in self.jira.search_issues(
+            jql, fields=SEARCH_FIELDS, properties=[PROPERTY_KEY], reconcile_ids=reconcile
+        ):
             result.issues += 1
             fields = issue.get("fields") or {}
             with self._lock:
@@ -139,7 +141,9 @@ class PollJob:
             self._handle_issue(issue, fields, result, dry_run=dry_run)
         return result, newest
 
-    def _handle_issue(self, issue: dict[str, Any], fields: dict[str, Any], result: PassResult, *, dry_run: bool) -> None:
+    def _handle_issue(
+        self, issue: dict[str, Any], fields: dict[str, Any], result: PassResult, *, dry_run: bool
+    ) -> None:
         ours = (issue.get("properties") or {}).get(PROPERTY_KEY)
         if not isinstance(ours, dict) or not ours.get("conversation"):
             return  # a ticket we did not open has no customer to talk to
@@ -148,7 +152,9 @@ class PollJob:
             for listener in self.on_issue_seen:
                 listener(key, fields, ours)
         inline = _inline_comments(fields)
-        if inline is not None and not set(str(c.get("id")) for c in inline) - self.handled.known([str(c.get("id")) for c in inline]):
+        if inline is not None and not set(str(c.get("id")) for c in inline) - self.handled.known(
+            [str(c.get("id")) for c in inline]
+        ):
             return  # every comment already handled: no second request for this issue
         # Search inlines comments without their properties (which say what is ours), and may
         # truncate them: read the full list for an issue with something new.
@@ -161,7 +167,9 @@ class PollJob:
             result.new_comments += 1
             self._handle_comment(view, ours, result, dry_run=dry_run)
 
-    def _handle_comment(self, view: CommentView, ours: dict[str, Any], result: PassResult, *, dry_run: bool) -> None:
+    def _handle_comment(
+        self, view: CommentView, ours: dict[str, Any], result: PassResult, *, dry_run: bool
+    ) -> None:
         route = route_comment(view, bot_account_id=self._bot_account_id)
         age = self.clock() - view.created
         service = _service(self.settings, ours)
@@ -203,10 +211,14 @@ class PollJob:
             _count(result, label)
             if ai_turn is not None:
                 due = ai_turn["due_at"]
-                result.first_turn_due = due if result.first_turn_due is None else min(result.first_turn_due, due)
+                result.first_turn_due = (
+                    due if result.first_turn_due is None else min(result.first_turn_due, due)
+                )
 
     def _agent_rows(self, view: CommentView, ours: dict[str, Any]) -> list[dict[str, Any]]:
-        text = agent_message(view.author_name, markdown_to_whatsapp(view.text), self.settings.outbox.agent_format)
+        text = agent_message(
+            view.author_name, markdown_to_whatsapp(view.text), self.settings.outbox.agent_format
+        )
         return [
             {
                 "dedupe_key": f"comment:{view.id}:{n}",

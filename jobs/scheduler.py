@@ -99,12 +99,17 @@ class NudgeableJob:
         """Run as soon as possible (now, or right after the current run)."""
         self._again.set()
         now = time.monotonic()
-        if (self._scheduler is not None and not self._running.locked()
-                and now - self._requested_at > NUDGE_COALESCE_SECONDS):
+        if (
+            self._scheduler is not None
+            and not self._running.locked()
+            and now - self._requested_at > NUDGE_COALESCE_SECONDS
+        ):
             self._requested_at = now
             scheduler = self._scheduler
             try:
-                self._gate.call(lambda: scheduler.modify_job(self.name, next_run_time=datetime.now(timezone.utc)))
+                self._gate.call(
+                    lambda: scheduler.modify_job(self.name, next_run_time=datetime.now(timezone.utc))
+                )
             except Exception:  # scheduler shutting down: the pending flag still covers it
                 pass
 
@@ -116,10 +121,14 @@ class NudgeableJob:
             return
         scheduler = self._scheduler
         try:
-            self._gate.call(lambda: scheduler.add_job(
-                self.nudge, "date", run_date=datetime.fromtimestamp(when, timezone.utc),
-                misfire_grace_time=None,
-            ))
+            self._gate.call(
+                lambda: scheduler.add_job(
+                    self.nudge,
+                    "date",
+                    run_date=datetime.fromtimestamp(when, timezone.utc),
+                    misfire_grace_time=None,
+                )
+            )
         except Exception:  # shutting down: the interval sweep still covers it
             pass
 
@@ -134,7 +143,9 @@ class Scheduler:
         self.jobs: dict[str, NudgeableJob] = {}
         self._gate = _Gate()
 
-    def add(self, name: str, fn: Callable[[], object], interval_seconds: float, *, run_now: bool = True) -> NudgeableJob:
+    def add(
+        self, name: str, fn: Callable[[], object], interval_seconds: float, *, run_now: bool = True
+    ) -> NudgeableJob:
         job = NudgeableJob(name, fn, self._gate)
         job._scheduler = self._scheduler
         self._scheduler.add_job(

@@ -56,8 +56,8 @@ class TicketOpener:
     """Issue statuses the poll job saw; without it closed tickets are not told apart."""
     history: TicketHistory | None = None
     """Where a conversation's replaced tickets are kept."""
-    fields_for: Callable[[QueuedMessage, ServiceSettings], TicketFields | None] = (
-        lambda row, service: ticket_fields_for(row.raw, service)
+    fields_for: Callable[[QueuedMessage, ServiceSettings], TicketFields | None] = lambda row, service: (
+        ticket_fields_for(row.raw, service)
     )
     """What the message that opens a ticket adds to it: a completed flow's mapped fields."""
 
@@ -131,9 +131,13 @@ class TicketOpener:
         transitions = self.jira.transitions(issue_key)
         chosen = find_transition(transitions, service.reopen_transition)
         if chosen is None:
-            log.warning("reopen_transition_missing", issue_key=issue_key, service=service.id,
-                        transition=service.reopen_transition,
-                        available=[str(t.get("name")) for t in transitions])
+            log.warning(
+                "reopen_transition_missing",
+                issue_key=issue_key,
+                service=service.id,
+                transition=service.reopen_transition,
+                available=[str(t.get("name")) for t in transitions],
+            )
             return False
         try:
             self.jira.transition(issue_key, str(chosen.get("id")))
@@ -143,25 +147,31 @@ class TicketOpener:
         seen = status_of({"status": chosen.get("to")})
         if seen is not None and self.states is not None:
             self.states.record(issue_key, *seen)
-        log.info("ticket_reopened", issue_key=issue_key, service=service.id,
-                 transition=chosen.get("name"))
+        log.info("ticket_reopened", issue_key=issue_key, service=service.id, transition=chosen.get("name"))
         return True
 
-    def _replace_closed(self, row: QueuedMessage, service: ServiceSettings, first_text: str,
-                        mapping: TicketMapping) -> str:
+    def _replace_closed(
+        self, row: QueuedMessage, service: ServiceSettings, first_text: str, mapping: TicketMapping
+    ) -> str:
         """A new ticket for the conversation, linked to its closed one, which becomes history."""
         old_key = mapping.issue_key
         match = {"conversation": row.conversation_key, "previous": old_key}
         new_key = self._recover(row, service, match) or self._create(
-            row, service, first_text, previous=old_key)
+            row, service, first_text, previous=old_key
+        )
         try:
             # A retry after a crash links again; Jira keeps one link per pair and type.
             self.jira.link_issues(old_key, new_key, "Relates")
         except JiraRejected as exc:  # linking disabled, no "Relates" type: the property says it
             log.warning("ticket_link_failed", issue_key=new_key, previous=old_key, error=str(exc))
         self._repoint(row, mapping, new_key)
-        log.info("ticket_replaced", issue_key=new_key, previous=old_key, service=service.id,
-                 conversation=mask_phone(row.conversation_key))
+        log.info(
+            "ticket_replaced",
+            issue_key=new_key,
+            previous=old_key,
+            service=service.id,
+            conversation=mask_phone(row.conversation_key),
+        )
         return new_key
 
     def _repoint(self, row: QueuedMessage, mapping: TicketMapping | None, issue_key: str) -> None:
@@ -171,8 +181,13 @@ class TicketOpener:
 
         def work() -> None:
             if mapping is not None and self.history is not None:
-                self.history.add(key, mapping.issue_key, mapping.service_id,
-                                 opened_at=mapping.updated_at.timestamp(), replaced_by=issue_key)
+                self.history.add(
+                    key,
+                    mapping.issue_key,
+                    mapping.service_id,
+                    opened_at=mapping.updated_at.timestamp(),
+                    replaced_by=issue_key,
+                )
             self.mappings.repoint(key, issue_key)
             self.mappings.clear_creation(key)
 
@@ -180,13 +195,16 @@ class TicketOpener:
 
     # -- creating --------------------------------------------------------------------------------
 
-    def _create(self, row: QueuedMessage, service: ServiceSettings, first_text: str,
-                previous: str | None = None) -> str:
+    def _create(
+        self, row: QueuedMessage, service: ServiceSettings, first_text: str, previous: str | None = None
+    ) -> str:
         key = row.conversation_key
         phone = display_phone(key) if key.startswith("+") else (row.user_id or key)
         name = row.profile_name or phone
         summary = ticket_summary(name, phone)
-        description = ticket_description(name, phone, row.wa_id or "", row.display_phone_number or "", first_text)
+        description = ticket_description(
+            name, phone, row.wa_id or "", row.display_phone_number or "", first_text
+        )
         labels, extra_fields = list(service.labels), None
         fields = self.fields_for(row, service)
         if fields is not None:

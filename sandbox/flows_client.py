@@ -28,7 +28,9 @@ def new_key_pair(passphrase: str = "", bits: int = 2048) -> tuple[bytes, rsa.RSA
     """A fresh RSA key as PEM (PKCS#8, encrypted when a passphrase is given), and its public half."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     encryption = (
-        serialization.BestAvailableEncryption(passphrase.encode()) if passphrase else serialization.NoEncryption()
+        serialization.BestAvailableEncryption(passphrase.encode())
+        if passphrase
+        else serialization.NoEncryption()
     )
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
     return pem, key.public_key()
@@ -51,8 +53,13 @@ class FlowAnswer:
     """The decrypted answer when status is 200."""
 
 
-def seal(public_key: rsa.RSAPublicKey, request: dict[str, Any], *, aes_key: bytes | None = None,
-         iv: bytes | None = None) -> Sealed:
+def seal(
+    public_key: rsa.RSAPublicKey,
+    request: dict[str, Any],
+    *,
+    aes_key: bytes | None = None,
+    iv: bytes | None = None,
+) -> Sealed:
     """Encrypt `request` as Meta does: AES-128-GCM with a fresh key and 16-byte IV, the key RSA-OAEP-SHA256 wrapped."""
     aes_key = aes_key or os.urandom(16)
     iv = iv or os.urandom(16)
@@ -61,7 +68,11 @@ def seal(public_key: rsa.RSAPublicKey, request: dict[str, Any], *, aes_key: byte
         aes_key, padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
     )
     return Sealed(
-        body={"encrypted_flow_data": _b64(sealed), "encrypted_aes_key": _b64(wrapped), "initial_vector": _b64(iv)},
+        body={
+            "encrypted_flow_data": _b64(sealed),
+            "encrypted_aes_key": _b64(wrapped),
+            "initial_vector": _b64(iv),
+        },
         aes_key=aes_key,
         iv=iv,
     )
@@ -86,8 +97,9 @@ class FlowsClient:
         public_key: the business public key registered with Meta.
     """
 
-    def __init__(self, url: str, app_secret: str, public_key: rsa.RSAPublicKey,
-                 session: requests.Session | None = None) -> None:
+    def __init__(
+        self, url: str, app_secret: str, public_key: rsa.RSAPublicKey, session: requests.Session | None = None
+    ) -> None:
         self.url = url
         self.app_secret = app_secret
         self.public_key = public_key
@@ -117,9 +129,17 @@ class FlowsClient:
         return self.send({"version": "3.0", "action": "INIT", "flow_token": flow_token})
 
     def data_exchange(self, screen: str, data: dict[str, Any], flow_token: str) -> FlowAnswer:
-        return self.send({"version": "3.0", "action": "data_exchange", "screen": screen,
-                          "data": data, "flow_token": flow_token})
+        return self.send(
+            {
+                "version": "3.0",
+                "action": "data_exchange",
+                "screen": screen,
+                "data": data,
+                "flow_token": flow_token,
+            }
+        )
 
     def back(self, screen: str, flow_token: str) -> FlowAnswer:
-        return self.send({"version": "3.0", "action": "BACK", "screen": screen, "data": {},
-                          "flow_token": flow_token})
+        return self.send(
+            {"version": "3.0", "action": "BACK", "screen": screen, "data": {}, "flow_token": flow_token}
+        )

@@ -56,8 +56,11 @@ class LoopbackServer:
         if self._server is not None:
             return self.url
         self._server = make_server(
-            self._host, self._port, self._app,
-            server_class=_ThreadingWSGIServer, handler_class=_QuietHandler,
+            self._host,
+            self._port,
+            self._app,
+            server_class=_ThreadingWSGIServer,
+            handler_class=_QuietHandler,
         )
         self._thread = threading.Thread(
             target=self._server.serve_forever,

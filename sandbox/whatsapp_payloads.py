@@ -113,8 +113,9 @@ def audio(wa_id, *, voice=False, media_id=None, mime_type=None, **opts) -> Msg:
     return _message(wa_id, "audio", _media_obj(media_id, mime, voice=voice), **opts)
 
 
-def document(wa_id, *, filename="receipt.pdf", caption=None, media_id=None, mime_type="application/pdf",
-             **opts) -> Msg:
+def document(
+    wa_id, *, filename="receipt.pdf", caption=None, media_id=None, mime_type="application/pdf", **opts
+) -> Msg:
     content = _media_obj(media_id, mime_type, caption=caption, filename=filename)
     return _message(wa_id, "document", content, **opts)
 
@@ -123,8 +124,9 @@ def sticker(wa_id, *, animated=False, media_id=None, **opts) -> Msg:
     return _message(wa_id, "sticker", _media_obj(media_id, "image/webp", animated=animated), **opts)
 
 
-def location(wa_id, *, latitude=37.44221496582, longitude=-122.16165924072, name=None, address=None,
-             url=None, **opts) -> Msg:
+def location(
+    wa_id, *, latitude=37.44221496582, longitude=-122.16165924072, name=None, address=None, url=None, **opts
+) -> Msg:
     content = {"latitude": latitude, "longitude": longitude}
     content.update({k: v for k, v in (("name", name), ("address", address), ("url", url)) if v is not None})
     return _message(wa_id, "location", content, **opts)
@@ -185,8 +187,9 @@ _CART = [
 ]
 
 
-def order(wa_id, items: list[dict[str, Any]] | None = None, *, catalog_id="194836987003835", note="",
-          **opts) -> Msg:
+def order(
+    wa_id, items: list[dict[str, Any]] | None = None, *, catalog_id="194836987003835", note="", **opts
+) -> Msg:
     content = {"catalog_id": catalog_id, "text": note, "product_items": items if items is not None else _CART}
     return _message(wa_id, "order", content, **opts)
 
@@ -274,45 +277,75 @@ def status_payload(
     display_phone: str = DISPLAY_PHONE,
 ) -> dict[str, Any]:
     """A delivery status (`sent`, `delivered`, `read`, `failed`) of a message the business sent."""
-    item: dict[str, Any] = {"id": wamid, "status": status, "timestamp": _ts(timestamp), "recipient_id": recipient}
+    item: dict[str, Any] = {
+        "id": wamid,
+        "status": status,
+        "timestamp": _ts(timestamp),
+        "recipient_id": recipient,
+    }
     if status != "failed":  # Meta leaves pricing out of failures
         item["conversation"] = {"id": os.urandom(16).hex(), "origin": {"type": "service"}}
         item["pricing"] = {"billable": False, "pricing_model": "PMP", "category": "service"}
     if errors is not None:
         item["errors"] = errors
-    return _body("messages", {"statuses": [item]}, phone_number_id=phone_number_id, display_phone=display_phone)
+    return _body(
+        "messages", {"statuses": [item]}, phone_number_id=phone_number_id, display_phone=display_phone
+    )
 
 
-def errors_payload(code: int = 131000, title: str = "Something went wrong", *,
-                   phone_number_id: str = PHONE_NUMBER_ID) -> dict[str, Any]:
+def errors_payload(
+    code: int = 131000, title: str = "Something went wrong", *, phone_number_id: str = PHONE_NUMBER_ID
+) -> dict[str, Any]:
     """A `messages` change that carries only `errors[]` (no message, no status)."""
     err = {"code": code, "title": title, "message": title, "error_data": {"details": title}}
     return _body("messages", {"errors": [err]}, phone_number_id=phone_number_id, display_phone=DISPLAY_PHONE)
 
 
-def echo_payload(to: str, body: str, *, wamid: str | None = None, timestamp: int | str | None = None,
-                 phone_number_id: str = PHONE_NUMBER_ID, display_phone: str = DISPLAY_PHONE,
-                 echoes: list[Msg] | None = None) -> dict[str, Any]:
+def echo_payload(
+    to: str,
+    body: str,
+    *,
+    wamid: str | None = None,
+    timestamp: int | str | None = None,
+    phone_number_id: str = PHONE_NUMBER_ID,
+    display_phone: str = DISPLAY_PHONE,
+    echoes: list[Msg] | None = None,
+) -> dict[str, Any]:
     """`smb_message_echoes`: the team wrote `body` to `to` from the WhatsApp Business app.
 
     `from` is the business number and `to` the customer; the content is shaped like a message's
     (`type` and the object of that name). `echoes` replaces the single text echo, e.g. with
     `echo_of(image(...), to)` items.
     """
-    echo = {"from": display_phone, "to": to, "id": wamid or new_wamid(to), "timestamp": _ts(timestamp),
-            "type": "text", "text": {"body": body}}
+    echo = {
+        "from": display_phone,
+        "to": to,
+        "id": wamid or new_wamid(to),
+        "timestamp": _ts(timestamp),
+        "type": "text",
+        "text": {"body": body},
+    }
     value = {"message_echoes": echoes if echoes is not None else [echo]}
     return _body("smb_message_echoes", value, phone_number_id=phone_number_id, display_phone=display_phone)
 
 
 def echo_of(message: Msg, to: str, *, display_phone: str = DISPLAY_PHONE) -> Msg:
     """Turn a `messages[]` builder's item into an echo the business sent to `to`."""
-    return {"from": display_phone, "to": to} | {k: v for k, v in message.items() if k not in ("from", "from_user_id")}
+    return {"from": display_phone, "to": to} | {
+        k: v for k, v in message.items() if k not in ("from", "from_user_id")
+    }
 
 
-def history_message(wa_id: str, body: str, *, from_business: bool = False, status: str | None = None,
-                    wamid: str | None = None, timestamp: int | str | None = None,
-                    display_phone: str = DISPLAY_PHONE) -> Msg:
+def history_message(
+    wa_id: str,
+    body: str,
+    *,
+    from_business: bool = False,
+    status: str | None = None,
+    wamid: str | None = None,
+    timestamp: int | str | None = None,
+    display_phone: str = DISPLAY_PHONE,
+) -> Msg:
     """One `threads[].messages[]` item of a history chunk: the customer's (`from` = them), or the
     business's (`from` = the business number, and `to`, which Meta adds only to those)."""
     msg: Msg = {"from": display_phone if from_business else wa_id}
@@ -323,10 +356,17 @@ def history_message(wa_id: str, body: str, *, from_business: bool = False, statu
     return msg
 
 
-def history_payload(wa_id: str, messages: list[Msg] | None = None, *, phase: int = 0, chunk_order: int = 1,
-                    progress: int = 100, phone_number_id: str = PHONE_NUMBER_ID,
-                    display_phone: str = DISPLAY_PHONE,
-                    threads: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def history_payload(
+    wa_id: str,
+    messages: list[Msg] | None = None,
+    *,
+    phase: int = 0,
+    chunk_order: int = 1,
+    progress: int = 100,
+    phone_number_id: str = PHONE_NUMBER_ID,
+    display_phone: str = DISPLAY_PHONE,
+    threads: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """`history`: one chunk of the chat history shared when a coexistence number onboards.
 
     `phase` is 0 (day 0-1 before onboarding), 1 (days 1-90) or 2 (days 90-180); `chunk_order`
@@ -336,23 +376,39 @@ def history_payload(wa_id: str, messages: list[Msg] | None = None, *, phase: int
     """
     if messages is None:
         messages = [history_message(wa_id, "an old message")]
-    chunk = {"metadata": {"phase": phase, "chunk_order": chunk_order, "progress": progress},
-             "threads": threads if threads is not None else [{"id": wa_id, "messages": messages}]}
-    return _body("history", {"history": [chunk]}, phone_number_id=phone_number_id, display_phone=display_phone)
+    chunk = {
+        "metadata": {"phase": phase, "chunk_order": chunk_order, "progress": progress},
+        "threads": threads if threads is not None else [{"id": wa_id, "messages": messages}],
+    }
+    return _body(
+        "history", {"history": [chunk]}, phone_number_id=phone_number_id, display_phone=display_phone
+    )
 
 
-def history_declined_payload(*, phone_number_id: str = PHONE_NUMBER_ID,
-                             display_phone: str = DISPLAY_PHONE) -> dict[str, Any]:
+def history_declined_payload(
+    *, phone_number_id: str = PHONE_NUMBER_ID, display_phone: str = DISPLAY_PHONE
+) -> dict[str, Any]:
     """`history` when the business declined to share its chat history: `errors[]`, no threads."""
-    err = {"code": 2593109, "title": "History sharing is turned off by user",
-           "message": "History sharing is turned off by user",
-           "error_data": {"details": "History sharing is turned off by user"}}
+    err = {
+        "code": 2593109,
+        "title": "History sharing is turned off by user",
+        "message": "History sharing is turned off by user",
+        "error_data": {"details": "History sharing is turned off by user"},
+    }
     chunk = {"metadata": {"phase": 0, "chunk_order": 1, "progress": 100}, "errors": [err]}
-    return _body("history", {"history": [chunk]}, phone_number_id=phone_number_id, display_phone=display_phone)
+    return _body(
+        "history", {"history": [chunk]}, phone_number_id=phone_number_id, display_phone=display_phone
+    )
 
 
-def contact_sync(phone_number: str, full_name: str | None = None, *, action: str = "add",
-                 first_name: str | None = None, timestamp: int | str | None = None) -> dict[str, Any]:
+def contact_sync(
+    phone_number: str,
+    full_name: str | None = None,
+    *,
+    action: str = "add",
+    first_name: str | None = None,
+    timestamp: int | str | None = None,
+) -> dict[str, Any]:
     """One `state_sync[]` item: the business added or edited (`add`) or removed (`remove`) a
     contact in its WhatsApp Business App; Meta leaves the names out of removals."""
     contact: dict[str, Any] = {}
@@ -360,14 +416,24 @@ def contact_sync(phone_number: str, full_name: str | None = None, *, action: str
         name = full_name or "Contact"
         contact.update(full_name=name, first_name=first_name or name.split()[0])
     contact["phone_number"] = phone_number
-    return {"type": "contact", "contact": contact, "action": action, "metadata": {"timestamp": _ts(timestamp)}}
+    return {
+        "type": "contact",
+        "contact": contact,
+        "action": action,
+        "metadata": {"timestamp": _ts(timestamp)},
+    }
 
 
-def state_sync_payload(items: list[dict[str, Any]], *, phone_number_id: str = PHONE_NUMBER_ID,
-                       display_phone: str = DISPLAY_PHONE) -> dict[str, Any]:
+def state_sync_payload(
+    items: list[dict[str, Any]], *, phone_number_id: str = PHONE_NUMBER_ID, display_phone: str = DISPLAY_PHONE
+) -> dict[str, Any]:
     """`smb_app_state_sync`: contact changes from the WhatsApp Business App (see `contact_sync`)."""
-    return _body("smb_app_state_sync", {"state_sync": items}, phone_number_id=phone_number_id,
-                 display_phone=display_phone)
+    return _body(
+        "smb_app_state_sync",
+        {"state_sync": items},
+        phone_number_id=phone_number_id,
+        display_phone=display_phone,
+    )
 
 
 def _fixed_wamid(n: int) -> str:

@@ -51,30 +51,56 @@ class AiTurn:
     """When the triggering comment was written (Jira's time, epoch seconds)."""
 
 
-def add_turn(db: peewee.Database, now: float, *, issue_key: str, service_id: str,
-             conversation_key: str, trigger_comment_id: str, due_at: float,
-             trigger_created: float | None = None) -> bool:
+def add_turn(
+    db: peewee.Database,
+    now: float,
+    *,
+    issue_key: str,
+    service_id: str,
+    conversation_key: str,
+    trigger_comment_id: str,
+    due_at: float,
+    trigger_created: float | None = None,
+) -> bool:
     """`AiTurns.add` in the caller's transaction (HandledComments.record uses it)."""
     T = AiTurnRow
-    for name, value in (("issue_key", issue_key), ("service_id", service_id),
-                        ("conversation_key", conversation_key),
-                        ("trigger_comment_id", trigger_comment_id)):
+    for name, value in (
+        ("issue_key", issue_key),
+        ("service_id", service_id),
+        ("conversation_key", conversation_key),
+        ("trigger_comment_id", trigger_comment_id),
+    ):
         # SQLite's INSERT OR IGNORE would silently drop a row that breaks NOT NULL.
         if not isinstance(value, str) or not value:
             raise ValueError(f"AI turn field {name!r} must be a non-empty string")
     if trigger_created is None:
         # The poll job records the comment in handled_comment in the same transaction;
         # without it, the turn's own creation time is the best guess.
-        known = (HandledCommentRow.select(HandledCommentRow.comment_created)
-                 .where(HandledCommentRow.comment_id == trigger_comment_id).scalar(db))
+        known = (
+            HandledCommentRow.select(HandledCommentRow.comment_created)
+            .where(HandledCommentRow.comment_id == trigger_comment_id)
+            .scalar(db)
+        )
         trigger_created = now if known is None else float(known)
-    inserted = (T.insert(issue_key=issue_key, service_id=service_id,
-                         conversation_key=conversation_key,
-                         trigger_comment_id=trigger_comment_id,
-                         trigger_created=trigger_created, created_at=now, due_at=due_at,
-                         state=PENDING, attempts=0, next_attempt_at=due_at, tokens=0,
-                         updated_at=now)
-                .on_conflict_ignore().as_rowcount().execute(db))
+    inserted = (
+        T.insert(
+            issue_key=issue_key,
+            service_id=service_id,
+            conversation_key=conversation_key,
+            trigger_comment_id=trigger_comment_id,
+            trigger_created=trigger_created,
+            created_at=now,
+            due_at=due_at,
+            state=PENDING,
+            attempts=0,
+            next_attempt_at=due_at,
+            tokens=0,
+            updated_at=now,
+        )
+        .on_conflict_ignore()
+        .as_rowcount()
+        .execute(db)
+    )
     if inserted:
         _supersede_older(db, issue_key, now)
     return bool(inserted)
@@ -84,12 +110,13 @@ def _supersede_older(db: peewee.Database, issue_key: str, now: float) -> None:
     # Only the newest open turn of a ticket may answer: its reply covers everything before.
     # (Two statements: MySQL cannot UPDATE a table while selecting from it in a subquery.)
     T = AiTurnRow
-    newest = (T.select(peewee.fn.MAX(T.id))
-              .where((T.issue_key == issue_key) & T.state.in_(_OPEN)).scalar(db))
+    newest = T.select(peewee.fn.MAX(T.id)).where((T.issue_key == issue_key) & T.state.in_(_OPEN)).scalar(db)
     if newest is not None:
-        (T.update(state=SUPERSEDED, claimed_until=None, finished_at=now, updated_at=now)
-         .where((T.issue_key == issue_key) & (T.state == PENDING) & (T.id < newest))
-         .execute(db))
+        (
+            T.update(state=SUPERSEDED, claimed_until=None, finished_at=now, updated_at=now)
+            .where((T.issue_key == issue_key) & (T.state == PENDING) & (T.id < newest))
+            .execute(db)
+        )
 
 
 class AiTurns:
@@ -99,8 +126,16 @@ class AiTurns:
         self.db = db
         self.clock = clock
 
-    def add(self, *, issue_key: str, service_id: str, conversation_key: str,
-            trigger_comment_id: str, due_at: float, trigger_created: float | None = None) -> bool:
+    def add(
+        self,
+        *,
+        issue_key: str,
+        service_id: str,
+        conversation_key: str,
+        trigger_comment_id: str,
+        due_at: float,
+        trigger_created: float | None = None,
+    ) -> bool:
         """Add a turn for a customer comment (once per comment) and supersede the ticket's
         older pending turns. Joins the caller's transaction when there is one.
 
@@ -110,13 +145,21 @@ class AiTurns:
         Returns:
             False if the comment already had a turn (nothing changed).
         """
-        return transact(self.db, lambda: add_turn(
-            self.db, self.clock(), issue_key=issue_key, service_id=service_id,
-            conversation_key=conversation_key, trigger_comment_id=trigger_comment_id,
-            due_at=due_at, trigger_created=trigger_created))
+        return transact(
+            self.db,
+            lambda: add_turn(
+                self.db,
+                self.clock(),
+                issue_key=issue_key,
+                service_id=service_id,
+                conversation_key=conversation_key,
+                trigger_comment_id=trigger_comment_id,
+                due_at=due_at,
+                trigger_created=trigger_created,
+            ),
+        )
 
-    def claim_due(self, owner: str, *, limit: int = 10,
-                  lease_seconds: float = 120) -> list[AiTurn]:
+    def claim_due(self, owner: str, *, limit: int = 10, lease_seconds: float = 120) -> list[AiTurn]:
         """Move due turns to `working` for `owner`: pending ones whose time has come, and
         working ones whose claim expired (their worker died; `attempts` goes up by one).
 
@@ -125,8 +168,9 @@ class AiTurns:
         """
         now = self.clock()
         T = AiTurnRow
-        still_due = (((T.state == PENDING) & (T.next_attempt_at <= now))
-                     | ((T.state == WORKING) & (T.claimed_until < now)))
+        still_due = ((T.state == PENDING) & (T.next_attempt_at <= now)) | (
+            (T.state == WORKING) & (T.claimed_until < now)
+        )
 
         def work() -> list[dict[str, Any]]:
             first_per_issue: dict[str, int] = {}
@@ -137,15 +181,21 @@ class AiTurns:
                 return []
             # Read before the claim, not as a CASE inside it: MySQL evaluates SET left to
             # right with the new values, so a CASE on `state` would see `working` always.
-            reclaimed = [i for (i,) in T.select(T.id).where(T.id.in_(ids) & (T.state == WORKING))
-                         .tuples().execute(self.db)]
-            (T.update(state=WORKING, claimed_by=owner, claimed_until=now + lease_seconds,
-                      updated_at=now)
-             .where(T.id.in_(ids)).execute(self.db))
+            reclaimed = [
+                i
+                for (i,) in T.select(T.id)
+                .where(T.id.in_(ids) & (T.state == WORKING))
+                .tuples()
+                .execute(self.db)
+            ]
+            (
+                T.update(state=WORKING, claimed_by=owner, claimed_until=now + lease_seconds, updated_at=now)
+                .where(T.id.in_(ids))
+                .execute(self.db)
+            )
             if reclaimed:
                 T.update(attempts=T.attempts + 1).where(T.id.in_(reclaimed)).execute(self.db)
-            return list(T.select().where(T.id.in_(ids)).order_by(T.id).dicts()
-                        .execute(self.db))
+            return list(T.select().where(T.id.in_(ids)).order_by(T.id).dicts().execute(self.db))
 
         return [_turn(row) for row in transact(self.db, work)]
 
@@ -162,9 +212,9 @@ class AiTurns:
         """
         T = AiTurnRow
         now = self.clock()
-        query = (T.update(claimed_until=now + lease_seconds, updated_at=now)
-                 .where((T.id == turn.id) & (T.state == WORKING) & (T.claimed_by == owner)
-                        & (T.attempts == turn.attempts)))
+        query = T.update(claimed_until=now + lease_seconds, updated_at=now).where(
+            (T.id == turn.id) & (T.state == WORKING) & (T.claimed_by == owner) & (T.attempts == turn.attempts)
+        )
         with guarded(self.db):
             return query.execute(self.db) == 1
 
@@ -175,17 +225,22 @@ class AiTurns:
         now = self.clock()
 
         def work() -> None:
-            (T.update(state=PENDING, due_at=due_at, next_attempt_at=due_at,
-                      claimed_until=None, updated_at=now)
-             .where((T.id == id) & T.state.in_(_OPEN)).execute(self.db))
+            (
+                T.update(
+                    state=PENDING, due_at=due_at, next_attempt_at=due_at, claimed_until=None, updated_at=now
+                )
+                .where((T.id == id) & T.state.in_(_OPEN))
+                .execute(self.db)
+            )
             issue = T.select(T.issue_key).where(T.id == id).scalar(self.db)
             if issue is not None:
                 _supersede_older(self.db, issue, now)
 
         transact(self.db, work)
 
-    def mark_done(self, id: int, *, reply_comment_id: str | None, tokens: int,
-                  outbound: list[dict[str, Any]] = ()) -> None:
+    def mark_done(
+        self, id: int, *, reply_comment_id: str | None, tokens: int, outbound: list[dict[str, Any]] = ()
+    ) -> None:
         """Finish the turn and enqueue its reply's outbound rows, in one transaction.
 
         A turn already finished (another worker reclaimed it after this one's claim
@@ -197,10 +252,18 @@ class AiTurns:
         prepared = prepare_rows(outbound, now)
 
         def work() -> None:
-            finished = (T.update(state=DONE, reply_comment_id=reply_comment_id,
-                                 tokens=int(tokens), claimed_until=None, finished_at=now,
-                                 updated_at=now)
-                        .where((T.id == id) & T.state.in_(_OPEN)).execute(self.db))
+            finished = (
+                T.update(
+                    state=DONE,
+                    reply_comment_id=reply_comment_id,
+                    tokens=int(tokens),
+                    claimed_until=None,
+                    finished_at=now,
+                    updated_at=now,
+                )
+                .where((T.id == id) & T.state.in_(_OPEN))
+                .execute(self.db)
+            )
             if finished and prepared:
                 insert_rows(self.db, prepared)
 
@@ -225,10 +288,18 @@ class AiTurns:
         now = self.clock()
 
         def work() -> int:
-            (T.update(state=PENDING, attempts=T.attempts + 1, last_error=_clip(error),
-                      next_attempt_at=now + max(0.0, delay_seconds), claimed_until=None,
-                      updated_at=now)
-             .where((T.id == id) & T.state.in_(_OPEN)).execute(self.db))
+            (
+                T.update(
+                    state=PENDING,
+                    attempts=T.attempts + 1,
+                    last_error=_clip(error),
+                    next_attempt_at=now + max(0.0, delay_seconds),
+                    claimed_until=None,
+                    updated_at=now,
+                )
+                .where((T.id == id) & T.state.in_(_OPEN))
+                .execute(self.db)
+            )
             attempts = T.select(T.attempts).where(T.id == id).scalar(self.db)
             if attempts is None:
                 raise KeyError(id)
@@ -239,21 +310,42 @@ class AiTurns:
     def replies_since(self, issue_key: str, since: float) -> int:
         """Turns of the ticket finished with a reply at or after `since`."""
         T = AiTurnRow
-        return int(self._scalar(T.select(peewee.fn.COUNT(T.id)).where(
-            (T.issue_key == issue_key) & (T.state == DONE) & T.reply_comment_id.is_null(False)
-            & (T.finished_at >= since))) or 0)
+        return int(
+            self._scalar(
+                T.select(peewee.fn.COUNT(T.id)).where(
+                    (T.issue_key == issue_key)
+                    & (T.state == DONE)
+                    & T.reply_comment_id.is_null(False)
+                    & (T.finished_at >= since)
+                )
+            )
+            or 0
+        )
 
     def tokens_since(self, service_id: str, since: float) -> int:
         T = AiTurnRow
-        return int(self._scalar(T.select(peewee.fn.SUM(T.tokens)).where(
-            (T.service_id == service_id) & (T.finished_at >= since))) or 0)
+        return int(
+            self._scalar(
+                T.select(peewee.fn.SUM(T.tokens)).where(
+                    (T.service_id == service_id) & (T.finished_at >= since)
+                )
+            )
+            or 0
+        )
 
     def answered_after(self, issue_key: str, comment_created: float) -> bool:
         """Whether a done turn was triggered by a comment written at or after that time."""
         T = AiTurnRow
-        return self._scalar(T.select(T.id).where(
-            (T.issue_key == issue_key) & (T.state == DONE)
-            & (T.trigger_created >= comment_created)).limit(1)) is not None
+        return (
+            self._scalar(
+                T.select(T.id)
+                .where(
+                    (T.issue_key == issue_key) & (T.state == DONE) & (T.trigger_created >= comment_created)
+                )
+                .limit(1)
+            )
+            is not None
+        )
 
     def get(self, id: int) -> AiTurn | None:
         query = AiTurnRow.select().where(AiTurnRow.id == id).dicts()
@@ -266,8 +358,9 @@ class AiTurns:
         T = AiTurnRow
         now = self.clock()
         by_state = T.select(T.state, peewee.fn.COUNT(T.id)).group_by(T.state).tuples()
-        oldest = (T.select(peewee.fn.MIN(T.next_attempt_at))
-                  .where((T.state == PENDING) & (T.next_attempt_at <= now)))
+        oldest = T.select(peewee.fn.MIN(T.next_attempt_at)).where(
+            (T.state == PENDING) & (T.next_attempt_at <= now)
+        )
         with guarded(self.db):
             counts = dict(by_state.execute(self.db))
             first = oldest.scalar(self.db)
@@ -278,9 +371,9 @@ class AiTurns:
     def _finish(self, id: int, state: str, reason: str) -> None:
         T = AiTurnRow
         now = self.clock()
-        query = (T.update(state=state, last_error=_clip(reason), claimed_until=None,
-                          finished_at=now, updated_at=now)
-                 .where((T.id == id) & T.state.in_(_OPEN)))
+        query = T.update(
+            state=state, last_error=_clip(reason), claimed_until=None, finished_at=now, updated_at=now
+        ).where((T.id == id) & T.state.in_(_OPEN))
         with guarded(self.db):
             query.execute(self.db)
 
@@ -293,24 +386,35 @@ def _candidates(now: float, limit: int) -> peewee.Select:
     """(id, issue_key) of claimable turns, oldest first, leaving out tickets another worker
     is answering. Built per call: peewee caches a query's results once executed."""
     t, other = AiTurnRow.alias("t"), AiTurnRow.alias("other")
-    busy = other.select(other.id).where((other.issue_key == t.issue_key)
-                                        & (other.state == WORKING)
-                                        & (other.claimed_until >= now))
-    due = (((t.state == PENDING) & (t.next_attempt_at <= now))
-           | ((t.state == WORKING) & (t.claimed_until < now)))
-    return (t.select(t.id, t.issue_key).where(due & ~peewee.fn.EXISTS(busy))
-            .order_by(t.id).limit(limit).tuples())
+    busy = other.select(other.id).where(
+        (other.issue_key == t.issue_key) & (other.state == WORKING) & (other.claimed_until >= now)
+    )
+    due = ((t.state == PENDING) & (t.next_attempt_at <= now)) | (
+        (t.state == WORKING) & (t.claimed_until < now)
+    )
+    return (
+        t.select(t.id, t.issue_key).where(due & ~peewee.fn.EXISTS(busy)).order_by(t.id).limit(limit).tuples()
+    )
 
 
 def _clip(error: str) -> str:
-    return error if len(error) <= _MAX_ERROR_CHARS else error[:_MAX_ERROR_CHARS - 1] + "…"
+    return error if len(error) <= _MAX_ERROR_CHARS else error[: _MAX_ERROR_CHARS - 1] + "…"
 
 
 def _turn(row: dict[str, Any]) -> AiTurn:
     return AiTurn(
-        id=int(row["id"]), issue_key=row["issue_key"], service_id=row["service_id"],
-        conversation_key=row["conversation_key"], trigger_comment_id=row["trigger_comment_id"],
-        created_at=float(row["created_at"]), due_at=float(row["due_at"]), state=row["state"],
-        attempts=int(row["attempts"]), next_attempt_at=float(row["next_attempt_at"]),
-        reply_comment_id=row["reply_comment_id"], tokens=int(row["tokens"]),
-        last_error=row["last_error"], trigger_created=float(row["trigger_created"]))
+        id=int(row["id"]),
+        issue_key=row["issue_key"],
+        service_id=row["service_id"],
+        conversation_key=row["conversation_key"],
+        trigger_comment_id=row["trigger_comment_id"],
+        created_at=float(row["created_at"]),
+        due_at=float(row["due_at"]),
+        state=row["state"],
+        attempts=int(row["attempts"]),
+        next_attempt_at=float(row["next_attempt_at"]),
+        reply_comment_id=row["reply_comment_id"],
+        tokens=int(row["tokens"]),
+        last_error=row["last_error"],
+        trigger_created=float(row["trigger_created"]),
+    )

@@ -26,16 +26,23 @@ import peewee
 from storage.db import dialect
 
 
-def lock_claimable(db: peewee.Database, model: type[peewee.Model], candidate_ids: Sequence[int],
-                   still_claimable: Any, limit: int) -> list[int]:
+def lock_claimable(
+    db: peewee.Database,
+    model: type[peewee.Model],
+    candidate_ids: Sequence[int],
+    still_claimable: Any,
+    limit: int,
+) -> list[int]:
     """Lock up to `limit` of the candidates that still satisfy `still_claimable`, lowest id
     first. Call inside the claim's write transaction; the locks last until it ends."""
     if not candidate_ids or limit <= 0:
         return []
-    query = (model.select(model.id)
-             .where(model.id.in_(list(candidate_ids)) & still_claimable)
-             .order_by(model.id)
-             .limit(limit))
+    query = (
+        model.select(model.id)
+        .where(model.id.in_(list(candidate_ids)) & still_claimable)
+        .order_by(model.id)
+        .limit(limit)
+    )
     kind = dialect(db)
     if kind == "postgres" or (kind == "mysql" and _mysql_skips_locked(db)):
         query = query.for_update(skip_locked=True)

@@ -65,14 +65,22 @@ def apply_syncs(db: peewee.Database, syncs: Iterable[ContactSync], now: float) -
             "synced_at": int(sync.timestamp),
             "updated_at": now,
         }
-        inserted = (C.insert(phone_number_id=pnid, conversation_key=conversation_key, **values)
-                    .on_conflict_ignore().as_rowcount().execute(db))
+        inserted = (
+            C.insert(phone_number_id=pnid, conversation_key=conversation_key, **values)
+            .on_conflict_ignore()
+            .as_rowcount()
+            .execute(db)
+        )
         if not inserted:
-            inserted = (C.update(**values)
-                        .where((C.phone_number_id == pnid)
-                               & (C.conversation_key == conversation_key)
-                               & (C.synced_at <= int(sync.timestamp)))
-                        .execute(db))
+            inserted = (
+                C.update(**values)
+                .where(
+                    (C.phone_number_id == pnid)
+                    & (C.conversation_key == conversation_key)
+                    & (C.synced_at <= int(sync.timestamp))
+                )
+                .execute(db)
+            )
         applied += 1 if inserted else 0
     return applied
 
@@ -92,8 +100,11 @@ class ContactNames:
     def names_for(self, conversation_key: str) -> dict[str, str]:
         """phone_number_id → the saved name (full name, else first name) of one conversation."""
         C = ContactNameRow
-        query = (C.select(C.phone_number_id, C.full_name, C.first_name)
-                 .where(C.conversation_key == conversation_key).tuples())
+        query = (
+            C.select(C.phone_number_id, C.full_name, C.first_name)
+            .where(C.conversation_key == conversation_key)
+            .tuples()
+        )
         with guarded(self.db):
             rows = list(query.execute(self.db))
         return {pnid: (full or first) for pnid, full, first in rows if (full or first)}

@@ -49,8 +49,15 @@ seconds; past this a 503 and Meta's retry is better than a request that hangs.""
 DEFAULT_TIMEOUT_SECONDS = 5.0
 """`[storage] timeout_seconds`: the longest one database round trip may take."""
 
-_MYSQL_QUERY_PARAMS = {"unix_socket", "connect_timeout", "read_timeout", "write_timeout",
-                       "ssl_ca", "ssl_cert", "ssl_key"}
+_MYSQL_QUERY_PARAMS = {
+    "unix_socket",
+    "connect_timeout",
+    "read_timeout",
+    "write_timeout",
+    "ssl_ca",
+    "ssl_cert",
+    "ssl_key",
+}
 
 
 class StorageUnavailable(Exception):
@@ -93,8 +100,9 @@ class _Postgres(_ConnectionPerThread, peewee.PostgresqlDatabase):
             # The server stops work nobody waits for any more (the client gave up, see _wait).
             "statement_timeout": 0 if seconds is None else _ms(seconds),
         }
-        sql = "; ".join(f"SET {name} = {value}" for name, value in settings.items()
-                        if name not in self.url_settings)
+        sql = "; ".join(
+            f"SET {name} = {value}" for name, value in settings.items() if name not in self.url_settings
+        )
         if sql:
             with conn.cursor() as cursor:
                 cursor.execute(sql)
@@ -109,8 +117,9 @@ class _MySQL(_ConnectionPerThread, peewee.MySQLDatabase):
         params = dict(self.connect_params)
         seconds = _bound(self)
         if seconds != self.round_trip_seconds:  # in `patient`: this connection may wait longer
-            params.update({key: seconds for key in ("read_timeout", "write_timeout")
-                           if key not in self.url_settings})
+            params.update(
+                {key: seconds for key in ("read_timeout", "write_timeout") if key not in self.url_settings}
+            )
             params["init_command"] = _mysql_init_command(seconds)
         return pymysql.connect(database=self.database, autocommit=True, **params)
 
@@ -180,10 +189,13 @@ def _open_sqlite(rest: str, timeout_seconds: float) -> peewee.SqliteDatabase:
         ("synchronous", "FULL"),
         ("foreign_keys", 1),
     ]
-    common = dict(pragmas=pragmas, timeout=busy,
-                  # Writers take the lock at BEGIN: a deferred transaction that reads first
-                  # and then writes fails at once (no busy wait) if another writer got in.
-                  lock_type="IMMEDIATE")
+    common = dict(
+        pragmas=pragmas,
+        timeout=busy,
+        # Writers take the lock at BEGIN: a deferred transaction that reads first
+        # and then writes fails at once (no busy wait) if another writer got in.
+        lock_type="IMMEDIATE",
+    )
     if path == ":memory:":
         # peewee keeps one connection per thread, and a plain :memory: database per
         # connection: every thread would see its own empty database. A named shared-cache
@@ -289,8 +301,10 @@ def _mysql_init_command(seconds: float | None) -> str:
     # InnoDB's lock wait is in whole seconds, 1 at least. A known sql_mode so behaviour does
     # not depend on the server's my.cnf.
     lock_wait = max(1, math.floor(_lock_wait(seconds)))
-    return (f"SET SESSION innodb_lock_wait_timeout = {lock_wait}, "
-            "SESSION sql_mode = 'TRADITIONAL,NO_ENGINE_SUBSTITUTION'")
+    return (
+        f"SET SESSION innodb_lock_wait_timeout = {lock_wait}, "
+        "SESSION sql_mode = 'TRADITIONAL,NO_ENGINE_SUBSTITUTION'"
+    )
 
 
 # -- bounded round trips ---------------------------------------------------------------------
@@ -353,8 +367,12 @@ def dialect(db: peewee.Database) -> str:
 
 
 def _unavailable_types() -> tuple[type[BaseException], ...]:
-    types: list[type[BaseException]] = [peewee.OperationalError, peewee.InterfaceError,
-                                        peewee.DatabaseError, sqlite3.Error]
+    types: list[type[BaseException]] = [
+        peewee.OperationalError,
+        peewee.InterfaceError,
+        peewee.DatabaseError,
+        sqlite3.Error,
+    ]
     if psycopg2 is not None:
         types.append(psycopg2.Error)
     if pymysql is not None:
@@ -420,8 +438,7 @@ def is_conflict(exc: BaseException) -> bool:
     if getattr(orig, "pgcode", None) in ("40P01", "40001"):
         return True
     args = getattr(orig, "args", ())
-    return bool(pymysql is not None and isinstance(orig, pymysql.err.Error)
-                and args and args[0] == 1213)
+    return bool(pymysql is not None and isinstance(orig, pymysql.err.Error) and args and args[0] == 1213)
 
 
 def in_transaction_retrying(db: peewee.Database, work: Callable[[], T], attempts: int = 5) -> T:

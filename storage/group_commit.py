@@ -57,9 +57,15 @@ class _Waiting(Generic[R]):
 class GroupCommit:
     """Runs units of work from many threads, as few transactions as the load allows."""
 
-    def __init__(self, run_in_transaction: RunInTransaction, *, passthrough: tuple[type[BaseException], ...],
-                 max_group: int = 256, wait_seconds: float | None = None,
-                 timed_out: Callable[[str], BaseException] = TimeoutError) -> None:
+    def __init__(
+        self,
+        run_in_transaction: RunInTransaction,
+        *,
+        passthrough: tuple[type[BaseException], ...],
+        max_group: int = 256,
+        wait_seconds: float | None = None,
+        timed_out: Callable[[str], BaseException] = TimeoutError,
+    ) -> None:
         """
         Args:
             run_in_transaction: commits what it is given, in one transaction (and retries
@@ -132,7 +138,7 @@ class GroupCommit:
 
     def _take(self) -> list[_Waiting]:
         # The oldest waiting units go first; the caller holds the lock.
-        group, self._queue = self._queue[:self._max_group], self._queue[self._max_group:]
+        group, self._queue = self._queue[: self._max_group], self._queue[self._max_group :]
         return group
 
     def _hand_over(self) -> None:

@@ -112,9 +112,14 @@ def _chunk_size(db: peewee.Database, columns: int) -> int:
 class InboundQueue:
     """Durable inbound rows; every method is safe from many threads and processes."""
 
-    def __init__(self, db: peewee.Database, clock: Callable[[], float] = time.time, *,
-                 history_settle_seconds: float = HISTORY_SETTLE_SECONDS,
-                 history_max_hold_seconds: float = HISTORY_MAX_HOLD_SECONDS):
+    def __init__(
+        self,
+        db: peewee.Database,
+        clock: Callable[[], float] = time.time,
+        *,
+        history_settle_seconds: float = HISTORY_SETTLE_SECONDS,
+        history_max_hold_seconds: float = HISTORY_MAX_HOLD_SECONDS,
+    ):
         self.db = db
         self.clock = clock
         self.history_settle_seconds = history_settle_seconds
@@ -126,8 +131,12 @@ class InboundQueue:
         # This also queues this process's SQLite writers on a lock instead of the database's
         # busy handler, which polls with growing sleeps while the lock is already free.
         # A caller waits for someone else's commit no longer than one round trip may take.
-        self._group = GroupCommit(self._commit_group, passthrough=(StorageUnavailable,),
-                                  wait_seconds=round_trip_seconds(db), timed_out=StorageUnavailable)
+        self._group = GroupCommit(
+            self._commit_group,
+            passthrough=(StorageUnavailable,),
+            wait_seconds=round_trip_seconds(db),
+            timed_out=StorageUnavailable,
+        )
 
     # -- the webhook's side -------------------------------------------------------------
 
@@ -153,8 +162,7 @@ class InboundQueue:
         # key locks in mostly the same order, which keeps deadlocks rare (and retried).
         # The same goes for statuses (sent, delivered, read).
         messages.sort(key=lambda m: m.timestamp)
-        statuses = sorted(_unique(batch.statuses, lambda s: (s.wamid, s.status)),
-                          key=lambda s: s.timestamp)
+        statuses = sorted(_unique(batch.statuses, lambda s: (s.wamid, s.status)), key=lambda s: s.timestamp)
         others = sorted(_unique(batch.others, lambda o: o.dedupe_key), key=lambda o: o.dedupe_key)
         message_rows = [self._message_row(m, now) for m in messages]
         status_rows = [_status_row(s, now) for s in statuses]
@@ -166,19 +174,24 @@ class InboundQueue:
         wamids = [utf8_safe(row["wamid"]) for row in message_rows]
 
         def work() -> _Stored:
-            counts = (self._insert_ignoring(InboundMessageRow, message_rows),
-                      self._insert_ignoring(StatusRow, status_rows),
-                      self._insert_ignoring(WebhookEventRow, other_rows),
-                      apply_syncs(self.db, batch.contacts, now))
+            counts = (
+                self._insert_ignoring(InboundMessageRow, message_rows),
+                self._insert_ignoring(StatusRow, status_rows),
+                self._insert_ignoring(WebhookEventRow, other_rows),
+                apply_syncs(self.db, batch.contacts, now),
+            )
             self._unpark(writing, now)
             self._hold_history(importing, now)
             return _Stored(counts, wamids if counts[0] else [])
 
         new_messages, new_statuses, new_others, contacts = self._group.submit(work).counts
-        return StoreResult(messages_new=new_messages,
-                           messages_duplicate=len(batch.messages) - new_messages,
-                           statuses_new=new_statuses, others_new=new_others,
-                           contacts_applied=contacts)
+        return StoreResult(
+            messages_new=new_messages,
+            messages_duplicate=len(batch.messages) - new_messages,
+            statuses_new=new_statuses,
+            others_new=new_others,
+            contacts_applied=contacts,
+        )
 
     def _commit_group(self, work: Callable[[], list]) -> list:
         def and_index() -> list:
@@ -197,10 +210,15 @@ class InboundQueue:
         # The customer wrote: the echoes and history parked for want of a ticket go first (they
         # are older), and the ticket the customer's message opens takes them.
         for start in range(0, len(conversation_keys), 500):
-            chunk = conversation_keys[start:start + 500]
-            if update_where_in(self.db, InboundMessageRow,
-                               {"state": PENDING, "next_attempt_at": now, "updated_at": now},
-                               {"state": PARKED}, "conversation_key", chunk):
+            chunk = conversation_keys[start : start + 500]
+            if update_where_in(
+                self.db,
+                InboundMessageRow,
+                {"state": PENDING, "next_attempt_at": now, "updated_at": now},
+                {"state": PARKED},
+                "conversation_key",
+                chunk,
+            ):
                 self.index.merge_conversations(chunk)
 
     def _hold_history(self, phone_number_ids: list[str], now: float) -> None:
@@ -213,11 +231,16 @@ class InboundQueue:
         release = now + self.history_settle_seconds
         later = peewee.Case(None, ((M.next_attempt_at < release, release),), M.next_attempt_at)
         held_since = now - self.history_max_hold_seconds
-        (M.update(next_attempt_at=later)
-         .where((M.state == PENDING) & (M.origin == ORIGIN_HISTORY)
+        (
+            M.update(next_attempt_at=later)
+            .where(
+                (M.state == PENDING)
+                & (M.origin == ORIGIN_HISTORY)
                 & M.phone_number_id.in_(phone_number_ids)
-                & (M.created_at > held_since))
-         .execute(self.db))
+                & (M.created_at > held_since)
+            )
+            .execute(self.db)
+        )
         self.index.merge_history(phone_number_ids, held_since)
 
     def _insert_ignoring(self, model: type[peewee.Model], rows: list[dict[str, Any]]) -> int:
@@ -226,21 +249,34 @@ class InboundQueue:
         inserted = 0
         size = _chunk_size(self.db, len(rows[0]))
         for start in range(0, len(rows), size):
-            inserted += insert_ignoring(self.db, model, rows[start:start + size])
+            inserted += insert_ignoring(self.db, model, rows[start : start + size])
         return inserted
 
     def _message_row(self, m: InboundMessage, now: float) -> dict[str, Any]:
         history = m.origin == ORIGIN_HISTORY
         return {
-            "wamid": m.wamid, "conversation_key": m.conversation_key, "wa_id": m.wa_id,
-            "user_id": m.user_id, "phone_number_id": m.phone_number_id,
-            "display_phone_number": m.display_phone_number, "profile_name": m.profile_name,
-            "meta_timestamp": int(m.timestamp), "kind": m.kind, "raw_json": _json(m.raw),
-            "state": PENDING, "attempts": 0, "started": 0,
+            "wamid": m.wamid,
+            "conversation_key": m.conversation_key,
+            "wa_id": m.wa_id,
+            "user_id": m.user_id,
+            "phone_number_id": m.phone_number_id,
+            "display_phone_number": m.display_phone_number,
+            "profile_name": m.profile_name,
+            "meta_timestamp": int(m.timestamp),
+            "kind": m.kind,
+            "raw_json": _json(m.raw),
+            "state": PENDING,
+            "attempts": 0,
+            "started": 0,
             "next_attempt_at": now + self.history_settle_seconds if history else now,
-            "last_error": None, "issue_key": None, "comment_id": None,
-            "created_at": now, "updated_at": now, "done_at": None,
-            "origin": m.origin, "from_business": 1 if m.from_business else 0,
+            "last_error": None,
+            "issue_key": None,
+            "comment_id": None,
+            "created_at": now,
+            "updated_at": now,
+            "done_at": None,
+            "origin": m.origin,
+            "from_business": 1 if m.from_business else 0,
         }
 
     # -- the inbox job's side -----------------------------------------------------------
@@ -259,10 +295,12 @@ class InboundQueue:
     def pending_for(self, conversation_key: str) -> list[QueuedMessage]:
         """Every pending row of a conversation, in Meta's order (timestamp, then arrival)."""
         M = InboundMessageRow
-        query = (M.select()
-                 .where((M.conversation_key == conversation_key) & (M.state == PENDING))
-                 .order_by(M.meta_timestamp, M.id)
-                 .dicts())
+        query = (
+            M.select()
+            .where((M.conversation_key == conversation_key) & (M.state == PENDING))
+            .order_by(M.meta_timestamp, M.id)
+            .dicts()
+        )
         with guarded(self.db):
             rows = list(query.execute(self.db))
         if all(row["profile_name"] for row in rows):
@@ -270,14 +308,17 @@ class InboundQueue:
         saved = self.contacts.names_for(conversation_key)
         any_saved = next(iter(sorted(saved.items())), (None, None))[1]
         latest = None if any_saved else self._latest_profile_name(conversation_key)
-        return [_queued(row, saved.get(row["phone_number_id"]) or any_saved or latest)
-                for row in rows]
+        return [_queued(row, saved.get(row["phone_number_id"]) or any_saved or latest) for row in rows]
 
     def _latest_profile_name(self, conversation_key: str) -> str | None:
         M = InboundMessageRow
-        query = (M.select(M.profile_name)
-                 .where((M.conversation_key == conversation_key) & M.profile_name.is_null(False))
-                 .order_by(M.meta_timestamp.desc(), M.id.desc()).limit(1).tuples())
+        query = (
+            M.select(M.profile_name)
+            .where((M.conversation_key == conversation_key) & M.profile_name.is_null(False))
+            .order_by(M.meta_timestamp.desc(), M.id.desc())
+            .limit(1)
+            .tuples()
+        )
         with guarded(self.db):
             found = query.first(self.db)
         return found[0] if found else None
@@ -289,11 +330,11 @@ class InboundQueue:
 
     def mark_done(self, row_id: int, *, issue_key: str, comment_id: str | None) -> None:
         now = self.clock()
-        self._update(row_id, state=DONE, issue_key=issue_key, comment_id=comment_id,
-                     done_at=now, updated_at=now)
+        self._update(
+            row_id, state=DONE, issue_key=issue_key, comment_id=comment_id, done_at=now, updated_at=now
+        )
 
-    def mark_retry(self, row_id: int, *, error: str, delay_seconds: float,
-                   count_attempt: bool) -> int:
+    def mark_retry(self, row_id: int, *, error: str, delay_seconds: float, count_attempt: bool) -> int:
         """Record a failure and hold the whole conversation back for `delay_seconds`.
 
         Returns:
@@ -307,18 +348,24 @@ class InboundQueue:
         not_before = now + max(0.0, delay_seconds)
 
         def work() -> int:
-            updated = (M.update(attempts=M.attempts + (1 if count_attempt else 0),
-                                last_error=_clip(error), updated_at=now)
-                       .where(M.id == row_id).execute(self.db))
+            updated = (
+                M.update(
+                    attempts=M.attempts + (1 if count_attempt else 0), last_error=_clip(error), updated_at=now
+                )
+                .where(M.id == row_id)
+                .execute(self.db)
+            )
             if not updated:
                 raise KeyError(row_id)
-            key, attempts = (M.select(M.conversation_key, M.attempts).where(M.id == row_id)
-                             .tuples().get(self.db))
-            later = peewee.Case(None, ((M.next_attempt_at < not_before, not_before),),
-                                M.next_attempt_at)
-            (M.update(next_attempt_at=later)
-             .where((M.conversation_key == key) & (M.state == PENDING))
-             .execute(self.db))
+            key, attempts = (
+                M.select(M.conversation_key, M.attempts).where(M.id == row_id).tuples().get(self.db)
+            )
+            later = peewee.Case(None, ((M.next_attempt_at < not_before, not_before),), M.next_attempt_at)
+            (
+                M.update(next_attempt_at=later)
+                .where((M.conversation_key == key) & (M.state == PENDING))
+                .execute(self.db)
+            )
             self.index.merge_conversations([key])
             return int(attempts)
 
@@ -348,8 +395,7 @@ class InboundQueue:
             if not ids:
                 return 0
             where &= M.id.in_(list(ids))
-        query = M.update(state=PENDING, attempts=0, next_attempt_at=now,
-                         updated_at=now).where(where)
+        query = M.update(state=PENDING, attempts=0, next_attempt_at=now, updated_at=now).where(where)
         with guarded(self.db):
             requeued = query.execute(self.db)
         if requeued:
@@ -365,11 +411,16 @@ class InboundQueue:
 
     def stats(self) -> dict[str, Any]:
         M = InboundMessageRow
-        by_state = (M.select(M.state, peewee.fn.COUNT(M.id)).group_by(M.state).tuples())
-        pending = (M.select(peewee.fn.COUNT(M.id),
-                            peewee.fn.SUM(peewee.Case(None, ((M.attempts > 0, 1),), 0)),
-                            peewee.fn.MIN(M.created_at))
-                   .where(M.state == PENDING).tuples())
+        by_state = M.select(M.state, peewee.fn.COUNT(M.id)).group_by(M.state).tuples()
+        pending = (
+            M.select(
+                peewee.fn.COUNT(M.id),
+                peewee.fn.SUM(peewee.Case(None, ((M.attempts > 0, 1),), 0)),
+                peewee.fn.MIN(M.created_at),
+            )
+            .where(M.state == PENDING)
+            .tuples()
+        )
         now = self.clock()
         with guarded(self.db):
             counts = dict(by_state.execute(self.db))
@@ -393,9 +444,13 @@ class InboundQueue:
         The name is the latest profile name the customer had, if any message carried one.
         """
         M = InboundMessageRow
-        query = (M.select(M.meta_timestamp, M.profile_name)
-                 .where((M.conversation_key == conversation_key) & (M.from_business == 0))
-                 .order_by(M.meta_timestamp.desc(), M.id.desc()).limit(1).tuples())
+        query = (
+            M.select(M.meta_timestamp, M.profile_name)
+            .where((M.conversation_key == conversation_key) & (M.from_business == 0))
+            .order_by(M.meta_timestamp.desc(), M.id.desc())
+            .limit(1)
+            .tuples()
+        )
         with guarded(self.db):
             row = query.first(self.db)
         if row is None:
@@ -406,17 +461,23 @@ class InboundQueue:
     def recent_failures(self, limit: int = 10) -> list[dict[str, Any]]:
         """Pending-with-error and dead rows, most recently updated first."""
         M = InboundMessageRow
-        query = (M.select(M.id, M.wamid, M.state, M.attempts, M.last_error, M.updated_at)
-                 .where(M.last_error.is_null(False) & (M.state != DONE))
-                 .order_by(M.updated_at.desc(), M.id.desc())
-                 .limit(limit)
-                 .dicts())
+        query = (
+            M.select(M.id, M.wamid, M.state, M.attempts, M.last_error, M.updated_at)
+            .where(M.last_error.is_null(False) & (M.state != DONE))
+            .order_by(M.updated_at.desc(), M.id.desc())
+            .limit(limit)
+            .dicts()
+        )
         with guarded(self.db):
             return list(query.execute(self.db))
 
     def statuses_for(self, wamid: str) -> list[str]:
-        query = (StatusRow.select(StatusRow.status).where(StatusRow.wamid == wamid)
-                 .order_by(StatusRow.meta_timestamp, StatusRow.id).tuples())
+        query = (
+            StatusRow.select(StatusRow.status)
+            .where(StatusRow.wamid == wamid)
+            .order_by(StatusRow.meta_timestamp, StatusRow.id)
+            .tuples()
+        )
         with guarded(self.db):
             return [status for (status,) in query.execute(self.db)]
 
@@ -429,26 +490,51 @@ def _unique(items: Sequence[Any], key: Callable[[Any], Any]) -> list[Any]:
 
 
 def _clip(error: str) -> str:
-    return error if len(error) <= _MAX_ERROR_CHARS else error[:_MAX_ERROR_CHARS - 1] + "…"
+    return error if len(error) <= _MAX_ERROR_CHARS else error[: _MAX_ERROR_CHARS - 1] + "…"
 
 
 def _status_row(s: StatusEvent, now: float) -> dict[str, Any]:
-    return {"wamid": s.wamid, "status": s.status, "meta_timestamp": int(s.timestamp),
-            "recipient_id": s.recipient_id, "phone_number_id": s.phone_number_id,
-            "errors_json": _json(list(s.errors)), "raw_json": _json(s.raw), "created_at": now}
+    return {
+        "wamid": s.wamid,
+        "status": s.status,
+        "meta_timestamp": int(s.timestamp),
+        "recipient_id": s.recipient_id,
+        "phone_number_id": s.phone_number_id,
+        "errors_json": _json(list(s.errors)),
+        "raw_json": _json(s.raw),
+        "created_at": now,
+    }
 
 
 def _other_row(o: OtherEvent, now: float) -> dict[str, Any]:
-    return {"field": o.field, "dedupe_key": o.dedupe_key, "phone_number_id": o.phone_number_id,
-            "raw_json": _json(o.raw), "created_at": now, "state": "stored"}
+    return {
+        "field": o.field,
+        "dedupe_key": o.dedupe_key,
+        "phone_number_id": o.phone_number_id,
+        "raw_json": _json(o.raw),
+        "created_at": now,
+        "state": "stored",
+    }
 
 
 def _queued(row: dict[str, Any], known_name: str | None = None) -> QueuedMessage:
     return QueuedMessage(
-        id=row["id"], wamid=row["wamid"], conversation_key=row["conversation_key"],
-        wa_id=row["wa_id"], user_id=row["user_id"], phone_number_id=row["phone_number_id"],
-        display_phone_number=row["display_phone_number"], profile_name=row["profile_name"],
-        timestamp=int(row["meta_timestamp"]), kind=row["kind"], raw=json.loads(row["raw_json"]),
-        attempts=row["attempts"], started=row["started"],
-        next_attempt_at=float(row["next_attempt_at"]), last_error=row["last_error"],
-        origin=row["origin"], from_business=bool(row["from_business"]), known_name=known_name)
+        id=row["id"],
+        wamid=row["wamid"],
+        conversation_key=row["conversation_key"],
+        wa_id=row["wa_id"],
+        user_id=row["user_id"],
+        phone_number_id=row["phone_number_id"],
+        display_phone_number=row["display_phone_number"],
+        profile_name=row["profile_name"],
+        timestamp=int(row["meta_timestamp"]),
+        kind=row["kind"],
+        raw=json.loads(row["raw_json"]),
+        attempts=row["attempts"],
+        started=row["started"],
+        next_attempt_at=float(row["next_attempt_at"]),
+        last_error=row["last_error"],
+        origin=row["origin"],
+        from_business=bool(row["from_business"]),
+        known_name=known_name,
+    )

@@ -69,8 +69,12 @@ class _Names:
 
         self.q = q
         self.table, self.messages = q(TABLE), q(MESSAGES)
-        self.key, self.first, self.due, self.version = (q("conversation_key"), q("first_id"), q("due_at"),
-                                                        q("version"))
+        self.key, self.first, self.due, self.version = (
+            q("conversation_key"),
+            q("first_id"),
+            q("due_at"),
+            q("version"),
+        )
 
     def upsert(self, rows_sql: str) -> str:
         """INSERT `rows_sql` (a SELECT or VALUES of key, first_id, due_at, 0) into the index,
@@ -78,18 +82,24 @@ class _Names:
         t, key, first, due, version = self.table, self.key, self.first, self.due, self.version
         insert = f"INSERT INTO {t} ({key}, {first}, {due}, {version}) {rows_sql}"
         if self.kind == "mysql":
-            return (f"{insert} ON DUPLICATE KEY UPDATE {first} = LEAST({first}, VALUES({first})), "
-                    f"{due} = GREATEST({due}, VALUES({due})), {version} = {version} + 1")
+            return (
+                f"{insert} ON DUPLICATE KEY UPDATE {first} = LEAST({first}, VALUES({first})), "
+                f"{due} = GREATEST({due}, VALUES({due})), {version} = {version} + 1"
+            )
         lo, hi = ("MIN", "MAX") if self.kind == "sqlite" else ("LEAST", "GREATEST")
-        return (f"{insert} ON CONFLICT ({key}) DO UPDATE SET "
-                f"{first} = {lo}({t}.{first}, excluded.{first}), "
-                f"{due} = {hi}({t}.{due}, excluded.{due}), {version} = {t}.{version} + 1")
+        return (
+            f"{insert} ON CONFLICT ({key}) DO UPDATE SET "
+            f"{first} = {lo}({t}.{first}, excluded.{first}), "
+            f"{due} = {hi}({t}.{due}, excluded.{due}), {version} = {t}.{version} + 1"
+        )
 
     def pending_groups(self, condition: str) -> str:
         """(key, MIN(id), MAX(next_attempt_at), 0) of the pending rows matching `condition`."""
         q = self.q
-        return (f"SELECT {self.key}, MIN({q('id')}), MAX({q('next_attempt_at')}), 0 FROM {self.messages} "
-                f"WHERE {q('state')} = 'pending' AND ({condition}) GROUP BY {self.key}")
+        return (
+            f"SELECT {self.key}, MIN({q('id')}), MAX({q('next_attempt_at')}), 0 FROM {self.messages} "
+            f"WHERE {q('state')} = 'pending' AND ({condition}) GROUP BY {self.key}"
+        )
 
 
 class ConversationIndex:
@@ -125,21 +135,25 @@ class ConversationIndex:
         names = self._names
         q = names.q
         for start in range(0, len(phone_number_ids), _CHUNK):
-            chunk = list(phone_number_ids[start:start + _CHUNK])
+            chunk = list(phone_number_ids[start : start + _CHUNK])
 
             def build(n: int = len(chunk)) -> str:
                 marks = ", ".join([names.param] * n)
-                return names.upsert(names.pending_groups(
-                    f"{q('origin')} = 'history' AND {q('phone_number_id')} IN ({marks}) "
-                    f"AND {q('created_at')} > {names.param}"))
+                return names.upsert(
+                    names.pending_groups(
+                        f"{q('origin')} = 'history' AND {q('phone_number_id')} IN ({marks}) "
+                        f"AND {q('created_at')} > {names.param}"
+                    )
+                )
 
-            self.db.execute_sql(_cached(("merge_history", names.kind, len(chunk)), build),
-                                [*chunk, created_after])
+            self.db.execute_sql(
+                _cached(("merge_history", names.kind, len(chunk)), build), [*chunk, created_after]
+            )
 
     def _merge_in(self, column: str, values: Sequence[Any]) -> None:
         names = self._names
         for start in range(0, len(values), _CHUNK):
-            chunk = list(values[start:start + _CHUNK])
+            chunk = list(values[start : start + _CHUNK])
 
             def build(n: int = len(chunk)) -> str:
                 marks = ", ".join([names.param] * n)
@@ -159,7 +173,7 @@ class ConversationIndex:
         with guarded(self.db):
             groups = [tuple(row) for row in self.db.execute_sql(select).fetchall()]
         for start in range(0, len(groups), _CHUNK):
-            chunk = groups[start:start + _CHUNK]
+            chunk = groups[start : start + _CHUNK]
 
             def build(n: int = len(chunk)) -> str:
                 one = f"({', '.join([names.param] * 4)})"
@@ -189,8 +203,11 @@ class ConversationIndex:
             # Stored first_ids are lower bounds: a conversation not read yet starts after
             # `bound`, so only heads up to it are certain to come before all of those.
             bound = rows[-1][1] if len(rows) == window else None
-            ready = sorted((head, key) for key, _, _, head in rows
-                           if head is not None and (bound is None or head <= bound))
+            ready = sorted(
+                (head, key)
+                for key, _, _, head in rows
+                if head is not None and (bound is None or head <= bound)
+            )
             stale = [(key, version, head) for key, first, version, head in rows if head != first]
             if stale:
                 self._repair(stale)
@@ -203,17 +220,23 @@ class ConversationIndex:
 
         def build() -> str:
             q = names.q
-            head = (f"SELECT MIN(m.{q('id')}) FROM {names.messages} m "
-                    f"WHERE m.{names.key} = c.{names.key} AND m.{q('state')} = 'pending'")
-            return (f"SELECT c.{names.key}, c.{names.first}, c.{names.version}, ({head}) "
-                    f"FROM {names.table} c WHERE c.{names.due} <= {names.param} "
-                    f"ORDER BY c.{names.first} LIMIT {names.param}")
+            head = (
+                f"SELECT MIN(m.{q('id')}) FROM {names.messages} m "
+                f"WHERE m.{names.key} = c.{names.key} AND m.{q('state')} = 'pending'"
+            )
+            return (
+                f"SELECT c.{names.key}, c.{names.first}, c.{names.version}, ({head}) "
+                f"FROM {names.table} c WHERE c.{names.due} <= {names.param} "
+                f"ORDER BY c.{names.first} LIMIT {names.param}"
+            )
 
         sql = _cached(("candidates", names.kind), build)
         with guarded(self.db):
             rows = self.db.execute_sql(sql, (now, window)).fetchall()
-        return [(key, int(first), int(version), None if head is None else int(head))
-                for key, first, version, head in rows]
+        return [
+            (key, int(first), int(version), None if head is None else int(head))
+            for key, first, version, head in rows
+        ]
 
     def _repair(self, stale: list[tuple[str, int, int | None]]) -> None:
         """Drop conversations with nothing pending, move the others' first_id to their real
@@ -226,14 +249,19 @@ class ConversationIndex:
 
         def work() -> None:
             if gone:
-                sql = _cached(("drop", names.kind, len(gone)), lambda: (
-                    f"DELETE FROM {names.table} WHERE {' OR '.join([match] * len(gone))}"))
+                sql = _cached(
+                    ("drop", names.kind, len(gone)),
+                    lambda: f"DELETE FROM {names.table} WHERE {' OR '.join([match] * len(gone))}",
+                )
                 self.db.execute_sql(sql, [value for pair in gone for value in pair])
             if moved:
+
                 def build() -> str:
                     cases = " ".join([f"WHEN {p} THEN {p}"] * len(moved))
-                    return (f"UPDATE {names.table} SET {names.first} = CASE {names.key} {cases} END, "
-                            f"{names.version} = {names.version} + 1 WHERE {' OR '.join([match] * len(moved))}")
+                    return (
+                        f"UPDATE {names.table} SET {names.first} = CASE {names.key} {cases} END, "
+                        f"{names.version} = {names.version} + 1 WHERE {' OR '.join([match] * len(moved))}"
+                    )
 
                 sql = _cached(("move", names.kind, len(moved)), build)
                 params: list[Any] = [value for key, _, head in moved for value in (key, head)]

@@ -66,13 +66,15 @@ class IssueStates:
             StorageUnavailable: the database did not answer.
         """
         S = IssueStateRow
-        values = {S.status_category: status_category[:32],
-                  S.status_name: status_name[:KEY_LENGTH], S.seen_at: self.clock()}
+        values = {
+            S.status_category: status_category[:32],
+            S.status_name: status_name[:KEY_LENGTH],
+            S.seen_at: self.clock(),
+        }
 
         def work() -> None:
             # Insert-if-absent then update: one spelling on every engine (no upsert dialects).
-            (S.insert({S.issue_key: issue_key, **values})
-             .on_conflict_ignore().execute(self.db))
+            (S.insert({S.issue_key: issue_key, **values}).on_conflict_ignore().execute(self.db))
             S.update(values).where(S.issue_key == issue_key).execute(self.db)
 
         transact(self.db, work)
@@ -85,5 +87,9 @@ class IssueStates:
             row = query.first(self.db)
         if row is None:
             return None
-        return IssueState(issue_key=row["issue_key"], status_category=row["status_category"],
-                          status_name=row["status_name"], seen_at=float(row["seen_at"]))
+        return IssueState(
+            issue_key=row["issue_key"],
+            status_category=row["status_category"],
+            status_name=row["status_name"],
+            seen_at=float(row["seen_at"]),
+        )

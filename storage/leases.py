@@ -19,9 +19,9 @@ from storage.models import Lease
 
 class Leases:
     """Args:
-        db: the database.
-        clock: epoch seconds. Every process must agree on time within a fraction of the
-            TTL: expiry is compared against the acquirer's own clock.
+    db: the database.
+    clock: epoch seconds. Every process must agree on time within a fraction of the
+        TTL: expiry is compared against the acquirer's own clock.
     """
 
     def __init__(self, db: peewee.Database, clock: Callable[[], float] = time.time):
@@ -40,16 +40,18 @@ class Leases:
         """
         now = self.clock()
         expires = now + ttl_seconds
-        insert = (Lease.insert(name=name, owner=owner, expires_at=expires, acquired_at=now)
-                  .on_conflict_ignore().as_rowcount())
+        insert = (
+            Lease.insert(name=name, owner=owner, expires_at=expires, acquired_at=now)
+            .on_conflict_ignore()
+            .as_rowcount()
+        )
         # acquired_at keeps the start of an unbroken holding across renewals. It is set
         # first because MySQL evaluates SET left to right with the new values: after
         # `owner = me` the CASE would always see our name.
         acquired_at = peewee.Case(None, ((Lease.owner == owner, Lease.acquired_at),), now)
-        take = (Lease.update({Lease.acquired_at: acquired_at, Lease.owner: owner,
-                              Lease.expires_at: expires})
-                .where((Lease.name == name)
-                       & ((Lease.expires_at <= now) | (Lease.owner == owner))))
+        take = Lease.update(
+            {Lease.acquired_at: acquired_at, Lease.owner: owner, Lease.expires_at: expires}
+        ).where((Lease.name == name) & ((Lease.expires_at <= now) | (Lease.owner == owner)))
         with guarded(self.db):
             if insert.execute(self.db):
                 return True
@@ -63,8 +65,11 @@ class Leases:
 
     def holder(self, name: str) -> tuple[str, float] | None:
         """(owner, expires_at) of the live lease, or None if it is free or has expired."""
-        query = (Lease.select(Lease.owner, Lease.expires_at)
-                 .where((Lease.name == name) & (Lease.expires_at > self.clock())).tuples())
+        query = (
+            Lease.select(Lease.owner, Lease.expires_at)
+            .where((Lease.name == name) & (Lease.expires_at > self.clock()))
+            .tuples()
+        )
         with guarded(self.db):
             row = query.first(self.db)
         return None if row is None else (row[0], float(row[1]))

@@ -62,14 +62,20 @@ class Mappings:
     def key_for_user(self, user_id: str, service_id: str) -> str | None:
         """The conversation key already mapped for this business-scoped user id, if any."""
         M = WhatsappTicketMapping
-        query = (M.select(M.phone_number).where((M.user_id == user_id) & (M.service_id == service_id))
-                 .order_by(M.updated_at.desc()).limit(1).tuples())
+        query = (
+            M.select(M.phone_number)
+            .where((M.user_id == user_id) & (M.service_id == service_id))
+            .order_by(M.updated_at.desc())
+            .limit(1)
+            .tuples()
+        )
         with guarded(self.db):
             row = query.first(self.db)
         return None if row is None else row[0]
 
-    def create(self, phone_number: str, issue_key: str, service_id: str,
-               user_id: str | None = None) -> TicketMapping:
+    def create(
+        self, phone_number: str, issue_key: str, service_id: str, user_id: str | None = None
+    ) -> TicketMapping:
         """Map a phone to a ticket.
 
         Raises:
@@ -77,8 +83,14 @@ class Mappings:
             StorageUnavailable: the database did not answer.
         """
         now = self._now()
-        values = dict(phone_number=phone_number, issue_key=issue_key, service_id=service_id,
-                      user_id=user_id, created_at=now, updated_at=now)
+        values = dict(
+            phone_number=phone_number,
+            issue_key=issue_key,
+            service_id=service_id,
+            user_id=user_id,
+            created_at=now,
+            updated_at=now,
+        )
         try:
             with guarded(self.db):
                 # Its own (sub)transaction: a failed INSERT must not poison a caller's
@@ -98,8 +110,7 @@ class Mappings:
             KeyError: the phone has no mapping.
         """
         M = WhatsappTicketMapping
-        query = (M.update(issue_key=issue_key, updated_at=self._now())
-                 .where(M.phone_number == phone_number))
+        query = M.update(issue_key=issue_key, updated_at=self._now()).where(M.phone_number == phone_number)
         with guarded(self.db):
             if not query.execute(self.db):
                 raise KeyError(phone_number)
@@ -118,9 +129,11 @@ class Mappings:
             When the first still-unfinished creation for this conversation began.
         """
         T = TicketCreation
-        insert = (T.insert(conversation_key=conversation_key, service_id=service_id,
-                           started_at=self.clock())
-                  .on_conflict_ignore().as_rowcount())
+        insert = (
+            T.insert(conversation_key=conversation_key, service_id=service_id, started_at=self.clock())
+            .on_conflict_ignore()
+            .as_rowcount()
+        )
         select = T.select(T.started_at).where(T.conversation_key == conversation_key).tuples()
         with guarded(self.db):
             with write_transaction(self.db):
@@ -141,7 +154,12 @@ def _utc(value: datetime | str) -> datetime:
 
 
 def _mapping(row: dict) -> TicketMapping:
-    return TicketMapping(id=int(row["id"]), phone_number=row["phone_number"],
-                         issue_key=row["issue_key"], service_id=row["service_id"],
-                         user_id=row["user_id"], created_at=_utc(row["created_at"]),
-                         updated_at=_utc(row["updated_at"]))
+    return TicketMapping(
+        id=int(row["id"]),
+        phone_number=row["phone_number"],
+        issue_key=row["issue_key"],
+        service_id=row["service_id"],
+        user_id=row["user_id"],
+        created_at=_utc(row["created_at"]),
+        updated_at=_utc(row["updated_at"]),
+    )

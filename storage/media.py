@@ -90,8 +90,17 @@ class MediaTasks:
         self.db = db
         self.clock = clock
 
-    def add(self, *, wamid: str, media_id: str, kind: str, mime_type: str, filename: str,
-            expected_sha256: str, issue_key: str) -> bool:
+    def add(
+        self,
+        *,
+        wamid: str,
+        media_id: str,
+        kind: str,
+        mime_type: str,
+        filename: str,
+        expected_sha256: str,
+        issue_key: str,
+    ) -> bool:
         """Add a task (once per message and medium; a repeat changes nothing).
 
         Returns:
@@ -101,16 +110,32 @@ class MediaTasks:
             ValueError: an empty wamid, media_id, kind, filename or issue_key.
             StorageUnavailable: the database did not answer.
         """
-        for name, value in (("wamid", wamid), ("media_id", media_id), ("kind", kind),
-                            ("filename", filename), ("issue_key", issue_key)):
+        for name, value in (
+            ("wamid", wamid),
+            ("media_id", media_id),
+            ("kind", kind),
+            ("filename", filename),
+            ("issue_key", issue_key),
+        ):
             # SQLite's INSERT OR IGNORE would silently drop a row that breaks NOT NULL.
             if not isinstance(value, str) or not value:
                 raise ValueError(f"media task field {name!r} must be a non-empty string")
         now = self.clock()
-        values = {"wamid": wamid, "media_id": media_id, "kind": kind, "mime_type": mime_type or None,
-                  "filename": filename, "expected_sha256": expected_sha256 or None,
-                  "issue_key": issue_key, "state": PENDING, "attempts": 0, "uploads": 0,
-                  "next_attempt_at": now, "created_at": now, "updated_at": now}
+        values = {
+            "wamid": wamid,
+            "media_id": media_id,
+            "kind": kind,
+            "mime_type": mime_type or None,
+            "filename": filename,
+            "expected_sha256": expected_sha256 or None,
+            "issue_key": issue_key,
+            "state": PENDING,
+            "attempts": 0,
+            "uploads": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
 
         def work() -> int:
             return MediaTaskRow.insert(**values).on_conflict_ignore().as_rowcount().execute(self.db)
@@ -122,21 +147,36 @@ class MediaTasks:
         working ones whose claim expired (their worker died; `attempts` goes up by one)."""
         now = self.clock()
         T = MediaTaskRow
-        due = (((T.state == PENDING) & (T.next_attempt_at <= now))
-               | ((T.state == WORKING) & (T.claimed_until < now)))
+        due = ((T.state == PENDING) & (T.next_attempt_at <= now)) | (
+            (T.state == WORKING) & (T.claimed_until < now)
+        )
 
         def work() -> list[dict[str, Any]]:
-            candidates = [i for (i,) in T.select(T.id).where(due).order_by(T.id)
-                          .limit(limit * 4).tuples().execute(self.db)]
+            candidates = [
+                i
+                for (i,) in T.select(T.id)
+                .where(due)
+                .order_by(T.id)
+                .limit(limit * 4)
+                .tuples()
+                .execute(self.db)
+            ]
             ids = lock_claimable(self.db, T, candidates, due, limit)
             if not ids:
                 return []
             # Read before the claim: MySQL evaluates SET with the new values, left to right.
-            reclaimed = [i for (i,) in T.select(T.id).where(T.id.in_(ids) & (T.state == WORKING))
-                         .tuples().execute(self.db)]
-            (T.update(state=WORKING, claimed_by=owner, claimed_until=now + lease_seconds,
-                      updated_at=now)
-             .where(T.id.in_(ids)).execute(self.db))
+            reclaimed = [
+                i
+                for (i,) in T.select(T.id)
+                .where(T.id.in_(ids) & (T.state == WORKING))
+                .tuples()
+                .execute(self.db)
+            ]
+            (
+                T.update(state=WORKING, claimed_by=owner, claimed_until=now + lease_seconds, updated_at=now)
+                .where(T.id.in_(ids))
+                .execute(self.db)
+            )
             if reclaimed:
                 T.update(attempts=T.attempts + 1).where(T.id.in_(reclaimed)).execute(self.db)
             return list(T.select().where(T.id.in_(ids)).order_by(T.id).dicts().execute(self.db))
@@ -170,10 +210,18 @@ class MediaTasks:
         now = self.clock()
 
         def work() -> int:
-            (T.update(state=PENDING, attempts=T.attempts + (1 if count_attempt else 0),
-                      next_attempt_at=now + max(0.0, delay_seconds), last_error=_clip(error),
-                      claimed_until=None, updated_at=now)
-             .where((T.id == id) & (T.state == WORKING)).execute(self.db))
+            (
+                T.update(
+                    state=PENDING,
+                    attempts=T.attempts + (1 if count_attempt else 0),
+                    next_attempt_at=now + max(0.0, delay_seconds),
+                    last_error=_clip(error),
+                    claimed_until=None,
+                    updated_at=now,
+                )
+                .where((T.id == id) & (T.state == WORKING))
+                .execute(self.db)
+            )
             attempts = T.select(T.attempts).where(T.id == id).scalar(self.db)
             if attempts is None:
                 raise KeyError(id)
@@ -193,7 +241,8 @@ class MediaTasks:
         now = self.clock()
         by_state = T.select(T.state, peewee.fn.COUNT(T.id)).group_by(T.state).tuples()
         oldest = T.select(peewee.fn.MIN(T.next_attempt_at)).where(
-            (T.state == PENDING) & (T.next_attempt_at <= now))
+            (T.state == PENDING) & (T.next_attempt_at <= now)
+        )
         with guarded(self.db):
             counts = dict(by_state.execute(self.db))
             first = oldest.scalar(self.db)
@@ -220,14 +269,24 @@ class MediaTasks:
 
 
 def _clip(error: str) -> str:
-    return error if len(error) <= _MAX_ERROR_CHARS else error[:_MAX_ERROR_CHARS - 1] + "…"
+    return error if len(error) <= _MAX_ERROR_CHARS else error[: _MAX_ERROR_CHARS - 1] + "…"
 
 
 def _task(row: dict[str, Any]) -> MediaTask:
     return MediaTask(
-        id=int(row["id"]), wamid=row["wamid"], media_id=row["media_id"], kind=row["kind"],
-        mime_type=row["mime_type"] or "", filename=row["filename"],
-        expected_sha256=row["expected_sha256"] or "", issue_key=row["issue_key"],
-        state=row["state"], attempts=int(row["attempts"]), uploads=int(row["uploads"]),
-        next_attempt_at=float(row["next_attempt_at"]), attachment_id=row["attachment_id"],
-        size=None if row["size"] is None else int(row["size"]), last_error=row["last_error"])
+        id=int(row["id"]),
+        wamid=row["wamid"],
+        media_id=row["media_id"],
+        kind=row["kind"],
+        mime_type=row["mime_type"] or "",
+        filename=row["filename"],
+        expected_sha256=row["expected_sha256"] or "",
+        issue_key=row["issue_key"],
+        state=row["state"],
+        attempts=int(row["attempts"]),
+        uploads=int(row["uploads"]),
+        next_attempt_at=float(row["next_attempt_at"]),
+        attachment_id=row["attachment_id"],
+        size=None if row["size"] is None else int(row["size"]),
+        last_error=row["last_error"],
+    )

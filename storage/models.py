@@ -244,5 +244,16 @@ class AiTurnRow(BaseModel):
         )
 
 
-ALL_MODELS = (WhatsappTicketMapping, InboundMessageRow, InboundConversationRow, StatusRow, WebhookEventRow, Lease,
-              TicketCreation, OutboundMessageRow, PollStateRow, HandledCommentRow, AiTurnRow)
+ALL_MODELS = (
+    WhatsappTicketMapping,
+    InboundMessageRow,
+    InboundConversationRow,
+    StatusRow,
+    WebhookEventRow,
+    Lease,
+    TicketCreation,
+    OutboundMessageRow,
+    PollStateRow,
+    HandledCommentRow,
+    AiTurnRow,
+)

@@ -103,8 +103,7 @@ class OutboundQueue:
             raise RuntimeError("enqueue_many inside a transaction needs txn_ok=True")
         return transact(self.db, lambda: insert_rows(self.db, prepared))
 
-    def claim_due(self, owner: str, *, limit: int = 20,
-                  lease_seconds: float = 60) -> list[OutboundMessage]:
+    def claim_due(self, owner: str, *, limit: int = 20, lease_seconds: float = 60) -> list[OutboundMessage]:
         """Move due rows to `sending` for `owner`, at most one per conversation.
 
         A row qualifies only as its conversation's oldest pending row, and only while the
@@ -120,26 +119,34 @@ class OutboundQueue:
             # More candidates than the limit: concurrent claimers see the same oldest rows
             # and skip each other's, and each should still come away with work.
             ids = [row_id for (row_id,) in _candidates(now, limit * 4).execute(self.db)]
-            ids = lock_claimable(self.db, M, ids, (M.state == PENDING)
-                                 & (M.next_attempt_at <= now), limit)
+            ids = lock_claimable(self.db, M, ids, (M.state == PENDING) & (M.next_attempt_at <= now), limit)
             if not ids:
                 return []
-            (M.update(state=SENDING, claimed_by=owner, claimed_until=now + lease_seconds,
-                      updated_at=now)
-             .where(M.id.in_(ids)).execute(self.db))
-            return list(M.select().where(M.id.in_(ids)).order_by(M.id).dicts()
-                        .execute(self.db))
+            (
+                M.update(state=SENDING, claimed_by=owner, claimed_until=now + lease_seconds, updated_at=now)
+                .where(M.id.in_(ids))
+                .execute(self.db)
+            )
+            return list(M.select().where(M.id.in_(ids)).order_by(M.id).dicts().execute(self.db))
 
         return [_message(row) for row in transact(self.db, work)]
 
     def mark_sent(self, id: int, *, wamid: str, via_template: bool = False) -> None:
         now = self.clock()
-        self._move(id, _SEND_OUTCOME_FROM, state=SENT, wamid=wamid,
-                   via_template=int(via_template), sent_at=now, claimed_until=None,
-                   updated_at=now)
+        self._move(
+            id,
+            _SEND_OUTCOME_FROM,
+            state=SENT,
+            wamid=wamid,
+            via_template=int(via_template),
+            sent_at=now,
+            claimed_until=None,
+            updated_at=now,
+        )
 
-    def mark_retry(self, id: int, *, error: str, code: int | None, delay_seconds: float,
-                   count_attempt: bool) -> int:
+    def mark_retry(
+        self, id: int, *, error: str, code: int | None, delay_seconds: float, count_attempt: bool
+    ) -> int:
         """Back to pending after `delay_seconds` (Meta did not take it: safe to send again).
 
         Returns:
@@ -154,10 +161,19 @@ class OutboundQueue:
         def work() -> int:
             # Only from `sending`: an `unknown` row has been reported on the ticket as never
             # to be sent again, and a late retry must not make that untrue.
-            (M.update(state=PENDING, attempts=M.attempts + (1 if count_attempt else 0),
-                      next_attempt_at=now + max(0.0, delay_seconds), last_error=_clip(error),
-                      error_code=code, claimed_until=None, updated_at=now)
-             .where((M.id == id) & (M.state == SENDING)).execute(self.db))
+            (
+                M.update(
+                    state=PENDING,
+                    attempts=M.attempts + (1 if count_attempt else 0),
+                    next_attempt_at=now + max(0.0, delay_seconds),
+                    last_error=_clip(error),
+                    error_code=code,
+                    claimed_until=None,
+                    updated_at=now,
+                )
+                .where((M.id == id) & (M.state == SENDING))
+                .execute(self.db)
+            )
             row = M.select(M.attempts).where(M.id == id).tuples().first(self.db)
             if row is None:
                 raise KeyError(id)
@@ -166,12 +182,25 @@ class OutboundQueue:
         return transact(self.db, work)
 
     def mark_failed(self, id: int, *, error: str, code: int | None) -> None:
-        self._move(id, (PENDING,) + _SEND_OUTCOME_FROM, state=FAILED, last_error=_clip(error),
-                   error_code=code, claimed_until=None, updated_at=self.clock())
+        self._move(
+            id,
+            (PENDING,) + _SEND_OUTCOME_FROM,
+            state=FAILED,
+            last_error=_clip(error),
+            error_code=code,
+            claimed_until=None,
+            updated_at=self.clock(),
+        )
 
     def mark_held(self, id: int, *, reason: str) -> None:
-        self._move(id, (PENDING,) + _SEND_OUTCOME_FROM, state=HELD, last_error=_clip(reason),
-                   claimed_until=None, updated_at=self.clock())
+        self._move(
+            id,
+            (PENDING,) + _SEND_OUTCOME_FROM,
+            state=HELD,
+            last_error=_clip(reason),
+            claimed_until=None,
+            updated_at=self.clock(),
+        )
 
     def recover_stale(self) -> list[OutboundMessage]:
         """Rows still `sending` after their claim expired become `unknown` and are returned.
@@ -185,21 +214,35 @@ class OutboundQueue:
         stale = (M.state == SENDING) & (M.claimed_until < now)
 
         def work() -> list[dict[str, Any]]:
-            ids = [i for (i,) in M.select(M.id).where(stale).order_by(M.id)
-                   .limit(_STALE_BATCH).tuples().execute(self.db)]
+            ids = [
+                i
+                for (i,) in M.select(M.id)
+                .where(stale)
+                .order_by(M.id)
+                .limit(_STALE_BATCH)
+                .tuples()
+                .execute(self.db)
+            ]
             ids = lock_claimable(self.db, M, ids, stale, _STALE_BATCH)
             if not ids:
                 return []
-            (M.update(state=UNKNOWN, claimed_until=None, updated_at=now,
-                      last_error="claim expired mid-send; not resent (at most once)")
-             .where(M.id.in_(ids)).execute(self.db))
-            return list(M.select().where(M.id.in_(ids)).order_by(M.id).dicts()
-                        .execute(self.db))
+            (
+                M.update(
+                    state=UNKNOWN,
+                    claimed_until=None,
+                    updated_at=now,
+                    last_error="claim expired mid-send; not resent (at most once)",
+                )
+                .where(M.id.in_(ids))
+                .execute(self.db)
+            )
+            return list(M.select().where(M.id.in_(ids)).order_by(M.id).dicts().execute(self.db))
 
         return [_message(row) for row in transact(self.db, work)]
 
-    def apply_status(self, wamid: str, status: str, *, at: float, error: str | None = None,
-                     code: int | None = None) -> tuple[OutboundMessage | None, bool]:
+    def apply_status(
+        self, wamid: str, status: str, *, at: float, error: str | None = None, code: int | None = None
+    ) -> tuple[OutboundMessage | None, bool]:
         """Apply a status webhook to the row Meta gave `wamid`, never moving backwards.
 
         Returns:
@@ -213,8 +256,10 @@ class OutboundQueue:
         allowed = _STATUS_FROM.get(status, ())
 
         def work() -> tuple[dict[str, Any] | None, bool]:
-            changed = bool(allowed) and M.update(values).where(
-                (M.wamid == wamid) & M.state.in_(allowed)).execute(self.db) > 0
+            changed = (
+                bool(allowed)
+                and M.update(values).where((M.wamid == wamid) & M.state.in_(allowed)).execute(self.db) > 0
+            )
             row = M.select().where(M.wamid == wamid).order_by(M.id).dicts().first(self.db)
             return row, changed
 
@@ -237,8 +282,12 @@ class OutboundQueue:
         """Whether a re-engagement template already went to this conversation since `since`
         (the customer's last message): one template per closed window is enough."""
         M = OutboundMessageRow
-        return self._first((M.conversation_key == conversation_key) & (M.via_template == 1)
-                           & (M.sent_at >= since)) is not None
+        return (
+            self._first(
+                (M.conversation_key == conversation_key) & (M.via_template == 1) & (M.sent_at >= since)
+            )
+            is not None
+        )
 
     def stats(self) -> dict[str, Any]:
         """Rows per state (every state named, zeros included) and the oldest pending age."""
@@ -249,8 +298,7 @@ class OutboundQueue:
             counts = dict(by_state.execute(self.db))
             first = oldest(self.db)
         out: dict[str, Any] = {state: int(counts.get(state, 0)) for state in STATES}
-        out["oldest_pending_age_seconds"] = (None if first is None
-                                             else max(0.0, self.clock() - first))
+        out["oldest_pending_age_seconds"] = None if first is None else max(0.0, self.clock() - first)
         return out
 
     def _move(self, id: int, from_states: tuple[str, ...], **values: Any) -> None:
@@ -271,18 +319,21 @@ def _candidates(now: float, limit: int) -> peewee.Select:
     """Ids of due rows that are their conversation's oldest pending row, in a conversation
     with nothing in `sending`. Built per call: peewee caches a query's results once run."""
     o, p, s = (OutboundMessageRow.alias(n) for n in ("o", "p", "s"))
-    oldest = (p.select(peewee.fn.MIN(p.id))
-              .where((p.conversation_key == o.conversation_key) & (p.state == PENDING)))
-    busy = s.select(s.id).where((s.conversation_key == o.conversation_key)
-                                & (s.state == SENDING))
-    return (o.select(o.id)
-            .where((o.state == PENDING) & (o.next_attempt_at <= now)
-                   & (o.id == oldest) & ~peewee.fn.EXISTS(busy))
-            .order_by(o.id).limit(limit).tuples())
+    oldest = p.select(peewee.fn.MIN(p.id)).where(
+        (p.conversation_key == o.conversation_key) & (p.state == PENDING)
+    )
+    busy = s.select(s.id).where((s.conversation_key == o.conversation_key) & (s.state == SENDING))
+    return (
+        o.select(o.id)
+        .where((o.state == PENDING) & (o.next_attempt_at <= now) & (o.id == oldest) & ~peewee.fn.EXISTS(busy))
+        .order_by(o.id)
+        .limit(limit)
+        .tuples()
+    )
 
 
 def _clip(error: str) -> str:
-    return error if len(error) <= _MAX_ERROR_CHARS else error[:_MAX_ERROR_CHARS - 1] + "…"
+    return error if len(error) <= _MAX_ERROR_CHARS else error[: _MAX_ERROR_CHARS - 1] + "…"
 
 
 def _message(row: dict[str, Any]) -> OutboundMessage:
@@ -290,12 +341,23 @@ def _message(row: dict[str, Any]) -> OutboundMessage:
         return None if row[key] is None else float(row[key])
 
     return OutboundMessage(
-        id=int(row["id"]), dedupe_key=row["dedupe_key"], issue_key=row["issue_key"],
-        conversation_key=row["conversation_key"], to_wa_id=row["to_wa_id"],
-        to_user_id=row["to_user_id"], phone_number_id=row["phone_number_id"],
-        kind=row["kind"], body=row["body"], state=row["state"], attempts=int(row["attempts"]),
-        next_attempt_at=float(row["next_attempt_at"]), wamid=row["wamid"],
+        id=int(row["id"]),
+        dedupe_key=row["dedupe_key"],
+        issue_key=row["issue_key"],
+        conversation_key=row["conversation_key"],
+        to_wa_id=row["to_wa_id"],
+        to_user_id=row["to_user_id"],
+        phone_number_id=row["phone_number_id"],
+        kind=row["kind"],
+        body=row["body"],
+        state=row["state"],
+        attempts=int(row["attempts"]),
+        next_attempt_at=float(row["next_attempt_at"]),
+        wamid=row["wamid"],
         last_error=row["last_error"],
         error_code=None if row["error_code"] is None else int(row["error_code"]),
-        created_at=float(row["created_at"]), sent_at=opt_float("sent_at"),
-        via_template=bool(row["via_template"]), status_at=opt_float("status_at"))
+        created_at=float(row["created_at"]),
+        sent_at=opt_float("sent_at"),
+        via_template=bool(row["via_template"]),
+        status_at=opt_float("status_at"),
+    )

@@ -38,12 +38,19 @@ def prepare_rows(rows: Iterable[Mapping[str, Any]], now: float) -> list[dict[str
                 raise ValueError(f"outbound field {key!r} must be a non-empty string")
         if len(row["dedupe_key"]) > _KEY_LENGTH:
             raise ValueError(f"dedupe_key longer than {_KEY_LENGTH} characters")
-        prepared.setdefault(row["dedupe_key"], {
-            **{key: row[key] for key in _REQUIRED},
-            **{key: row.get(key) for key in _OPTIONAL},
-            "state": PENDING, "attempts": 0, "next_attempt_at": now,
-            "via_template": 0, "created_at": now, "updated_at": now,
-        })
+        prepared.setdefault(
+            row["dedupe_key"],
+            {
+                **{key: row[key] for key in _REQUIRED},
+                **{key: row.get(key) for key in _OPTIONAL},
+                "state": PENDING,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "via_template": 0,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
     return list(prepared.values())
 
 
@@ -52,7 +59,10 @@ def insert_rows(db: peewee.Database, prepared: list[dict[str, Any]]) -> int:
     given order, so ids (and so sending order) follow it. Returns how many were new."""
     inserted = 0
     for start in range(0, len(prepared), _CHUNK):
-        query = (OutboundMessageRow.insert_many(prepared[start:start + _CHUNK])
-                 .on_conflict_ignore().as_rowcount())
+        query = (
+            OutboundMessageRow.insert_many(prepared[start : start + _CHUNK])
+            .on_conflict_ignore()
+            .as_rowcount()
+        )
         inserted += query.execute(db)
     return inserted

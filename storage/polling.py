@@ -21,8 +21,8 @@ from storage.models import HandledCommentRow, PollStateRow
 from storage.outbound_rows import insert_rows, prepare_rows
 
 ROUTE_TO_CUSTOMER = "to_customer"  # an agent's public comment, sent to WhatsApp
-ROUTE_ECHO = "echo"                # the team wrote from the WhatsApp Business App
-ROUTE_AI_TURN = "ai_turn"          # a customer message the AI may answer
+ROUTE_ECHO = "echo"  # the team wrote from the WhatsApp Business App
+ROUTE_AI_TURN = "ai_turn"  # a customer message the AI may answer
 HUMAN_ROUTES = (ROUTE_TO_CUSTOMER, ROUTE_ECHO)
 
 _COMMENT_ID_LENGTH = 64
@@ -61,23 +61,35 @@ class PollState:
             watermark_ms=None if row["watermark_ms"] is None else int(row["watermark_ms"]),
             last_run_at=_opt_float(row["last_run_at"]),
             last_success_at=_opt_float(row["last_success_at"]),
-            last_error=row["last_error"], runs=int(row["runs"]))
+            last_error=row["last_error"],
+            runs=int(row["runs"]),
+        )
 
     def save_success(self, name: str, *, watermark_ms: int) -> None:
         """Record a successful run. The watermark never moves back: a slow run that
         finishes after a faster one must not make the next run re-read hours of Jira."""
         P = PollStateRow
         watermark_ms = int(watermark_ms)
-        later = peewee.Case(None, ((P.watermark_ms.is_null() | (P.watermark_ms < watermark_ms),
-                                    watermark_ms),), P.watermark_ms)
+        later = peewee.Case(
+            None,
+            ((P.watermark_ms.is_null() | (P.watermark_ms < watermark_ms), watermark_ms),),
+            P.watermark_ms,
+        )
         now = self.clock()
-        self._save(name, {P.watermark_ms: later, P.last_run_at: now, P.last_success_at: now,
-                          P.last_error: None, P.runs: P.runs + 1})
+        self._save(
+            name,
+            {
+                P.watermark_ms: later,
+                P.last_run_at: now,
+                P.last_success_at: now,
+                P.last_error: None,
+                P.runs: P.runs + 1,
+            },
+        )
 
     def save_failure(self, name: str, *, error: str) -> None:
         P = PollStateRow
-        self._save(name, {P.last_run_at: self.clock(), P.last_error: _clip(error),
-                          P.runs: P.runs + 1})
+        self._save(name, {P.last_run_at: self.clock(), P.last_error: _clip(error), P.runs: P.runs + 1})
 
     def _save(self, name: str, values: dict[Any, Any]) -> None:
         P = PollStateRow
@@ -104,14 +116,23 @@ class HandledComments:
         found: set[str] = set()
         with guarded(self.db):
             for start in range(0, len(ids), _IN_CHUNK):
-                query = (H.select(H.comment_id)
-                         .where(H.comment_id.in_(ids[start:start + _IN_CHUNK])).tuples())
+                query = (
+                    H.select(H.comment_id).where(H.comment_id.in_(ids[start : start + _IN_CHUNK])).tuples()
+                )
                 found.update(cid for (cid,) in query.execute(self.db))
         return found
 
-    def record(self, *, comment_id: str, issue_key: str, route: str, comment_created: float,
-               outbound: list[dict[str, Any]] = (), ai_turn: dict[str, Any] | None = None,
-               author_kind: str | None = None) -> bool:
+    def record(
+        self,
+        *,
+        comment_id: str,
+        issue_key: str,
+        route: str,
+        comment_created: float,
+        outbound: list[dict[str, Any]] = (),
+        ai_turn: dict[str, Any] | None = None,
+        author_kind: str | None = None,
+    ) -> bool:
         """Mark a comment handled and, in the same transaction, enqueue what it causes.
 
         Args:
@@ -132,16 +153,32 @@ class HandledComments:
             raise ValueError(f"comment_id longer than {_COMMENT_ID_LENGTH} characters")
         now = self.clock()
         prepared = prepare_rows(outbound, now)
-        turn = None if ai_turn is None else {
-            "issue_key": issue_key, "trigger_comment_id": comment_id,
-            "trigger_created": comment_created, **ai_turn}
+        turn = (
+            None
+            if ai_turn is None
+            else {
+                "issue_key": issue_key,
+                "trigger_comment_id": comment_id,
+                "trigger_created": comment_created,
+                **ai_turn,
+            }
+        )
         H = HandledCommentRow
 
         def work() -> bool:
-            inserted = (H.insert(comment_id=comment_id, issue_key=issue_key, route=route,
-                                 author_kind=author_kind, comment_created=comment_created,
-                                 handled_at=now)
-                        .on_conflict_ignore().as_rowcount().execute(self.db))
+            inserted = (
+                H.insert(
+                    comment_id=comment_id,
+                    issue_key=issue_key,
+                    route=route,
+                    author_kind=author_kind,
+                    comment_created=comment_created,
+                    handled_at=now,
+                )
+                .on_conflict_ignore()
+                .as_rowcount()
+                .execute(self.db)
+            )
             if not inserted:
                 return False
             if prepared:
@@ -162,8 +199,9 @@ class HandledComments:
 
     def _latest(self, issue_key: str, routes: tuple[str, ...]) -> float | None:
         H = HandledCommentRow
-        query = (H.select(peewee.fn.MAX(H.comment_created))
-                 .where((H.issue_key == issue_key) & H.route.in_(routes)))
+        query = H.select(peewee.fn.MAX(H.comment_created)).where(
+            (H.issue_key == issue_key) & H.route.in_(routes)
+        )
         with guarded(self.db):
             return _opt_float(query.scalar(self.db))
 
@@ -173,4 +211,4 @@ def _opt_float(value: Any) -> float | None:
 
 
 def _clip(error: str) -> str:
-    return error if len(error) <= _MAX_ERROR_CHARS else error[:_MAX_ERROR_CHARS - 1] + "…"
+    return error if len(error) <= _MAX_ERROR_CHARS else error[: _MAX_ERROR_CHARS - 1] + "…"

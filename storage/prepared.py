@@ -67,12 +67,20 @@ def insert_ignoring(db: peewee.Database, model: type[peewee.Model], rows: Sequen
 
     sql = _remember(key, build)
     converters = [fields[n].db_value for n in names]
-    params = [convert(utf8_safe(row[n])) for row in rows for n, convert in zip(names, converters, strict=True)]
+    params = [
+        convert(utf8_safe(row[n])) for row in rows for n, convert in zip(names, converters, strict=True)
+    ]
     return db.execute_sql(sql, params).rowcount
 
 
-def update_where_in(db: peewee.Database, model: type[peewee.Model], values: dict[str, Any],
-                    equal: dict[str, Any], in_field: str, members: Sequence[Any]) -> int:
+def update_where_in(
+    db: peewee.Database,
+    model: type[peewee.Model],
+    values: dict[str, Any],
+    equal: dict[str, Any],
+    in_field: str,
+    members: Sequence[Any],
+) -> int:
     """UPDATE model SET values WHERE each `equal` field matches AND `in_field` IN members.
 
     Returns:

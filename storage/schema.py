@@ -50,15 +50,18 @@ def migrate(db: peewee.Database, *, target: int | None = None) -> int:
             _create(db, (_SCHEMA_VERSION_TABLE,))
             current = _current_version(db)
             if current > SCHEMA_VERSION:
-                raise SchemaTooNew(f"database schema version {current} is newer than this "
-                                   f"wajira's {SCHEMA_VERSION}; upgrade wajira")
+                raise SchemaTooNew(
+                    f"database schema version {current} is newer than this "
+                    f"wajira's {SCHEMA_VERSION}; upgrade wajira"
+                )
             goal = SCHEMA_VERSION if target is None else target
             for version, step in STEPS:
                 if current < version <= goal:
                     step(db)
                     db.execute_sql(
-                        f"INSERT INTO schema_version (version, applied_at) "
-                        f"VALUES ({db.param}, {db.param})", (version, time.time()))
+                        f"INSERT INTO schema_version (version, applied_at) VALUES ({db.param}, {db.param})",
+                        (version, time.time()),
+                    )
             return max(current, goal)
 
 
@@ -77,8 +80,7 @@ def _migration_lock(db: peewee.Database) -> Iterator[None]:
     if kind == "mysql":
         # Per database, so test sessions in their own databases do not queue for each other.
         name = "LEFT(CONCAT('wajira-migrate:', DATABASE()), 64)"
-        got = db.execute_sql(f"SELECT GET_LOCK({name}, %s)",
-                             (LOCK_WAIT_SECONDS * 3,)).fetchone()[0]
+        got = db.execute_sql(f"SELECT GET_LOCK({name}, %s)", (LOCK_WAIT_SECONDS * 3,)).fetchone()[0]
         if got != 1:
             raise StorageUnavailable("timed out waiting for the schema migration lock")
         try:
@@ -89,6 +91,5 @@ def _migration_lock(db: peewee.Database) -> Iterator[None]:
     with write_transaction(db):
         if kind == "postgres":
             # Keyed by schema, for the same reason as the MySQL lock name.
-            db.execute_sql("SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))",
-                           (_PG_LOCK_KEY,))
+            db.execute_sql("SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))", (_PG_LOCK_KEY,))
         yield

@@ -19,7 +19,7 @@ from storage.models import StatusRow
 
 class StatusFeed:
     """Args:
-        db: the database.
+    db: the database.
     """
 
     def __init__(self, db: peewee.Database):
@@ -33,20 +33,32 @@ class StatusFeed:
             error objects, a list).
         """
         S = StatusRow
-        query = (S.select(S.id, S.wamid, S.status, S.meta_timestamp, S.errors_json)
-                 .where(S.applied == 0).order_by(S.id).limit(limit).tuples())
+        query = (
+            S.select(S.id, S.wamid, S.status, S.meta_timestamp, S.errors_json)
+            .where(S.applied == 0)
+            .order_by(S.id)
+            .limit(limit)
+            .tuples()
+        )
         with guarded(self.db):
             rows = list(query.execute(self.db))
-        return [{"id": int(row_id), "wamid": wamid, "status": status,
-                 "meta_timestamp": int(ts), "errors": _errors(errors_json)}
-                for row_id, wamid, status, ts, errors_json in rows]
+        return [
+            {
+                "id": int(row_id),
+                "wamid": wamid,
+                "status": status,
+                "meta_timestamp": int(ts),
+                "errors": _errors(errors_json),
+            }
+            for row_id, wamid, status, ts, errors_json in rows
+        ]
 
     def mark_applied(self, ids: list[int]) -> None:
         S = StatusRow
         ids = list(ids)
         with guarded(self.db):
             for start in range(0, len(ids), 500):
-                S.update(applied=1).where(S.id.in_(ids[start:start + 500])).execute(self.db)
+                S.update(applied=1).where(S.id.in_(ids[start : start + 500])).execute(self.db)
 
 
 def _errors(text: str) -> list[Any]:

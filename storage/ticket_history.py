@@ -47,16 +47,17 @@ class PastTicket:
 
 class TicketHistory:
     """Args:
-        db: the database.
-        clock: epoch seconds; injected so tests control time.
+    db: the database.
+    clock: epoch seconds; injected so tests control time.
     """
 
     def __init__(self, db: peewee.Database, clock: Callable[[], float] = time.time):
         self.db = db
         self.clock = clock
 
-    def add(self, phone_number: str, issue_key: str, service_id: str, *, opened_at: float,
-            replaced_by: str | None) -> None:
+    def add(
+        self, phone_number: str, issue_key: str, service_id: str, *, opened_at: float, replaced_by: str | None
+    ) -> None:
         """Record that the conversation left `issue_key` now, for `replaced_by`.
 
         Joins the caller's transaction when there is one (see `storage.db.transact`).
@@ -64,8 +65,14 @@ class TicketHistory:
         Raises:
             StorageUnavailable: the database did not answer.
         """
-        row = {"phone_number": phone_number, "issue_key": issue_key, "service_id": service_id,
-               "opened_at": opened_at, "closed_at": self.clock(), "replaced_by": replaced_by}
+        row = {
+            "phone_number": phone_number,
+            "issue_key": issue_key,
+            "service_id": service_id,
+            "opened_at": opened_at,
+            "closed_at": self.clock(),
+            "replaced_by": replaced_by,
+        }
         transact(self.db, lambda: TicketHistoryRow.insert(**row).execute(self.db))
 
     def for_phone(self, phone_number: str) -> list[PastTicket]:
@@ -74,8 +81,15 @@ class TicketHistory:
         query = H.select().where(H.phone_number == phone_number).order_by(H.id).dicts()
         with guarded(self.db):
             rows = list(query.execute(self.db))
-        return [PastTicket(id=int(r["id"]), phone_number=r["phone_number"], issue_key=r["issue_key"],
-                           service_id=r["service_id"], opened_at=float(r["opened_at"]),
-                           closed_at=None if r["closed_at"] is None else float(r["closed_at"]),
-                           replaced_by=r["replaced_by"])
-                for r in rows]
+        return [
+            PastTicket(
+                id=int(r["id"]),
+                phone_number=r["phone_number"],
+                issue_key=r["issue_key"],
+                service_id=r["service_id"],
+                opened_at=float(r["opened_at"]),
+                closed_at=None if r["closed_at"] is None else float(r["closed_at"]),
+                replaced_by=r["replaced_by"],
+            )
+            for r in rows
+        ]

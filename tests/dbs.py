@@ -103,8 +103,9 @@ def _postgres(base: str) -> tuple[str, Callable[[], None]]:
     try:
         admin(f'CREATE SCHEMA "{schema}"')
     except psycopg2.OperationalError as exc:
-        raise ServerUnreachable(f"{ENV_VARS['postgres']} is set but PostgreSQL did not "
-                                f"answer: {exc}") from exc
+        raise ServerUnreachable(
+            f"{ENV_VARS['postgres']} is set but PostgreSQL did not answer: {exc}"
+        ) from exc
     parts = urlsplit(dsn)
     query = [(k, v) for k, v in parse_qsl(parts.query) if k != "options"]
     # libpq applies `options` at connect time: every connection starts in our schema.
@@ -120,10 +121,14 @@ def _mysql(base: str) -> tuple[str, Callable[[], None]]:
     parts = urlsplit(base)
 
     def admin(sql: str) -> None:
-        conn = pymysql.connect(host=parts.hostname or "localhost", port=parts.port or 3306,
-                               user=unquote(parts.username or "root"),
-                               password=unquote(parts.password or ""),
-                               connect_timeout=10, autocommit=True)
+        conn = pymysql.connect(
+            host=parts.hostname or "localhost",
+            port=parts.port or 3306,
+            user=unquote(parts.username or "root"),
+            password=unquote(parts.password or ""),
+            connect_timeout=10,
+            autocommit=True,
+        )
         try:
             with conn.cursor() as cursor:
                 cursor.execute("SET SESSION lock_wait_timeout = 30")
@@ -134,13 +139,15 @@ def _mysql(base: str) -> tuple[str, Callable[[], None]]:
     try:
         admin(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")
     except pymysql.err.OperationalError as exc:
-        raise ServerUnreachable(f"{ENV_VARS['mysql']} is set but MySQL/MariaDB did not "
-                                f"answer: {exc}") from exc
+        raise ServerUnreachable(
+            f"{ENV_VARS['mysql']} is set but MySQL/MariaDB did not answer: {exc}"
+        ) from exc
     url = urlunsplit(parts._replace(path="/" + name))
     return url, lambda: admin(f"DROP DATABASE IF EXISTS `{name}`")
 
 
 # -- pytest glue (conftest.py registers these fixtures) ---------------------------------------
+
 
 def engine_params():
     """pytest params for the three engines, with the `postgres` / `mysql` markers."""

@@ -65,12 +65,14 @@ class FakeJira:
     inline_comment_limit: int = 5000
     links: list[dict[str, str]] = field(default_factory=list)
     """Issue links made through `link_issues`: {"type", "inward", "outward"}."""
-    workflow: list[tuple[str, str, str, str, set[str]]] = field(default_factory=lambda: [
-        # (id, name, target status, its category, categories it starts from): the sandbox's
-        ("11", "Start Progress", "In Progress", "indeterminate", {"new"}),
-        ("21", "Done", "Done", "done", {"new", "indeterminate"}),
-        ("31", "Reopen", "To Do", "new", {"indeterminate", "done"}),
-    ])
+    workflow: list[tuple[str, str, str, str, set[str]]] = field(
+        default_factory=lambda: [
+            # (id, name, target status, its category, categories it starts from): the sandbox's
+            ("11", "Start Progress", "In Progress", "indeterminate", {"new"}),
+            ("21", "Done", "Done", "done", {"new", "indeterminate"}),
+            ("31", "Reopen", "To Do", "new", {"indeterminate", "done"}),
+        ]
+    )
     _ids: Any = field(default_factory=lambda: itertools.count(10000))
     _numbers: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -104,17 +106,25 @@ class FakeJira:
         self._enter("myself")
         return {"accountId": BOT_ACCOUNT_ID, "timeZone": "UTC"}
 
-    def create_issue(self, *, project_key, issue_type, summary, description, labels, properties,
-                     extra_fields=None) -> IssueRef:
+    def create_issue(
+        self, *, project_key, issue_type, summary, description, labels, properties, extra_fields=None
+    ) -> IssueRef:
         self._enter("create_issue")
         with self._lock:
             number = next(self._numbers.setdefault(project_key, itertools.count(1)))
             key, issue_id = f"{project_key}-{number}", str(next(self._ids))
             now = self._now()
             self.issues[key] = {
-                "key": key, "id": issue_id, "project": project_key, "issue_type": issue_type,
-                "summary": summary, "description": description, "labels": list(labels),
-                "properties": copy.deepcopy(properties), "created": now, "updated": now,
+                "key": key,
+                "id": issue_id,
+                "project": project_key,
+                "issue_type": issue_type,
+                "summary": summary,
+                "description": description,
+                "labels": list(labels),
+                "properties": copy.deepcopy(properties),
+                "created": now,
+                "updated": now,
                 "extra_fields": dict(extra_fields or {}),
             }
             self.comments[key] = []
@@ -135,7 +145,10 @@ class FakeJira:
             if issue_key not in self.issues:
                 raise IssueNotFound(f"Jira 404: issue {issue_key} does not exist", status=404)
             comment_id = self._store_comment(
-                issue_key, text, prop=copy.deepcopy(prop), author=(BOT_ACCOUNT_ID, "wajira"),
+                issue_key,
+                text,
+                prop=copy.deepcopy(prop),
+                author=(BOT_ACCOUNT_ID, "wajira"),
                 extra_props={JSM_PROPERTY: {"internal": True}} if internal else {},
                 jsd_public=not internal,
             )
@@ -149,13 +162,25 @@ class FakeJira:
                 return comment["id"]
         return None
 
-    def search_issues(self, jql: str, *, fields: list[str], properties: list[str] | None = None,
-                      reconcile_ids: list[int] | None = None):
+    def search_issues(
+        self,
+        jql: str,
+        *,
+        fields: list[str],
+        properties: list[str] | None = None,
+        reconcile_ids: list[int] | None = None,
+    ):
         # Checked at the call, not on first iteration: the real adapter's first request is
         # made lazily too, but a failure is a failure either way.
         self._enter("search_issues")
-        self.searches.append({"jql": jql, "fields": list(fields), "properties": list(properties or []),
-                              "reconcile_ids": list(reconcile_ids or [])})
+        self.searches.append(
+            {
+                "jql": jql,
+                "fields": list(fields),
+                "properties": list(properties or []),
+                "reconcile_ids": list(reconcile_ids or []),
+            }
+        )
         projects, labels, since_ms = _parse_poll_jql(jql)
         reconciled = {str(i) for i in reconcile_ids or ()}
         found = []
@@ -189,9 +214,16 @@ class FakeJira:
         self._enter("transitions")
         issue = self._existing(issue_key)
         category = issue.get("status_category", "new")
-        return [{"id": tid, "name": name, "isAvailable": True,
-                 "to": {"name": target, "statusCategory": {"key": target_category}}}
-                for tid, name, target, target_category, origins in self.workflow if category in origins]
+        return [
+            {
+                "id": tid,
+                "name": name,
+                "isAvailable": True,
+                "to": {"name": target, "statusCategory": {"key": target_category}},
+            }
+            for tid, name, target, target_category, origins in self.workflow
+            if category in origins
+        ]
 
     def transition(self, issue_key: str, transition_id: str) -> None:
         self._enter("transition")
@@ -199,7 +231,9 @@ class FakeJira:
         category = issue.get("status_category", "new")
         match = next((t for t in self.workflow if t[0] == str(transition_id) and category in t[4]), None)
         if match is None:
-            raise JiraRejected(f"Jira 400: Transition id '{transition_id}' is not valid for this issue.", status=400)
+            raise JiraRejected(
+                f"Jira 400: Transition id '{transition_id}' is not valid for this issue.", status=400
+            )
         self.set_status(issue_key, match[2], match[3])
         self._after_write("transition")
 
@@ -225,47 +259,92 @@ class FakeJira:
             issue["status_name"], issue["status_category"] = name, category
             self._touch(issue_key, self._now())
 
-    def open_ticket(self, *, project_key: str = "WA", labels=("whatsapp",), wajira: dict[str, Any] | None = None,
-                    summary: str = "WhatsApp: Ana") -> str:
+    def open_ticket(
+        self,
+        *,
+        project_key: str = "WA",
+        labels=("whatsapp",),
+        wajira: dict[str, Any] | None = None,
+        summary: str = "WhatsApp: Ana",
+    ) -> str:
         """A ticket made outside the adapter; `wajira` is its issue property (None: not ours)."""
         with self._lock:
             number = next(self._numbers.setdefault(project_key, itertools.count(1)))
             key, issue_id = f"{project_key}-{number}", str(next(self._ids))
             now = self._now()
             self.issues[key] = {
-                "key": key, "id": issue_id, "project": project_key, "issue_type": "Task",
-                "summary": summary, "description": "", "labels": list(labels),
+                "key": key,
+                "id": issue_id,
+                "project": project_key,
+                "issue_type": "Task",
+                "summary": summary,
+                "description": "",
+                "labels": list(labels),
                 "properties": {} if wajira is None else {"wajira": copy.deepcopy(wajira)},
-                "created": now, "updated": now,
+                "created": now,
+                "updated": now,
             }
             self.comments[key] = []
         return key
 
-    def human_comment(self, issue_key: str, text: str, *, author: str = "Bruno Díaz",
-                      account_id: str = "agent-1", jsm_internal: bool | None = None,
-                      jsd_public: bool = True, visibility: dict[str, Any] | None = None,
-                      wajira: dict[str, Any] | None = None, at: float | None = None) -> str:
+    def human_comment(
+        self,
+        issue_key: str,
+        text: str,
+        *,
+        author: str = "Bruno Díaz",
+        account_id: str = "agent-1",
+        jsm_internal: bool | None = None,
+        jsd_public: bool = True,
+        visibility: dict[str, Any] | None = None,
+        wajira: dict[str, Any] | None = None,
+        at: float | None = None,
+    ) -> str:
         """A comment an agent types in Jira (public unless one of the internal markers is given)."""
         extra = {} if jsm_internal is None else {JSM_PROPERTY: {"internal": jsm_internal}}
         with self._lock:
-            return self._store_comment(issue_key, text, prop=copy.deepcopy(wajira), author=(account_id, author),
-                                       extra_props=extra, jsd_public=jsd_public, visibility=visibility, at=at)
+            return self._store_comment(
+                issue_key,
+                text,
+                prop=copy.deepcopy(wajira),
+                author=(account_id, author),
+                extra_props=extra,
+                jsd_public=jsd_public,
+                visibility=visibility,
+                at=at,
+            )
 
-    def bot_comment(self, issue_key: str, text: str, *, prop: dict[str, Any] | None, internal: bool = False,
-                    at: float | None = None) -> str:
+    def bot_comment(
+        self,
+        issue_key: str,
+        text: str,
+        *,
+        prop: dict[str, Any] | None,
+        internal: bool = False,
+        at: float | None = None,
+    ) -> str:
         """A comment the bot's account wrote earlier (a previous run, a crashed worker)."""
         with self._lock:
-            return self._store_comment(issue_key, text, prop=copy.deepcopy(prop), author=(BOT_ACCOUNT_ID, "wajira"),
-                                       extra_props={JSM_PROPERTY: {"internal": True}} if internal else {},
-                                       jsd_public=not internal, at=at)
+            return self._store_comment(
+                issue_key,
+                text,
+                prop=copy.deepcopy(prop),
+                author=(BOT_ACCOUNT_ID, "wajira"),
+                extra_props={JSM_PROPERTY: {"internal": True}} if internal else {},
+                jsd_public=not internal,
+                at=at,
+            )
 
     def texts(self, issue_key: str) -> list[str]:
         return [c["text"] for c in self.comments.get(issue_key, [])]
 
     def notes(self, issue_key: str) -> list[dict[str, Any]]:
         """The internal notes the bot wrote on the issue."""
-        return [c for c in self.comments.get(issue_key, [])
-                if c["prop"] is not None and c["prop"].get("kind") == "note"]
+        return [
+            c
+            for c in self.comments.get(issue_key, [])
+            if c["prop"] is not None and c["prop"].get("kind") == "note"
+        ]
 
     def delete_issue(self, key: str) -> None:
         self.issues.pop(key, None)
@@ -279,15 +358,32 @@ class FakeJira:
             raise IssueNotFound(f"Jira 404: issue {issue_key} does not exist", status=404)
         return issue
 
-    def _store_comment(self, issue_key: str, text: str, *, prop: dict[str, Any] | None, author: tuple[str, str],
-                       extra_props: dict[str, Any], jsd_public: bool, visibility: dict[str, Any] | None = None,
-                       at: float | None = None) -> str:
+    def _store_comment(
+        self,
+        issue_key: str,
+        text: str,
+        *,
+        prop: dict[str, Any] | None,
+        author: tuple[str, str],
+        extra_props: dict[str, Any],
+        jsd_public: bool,
+        visibility: dict[str, Any] | None = None,
+        at: float | None = None,
+    ) -> str:
         comment_id = str(next(self._ids))
         created = self._now() if at is None else at
-        self.comments[issue_key].append({
-            "id": comment_id, "text": text, "prop": prop, "author": author, "created": created,
-            "extra_props": dict(extra_props), "jsd_public": jsd_public, "visibility": visibility,
-        })
+        self.comments[issue_key].append(
+            {
+                "id": comment_id,
+                "text": text,
+                "prop": prop,
+                "author": author,
+                "created": created,
+                "extra_props": dict(extra_props),
+                "jsd_public": jsd_public,
+                "visibility": visibility,
+            }
+        )
         self._touch(issue_key, created)
         return comment_id
 
@@ -297,7 +393,8 @@ class FakeJira:
             "id": c["id"],
             "author": {"accountId": account_id, "displayName": name},
             "body": doc_from_text(c["text"]) if self.cloud else c["text"],
-            "created": jira_time(c["created"]), "updated": jira_time(c["created"]),
+            "created": jira_time(c["created"]),
+            "updated": jira_time(c["created"]),
             "jsdPublic": c["jsd_public"],
         }
         if c["visibility"] is not None:
@@ -316,30 +413,40 @@ class FakeJira:
             "summary": lambda: issue["summary"],
             "labels": lambda: list(issue["labels"]),
             "updated": lambda: jira_time(issue["updated"]),
-            "status": lambda: {"name": issue.get("status_name", "Open"),
-                               "statusCategory": {"key": issue.get("status_category", "new")}},
+            "status": lambda: {
+                "name": issue.get("status_name", "Open"),
+                "statusCategory": {"key": issue.get("status_category", "new")},
+            },
             "comment": lambda: {
                 "comments": [self._render_comment(c, with_properties=False) for c in inline],
-                "maxResults": len(inline), "total": len(comments), "startAt": 0,
+                "maxResults": len(inline),
+                "total": len(comments),
+                "startAt": 0,
             },
         }
-        out: dict[str, Any] = {"id": issue["id"], "key": issue["key"],
-                               "fields": {name: make() for name, make in makers.items() if name in fields}}
+        out: dict[str, Any] = {
+            "id": issue["id"],
+            "key": issue["key"],
+            "fields": {name: make() for name, make in makers.items() if name in fields},
+        }
         if properties:
-            out["properties"] = {k: copy.deepcopy(v) for k, v in issue["properties"].items() if k in properties}
+            out["properties"] = {
+                k: copy.deepcopy(v) for k, v in issue["properties"].items() if k in properties
+            }
         return out
 
     def _search_hit(self, issue: dict[str, Any], fields: list[str], properties: list[str]) -> dict[str, Any]:
         return self._issue_view(issue, fields, properties)
 
 
-_PROJECTS = re.compile(r'project in \(([^)]*)\)')
-_LABELS = re.compile(r'labels in \(([^)]*)\)')
-_UPDATED = re.compile(r'updated >= (\d+)\b')
+_PROJECTS = re.compile(r"project in \(([^)]*)\)")
+_LABELS = re.compile(r"labels in \(([^)]*)\)")
+_UPDATED = re.compile(r"updated >= (\d+)\b")
 
 
 def _parse_poll_jql(jql: str) -> tuple[list[str], list[str], int | None]:
     """The three clauses `bot.rules.poll_window.poll_jql` writes; enough JQL for the poller."""
+
     def names(m):
         return [v.strip().strip('"') for v in m.group(1).split(",")] if m else []
 
@@ -376,20 +483,31 @@ class FakeGraph:
     def _wamid(self) -> str:
         return f"wamid.FAKE{next(self._wamids):06d}"
 
-    def send_text(self, phone_number_id: str, to, body: str, *, reply_to: str | None = None,
-                  preview_url: bool = False) -> str:
+    def send_text(
+        self, phone_number_id: str, to, body: str, *, reply_to: str | None = None, preview_url: bool = False
+    ) -> str:
         self._enter("send_text")
         wamid = self._wamid()
-        self.sent.append({"wamid": wamid, "phone_number_id": phone_number_id, "to": to, "body": body,
-                          "reply_to": reply_to})
+        self.sent.append(
+            {"wamid": wamid, "phone_number_id": phone_number_id, "to": to, "body": body, "reply_to": reply_to}
+        )
         return wamid
 
-    def send_template(self, phone_number_id: str, to, *, name: str, language: str,
-                      body_parameters: list[str]) -> str:
+    def send_template(
+        self, phone_number_id: str, to, *, name: str, language: str, body_parameters: list[str]
+    ) -> str:
         self._enter("send_template")
         wamid = self._wamid()
-        self.templates.append({"wamid": wamid, "phone_number_id": phone_number_id, "to": to, "name": name,
-                               "language": language, "body_parameters": list(body_parameters)})
+        self.templates.append(
+            {
+                "wamid": wamid,
+                "phone_number_id": phone_number_id,
+                "to": to,
+                "name": name,
+                "language": language,
+                "body_parameters": list(body_parameters),
+            }
+        )
         return wamid
 
     def mark_read(self, phone_number_id: str, wamid: str, *, typing: bool = False) -> None:
@@ -423,14 +541,23 @@ class FakeAI:
     def reply_with(self, *texts: str) -> None:
         self.replies.extend(texts)
 
-    def complete(self, *, model: str, messages: list[dict[str, Any]], max_tokens: int | None = None) -> AiReply:
+    def complete(
+        self, *, model: str, messages: list[dict[str, Any]], max_tokens: int | None = None
+    ) -> AiReply:
         with self._lock:
-            self.requests.append({"model": model, "messages": copy.deepcopy(messages), "max_tokens": max_tokens})
+            self.requests.append(
+                {"model": model, "messages": copy.deepcopy(messages), "max_tokens": max_tokens}
+            )
             queued = self.script.get("complete")
             error = queued.pop(0) if queued else None
             if error is not None:
                 raise error
             text = self.replies.pop(0) if self.replies else self.default_reply
         # All of it counted as completion: a test's budget arithmetic stays obvious.
-        return AiReply(text=text, model=model, prompt_tokens=0, completion_tokens=self.tokens_per_reply,
-                       total_tokens=self.tokens_per_reply)
+        return AiReply(
+            text=text,
+            model=model,
+            prompt_tokens=0,
+            completion_tokens=self.tokens_per_reply,
+            total_tokens=self.tokens_per_reply,
+        )

@@ -31,8 +31,13 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 JSON = Any
 _TYPES: dict[str, type | tuple[type, ...]] = {
-    "object": dict, "array": list, "string": str, "boolean": bool,
-    "integer": int, "number": (int, float), "null": type(None),
+    "object": dict,
+    "array": list,
+    "string": str,
+    "boolean": bool,
+    "integer": int,
+    "number": (int, float),
+    "null": type(None),
 }
 _METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
@@ -95,7 +100,10 @@ class Operation:
         """
         pairs = parse_qsl(query, keep_blank_values=True) if isinstance(query, str) else list(query.items())
         declared: dict[str, dict] = {}
-        for param in [*self.spec.path_item(self.template).get("parameters", []), *self.node.get("parameters", [])]:
+        for param in [
+            *self.spec.path_item(self.template).get("parameters", []),
+            *self.node.get("parameters", []),
+        ]:
             param = self.spec.resolve(param)
             if param.get("in") == "query":
                 declared[param["name"]] = self.spec.resolve(param.get("schema") or {})
@@ -122,7 +130,8 @@ class OpenAPISpec:
         # Servers may carry a base path (`https://host/api`) that the `paths` leave out.
         self._base_paths = sorted(
             {urlsplit(s.get("url", "")).path.rstrip("/") for s in document.get("servers", [])} - {""},
-            key=len, reverse=True,
+            key=len,
+            reverse=True,
         )
         self._templates = [(_template_regex(t), t) for t in document.get("paths", {})]
 
@@ -165,7 +174,7 @@ class OpenAPISpec:
         """
         method = method.lower()
         path = urlsplit(url).path or "/"
-        candidates = [path] + [path[len(b):] for b in self._base_paths if path.startswith(b + "/")]
+        candidates = [path] + [path[len(b) :] for b in self._base_paths if path.startswith(b + "/")]
         found = []
         for candidate in candidates:
             for regex, template in self._templates:
@@ -196,13 +205,21 @@ class OpenAPISpec:
             raise SpecLookupError(f"{op.method} {op.template} declares no JSON body for {status}")
         return self.errors(body, schema, direction="response")
 
-    def errors(self, value: JSON, schema: dict, *, direction: str | None = None, path: str = "$") -> list[str]:
+    def errors(
+        self, value: JSON, schema: dict, *, direction: str | None = None, path: str = "$"
+    ) -> list[str]:
         """Problems of `value` against `schema`; `direction` ("request"/"response") adds the
         readOnly/writeOnly rule."""
         return list(self._check(value, schema, path, direction))
 
-    def _check(self, value: JSON, node: dict, path: str, direction: str | None,
-               siblings: frozenset[str] = frozenset()) -> Iterator[str]:
+    def _check(
+        self,
+        value: JSON,
+        node: dict,
+        path: str,
+        direction: str | None,
+        siblings: frozenset[str] = frozenset(),
+    ) -> Iterator[str]:
         """`siblings`: property names declared by the other parts of an enclosing allOf."""
         node = self._flatten_ref(node)
         if value is None and (node.get("nullable") or self._allows_null_by_type(node)):
@@ -216,7 +233,9 @@ class OpenAPISpec:
                 yield from self._check(value, part, path, direction, names)
         if "anyOf" in node or "oneOf" in node:
             names = siblings | self._declared_names(node)
-            if "anyOf" in node and not any(self._fits(value, alt, path, direction, names) for alt in node["anyOf"]):
+            if "anyOf" in node and not any(
+                self._fits(value, alt, path, direction, names) for alt in node["anyOf"]
+            ):
                 yield f"{path}: matches none of anyOf ({_describe(value)})"
             if "oneOf" in node:
                 yield from self._one_of(value, node, path, direction, names)
@@ -239,8 +258,9 @@ class OpenAPISpec:
             for i, item in enumerate(value):
                 yield from self._check(item, node["items"], f"{path}[{i}]", direction)
 
-    def _object(self, value: dict, node: dict, path: str, direction: str | None,
-                siblings: frozenset[str]) -> Iterator[str]:
+    def _object(
+        self, value: dict, node: dict, path: str, direction: str | None, siblings: frozenset[str]
+    ) -> Iterator[str]:
         props = node.get("properties", {})
         for name in node.get("required", []):
             if name not in value and not self._skipped(props.get(name), direction):
@@ -269,15 +289,22 @@ class OpenAPISpec:
             names |= self._declared_names(part)
         return frozenset(names)
 
-    def _one_of(self, value: JSON, node: dict, path: str, direction: str | None,
-                names: frozenset[str]) -> Iterator[str]:
+    def _one_of(
+        self, value: JSON, node: dict, path: str, direction: str | None, names: frozenset[str]
+    ) -> Iterator[str]:
         discriminator = node.get("discriminator")
         if discriminator and isinstance(value, dict) and discriminator.get("propertyName") in value:
             tag = value[discriminator["propertyName"]]
             target = (discriminator.get("mapping") or {}).get(str(tag))
             if target is None:  # without a mapping the tag names the component
-                target = next((alt["$ref"] for alt in node["oneOf"]
-                               if alt.get("$ref", "").rsplit("/", 1)[-1] == str(tag)), None)
+                target = next(
+                    (
+                        alt["$ref"]
+                        for alt in node["oneOf"]
+                        if alt.get("$ref", "").rsplit("/", 1)[-1] == str(tag)
+                    ),
+                    None,
+                )
             if target is None:
                 yield f"{path}: discriminator {discriminator['propertyName']}={tag!r} names no oneOf schema"
             else:
@@ -323,9 +350,11 @@ def _json_schema(content: dict | None) -> dict | None:
     `application/problem+json` and `*/*` count)."""
     if not content:
         return None
+
     def rank(media: str) -> int:
         base = media.split(";")[0].strip().lower()
         return 0 if base == "application/json" else 1 if base.endswith("+json") else 2 if base == "*/*" else 9
+
     media = min(content, key=rank)
     return content[media].get("schema") if rank(media) < 9 else None
 

@@ -197,7 +197,7 @@ def _message(exc: openai.APIStatusError) -> str:
     message = error.get("message") if isinstance(error, dict) else None
     if isinstance(message, str) and message.strip():
         text = " ".join(message.split())
-        return text if len(text) <= _MAX_MESSAGE_CHARS else text[:_MAX_MESSAGE_CHARS - 1] + "…"
+        return text if len(text) <= _MAX_MESSAGE_CHARS else text[: _MAX_MESSAGE_CHARS - 1] + "…"
     size = len(body) if isinstance(body, (str, bytes)) else 0
     if not size:
         return "no error message"

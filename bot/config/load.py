@@ -156,7 +156,9 @@ def _check_paths(settings: Settings) -> None:
     server = settings.server
     if server.admin_port and server.admin_port == server.port:
         # Even on different addresses one port for both invites exposing the admin one by mistake.
-        raise ConfigError("server.admin_port", f"must differ from server.port ({server.port}); 0 turns it off")
+        raise ConfigError(
+            "server.admin_port", f"must differ from server.port ({server.port}); 0 turns it off"
+        )
 
 
 def _check_openai_key(root: Table, settings: Settings) -> None:

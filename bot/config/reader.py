@@ -243,9 +243,7 @@ class Table:
             return f.default_factory()
         return _MISSING
 
-    def _raw(
-        self, name: str, types: type | tuple[type, ...], expected: str, convert: Any = None
-    ) -> Any:
+    def _raw(self, name: str, types: type | tuple[type, ...], expected: str, convert: Any = None) -> Any:
         if name not in self._data:
             default = self._default(name)
             if default is _MISSING:

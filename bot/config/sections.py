@@ -107,8 +107,16 @@ def whatsapp(t: Table) -> WhatsAppSettings:
         phone_number_id=_phone_number_id(t),
         graph_url=_http_url(t, "graph_url", carries_token=True),
         api_version=t.string("api_version", pattern=r"v\d+\.\d+", hint='must look like "v23.0"'),
-        template_name=t.string("template_name", pattern=r"[a-z0-9_]*", hint="must be a template name: lower-case letters, digits, '_'"),
-        template_language=t.string("template_language", pattern=r"[a-z]{2,3}(_[A-Z]{2})?", hint='must be a language code like "en" or "pt_BR"'),
+        template_name=t.string(
+            "template_name",
+            pattern=r"[a-z0-9_]*",
+            hint="must be a template name: lower-case letters, digits, '_'",
+        ),
+        template_language=t.string(
+            "template_language",
+            pattern=r"[a-z]{2,3}(_[A-Z]{2})?",
+            hint='must be a language code like "en" or "pt_BR"',
+        ),
         template_parameters=_placeholders(t, "template_parameters", ("name", "issue_key")),
     )
 
@@ -147,7 +155,9 @@ def _placeholders_in(t: Table, name: str, value: str, allowed: tuple[str, ...]) 
     try:
         value.format(**{key: "" for key in allowed})
     except (KeyError, IndexError, ValueError) as exc:
-        raise t.error(name, f"unknown placeholder {exc} (allowed: {', '.join('{' + a + '}' for a in allowed)})") from None
+        raise t.error(
+            name, f"unknown placeholder {exc} (allowed: {', '.join('{' + a + '}' for a in allowed)})"
+        ) from None
 
 
 def jira(t: Table) -> JiraSettings:
@@ -171,13 +181,9 @@ def _check_jira_auth(t: Table, s: JiraSettings) -> None:
             "set either token (Server/Data Center) or email + api_token (Cloud), not both",
         )
     if s.token and s.email:
-        raise t.error(
-            "email", "not used with token (Server/Data Center); remove it or use api_token"
-        )
+        raise t.error("email", "not used with token (Server/Data Center); remove it or use api_token")
     if s.api_token and not s.email:
-        raise t.error(
-            "email", "missing required value: Jira Cloud authenticates with email + api_token"
-        )
+        raise t.error("email", "missing required value: Jira Cloud authenticates with email + api_token")
     if not s.token and not s.api_token:
         if s.email:
             raise t.missing("api_token")
@@ -201,8 +207,11 @@ def openai(t: Table) -> OpenAISettings:
     # around it, a second instance would take the turn over mid-call and both would answer.
     least = settings.timeout_seconds + TURN_LEASE_MARGIN_SECONDS
     if settings.turn_lease_seconds < least:
-        raise t.error("turn_lease_seconds", f"must be at least openai.timeout_seconds + "
-                      f"{TURN_LEASE_MARGIN_SECONDS:g} ({least:g}): a turn holds it across one OpenAI call")
+        raise t.error(
+            "turn_lease_seconds",
+            f"must be at least openai.timeout_seconds + "
+            f"{TURN_LEASE_MARGIN_SECONDS:g} ({least:g}): a turn holds it across one OpenAI call",
+        )
     return settings
 
 
@@ -229,14 +238,11 @@ def inbox(t: Table) -> InboxSettings:
 
 def service(t: Table, default_model: str) -> ServiceSettings:
     return ServiceSettings(
-        id=t.string(
-            "id", pattern=r"[a-z0-9_-]+", hint="must be lower-case letters, digits, '_' or '-'"
-        ),
+        id=t.string("id", pattern=r"[a-z0-9_-]+", hint="must be lower-case letters, digits, '_' or '-'"),
         project_key=t.string(
             "project_key",
             pattern=r"[A-Z][A-Z0-9_]+",
-            hint="must be a Jira project key: an upper-case letter, "
-            "then upper-case letters, digits or '_'",
+            hint="must be a Jira project key: an upper-case letter, then upper-case letters, digits or '_'",
         ),
         issue_type=t.string("issue_type", non_empty=True),
         labels=_labels(t, "labels"),
@@ -283,7 +289,9 @@ def flows(t: Table) -> FlowsSettings:
         try:
             load_private_key_file(settings.private_key_file, settings.private_key_passphrase)
         except KeyFileError as exc:
-            raise t.error("private_key_passphrase" if exc.passphrase else "private_key_file", exc.reason) from None
+            raise t.error(
+                "private_key_passphrase" if exc.passphrase else "private_key_file", exc.reason
+            ) from None
     return settings
 
 

@@ -42,7 +42,9 @@ def invert_iv(iv: bytes) -> bytes:
     return bytes(b ^ 0xFF for b in iv)
 
 
-def decrypt_request(private_key: rsa.RSAPrivateKey, body: Mapping[str, Any]) -> tuple[dict[str, Any], bytes, bytes]:
+def decrypt_request(
+    private_key: rsa.RSAPrivateKey, body: Mapping[str, Any]
+) -> tuple[dict[str, Any], bytes, bytes]:
     """Open one data-exchange request.
 
     Args:

@@ -65,11 +65,19 @@ class FlowEndpoint:
         answer, outcome = answer_request(request, self.screens)
         self.observe(outcome)
         # Screen names and the action only: the data is the customer's.
-        log.info("flow_request_answered", outcome=outcome, action=str(request.get("action"))[:40],
-                 screen=str(request.get("screen") or "")[:80], next_screen=str(answer.get("screen") or ""))
+        log.info(
+            "flow_request_answered",
+            outcome=outcome,
+            action=str(request.get("action"))[:40],
+            screen=str(request.get("screen") or "")[:80],
+            next_screen=str(answer.get("screen") or ""),
+        )
         if outcome == "unanswered":
-            log.warning("flow_screen_not_configured", action=str(request.get("action"))[:40],
-                        screen=str(request.get("screen") or "")[:80])
+            log.warning(
+                "flow_screen_not_configured",
+                action=str(request.get("action"))[:40],
+                screen=str(request.get("screen") or "")[:80],
+            )
         return Reply(200, encrypt_response(answer, aes_key, iv).encode("ascii"), "text/plain")
 
     def _refuse(self, status: int, reason: str, outcome: str) -> Reply:

@@ -37,7 +37,9 @@ def load_private_key_file(path: str | os.PathLike[str], passphrase: str = "") ->
     except TypeError:
         # cryptography's TypeError means exactly this mismatch.
         if passphrase:
-            raise KeyFileError(f"{file} is not encrypted: remove private_key_passphrase", passphrase=True) from None
+            raise KeyFileError(
+                f"{file} is not encrypted: remove private_key_passphrase", passphrase=True
+            ) from None
         raise KeyFileError(f"{file} is encrypted: set private_key_passphrase", passphrase=True) from None
     except ValueError as exc:
         hint = " or the passphrase is wrong" if passphrase else ""

@@ -77,9 +77,9 @@ def ticket_fields_from_flow(definition: FlowDefinition, response_json: object) -
     answers = parse_response_json(response_json) or {}
     summary = _one_line(fill(definition.summary, answers))[:SUMMARY_MAX_CHARS]
     rows = tuple((name, _clean(as_text(answers.get(name)))) for name in definition.description_fields)
-    labels = tuple(dict.fromkeys(
-        label for label in (jira_label(fill(t, answers)) for t in definition.labels) if label
-    ))
+    labels = tuple(
+        dict.fromkeys(label for label in (jira_label(fill(t, answers)) for t in definition.labels) if label)
+    )
     custom = {}
     for field_id, template in definition.custom_fields.items():
         value = _one_line(fill(template, answers))[:TEXT_FIELD_MAX_CHARS]

@@ -54,8 +54,7 @@ def read_head(header_block: bytes, *, max_body_bytes: int) -> Head:
     declared = _declared_length(header_block)
     body = declared if declared is not None and declared <= max_body_bytes else 0
     expects = body > 0 and _EXPECT_CONTINUE.search(header_block) is not None
-    return Head(size=len(header_block), body_length=body, declared_length=declared,
-                expects_continue=expects)
+    return Head(size=len(header_block), body_length=body, declared_length=declared, expects_continue=expects)
 
 
 def _declared_length(header_block: bytes) -> int | None:

@@ -37,8 +37,9 @@ _TICK_SECONDS = 0.5
 _OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 _TIMEOUT_ANSWER = b"HTTP/1.0 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-_HEADERS_TOO_LARGE = (b"HTTP/1.0 431 Request Header Fields Too Large\r\nContent-Length: 0\r\n"
-                      b"Connection: close\r\n\r\n")
+_HEADERS_TOO_LARGE = (
+    b"HTTP/1.0 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+)
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 Dispatch = Callable[[socket.socket, tuple, bytes], None]
@@ -59,9 +60,17 @@ class _Pending:
 class Intake:
     """Accept, buffer, and hand complete requests to `dispatch` (which owns the socket then)."""
 
-    def __init__(self, listener: socket.socket, dispatch: Dispatch, *, request_timeout: float,
-                 max_body_bytes: int, max_connections: int, max_buffered_bytes: int,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        listener: socket.socket,
+        dispatch: Dispatch,
+        *,
+        request_timeout: float,
+        max_body_bytes: int,
+        max_connections: int,
+        max_buffered_bytes: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._listener = listener
         self._dispatch = dispatch
         self._timeout = request_timeout
@@ -189,7 +198,7 @@ class Intake:
         self._forget(sock, close=False)
         with self._lock:
             self._in_flight += 1
-        self._dispatch(sock, pending.address, bytes(pending.buffer[:pending.total]))
+        self._dispatch(sock, pending.address, bytes(pending.buffer[: pending.total]))
 
     # -- limits ------------------------------------------------------------------------------
 

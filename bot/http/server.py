@@ -102,8 +102,12 @@ class _Serving:
     def __init__(self, app, host: str, port: int) -> None:
         self._app = app
         self.base_environ = {
-            "SERVER_NAME": host, "GATEWAY_INTERFACE": "CGI/1.1", "SERVER_PORT": str(port),
-            "REMOTE_HOST": "", "CONTENT_LENGTH": "", "SCRIPT_NAME": "",
+            "SERVER_NAME": host,
+            "GATEWAY_INTERFACE": "CGI/1.1",
+            "SERVER_PORT": str(port),
+            "REMOTE_HOST": "",
+            "CONTENT_LENGTH": "",
+            "SCRIPT_NAME": "",
         }
 
     def get_app(self):
@@ -113,21 +117,34 @@ class _Serving:
 class HttpServer:
     """Serves `app` on host:port (port 0 picks a free one) from background threads."""
 
-    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, *,
-                 request_timeout: float = REQUEST_TIMEOUT_SECONDS, max_body_bytes: int = 3 * 1024 * 1024,
-                 workers: int | None = None, max_connections: int | None = None) -> None:
+    def __init__(
+        self,
+        app,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        request_timeout: float = REQUEST_TIMEOUT_SECONDS,
+        max_body_bytes: int = 3 * 1024 * 1024,
+        workers: int | None = None,
+        max_connections: int | None = None,
+    ) -> None:
         self._listener = _listen(host, port)
         self._timeout = request_timeout
         self._serving = _Serving(app, host, self.port)
         self._requests: queue.SimpleQueue = queue.SimpleQueue()
         self._intake = Intake(
-            self._listener, self._requests_put, request_timeout=request_timeout,
-            max_body_bytes=max_body_bytes, max_connections=max_connections or connection_limit(),
+            self._listener,
+            self._requests_put,
+            request_timeout=request_timeout,
+            max_body_bytes=max_body_bytes,
+            max_connections=max_connections or connection_limit(),
             # Room for every worker's request and as many more waiting, at the largest size.
             max_buffered_bytes=max(64 * 1024 * 1024, 2 * (workers or WORKERS) * max_body_bytes),
         )
-        self._workers = [threading.Thread(target=self._work, name=f"http-{n}", daemon=True)
-                         for n in range(workers or WORKERS)]
+        self._workers = [
+            threading.Thread(target=self._work, name=f"http-{n}", daemon=True)
+            for n in range(workers or WORKERS)
+        ]
         self._intake_thread: threading.Thread | None = None
 
     @property

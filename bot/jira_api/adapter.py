@@ -79,9 +79,7 @@ class JiraAdapter(WorkflowAndSetupCalls):
             # The library would otherwise ask PyPI for a newer version of itself.
             "check_update": False,
         }
-        auth: dict[str, Any] = (
-            {"basic_auth": (email, api_token)} if cloud else {"token_auth": token}
-        )
+        auth: dict[str, Any] = {"basic_auth": (email, api_token)} if cloud else {"token_auth": token}
         client = jira.JIRA(
             options=options,
             get_server_info=False,
@@ -242,8 +240,9 @@ class JiraAdapter(WorkflowAndSetupCalls):
         Raises:
             IssueNotFound: the issue is gone.
         """
-        issue = self._request("list_attachments", "GET", f"issue/{quote(issue_key, safe='')}",
-                              params={"fields": "attachment"})
+        issue = self._request(
+            "list_attachments", "GET", f"issue/{quote(issue_key, safe='')}", params={"fields": "attachment"}
+        )
         found = ((issue or {}).get("fields") or {}).get("attachment") or []
         return [a for a in found if isinstance(a, dict)]
 

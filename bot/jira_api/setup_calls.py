@@ -32,8 +32,12 @@ class WorkflowAndSetupCalls:
                 screen/validator wants fields we do not send.
             JiraUnavailable: outcome unknown; look at the issue's status before retrying.
         """
-        self._request("transition", "POST", f"issue/{quote(issue_key, safe='')}/transitions",
-                      body={"transition": {"id": str(transition_id)}})
+        self._request(
+            "transition",
+            "POST",
+            f"issue/{quote(issue_key, safe='')}/transitions",
+            body={"transition": {"id": str(transition_id)}},
+        )
 
     def link_issues(self, inward_key: str, outward_key: str, link_type: str = "Relates") -> None:
         """`POST /issueLink`: link two issues with the link type named `link_type`.
@@ -45,11 +49,16 @@ class WorkflowAndSetupCalls:
             JiraRejected: an issue or the link type does not exist, or linking is disabled.
             JiraUnavailable: outcome unknown.
         """
-        self._request("link_issues", "POST", "issueLink", body={
-            "type": {"name": link_type},
-            "inwardIssue": {"key": inward_key},
-            "outwardIssue": {"key": outward_key},
-        })
+        self._request(
+            "link_issues",
+            "POST",
+            "issueLink",
+            body={
+                "type": {"name": link_type},
+                "inwardIssue": {"key": inward_key},
+                "outwardIssue": {"key": outward_key},
+            },
+        )
 
     # -- what `wajira check` asks ----------------------------------------------------------
 
@@ -71,8 +80,9 @@ class WorkflowAndSetupCalls:
         path = f"issue/createmeta/{quote(project_key, safe='')}/issuetypes"
         found: list[dict[str, Any]] = []
         while True:
-            page = self._request("creatable_issue_types", "GET", path,
-                                 params={"startAt": len(found), "maxResults": 50})
+            page = self._request(
+                "creatable_issue_types", "GET", path, params={"startAt": len(found), "maxResults": 50}
+            )
             # Cloud names the list `issueTypes`; Server/Data Center pages it as `values`.
             types = page.get("issueTypes", page.get("values")) or []
             found += types
@@ -87,8 +97,11 @@ class WorkflowAndSetupCalls:
         Raises:
             JiraRejected: 404 for an unknown project, 400 for an unknown permission key.
         """
-        answer = self._request("my_permissions", "GET", "mypermissions",
-                               params={"projectKey": project_key, "permissions": ",".join(keys)})
+        answer = self._request(
+            "my_permissions",
+            "GET",
+            "mypermissions",
+            params={"projectKey": project_key, "permissions": ",".join(keys)},
+        )
         held = (answer or {}).get("permissions") or {}
         return {key: bool((held.get(key) or {}).get("havePermission")) for key in keys}
-

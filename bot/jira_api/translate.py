@@ -23,8 +23,17 @@ from bot.jira_api.errors import (
 )
 
 # A 404 on these means the issue is gone; elsewhere (myself, search) it means a wrong URL.
-ISSUE_OPERATIONS = frozenset({"add_comment", "list_comments", "get_issue", "transitions", "transition",
-                               "add_attachment", "list_attachments"})
+ISSUE_OPERATIONS = frozenset(
+    {
+        "add_comment",
+        "list_comments",
+        "get_issue",
+        "transitions",
+        "transition",
+        "add_attachment",
+        "list_attachments",
+    }
+)
 
 MAX_REASON_CHARS = 300
 _CODE = re.compile(r"[A-Za-z0-9_.-]{1,64}")
@@ -79,7 +88,7 @@ def _reason(response: Any, data: dict[str, Any] | None) -> str:
                 parts.append(data[key])
     text = " ".join("; ".join(parts).split())  # newlines from a body must not split the line
     if text:
-        return text if len(text) <= MAX_REASON_CHARS else text[:MAX_REASON_CHARS - 1] + "…"
+        return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 1] + "…"
     return _describe_body(response)
 
 

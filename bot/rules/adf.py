@@ -168,7 +168,10 @@ def _node(node: object, depth: int) -> str:
     # doc, listItem, panel, expand, layouts, and whatever Atlassian adds next: their children.
     children = _children(node)
     if children:
-        inline = all(isinstance(c, dict) and isinstance(c.get("type"), str) and c["type"] in _INLINE_TYPES for c in children)
+        inline = all(
+            isinstance(c, dict) and isinstance(c.get("type"), str) and c["type"] in _INLINE_TYPES
+            for c in children
+        )
         return _inline(node, depth) if inline else _blocks(node, depth)
     text = node.get("text")
     return text if isinstance(text, str) else ""

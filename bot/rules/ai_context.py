@@ -54,11 +54,7 @@ def ai_messages(
         `[{"role": "system", ...}, {"role": "user"|"assistant", "content": ...}, ...]`.
     """
     system = {"role": "system", "content": _system_content(system_prompt, summary)}
-    turns = [
-        turn
-        for c in sorted(comments, key=_order)
-        if (turn := _turn(c, bot_account_id)) is not None
-    ]
+    turns = [turn for c in sorted(comments, key=_order) if (turn := _turn(c, bot_account_id)) is not None]
     return [system, *_trim(turns, max_chars - len(system["content"]))]
 
 
@@ -99,7 +95,7 @@ def _turn(c: CommentView, bot_account_id: str | None) -> Message | None:
 
 
 def _strip_prefix(text: str, prefix: str) -> str:
-    return text[len(prefix):].lstrip() if text.startswith(prefix) else text
+    return text[len(prefix) :].lstrip() if text.startswith(prefix) else text
 
 
 def _trim(turns: list[Message], budget: int) -> list[Message]:

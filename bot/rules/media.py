@@ -26,12 +26,21 @@ FALLBACK_EXTENSION = ".bin"
 # `mimetypes` answers differently across Python versions and systems (audio/mpeg → .mpga,
 # image/webp unknown before 3.13).
 _EXTENSIONS = {
-    "audio/aac": ".aac", "audio/amr": ".amr", "audio/mp4": ".m4a", "audio/mpeg": ".mp3",
-    "audio/ogg": ".ogg", "audio/opus": ".opus",
-    "image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp",
-    "video/3gpp": ".3gp", "video/mp4": ".mp4",
-    "text/plain": ".txt", "application/pdf": ".pdf",
-    "application/msword": ".doc", "application/vnd.ms-excel": ".xls",
+    "audio/aac": ".aac",
+    "audio/amr": ".amr",
+    "audio/mp4": ".m4a",
+    "audio/mpeg": ".mp3",
+    "audio/ogg": ".ogg",
+    "audio/opus": ".opus",
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/webp": ".webp",
+    "video/3gpp": ".3gp",
+    "video/mp4": ".mp4",
+    "text/plain": ".txt",
+    "application/pdf": ".pdf",
+    "application/msword": ".doc",
+    "application/vnd.ms-excel": ".xls",
     "application/vnd.ms-powerpoint": ".ppt",
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
@@ -61,8 +70,13 @@ def media_ref(kind: str, raw: Any) -> MediaRef | None:
     name = attachment_name(kind, raw)
     if media is None or name is None:
         return None
-    return MediaRef(kind=kind, media_id=_str(media, "id"), mime_type=_str(media, "mime_type"),
-                    sha256=_str(media, "sha256"), attachment_name=name)
+    return MediaRef(
+        kind=kind,
+        media_id=_str(media, "id"),
+        mime_type=_str(media, "mime_type"),
+        sha256=_str(media, "sha256"),
+        attachment_name=name,
+    )
 
 
 def attachment_name(kind: str, raw: Any) -> str | None:
@@ -147,7 +161,7 @@ def _limit(name: str) -> str:
         return name
     stem, dot, ext = name.rpartition(".")
     if dot and stem and len(ext) < _MAX_EXTENSION_CHARS:
-        return stem[:MAX_FILENAME_CHARS - len(ext) - 1].rstrip() + "." + ext
+        return stem[: MAX_FILENAME_CHARS - len(ext) - 1].rstrip() + "." + ext
     return name[:MAX_FILENAME_CHARS].rstrip()
 
 

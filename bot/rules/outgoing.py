@@ -117,7 +117,7 @@ def markdown_to_whatsapp(md: str) -> str:
     pos = 0
     text = (md or "").replace("\r\n", "\n").replace("\r", "\n")
     for m in _FENCE.finditer(text):
-        out.append(_prose(text[pos:m.start()]))
+        out.append(_prose(text[pos : m.start()]))
         out.append("```\n" + m.group("code").rstrip("\n") + "\n```")
         pos = m.end()
     out.append(_prose(text[pos:]))
@@ -137,7 +137,7 @@ def _line(line: str) -> str:
         return f"*{_code_aware(title)}*" if title else ""
     bullet = _BULLET.match(line)
     if bullet:
-        return bullet.group("indent") + "\u2022 " + _code_aware(line[bullet.end():])
+        return bullet.group("indent") + "\u2022 " + _code_aware(line[bullet.end() :])
     return _code_aware(line)
 
 
@@ -193,8 +193,8 @@ def _code_aware(line: str) -> str:
         if j is None:
             i += 1
             continue
-        out.append(_inline(line[pos:runs[i][0]]))
-        code = line[runs[i][1]:runs[j][0]]
+        out.append(_inline(line[pos : runs[i][0]]))
+        code = line[runs[i][1] : runs[j][0]]
         # WhatsApp's inline code cannot hold a backtick; its ``` monospace can.
         out.append(f"```{code}```" if "`" in code else f"`{code}`")
         pos, i = runs[j][1], j + 1
@@ -292,7 +292,7 @@ class _InlineScanner:
         """(end, replacement) of the markup starting at `at`, the rules tried in the order above."""
         first = self.text[at]
         if first == "\\":
-            char = self.text[at + 1:at + 2]
+            char = self.text[at + 1 : at + 2]
             return (at + 2, char) if char and char in _ESCAPABLE else None
         if first in "![":
             return self._link(at)
@@ -365,7 +365,9 @@ class _InlineScanner:
         if not scheme:
             return None
         end = self._next(stop, at + scheme)
-        if end == at + scheme or (closing and (end - at - scheme > _URL_MAX or not text.startswith(closing, end))):
+        if end == at + scheme or (
+            closing and (end - at - scheme > _URL_MAX or not text.startswith(closing, end))
+        ):
             return None
         return end + len(closing), text[at:end]
 

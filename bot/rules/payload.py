@@ -63,8 +63,7 @@ def _parse(doc: object) -> ParsedBatch:
             raise PayloadError(f"{epath}.changes", "must be a list")
         for c, change in enumerate(changes):
             _parse_change(change, f"{epath}.changes[{c}]", out)
-    return ParsedBatch(tuple(out.messages), tuple(out.statuses), tuple(out.others),
-                       tuple(out.contacts))
+    return ParsedBatch(tuple(out.messages), tuple(out.statuses), tuple(out.others), tuple(out.contacts))
 
 
 def _parse_change(change: object, path: str, out: Records) -> None:
@@ -86,8 +85,7 @@ def _parse_change(change: object, path: str, out: Records) -> None:
         return
     raw_messages = optional_list(value, "messages", vpath) if field == "messages" else []
     raw_statuses = optional_list(value, "statuses", vpath) if field == "messages" else []
-    raw_echoes = (optional_list(value, "message_echoes", vpath)
-                  if field == "smb_message_echoes" else [])
+    raw_echoes = optional_list(value, "message_echoes", vpath) if field == "smb_message_echoes" else []
     if not raw_messages and not raw_statuses and not raw_echoes:
         # Errors-only changes, fields Meta adds later: kept whole so nothing is dropped.
         out.others.append(other_event(field, value, path))
@@ -96,9 +94,7 @@ def _parse_change(change: object, path: str, out: Records) -> None:
     phone_number_id, display = metadata(value, vpath)
     contacts = _contacts(value)
     for i, msg in enumerate(raw_messages):
-        out.messages.append(
-            _message(msg, f"{vpath}.messages[{i}]", phone_number_id, display, contacts)
-        )
+        out.messages.append(_message(msg, f"{vpath}.messages[{i}]", phone_number_id, display, contacts))
     for i, st in enumerate(raw_statuses):
         out.statuses.append(_status(st, f"{vpath}.statuses[{i}]", phone_number_id))
     for i, echo in enumerate(raw_echoes):
@@ -153,9 +149,18 @@ def _message(
         if wa_id is None or contact.get("wa_id") == wa_id:
             user_id = str_or_none(contact, "user_id")
 
-    return inbound_message(msg, f"{path}.from", wamid=wamid, sent_at=sent_at, msg_kind=msg_kind,
-                           wa_id=wa_id, user_id=user_id, phone_number_id=phone_number_id,
-                           display=display, profile_name=_profile_name(contact))
+    return inbound_message(
+        msg,
+        f"{path}.from",
+        wamid=wamid,
+        sent_at=sent_at,
+        msg_kind=msg_kind,
+        wa_id=wa_id,
+        user_id=user_id,
+        phone_number_id=phone_number_id,
+        display=display,
+        profile_name=_profile_name(contact),
+    )
 
 
 def _status(st: object, path: str, phone_number_id: str) -> StatusEvent:

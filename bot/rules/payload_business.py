@@ -40,9 +40,19 @@ def echo(msg: object, path: str, phone_number_id: str, display: str | None) -> I
         raise PayloadError(f"{path}.to", "must be a string")
     wa_id = dialable(to)
     user_id = str_or_none(msg, "to_user_id")
-    return inbound_message(msg, f"{path}.to", wamid=wamid, sent_at=sent_at, msg_kind=msg_kind,
-                           wa_id=wa_id, user_id=user_id, phone_number_id=phone_number_id,
-                           display=display, origin="echo", from_business=True)
+    return inbound_message(
+        msg,
+        f"{path}.to",
+        wamid=wamid,
+        sent_at=sent_at,
+        msg_kind=msg_kind,
+        wa_id=wa_id,
+        user_id=user_id,
+        phone_number_id=phone_number_id,
+        display=display,
+        origin="echo",
+        from_business=True,
+    )
 
 
 def history(value: dict[str, Any], path: str, out: Records) -> None:
@@ -81,8 +91,9 @@ def history(value: dict[str, Any], path: str, out: Records) -> None:
         out.others.append(other_event("history", value, path))
 
 
-def _history_message(msg: object, path: str, phone_number_id: str, display: str | None,
-                     customer: str | None) -> InboundMessage:
+def _history_message(
+    msg: object, path: str, phone_number_id: str, display: str | None, customer: str | None
+) -> InboundMessage:
     msg, wamid, sent_at, msg_kind = message_header(msg, path)
     sender, to = str_or_none(msg, "from"), str_or_none(msg, "to")
     # Meta puts `to` only on the business's own messages; the thread id is the customer.
@@ -97,9 +108,19 @@ def _history_message(msg: object, path: str, phone_number_id: str, display: str 
     peer = customer or to or (None if from_business else sender)
     wa_id = dialable(peer)
     user_id = None if from_business else str_or_none(msg, "from_user_id")
-    return inbound_message(msg, f"{path}.from", wamid=wamid, sent_at=sent_at, msg_kind=msg_kind,
-                           wa_id=wa_id, user_id=user_id, phone_number_id=phone_number_id,
-                           display=display, origin="history", from_business=from_business)
+    return inbound_message(
+        msg,
+        f"{path}.from",
+        wamid=wamid,
+        sent_at=sent_at,
+        msg_kind=msg_kind,
+        wa_id=wa_id,
+        user_id=user_id,
+        phone_number_id=phone_number_id,
+        display=display,
+        origin="history",
+        from_business=from_business,
+    )
 
 
 def _same_number(a: str, b: str) -> bool:

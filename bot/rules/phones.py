@@ -116,7 +116,7 @@ def mask_phone(s: str) -> str:
     if service:
         return f"{mask_phone(s)}#{service}"
     if s.startswith(_USER_PREFIX):
-        ident = s[len(_USER_PREFIX):]
+        ident = s[len(_USER_PREFIX) :]
         # Business-scoped ids start with a country (`US.`), which helps triage; keep 2 + 2 chars.
         if len(ident) <= 6:
             return _USER_PREFIX + "*" * len(ident)
@@ -127,7 +127,7 @@ def mask_phone(s: str) -> str:
         return "***"
     cc = _country_code_len(digits)
     hidden = max(len(digits) - cc - 2, 0)
-    return "+" + digits[:cc] + "*" * hidden + digits[cc + hidden:]
+    return "+" + digits[:cc] + "*" * hidden + digits[cc + hidden :]
 
 
 def display_phone(key: str) -> str:

@@ -345,8 +345,9 @@ def render_echo(kind: str, raw: dict[str, Any], business: str) -> RenderedCommen
     return RenderedComment(f"[WhatsApp] {_business(business)} (app): {_prefix(kind, msg)}{body}", media)
 
 
-def render_history(kind: str, raw: dict[str, Any], name: str, *, sent_at: int,
-                   business: str | None = None) -> RenderedComment:
+def render_history(
+    kind: str, raw: dict[str, Any], name: str, *, sent_at: int, business: str | None = None
+) -> RenderedComment:
     """Render a message of shared chat history as `[WhatsApp history {date}] {name}: {body}`.
 
     Args:
@@ -362,7 +363,8 @@ def render_history(kind: str, raw: dict[str, Any], name: str, *, sent_at: int,
     body, media = _body(kind, msg, 0)
     who = f"{_business(business)} (app)" if business is not None else (sanitize_name(name) or FALLBACK_NAME)
     return RenderedComment(
-        f"[WhatsApp history {_utc_minute(sent_at)}] {who}: {_prefix(kind, msg)}{body}{_suffix(msg)}", media)
+        f"[WhatsApp history {_utc_minute(sent_at)}] {who}: {_prefix(kind, msg)}{body}{_suffix(msg)}", media
+    )
 
 
 def _message_and_kind(kind: object, raw: object) -> tuple[dict[str, Any], str]:

@@ -63,7 +63,7 @@ def check_signature(app_secret: str, body: bytes, header: str | None) -> Signatu
     value = header.strip()
     if not value.startswith(_PREFIX):
         return SignatureCheck.INVALID
-    given = value[len(_PREFIX):]
+    given = value[len(_PREFIX) :]
     # Shape checks first so a malformed header never reaches the comparison; they only look at
     # attacker-supplied input, so they leak nothing about the expected digest.
     if len(given) != _DIGEST_HEX_LEN or not set(given) <= _HEX_DIGITS:

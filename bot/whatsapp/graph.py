@@ -32,8 +32,15 @@ from bot.whatsapp.graph_errors import (
 
 # Callers take the adapter and the exceptions it raises from one place.
 __all__ = [
-    "GraphAdapter", "GraphAuthFailed", "GraphError", "GraphRateLimited", "GraphRejected", "GraphUnavailable",
-    "MediaInfo", "Recipient", "WindowClosed",
+    "GraphAdapter",
+    "GraphAuthFailed",
+    "GraphError",
+    "GraphRateLimited",
+    "GraphRejected",
+    "GraphUnavailable",
+    "MediaInfo",
+    "Recipient",
+    "WindowClosed",
 ]
 
 log = get_logger(__name__)
@@ -91,8 +98,16 @@ class GraphAdapter:
         observe: called as observe(operation, outcome, seconds) after every call (metrics).
     """
 
-    def __init__(self, session: requests.Session, *, base_url: str, api_version: str, access_token: str,
-                 timeout: float = 30.0, observe: Observe | None = None) -> None:
+    def __init__(
+        self,
+        session: requests.Session,
+        *,
+        base_url: str,
+        api_version: str,
+        access_token: str,
+        timeout: float = 30.0,
+        observe: Observe | None = None,
+    ) -> None:
         self._session = session
         self._root = f"{base_url.rstrip('/')}/{api_version.strip('/')}"
         self._token = access_token
@@ -100,8 +115,15 @@ class GraphAdapter:
         self._observe = observe or (lambda op, outcome, seconds: None)
 
     @classmethod
-    def connect(cls, *, base_url: str, api_version: str, access_token: str, timeout: float = 30.0,
-                observe: Observe | None = None) -> GraphAdapter:
+    def connect(
+        cls,
+        *,
+        base_url: str,
+        api_version: str,
+        access_token: str,
+        timeout: float = 30.0,
+        observe: Observe | None = None,
+    ) -> GraphAdapter:
         """Build the adapter without touching the network.
 
         The session has no retry adapter: retries are the outbox's, which backs off without
@@ -109,14 +131,28 @@ class GraphAdapter:
         """
         session = requests.Session()
         session.headers["User-Agent"] = "wajira"
-        return cls(session, base_url=base_url, api_version=api_version, access_token=access_token,
-                   timeout=timeout, observe=observe)
+        return cls(
+            session,
+            base_url=base_url,
+            api_version=api_version,
+            access_token=access_token,
+            timeout=timeout,
+            observe=observe,
+        )
 
     # -- the one place HTTP happens ---------------------------------------------------------
 
-    def _request(self, operation: str, method: str, url: str, *, read: Callable[[requests.Response], T],
-                 json: dict[str, Any] | None = None, stream: bool = False,
-                 fields: dict[str, Any] | None = None) -> T:
+    def _request(
+        self,
+        operation: str,
+        method: str,
+        url: str,
+        *,
+        read: Callable[[requests.Response], T],
+        json: dict[str, Any] | None = None,
+        stream: bool = False,
+        fields: dict[str, Any] | None = None,
+    ) -> T:
         """Send one request and hand the 2xx response to `read`, inside the timing and the
         error translation (so a body that breaks off mid-download is reported like any failure).
 
@@ -129,8 +165,9 @@ class GraphAdapter:
         # hold the response; ours says what happened, and no traceback chains to theirs.
         try:
             headers = {"Authorization": f"Bearer {self._token}"}
-            with self._session.request(method, url, json=json, headers=headers, timeout=self._timeout,
-                                       stream=stream) as response:
+            with self._session.request(
+                method, url, json=json, headers=headers, timeout=self._timeout, stream=stream
+            ) as response:
                 status = response.status_code
                 if status >= 400:
                     raise error_from_response(status, response.headers, _head(response, MAX_ERROR_BODY))
@@ -151,8 +188,15 @@ class GraphAdapter:
             elapsed = time.monotonic() - started
             self._observe(operation, outcome, elapsed)
             # No URL (media URLs are signed), no body (customer text), no token: ids and outcome.
-            log.debug("graph_call", operation=operation, outcome=outcome, status=status, code=code,
-                      ms=round(elapsed * 1000, 1), **(fields or {}))
+            log.debug(
+                "graph_call",
+                operation=operation,
+                outcome=outcome,
+                status=status,
+                code=code,
+                ms=round(elapsed * 1000, 1),
+                **(fields or {}),
+            )
 
     def _url(self, *segments: str) -> str:
         # Ids come from webhooks and config: quoting keeps "../" or "?" from reshaping the path.
@@ -160,8 +204,15 @@ class GraphAdapter:
 
     # -- operations -------------------------------------------------------------------------
 
-    def send_text(self, phone_number_id: str, to: Recipient, body: str, *, reply_to: str | None = None,
-                  preview_url: bool = False) -> str:
+    def send_text(
+        self,
+        phone_number_id: str,
+        to: Recipient,
+        body: str,
+        *,
+        reply_to: str | None = None,
+        preview_url: bool = False,
+    ) -> str:
         """Send a free-form text (≤ 4096 characters; splitting is the caller's job).
 
         Args:
@@ -181,14 +232,18 @@ class GraphAdapter:
             GraphAuthFailed: the token is bad.
             GraphUnavailable: outcome unknown; the message may have been sent.
         """
-        message: dict[str, Any] = {**_envelope(to), "type": "text",
-                                   "text": {"body": body, "preview_url": preview_url}}
+        message: dict[str, Any] = {
+            **_envelope(to),
+            "type": "text",
+            "text": {"body": body, "preview_url": preview_url},
+        }
         if reply_to:
             message["context"] = {"message_id": reply_to}
         return self._send("send_text", phone_number_id, to, message)
 
-    def send_template(self, phone_number_id: str, to: Recipient, *, name: str, language: str,
-                      body_parameters: list[str]) -> str:
+    def send_template(
+        self, phone_number_id: str, to: Recipient, *, name: str, language: str, body_parameters: list[str]
+    ) -> str:
         """Send an approved template; the only kind of message allowed outside the 24 h window.
 
         Args:
@@ -205,10 +260,12 @@ class GraphAdapter:
         # The spec's LanguageObject requires `policy`, whose only value is "deterministic".
         template: dict[str, Any] = {"name": name, "language": {"policy": "deterministic", "code": language}}
         if body_parameters:
-            template["components"] = [{
-                "type": "body",
-                "parameters": [{"type": "text", "text": str(p)} for p in body_parameters],
-            }]
+            template["components"] = [
+                {
+                    "type": "body",
+                    "parameters": [{"type": "text", "text": str(p)} for p in body_parameters],
+                }
+            ]
         message = {**_envelope(to), "type": "template", "template": template}
         return self._send("send_template", phone_number_id, to, message)
 
@@ -223,8 +280,14 @@ class GraphAdapter:
         body: dict[str, Any] = {"messaging_product": "whatsapp", "status": "read", "message_id": wamid}
         if typing:
             body["typing_indicator"] = {"type": "text"}
-        answer = self._request("mark_read", "POST", self._url(phone_number_id, "messages"),
-                               read=_json, json=body, fields={"phone_number_id": phone_number_id})
+        answer = self._request(
+            "mark_read",
+            "POST",
+            self._url(phone_number_id, "messages"),
+            read=_json,
+            json=body,
+            fields={"phone_number_id": phone_number_id},
+        )
         if not (isinstance(answer, dict) and answer.get("success") is True):
             raise GraphUnavailable("mark_read: Graph did not confirm the read mark")
 
@@ -235,8 +298,9 @@ class GraphAdapter:
         Raises:
             GraphRejected: unknown media id (code 100); GraphUnavailable, GraphAuthFailed.
         """
-        data = self._request("media_info", "GET", self._url(media_id), read=_json,
-                             fields={"media_id": media_id})
+        data = self._request(
+            "media_info", "GET", self._url(media_id), read=_json, fields={"media_id": media_id}
+        )
         try:
             size = data.get("file_size")
             return MediaInfo(
@@ -283,8 +347,13 @@ class GraphAdapter:
             GraphRejected: unknown phone_number_id (code 100, subcode 33); GraphAuthFailed,
                 GraphUnavailable.
         """
-        data = self._request("phone_number", "GET", self._url(phone_number_id), read=_json,
-                             fields={"phone_number_id": phone_number_id})
+        data = self._request(
+            "phone_number",
+            "GET",
+            self._url(phone_number_id),
+            read=_json,
+            fields={"phone_number_id": phone_number_id},
+        )
         if not isinstance(data, dict):
             raise GraphUnavailable("phone_number: Graph's answer is not an object")
         return data
@@ -292,8 +361,14 @@ class GraphAdapter:
     # -- helpers ----------------------------------------------------------------------------
 
     def _send(self, operation: str, phone_number_id: str, to: Recipient, message: dict[str, Any]) -> str:
-        answer = self._request(operation, "POST", self._url(phone_number_id, "messages"), read=_json,
-                               json=message, fields={"phone_number_id": phone_number_id, "to": to.masked()})
+        answer = self._request(
+            operation,
+            "POST",
+            self._url(phone_number_id, "messages"),
+            read=_json,
+            json=message,
+            fields={"phone_number_id": phone_number_id, "to": to.masked()},
+        )
         try:
             return str(answer["messages"][0]["id"])
         except (KeyError, IndexError, TypeError):
@@ -324,8 +399,11 @@ def _head(response: requests.Response, limit: int) -> bytes:
 
 def _too_large(declared: int | None, max_bytes: int) -> GraphRejected:
     size = f"{declared} bytes" if declared is not None else f"more than {max_bytes} bytes"
-    return GraphRejected(f"download: medium too large ({size}, limit {max_bytes})", title="too large",
-                         details=f"limit {max_bytes} bytes")
+    return GraphRejected(
+        f"download: medium too large ({size}, limit {max_bytes})",
+        title="too large",
+        details=f"limit {max_bytes} bytes",
+    )
 
 
 def _check_download_url(url: str) -> None:
@@ -336,8 +414,9 @@ def _check_download_url(url: str) -> None:
         return
     if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
         return
-    raise GraphRejected("download: refusing to send the access token to a non-https media URL",
-                        title="insecure media url")
+    raise GraphRejected(
+        "download: refusing to send the access token to a non-https media URL", title="insecure media url"
+    )
 
 
 def _is_loopback(host: str) -> bool:

@@ -28,16 +28,35 @@ from .wsgi import BadJson, Request, Response, Router, send
 _VERSION_RE = re.compile(r"^v\d+\.\d+$")
 _OBJECT_ROUTE = "/{version}/{object_id}"
 # Fields a phone-number node answers for `?fields=`; the first four are the default set.
-_PHONE_FIELDS = ("id", "display_phone_number", "verified_name", "quality_rating",
-                 "code_verification_status", "name_status", "platform_type", "throughput")
+_PHONE_FIELDS = (
+    "id",
+    "display_phone_number",
+    "verified_name",
+    "quality_rating",
+    "code_verification_status",
+    "name_status",
+    "platform_type",
+    "throughput",
+)
 
 
 class GraphApp:
     """WSGI callable; GraphSandbox builds it and owns its collaborators."""
 
-    def __init__(self, *, state: GraphState, media: MediaStore, faults: FaultPlan, access_token: str,
-                 notifier: StatusNotifier | None, status_sequence: tuple[str, ...], status_delay: float,
-                 enforce_window: bool, window_error_via: str, verified_name: str) -> None:
+    def __init__(
+        self,
+        *,
+        state: GraphState,
+        media: MediaStore,
+        faults: FaultPlan,
+        access_token: str,
+        notifier: StatusNotifier | None,
+        status_sequence: tuple[str, ...],
+        status_delay: float,
+        enforce_window: bool,
+        window_error_via: str,
+        verified_name: str,
+    ) -> None:
         self.state = state
         self.media = media
         self.faults = faults
@@ -63,7 +82,9 @@ class GraphApp:
         except GraphError as exc:
             response = Response(exc.http_status, exc.body(), exc.headers)
         except Exception:  # a sandbox bug must surface in the test, not hang the client
-            response = Response(500, {"error": {"message": traceback.format_exc(), "type": "SandboxBug", "code": 1}})
+            response = Response(
+                500, {"error": {"message": traceback.format_exc(), "type": "SandboxBug", "code": 1}}
+            )
         return send(start_response, response)
 
     def dispatch(self, request: Request) -> Response:
@@ -109,8 +130,14 @@ class GraphApp:
             raise errors.invalid_parameter(f"The request body could not be parsed: {exc}.") from None
         parsed = parse(body)
         if isinstance(parsed, MarkRead):
-            self.state.record_read({"message_id": parsed.message_id, "typing": parsed.typing,
-                                    "phone_number_id": phone_number_id, "time": time.time()})
+            self.state.record_read(
+                {
+                    "message_id": parsed.message_id,
+                    "typing": parsed.typing,
+                    "phone_number_id": phone_number_id,
+                    "time": time.time(),
+                }
+            )
             return Response(200, {"success": True})
         return self._send(phone_number_id, parsed)
 
@@ -119,23 +146,40 @@ class GraphApp:
         if injected is not None:
             code, http_status = injected
             raise errors.whatsapp_error(code, http_status)
-        window_closed = (self.enforce_window and message.free_form
-                         and not self.state.window_open(phone_number_id, message.wa_id))
+        window_closed = (
+            self.enforce_window
+            and message.free_form
+            and not self.state.window_open(phone_number_id, message.wa_id)
+        )
         if window_closed and self.window_error_via == "response":
             raise errors.whatsapp_error(131047)
         wamid = whatsapp_payloads.new_wamid(message.wa_id)
-        self.state.record_sent({
-            "to": message.to, "wa_id": message.wa_id, "type": message.type, "body": message.body,
-            "template": message.template, "context_id": message.context_id, "wamid": wamid,
-            "phone_number_id": phone_number_id, "time": time.time(), "payload": message.payload,
-        })
+        self.state.record_sent(
+            {
+                "to": message.to,
+                "wa_id": message.wa_id,
+                "type": message.type,
+                "body": message.body,
+                "template": message.template,
+                "context_id": message.context_id,
+                "wamid": wamid,
+                "phone_number_id": phone_number_id,
+                "time": time.time(),
+                "payload": message.payload,
+            }
+        )
         self._schedule_statuses(wamid, message.wa_id, phone_number_id, window_closed)
         item: dict[str, Any] = {"id": wamid}
         if message.type == "template":
             item["message_status"] = "accepted"  # Meta adds it for templates (spec: MessageStatus)
-        return Response(200, {"messaging_product": "whatsapp",
-                              "contacts": [{"input": message.to, "wa_id": message.wa_id}],
-                              "messages": [item]})
+        return Response(
+            200,
+            {
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": message.to, "wa_id": message.wa_id}],
+                "messages": [item],
+            },
+        )
 
     def _schedule_statuses(self, wamid: str, wa_id: str, phone_number_id: str, window_closed: bool) -> None:
         doomed_code = self.state.take_delivery_failure()
@@ -145,9 +189,13 @@ class GraphApp:
             # The asynchronous flavour of 131047: accepted, then a lone `failed`.
             self.notifier.schedule(wamid, wa_id, phone_number_id, ["failed"], self.status_delay, 131047)
         elif doomed_code is not None:
-            self.notifier.schedule(wamid, wa_id, phone_number_id, ["sent", "failed"], self.status_delay, doomed_code)
+            self.notifier.schedule(
+                wamid, wa_id, phone_number_id, ["sent", "failed"], self.status_delay, doomed_code
+            )
         else:
-            self.notifier.schedule(wamid, wa_id, phone_number_id, list(self.status_sequence), self.status_delay)
+            self.notifier.schedule(
+                wamid, wa_id, phone_number_id, list(self.status_sequence), self.status_delay
+            )
 
     # --- GET /{version}/{phone_number_id} and GET /{version}/{media_id} ----------------------
 
@@ -177,7 +225,8 @@ class GraphApp:
         for name in wanted:
             if name not in node:
                 raise errors.invalid_parameter(
-                    f"Tried accessing nonexisting field ({name}) on node type (WhatsAppBusinessPhoneNumber)")
+                    f"Tried accessing nonexisting field ({name}) on node type (WhatsAppBusinessPhoneNumber)"
+                )
         return {"id": phone_number_id, **{name: node[name] for name in wanted}}
 
     # --- GET <media url> ----------------------------------------------------------------------
@@ -188,8 +237,12 @@ class GraphApp:
         except MediaExpired as exc:
             # Meta's CDN answers 404 in plain text for expired or doctored URLs.
             return Response(404, str(exc).encode(), content_type="text/plain")
-        return Response(200, medium.data, {"Content-Disposition": f"attachment; filename={medium.media_id}"},
-                        content_type=medium.mime_type)
+        return Response(
+            200,
+            medium.data,
+            {"Content-Disposition": f"attachment; filename={medium.media_id}"},
+            content_type=medium.mime_type,
+        )
 
 
 def format_display(number: str) -> str:

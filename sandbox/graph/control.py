@@ -34,6 +34,7 @@ def add_control_routes(router: Router, app: "GraphApp") -> None:
                 return handler(request)
             except (_BadControl, KeyError, TypeError, ValueError) as exc:
                 return Response(400, {"error": f"{type(exc).__name__}: {exc}"})
+
         return run
 
     def customer_wrote(request: Request) -> Response:
@@ -62,8 +63,12 @@ def add_control_routes(router: Router, app: "GraphApp") -> None:
         if "latency" in data:
             app.faults.set_latency(float(data["latency"]))
         if "status" in data:
-            options = {"retry_after": data.get("retry_after"), "path_regex": data.get("path_regex"),
-                       "body": data.get("body"), "headers": data.get("headers")}
+            options = {
+                "retry_after": data.get("retry_after"),
+                "path_regex": data.get("path_regex"),
+                "body": data.get("body"),
+                "headers": data.get("headers"),
+            }
             if "seconds" in data:
                 app.faults.fail_for(float(data["seconds"]), int(data["status"]), **options)
             else:

@@ -30,8 +30,12 @@ CATALOG: dict[int, CodeInfo] = {
     1: CodeInfo("API Unknown", "Invalid request or possible server error.", 500, True),
     2: CodeInfo("API Service", "Temporary due to downtime or due to being overloaded.", 503, True),
     4: CodeInfo("API Too Many Calls", "The app has reached its API call rate limit.", 429, True),
-    100: CodeInfo("Invalid parameter", "The request included one or more unsupported or misspelled parameters."),
-    80007: CodeInfo("Rate limit issues", "The WhatsApp Business Account has reached its rate limit.", 429, True),
+    100: CodeInfo(
+        "Invalid parameter", "The request included one or more unsupported or misspelled parameters."
+    ),
+    80007: CodeInfo(
+        "Rate limit issues", "The WhatsApp Business Account has reached its rate limit.", 429, True
+    ),
     130429: CodeInfo("Rate limit hit", "Cloud API message throughput has been reached.", 429, True),
     131000: CodeInfo("Something went wrong", "Message failed to send due to an unknown error.", 500, True),
     131008: CodeInfo("Required parameter is missing", "The request is missing a required parameter."),
@@ -120,11 +124,13 @@ def invalid_parameter(details: str) -> GraphError:
 
 def unknown_object(object_id: str, method: str) -> GraphError:
     return GraphError(
-        400, 100,
+        400,
+        100,
         f"Unsupported {method.lower()} request. Object with ID '{object_id}' does not exist, cannot be "
         "loaded due to missing permissions, or does not support this operation. Please read the Graph "
         "API documentation at https://developers.facebook.com/docs/graph-api",
-        type="GraphMethodException", subcode=33,
+        type="GraphMethodException",
+        subcode=33,
     )
 
 
@@ -144,8 +150,13 @@ def for_http_status(status: int) -> dict[str, Any]:
     elif status == 401:
         err = invalid_token()
     elif status >= 500:
-        err = GraphError(status, 2, "An unexpected error occurred. Please retry your request later.",
-                         type="GraphMethodException", transient=True)
+        err = GraphError(
+            status,
+            2,
+            "An unexpected error occurred. Please retry your request later.",
+            type="GraphMethodException",
+            transient=True,
+        )
     else:
         err = GraphError(status, 1, "An unknown error has occurred.", transient=False)
     return err.body()
@@ -154,5 +165,10 @@ def for_http_status(status: int) -> dict[str, Any]:
 def status_error(code: int) -> dict[str, Any]:
     """One `errors[]` item of a `failed` status webhook (the spec's `StatusError`)."""
     meta = info(code)
-    return {"code": code, "title": meta.title, "message": meta.title,
-            "error_data": {"details": meta.details}, "href": ERROR_DOCS}
+    return {
+        "code": code,
+        "title": meta.title,
+        "message": meta.title,
+        "error_data": {"details": meta.details},
+        "href": ERROR_DOCS,
+    }

@@ -66,7 +66,9 @@ class MediaStore:
         """
         # Round up: a URL is valid for at least the TTL (Meta's `ext` is whole epoch seconds).
         expiry = math.ceil(time.time() + self.url_ttl)
-        query = urlencode({"mid": medium.media_id, "ext": expiry, "hash": self._sign(medium.media_id, expiry)})
+        query = urlencode(
+            {"mid": medium.media_id, "ext": expiry, "hash": self._sign(medium.media_id, expiry)}
+        )
         return {
             "url": f"{base_url}{DOWNLOAD_PATH}?{query}",
             "mime_type": medium.mime_type,

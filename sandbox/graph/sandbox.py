@@ -70,9 +70,16 @@ class GraphSandbox:
             sender = MetaSender(webhook_url, app_secret)
             self.notifier = StatusNotifier(sender, lambda pnid: self.state.phone_numbers.get(pnid, ""))
         self.app = GraphApp(
-            state=self.state, media=self.media, faults=self.faults, access_token=access_token,
-            notifier=self.notifier, status_sequence=tuple(status_sequence), status_delay=status_delay,
-            enforce_window=enforce_window, window_error_via=window_error_via, verified_name=verified_name,
+            state=self.state,
+            media=self.media,
+            faults=self.faults,
+            access_token=access_token,
+            notifier=self.notifier,
+            status_sequence=tuple(status_sequence),
+            status_delay=status_delay,
+            enforce_window=enforce_window,
+            window_error_via=window_error_via,
+            verified_name=verified_name,
         )
         self._server = LoopbackServer(self.app, host, port)
 
@@ -143,7 +150,9 @@ class GraphSandbox:
         elif isinstance(wamid_or_next, str) and self.notifier is not None:
             self.notifier.fail(wamid_or_next, code)
 
-    def add_media(self, media_id: str, data: bytes, mime_type: str, phone_number_id: str | None = None) -> None:
+    def add_media(
+        self, media_id: str, data: bytes, mime_type: str, phone_number_id: str | None = None
+    ) -> None:
         """Seed a medium the daemon can fetch via `GET /{version}/{media_id}`."""
         self.media.add(media_id, data, mime_type, phone_number_id)
 

@@ -76,15 +76,24 @@ class StatusNotifier:
         if thread is not None:
             thread.join(timeout=10)
 
-    def schedule(self, wamid: str, recipient: str, phone_number_id: str, statuses: Sequence[str],
-                 delay: float, error_code: int | None = None) -> None:
+    def schedule(
+        self,
+        wamid: str,
+        recipient: str,
+        phone_number_id: str,
+        statuses: Sequence[str],
+        delay: float,
+        error_code: int | None = None,
+    ) -> None:
         """Queue `statuses` for one message, `delay` seconds apart (the first after `delay`)."""
         with self._cond:
             due = time.monotonic()
             for status in statuses:
                 due += delay
                 code = error_code if status == "failed" else None
-                heapq.heappush(self._heap, _Job(due, next(self._seq), wamid, status, recipient, phone_number_id, code))
+                heapq.heappush(
+                    self._heap, _Job(due, next(self._seq), wamid, status, recipient, phone_number_id, code)
+                )
             self._cond.notify_all()
 
     def fail(self, wamid: str, code: int) -> None:
@@ -145,12 +154,18 @@ class StatusNotifier:
     def _deliver(self, job: _Job) -> None:
         errors = [status_error(job.error_code)] if job.status == "failed" and job.error_code else None
         payload = whatsapp_payloads.status_payload(
-            job.wamid, job.status, job.recipient, errors=errors,
-            phone_number_id=job.phone_number_id, display_phone=self._display_phone(job.phone_number_id),
+            job.wamid,
+            job.status,
+            job.recipient,
+            errors=errors,
+            phone_number_id=job.phone_number_id,
+            display_phone=self._display_phone(job.phone_number_id),
         )
         try:
             code = self._sender.deliver(payload, retries_until_200=True, max_tries=self._tries, delay=0.1)
         except requests.RequestException:
             code = 0  # the daemon was not listening; Meta would keep trying for days
         with self._cond:
-            self._deliveries.append({"wamid": job.wamid, "status": job.status, "http_status": code, "body": payload})
+            self._deliveries.append(
+                {"wamid": job.wamid, "status": job.status, "http_status": code, "body": payload}
+            )

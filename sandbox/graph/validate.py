@@ -24,8 +24,16 @@ CAPTION_MAX = 1024
 MEDIA_TYPES = ("image", "document", "audio", "video", "sticker")
 SEND_TYPES = ("text", "template", "interactive", "reaction", "location", "contacts", *MEDIA_TYPES)
 INTERACTIVE_TYPES = (
-    "button", "list", "cta_url", "flow", "product", "product_list", "catalog_message",
-    "location_request_message", "address_message", "call_permission_request",
+    "button",
+    "list",
+    "cta_url",
+    "flow",
+    "product",
+    "product_list",
+    "catalog_message",
+    "location_request_message",
+    "address_message",
+    "call_permission_request",
 )
 _CAPTIONED = ("image", "document", "video")
 # ISO 3166 alpha-2 country, a dot, optionally `ENT.` (parent BSUID), up to 128 alphanumerics.
@@ -114,8 +122,16 @@ def _send(body: dict[str, Any]) -> Send:
     if context is not None and not (isinstance(context, dict) and isinstance(context.get("message_id"), str)):
         raise invalid_parameter("Param context['message_id'] must be a message id.")
     text, template = _CHECKS[kind](kind, content)
-    return Send(to=to, wa_id=wa_id, type=kind, body=text, template=template,
-                context_id=context["message_id"] if context else None, payload=body, user_id=user_id)
+    return Send(
+        to=to,
+        wa_id=wa_id,
+        type=kind,
+        body=text,
+        template=template,
+        context_id=context["message_id"] if context else None,
+        payload=body,
+        user_id=user_id,
+    )
 
 
 def _string(value: Any, name: str, max_len: int | None = None, *, required: bool = True) -> str | None:
@@ -158,7 +174,9 @@ def _template(kind: str, content: dict[str, Any]) -> tuple[None, dict[str, Any]]
 
 def _interactive(kind: str, content: dict[str, Any]) -> tuple[str | None, None]:
     if content.get("type") not in INTERACTIVE_TYPES:
-        raise invalid_parameter(f"Param interactive['type'] must be one of {{{', '.join(INTERACTIVE_TYPES)}}}.")
+        raise invalid_parameter(
+            f"Param interactive['type'] must be one of {{{', '.join(INTERACTIVE_TYPES)}}}."
+        )
     if not isinstance(content.get("action"), dict):
         raise invalid_parameter("The parameter interactive['action'] is required.")
     body = content.get("body")
@@ -195,7 +213,11 @@ def _contacts(kind: str, content: Any) -> tuple[None, None]:
 
 
 _CHECKS = {
-    "text": _text, "template": _template, "interactive": _interactive, "reaction": _reaction,
-    "location": _location, "contacts": _contacts, **{m: _media for m in MEDIA_TYPES},
+    "text": _text,
+    "template": _template,
+    "interactive": _interactive,
+    "reaction": _reaction,
+    "location": _location,
+    "contacts": _contacts,
+    **{m: _media for m in MEDIA_TYPES},
 }
-

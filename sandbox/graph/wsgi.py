@@ -134,6 +134,8 @@ def send(start_response: Callable, response: Response) -> Iterable[bytes]:
     except ValueError:
         phrase = "Unknown"
     headers = [("Content-Type", response.content_type), ("Content-Length", str(len(payload)))]
-    headers += [(k, v) for k, v in response.headers.items() if k.lower() not in ("content-type", "content-length")]
+    headers += [
+        (k, v) for k, v in response.headers.items() if k.lower() not in ("content-type", "content-length")
+    ]
     start_response(f"{response.status} {phrase}", headers)
     return [payload]

@@ -24,8 +24,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-zone", default="UTC")
     args = parser.parse_args(argv)
 
-    sandbox = JiraSandbox(email=args.email, api_token=args.api_token, pat=args.pat,
-                          deployment=args.deployment, time_zone=args.time_zone)
+    sandbox = JiraSandbox(
+        email=args.email,
+        api_token=args.api_token,
+        pat=args.pat,
+        deployment=args.deployment,
+        time_zone=args.time_zone,
+    )
     print(sandbox.start(args.host, args.port), flush=True)
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

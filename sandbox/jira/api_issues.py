@@ -21,28 +21,56 @@ def server_info(sb, req: Request) -> Response:
     view = sb.view(req)
     cloud = sb.settings.cloud
     version = [1001, 0, 0] if cloud else [9, 12, 0]
-    return Response(200, {
-        "baseUrl": req.base, "displayUrl": req.base, "version": ".".join(map(str, version)),
-        "versionNumbers": version, "deploymentType": "Cloud" if cloud else "Server",
-        "buildNumber": 100289, "buildDate": view.time(1_767_225_600_000),
-        "serverTime": view.time(sb.store.clock.now_ms()),
-        "scmInfo": "0" * 40, "serverTitle": "wajira sandbox", "serverTimeZone": sb.settings.time_zone,
-    })
+    return Response(
+        200,
+        {
+            "baseUrl": req.base,
+            "displayUrl": req.base,
+            "version": ".".join(map(str, version)),
+            "versionNumbers": version,
+            "deploymentType": "Cloud" if cloud else "Server",
+            "buildNumber": 100289,
+            "buildDate": view.time(1_767_225_600_000),
+            "serverTime": view.time(sb.store.clock.now_ms()),
+            "scmInfo": "0" * 40,
+            "serverTitle": "wajira sandbox",
+            "serverTimeZone": sb.settings.time_zone,
+        },
+    )
 
 
 def fields(sb, req: Request) -> Response:
     # The jira library maps JQL names to field ids through this list before a search.
-    system = [("issuekey", "Key", ["id", "issue", "issuekey", "key"]), ("summary", "Summary", ["summary"]),
-              ("description", "Description", ["description"]), ("labels", "Labels", ["labels"]),
-              ("status", "Status", ["status"]), ("statusCategory", "Status Category", ["statusCategory"]),
-              ("issuetype", "Issue Type", ["issuetype", "type"]), ("project", "Project", ["project"]),
-              ("created", "Created", ["created", "createdDate"]), ("updated", "Updated", ["updated", "updatedDate"]),
-              ("reporter", "Reporter", ["reporter"]), ("creator", "Creator", ["creator"]),
-              ("comment", "Comment", ["comment"]), ("attachment", "Attachment", ["attachments"]),
-              ("issuelinks", "Linked Issues", ["issueLink"])]
-    out = [{"id": fid, "key": fid, "name": name, "custom": False, "orderable": fid != "issuekey",
-            "navigable": fid not in ("comment", "attachment"), "searchable": True, "clauseNames": clauses}
-           for fid, name, clauses in system]
+    system = [
+        ("issuekey", "Key", ["id", "issue", "issuekey", "key"]),
+        ("summary", "Summary", ["summary"]),
+        ("description", "Description", ["description"]),
+        ("labels", "Labels", ["labels"]),
+        ("status", "Status", ["status"]),
+        ("statusCategory", "Status Category", ["statusCategory"]),
+        ("issuetype", "Issue Type", ["issuetype", "type"]),
+        ("project", "Project", ["project"]),
+        ("created", "Created", ["created", "createdDate"]),
+        ("updated", "Updated", ["updated", "updatedDate"]),
+        ("reporter", "Reporter", ["reporter"]),
+        ("creator", "Creator", ["creator"]),
+        ("comment", "Comment", ["comment"]),
+        ("attachment", "Attachment", ["attachments"]),
+        ("issuelinks", "Linked Issues", ["issueLink"]),
+    ]
+    out = [
+        {
+            "id": fid,
+            "key": fid,
+            "name": name,
+            "custom": False,
+            "orderable": fid != "issuekey",
+            "navigable": fid not in ("comment", "attachment"),
+            "searchable": True,
+            "clauseNames": clauses,
+        }
+        for fid, name, clauses in system
+    ]
     return Response(200, out)
 
 
@@ -68,8 +96,10 @@ def edit_issue(sb, req: Request) -> Response:
 def issue_property_keys(sb, req: Request) -> Response:
     issue = sb.store.find_issue(req.params["key"])
     api = sb.view(req).api
-    return Response(200, {"keys": [{"self": f"{api}/issue/{issue.id}/properties/{k}", "key": k}
-                                   for k in issue.properties]})
+    return Response(
+        200,
+        {"keys": [{"self": f"{api}/issue/{issue.id}/properties/{k}", "key": k} for k in issue.properties]},
+    )
 
 
 def get_issue_property(sb, req: Request) -> Response:
@@ -119,8 +149,14 @@ def get_comment(sb, req: Request) -> Response:
 def comment_property_keys(sb, req: Request) -> Response:
     comment = sb.store.find_comment(req.params["commentId"])
     api = sb.view(req).api
-    return Response(200, {"keys": [{"self": f"{api}/comment/{comment.id}/properties/{k}", "key": k}
-                                   for k in comment.properties]})
+    return Response(
+        200,
+        {
+            "keys": [
+                {"self": f"{api}/comment/{comment.id}/properties/{k}", "key": k} for k in comment.properties
+            ]
+        },
+    )
 
 
 def get_comment_property(sb, req: Request) -> Response:
@@ -153,9 +189,21 @@ def get_transitions(sb, req: Request) -> Response:
         issue = sb.store.find_issue(req.params["key"])
         view = sb.view(req)
         only = req.arg("transitionId")
-        out = [{"id": tid, "name": name, "to": view.status(target), "hasScreen": False, "isGlobal": True,
-                "isInitial": False, "isAvailable": True, "isConditional": False, "looped": False}
-               for tid, name, target in sb.store.transitions(issue) if only in (None, tid)]
+        out = [
+            {
+                "id": tid,
+                "name": name,
+                "to": view.status(target),
+                "hasScreen": False,
+                "isGlobal": True,
+                "isInitial": False,
+                "isAvailable": True,
+                "isConditional": False,
+                "looped": False,
+            }
+            for tid, name, target in sb.store.transitions(issue)
+            if only in (None, tid)
+        ]
     return Response(200, {"expand": "transitions", "transitions": out})
 
 
@@ -187,8 +235,15 @@ def createmeta_issuetypes(sb, req: Request) -> Response:
         raise ApiError(400, "Parameter 'maxResults' must not exceed the limit '200'")
     view = sb.view(req)
     types = [view.issuetype(t) for t in project.issue_types]
-    return Response(200, {"issueTypes": types[start:start + limit], "maxResults": limit,
-                          "startAt": start, "total": len(types)})
+    return Response(
+        200,
+        {
+            "issueTypes": types[start : start + limit],
+            "maxResults": limit,
+            "startAt": start,
+            "total": len(types),
+        },
+    )
 
 
 def issue_types(sb, req: Request) -> Response:
@@ -199,6 +254,18 @@ def issue_types(sb, req: Request) -> Response:
 
 def issue_link_types(sb, req: Request) -> Response:
     api = sb.view(req).api
-    return Response(200, {"issueLinkTypes": [
-        {"id": tid, "name": name, "inward": inward, "outward": outward, "self": f"{api}/issueLinkType/{tid}"}
-        for tid, (name, inward, outward) in LINK_TYPES.items()]})
+    return Response(
+        200,
+        {
+            "issueLinkTypes": [
+                {
+                    "id": tid,
+                    "name": name,
+                    "inward": inward,
+                    "outward": outward,
+                    "self": f"{api}/issueLinkType/{tid}",
+                }
+                for tid, (name, inward, outward) in LINK_TYPES.items()
+            ]
+        },
+    )

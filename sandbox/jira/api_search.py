@@ -19,10 +19,21 @@ from .web import Request, Response
 
 MAX_PAGE = 5000  # the spec: "It returns max 5000 issues" (when only ids/keys are asked for)
 MAX_PAGE_WITH_FIELDS = 100  # fewer per page "where a large number of fields are requested"
-_POST_KEYS = {"jql", "nextPageToken", "maxResults", "fields", "expand", "properties", "fieldsByKeys",
-              "failFast", "reconcileIssues"}
-GONE = ("The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. "
-        "A full migration guideline is available at https://developer.atlassian.com/changelog/#CHANGE-2046")
+_POST_KEYS = {
+    "jql",
+    "nextPageToken",
+    "maxResults",
+    "fields",
+    "expand",
+    "properties",
+    "fieldsByKeys",
+    "failFast",
+    "reconcileIssues",
+}
+GONE = (
+    "The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. "
+    "A full migration guideline is available at https://developer.atlassian.com/changelog/#CHANGE-2046"
+)
 
 
 def search_gone(sb, req: Request) -> Response:
@@ -49,11 +60,13 @@ def search_jql(sb, req: Request) -> Response:
     with sb.store.lock:
         query = _parse(jql)
         if query.where is None:
-            raise ApiError(400, "Unbounded JQL queries are not allowed here. "
-                                "Please add a search restriction to your query.")
+            raise ApiError(
+                400,
+                "Unbounded JQL queries are not allowed here. Please add a search restriction to your query.",
+            )
         # The sandbox is always consistent, so reconcileIssues needs no extra work here.
         found = _run(sb, query)
-        page = found[offset:offset + page_size]
+        page = found[offset : offset + page_size]
         view = sb.view(req)
         issues = [view.issue(i, wanted, properties, sb.settings.search_inline_comment_limit) for i in page]
     body: dict[str, Any] = {"issues": issues}
@@ -75,10 +88,20 @@ def search_classic(sb, req: Request) -> Response:
     with sb.store.lock:
         found = _run(sb, _parse(p.get("jql") or ""))
         view = sb.view(req)
-        issues = [view.issue(i, wanted | {"key"}, properties, sb.settings.search_inline_comment_limit)
-                  for i in found[start:start + max_results]]
-    return Response(200, {"expand": "schema,names", "startAt": start, "maxResults": max_results,
-                          "total": len(found), "issues": issues})
+        issues = [
+            view.issue(i, wanted | {"key"}, properties, sb.settings.search_inline_comment_limit)
+            for i in found[start : start + max_results]
+        ]
+    return Response(
+        200,
+        {
+            "expand": "schema,names",
+            "startAt": start,
+            "maxResults": max_results,
+            "total": len(found),
+            "issues": issues,
+        },
+    )
 
 
 def _params(req: Request, *, strict: bool = True) -> dict[str, Any]:
@@ -136,10 +159,17 @@ def _run(sb, query) -> list[Issue]:
 def _view(store, issue: Issue) -> IssueView:
     project = store.projects[issue.project_key]
     return IssueView(
-        id=issue.id, key=issue.key, project_key=project.key, project_id=project.id,
-        project_name=project.name, labels=tuple(issue.labels), created_ms=issue.created_ms,
-        updated_ms=issue.updated_ms, status_name=issue.status,
-        status_category=store.status(issue.status)[1], issuetype=issue.issuetype,
+        id=issue.id,
+        key=issue.key,
+        project_key=project.key,
+        project_id=project.id,
+        project_name=project.name,
+        labels=tuple(issue.labels),
+        created_ms=issue.created_ms,
+        updated_ms=issue.updated_ms,
+        status_name=issue.status,
+        status_category=store.status(issue.status)[1],
+        issuetype=issue.issuetype,
         reporter=issue.reporter.account_id,
     )
 

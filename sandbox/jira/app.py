@@ -40,7 +40,10 @@ class Settings:
 
 
 def _jira_error_body(status: int) -> dict:
-    return {"errorMessages": [f"{status} {HTTPStatus(status).phrase} (injected by the sandbox)"], "errors": {}}
+    return {
+        "errorMessages": [f"{status} {HTTPStatus(status).phrase} (injected by the sandbox)"],
+        "errors": {},
+    }
 
 
 def _build_router(cloud: bool) -> Router:
@@ -95,14 +98,30 @@ class JiraSandbox(control.SandboxHelpers):
         search_inline_comment_limit: comments inlined per issue in search results.
     """
 
-    def __init__(self, *, email: str = "agent@example.com", api_token: str = "sandbox-api-token",
-                 pat: str | None = None, deployment: str = "cloud", time_zone: str = "UTC",
-                 account_id: str = "bot-account-id", display_name: str = "wajira bot",
-                 comment_page_limit: int = 5000, search_inline_comment_limit: int = 20) -> None:
+    def __init__(
+        self,
+        *,
+        email: str = "agent@example.com",
+        api_token: str = "sandbox-api-token",
+        pat: str | None = None,
+        deployment: str = "cloud",
+        time_zone: str = "UTC",
+        account_id: str = "bot-account-id",
+        display_name: str = "wajira bot",
+        comment_page_limit: int = 5000,
+        search_inline_comment_limit: int = 20,
+    ) -> None:
         if deployment not in ("cloud", "server"):
             raise ValueError("deployment must be 'cloud' or 'server'")
-        self.settings = Settings(email, api_token, pat, deployment == "cloud", time_zone,
-                                 comment_page_limit, search_inline_comment_limit)
+        self.settings = Settings(
+            email,
+            api_token,
+            pat,
+            deployment == "cloud",
+            time_zone,
+            comment_page_limit,
+            search_inline_comment_limit,
+        )
         self.store = JiraStore(User(account_id, display_name, email, "atlassian"))
         self.faults = FaultPlan(default_body=_jira_error_body)
         self._calls: Counter[str] = Counter()
@@ -183,8 +202,11 @@ class JiraSandbox(control.SandboxHelpers):
             raise ApiError(401, UNAUTHENTICATED)
         if route is None:
             if allowed:
-                return Response(405, {"errorMessages": [f"Method {req.method} is not allowed here."], "errors": {}},
-                                {"Allow": ", ".join(sorted(set(allowed)))})
+                return Response(
+                    405,
+                    {"errorMessages": [f"Method {req.method} is not allowed here."], "errors": {}},
+                    {"Allow": ", ".join(sorted(set(allowed)))},
+                )
             raise ApiError(404, f"null for uri: {req.base}{req.path}")
         req.params = params
         req.version = int(params.get("v", 3))
@@ -220,9 +242,10 @@ def _request(environ) -> Request:
     body = environ["wsgi.input"].read(length) if length > 0 else b""
     host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME')}:{environ.get('SERVER_PORT')}"
     return Request(
-        method=environ.get("REQUEST_METHOD", "GET").upper(), path=path,
+        method=environ.get("REQUEST_METHOD", "GET").upper(),
+        path=path,
         query=parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True),
-        headers=headers, body=body, base=f"{environ.get('wsgi.url_scheme', 'http')}://{host}",
+        headers=headers,
+        body=body,
+        base=f"{environ.get('wsgi.url_scheme', 'http')}://{host}",
     )
-
-

@@ -18,12 +18,17 @@ from .web import Request, Response
 class SandboxHelpers:
     """State accessors mixed into ``JiraSandbox`` (all return deep copies)."""
 
-    def add_project(self, key: str, name: str | None = None,
-                    issue_types: tuple[str, ...] = ("Task", "Bug")) -> dict:
+    def add_project(
+        self, key: str, name: str | None = None, issue_types: tuple[str, ...] = ("Task", "Bug")
+    ) -> dict:
         """Pre-seed a project (kept across ``reset``) with the given issue types."""
         project = self.store.add_project(key, name, tuple(issue_types))
-        return {"id": project.id, "key": project.key, "name": project.name,
-                "issue_types": list(project.issue_types)}
+        return {
+            "id": project.id,
+            "key": project.key,
+            "name": project.name,
+            "issue_types": list(project.issue_types),
+        }
 
     def issues(self) -> list[dict]:
         with self.store.lock:
@@ -40,11 +45,26 @@ class SandboxHelpers:
     def attachments(self, key: str) -> list[dict]:
         with self.store.lock:
             issue = self._find(key)
-            return [{"id": a.id, "filename": a.filename, "bytes": a.data, "mimeType": a.mime_type,
-                     "size": len(a.data)} for a in (self.store.attachments[x] for x in issue.attachment_ids)]
+            return [
+                {
+                    "id": a.id,
+                    "filename": a.filename,
+                    "bytes": a.data,
+                    "mimeType": a.mime_type,
+                    "size": len(a.data),
+                }
+                for a in (self.store.attachments[x] for x in issue.attachment_ids)
+            ]
 
-    def add_agent_comment(self, key: str, text: str, *, internal: bool = False,
-                          visibility: dict | None = None, author: str = "Agent Smith") -> str:
+    def add_agent_comment(
+        self,
+        key: str,
+        text: str,
+        *,
+        internal: bool = False,
+        visibility: dict | None = None,
+        author: str = "Agent Smith",
+    ) -> str:
         """Add a comment as a human agent would in Jira's UI; return its id.
 
         ``internal`` marks it as a JSM internal note (property ``sd.public.comment``).
@@ -85,29 +105,56 @@ class SandboxHelpers:
 
     def _issue_dict(self, issue: Issue) -> dict:
         tz = self.settings.time_zone
-        return copy.deepcopy({
-            "key": issue.key, "id": issue.id, "project": issue.project_key, "summary": issue.summary,
-            "description": issue.description, "labels": issue.labels, "issuetype": issue.issuetype,
-            "status": issue.status, "statusCategory": self.store.status(issue.status)[1],
-            "created": format_time(issue.created_ms, tz), "updated": format_time(issue.updated_ms, tz),
-            "created_ms": issue.created_ms, "updated_ms": issue.updated_ms,
-            "reporter": issue.reporter.account_id, "properties": issue.properties, "custom": issue.custom,
-            "attachments": [{"id": a.id, "filename": a.filename, "size": len(a.data), "mimeType": a.mime_type}
-                            for a in (self.store.attachments[x] for x in issue.attachment_ids)],
-            "links": [{"type": self.store.links[x].type_name,
-                       "inward": self.store.issues[self.store.links[x].inward_id].key,
-                       "outward": self.store.issues[self.store.links[x].outward_id].key}
-                      for x in issue.link_ids],
-        })
+        return copy.deepcopy(
+            {
+                "key": issue.key,
+                "id": issue.id,
+                "project": issue.project_key,
+                "summary": issue.summary,
+                "description": issue.description,
+                "labels": issue.labels,
+                "issuetype": issue.issuetype,
+                "status": issue.status,
+                "statusCategory": self.store.status(issue.status)[1],
+                "created": format_time(issue.created_ms, tz),
+                "updated": format_time(issue.updated_ms, tz),
+                "created_ms": issue.created_ms,
+                "updated_ms": issue.updated_ms,
+                "reporter": issue.reporter.account_id,
+                "properties": issue.properties,
+                "custom": issue.custom,
+                "attachments": [
+                    {"id": a.id, "filename": a.filename, "size": len(a.data), "mimeType": a.mime_type}
+                    for a in (self.store.attachments[x] for x in issue.attachment_ids)
+                ],
+                "links": [
+                    {
+                        "type": self.store.links[x].type_name,
+                        "inward": self.store.issues[self.store.links[x].inward_id].key,
+                        "outward": self.store.issues[self.store.links[x].outward_id].key,
+                    }
+                    for x in issue.link_ids
+                ],
+            }
+        )
 
     def _comment_dict(self, comment: Comment) -> dict:
         tz = self.settings.time_zone
-        return copy.deepcopy({
-            "id": comment.id, "body": comment.body,
-            "author": {"accountId": comment.author.account_id, "displayName": comment.author.display_name},
-            "created": format_time(comment.created_ms, tz), "updated": format_time(comment.updated_ms, tz),
-            "properties": comment.properties, "visibility": comment.visibility, "jsdPublic": comment.jsd_public,
-        })
+        return copy.deepcopy(
+            {
+                "id": comment.id,
+                "body": comment.body,
+                "author": {
+                    "accountId": comment.author.account_id,
+                    "displayName": comment.author.display_name,
+                },
+                "created": format_time(comment.created_ms, tz),
+                "updated": format_time(comment.updated_ms, tz),
+                "properties": comment.properties,
+                "visibility": comment.visibility,
+                "jsdPublic": comment.jsd_public,
+            }
+        )
 
 
 def handle(sb, req: Request) -> Response:
@@ -139,9 +186,13 @@ def _handle(sb, req: Request) -> Response:
         sb.reset()
         return Response(204)
     if route == ("POST", "/_sandbox/agent-comment"):
-        comment_id = sb.add_agent_comment(body["key"], body["text"], internal=bool(body.get("internal")),
-                                          visibility=body.get("visibility"),
-                                          author=body.get("author", "Agent Smith"))
+        comment_id = sb.add_agent_comment(
+            body["key"],
+            body["text"],
+            internal=bool(body.get("internal")),
+            visibility=body.get("visibility"),
+            author=body.get("author", "Agent Smith"),
+        )
         return Response(201, {"id": comment_id})
     if route == ("POST", "/_sandbox/status"):
         sb.set_status(body["key"], body["name"], body["category"])
@@ -159,8 +210,12 @@ def _add_faults(sb, body: dict) -> None:
         sb.faults.set_latency(float(body["latency"]))
     if "status" not in body:
         return
-    options = {"retry_after": body.get("retry_after"), "path_regex": body.get("path_regex"),
-               "body": body.get("body"), "headers": body.get("headers")}
+    options = {
+        "retry_after": body.get("retry_after"),
+        "path_regex": body.get("path_regex"),
+        "body": body.get("body"),
+        "headers": body.get("headers"),
+    }
     if body.get("for_seconds") is not None:
         sb.faults.fail_for(float(body["for_seconds"]), int(body["status"]), **options)
     else:

@@ -14,9 +14,7 @@ from dataclasses import dataclass
 
 KEYWORDS = {"AND", "OR", "NOT", "IN", "IS", "EMPTY", "NULL", "ORDER", "BY", "ASC", "DESC"}
 OPERATORS = ("!=", ">=", "<=", "!~", "=", ">", "<", "~")
-_VALID_OPERATORS = (
-    "'=', '!=', '<', '>', '<=', '>=', '~', '!~', 'IN', 'NOT IN', 'IS' and 'IS NOT'"
-)
+_VALID_OPERATORS = "'=', '!=', '<', '>', '<=', '>=', '~', '!~', 'IN', 'NOT IN', 'IS' and 'IS NOT'"
 # Characters that end an unquoted word: whitespace, punctuation and operator starts.
 _WORD = re.compile(r"""[^\s()=,!<>~"'&|]+""")
 
@@ -100,9 +98,11 @@ def tokenize(jql: str) -> list[_Tok]:
         else:
             m = _WORD.match(jql, i)
             if not m:
-                raise JqlError(f"Error in the JQL Query: The character '{ch}' is a reserved JQL character. "
-                               f"You must enclose it in a string or use the escape '\\u{ord(ch):04x}' instead. "
-                               f"(line 1, character {i + 1})")
+                raise JqlError(
+                    f"Error in the JQL Query: The character '{ch}' is a reserved JQL character. "
+                    f"You must enclose it in a string or use the escape '\\u{ord(ch):04x}' instead. "
+                    f"(line 1, character {i + 1})"
+                )
             toks.append(_Tok("word", m.group(), i + 1))
             i = m.end()
     toks.append(_Tok("end", "", n + 1))
@@ -121,8 +121,10 @@ def _read_string(jql: str, start: int) -> tuple[str, int]:
         else:
             out.append(ch)
             i += 1
-    raise JqlError(f"Error in the JQL Query: The quoted string '{''.join(out)}' has not been completed. "
-                   f"(line 1, character {start + 1})")
+    raise JqlError(
+        f"Error in the JQL Query: The quoted string '{''.join(out)}' has not been completed. "
+        f"(line 1, character {start + 1})"
+    )
 
 
 class _Parser:
@@ -142,9 +144,13 @@ class _Parser:
     def fail(self, expected: str, hint: str = "") -> JqlError:
         tok = self.tok
         if tok.kind == "end":
-            return JqlError(f"Error in the JQL Query: Expecting {expected} but reached the end of the query.{hint}")
-        return JqlError(f"Error in the JQL Query: Expecting {expected} but got '{tok.text}'.{hint} "
-                        f"(line 1, character {tok.pos})")
+            return JqlError(
+                f"Error in the JQL Query: Expecting {expected} but reached the end of the query.{hint}"
+            )
+        return JqlError(
+            f"Error in the JQL Query: Expecting {expected} but got '{tok.text}'.{hint} "
+            f"(line 1, character {tok.pos})"
+        )
 
     def query(self) -> Query:
         where = None
@@ -258,8 +264,10 @@ class _Parser:
                 return Value("function", tok.text, self.function_args())
             return Value("word", tok.text)
         if tok.keyword:
-            raise JqlError(f"Error in the JQL Query: '{tok.text}' is a reserved JQL word. You must surround it "
-                           f"in quotation marks to use it in a query. (line 1, character {tok.pos})")
+            raise JqlError(
+                f"Error in the JQL Query: '{tok.text}' is a reserved JQL word. You must surround it "
+                f"in quotation marks to use it in a query. (line 1, character {tok.pos})"
+            )
         raise self.fail("either a value, list or function")
 
     def function_args(self) -> tuple[str, ...]:

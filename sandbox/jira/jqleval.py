@@ -17,11 +17,22 @@ from zoneinfo import ZoneInfo
 from .jql import And, Clause, JqlError, Not, Or, Query, Value
 
 _ALIASES = {
-    "project": "project", "labels": "labels", "label": "labels",
-    "key": "issuekey", "issuekey": "issuekey", "issue": "issuekey", "id": "issuekey",
-    "updated": "updated", "updateddate": "updated", "created": "created", "createddate": "created",
-    "statuscategory": "statuscategory", "status": "status",
-    "issuetype": "issuetype", "type": "issuetype", "reporter": "reporter",
+    "project": "project",
+    "labels": "labels",
+    "label": "labels",
+    "key": "issuekey",
+    "issuekey": "issuekey",
+    "issue": "issuekey",
+    "id": "issuekey",
+    "updated": "updated",
+    "updateddate": "updated",
+    "created": "created",
+    "createddate": "created",
+    "statuscategory": "statuscategory",
+    "status": "status",
+    "issuetype": "issuetype",
+    "type": "issuetype",
+    "reporter": "reporter",
 }
 _OPS = {
     "project": {"=", "!=", "in", "not in"},
@@ -37,17 +48,27 @@ _OPS = {
 _SORTABLE = {"updated", "created", "issuekey"}
 # Status categories answer to their name, key or id (Jira's fixed set).
 _CATEGORIES = {
-    "to do": "new", "new": "new", "2": "new",
-    "in progress": "indeterminate", "indeterminate": "indeterminate", "4": "indeterminate",
-    "done": "done", "complete": "done", "3": "done",
-    "no category": "undefined", "undefined": "undefined", "1": "undefined",
+    "to do": "new",
+    "new": "new",
+    "2": "new",
+    "in progress": "indeterminate",
+    "indeterminate": "indeterminate",
+    "4": "indeterminate",
+    "done": "done",
+    "complete": "done",
+    "3": "done",
+    "no category": "undefined",
+    "undefined": "undefined",
+    "1": "undefined",
 }
 _DATE = re.compile(r"^(\d{4})([-/])(\d{1,2})\2(\d{1,2})(?: (\d{1,2}):(\d{2}))?$")
 _PERIOD = re.compile(r"^([-+]?)((?:\d+\s*[wdhm]\s*)+)$")
 _PERIOD_PART = re.compile(r"(\d+)\s*([wdhm])")
 _UNIT_MS = {"w": 7 * 86_400_000, "d": 86_400_000, "h": 3_600_000, "m": 60_000}
-_DATE_HELP = ("Valid formats include: 'yyyy/MM/dd HH:mm', 'yyyy-MM-dd HH:mm', 'yyyy/MM/dd', "
-              "'yyyy-MM-dd', or a period format e.g. '-5d', '4w 2d'.")
+_DATE_HELP = (
+    "Valid formats include: 'yyyy/MM/dd HH:mm', 'yyyy-MM-dd HH:mm', 'yyyy/MM/dd', "
+    "'yyyy-MM-dd', or a period format e.g. '-5d', '4w 2d'."
+)
 
 
 @dataclass(frozen=True)
@@ -90,8 +111,9 @@ def parse_date(text: str, time_zone: str, now_ms: int, field: str = "updated") -
     if m:
         year, _, month, day, hour, minute = m.groups()
         try:
-            local = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0),
-                             tzinfo=ZoneInfo(time_zone))
+            local = datetime(
+                int(year), int(month), int(day), int(hour or 0), int(minute or 0), tzinfo=ZoneInfo(time_zone)
+            )
         except ValueError:
             local = None
         if local is not None:
@@ -170,7 +192,9 @@ def _clause(clause: Clause, ctx: Context) -> Callable[[IssueView], bool]:
 
 def _scalar(field: str, written: str, value: Value, ctx: Context) -> str:
     if value.kind == "empty":
-        raise JqlError(f"The operator '=' is not supported by the '{written}' field with EMPTY; use IS EMPTY.")
+        raise JqlError(
+            f"The operator '=' is not supported by the '{written}' field with EMPTY; use IS EMPTY."
+        )
     if value.kind == "function":
         if value.text.lower() == "currentuser" and field == "reporter":
             return ctx.current_user
@@ -199,12 +223,17 @@ def _date_clause(field: str, clause: Clause, ctx: Context) -> Callable[[IssueVie
     elif value.kind == "function":
         raise JqlError(f"Unable to find JQL function '{value.show()}'.")
     else:
-        raise JqlError(f"The operator '{clause.op}' is not supported by the '{clause.field}' field with EMPTY.")
+        raise JqlError(
+            f"The operator '{clause.op}' is not supported by the '{clause.field}' field with EMPTY."
+        )
     attr = "updated_ms" if field == "updated" else "created_ms"
     compare = {
-        "=": lambda a: a == bound, "!=": lambda a: a != bound,
-        ">": lambda a: a > bound, ">=": lambda a: a >= bound,
-        "<": lambda a: a < bound, "<=": lambda a: a <= bound,
+        "=": lambda a: a == bound,
+        "!=": lambda a: a != bound,
+        ">": lambda a: a > bound,
+        ">=": lambda a: a >= bound,
+        "<": lambda a: a < bound,
+        "<=": lambda a: a <= bound,
     }[clause.op]
     return lambda i: compare(getattr(i, attr))
 

@@ -26,8 +26,13 @@ PROJECT_KEY = re.compile(r"^[A-Z][A-Z0-9]+$")
 class ApiError(Exception):
     """A request Jira would refuse; rendered as an ErrorCollection body."""
 
-    def __init__(self, status: int, messages: list[str] | str | None = None,
-                 errors: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        messages: list[str] | str | None = None,
+        errors: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.status = status
         self.messages = [messages] if isinstance(messages, str) else list(messages or [])
         self.errors = dict(errors or {})

@@ -15,8 +15,21 @@ from . import adf
 from .model import CATEGORIES, Attachment, Comment, Issue, Project, User
 from .store import LINK_TYPES, JiraStore
 
-ALL_FIELDS = ("summary", "description", "labels", "issuetype", "project", "status", "created",
-              "updated", "reporter", "creator", "comment", "attachment", "issuelinks")
+ALL_FIELDS = (
+    "summary",
+    "description",
+    "labels",
+    "issuetype",
+    "project",
+    "status",
+    "created",
+    "updated",
+    "reporter",
+    "creator",
+    "comment",
+    "attachment",
+    "issuelinks",
+)
 # Fields Jira cannot show as navigator columns; "*navigable" leaves them out.
 NOT_NAVIGABLE = {"comment", "attachment"}
 TOP_LEVEL = {"id", "key", "issuekey"}  # requested as "fields" but rendered outside "fields"
@@ -73,17 +86,28 @@ class View:
         return format_time(ms, self.time_zone)
 
     def user(self, user: User, *, full: bool = False) -> dict:
-        avatars = {size: f"{self.base}/secure/useravatar?size={size}&ownerId={user.account_id}"
-                   for size in ("48x48", "24x24", "16x16", "32x32")}
+        avatars = {
+            size: f"{self.base}/secure/useravatar?size={size}&ownerId={user.account_id}"
+            for size in ("48x48", "24x24", "16x16", "32x32")
+        }
         if self.cloud:
             out = {"self": f"{self.api}/user?accountId={user.account_id}", "accountId": user.account_id}
         else:  # Server/DC users are named, not account ids
-            out = {"self": f"{self.api}/user?username={user.account_id}", "name": user.account_id,
-                   "key": user.account_id}
+            out = {
+                "self": f"{self.api}/user?username={user.account_id}",
+                "name": user.account_id,
+                "key": user.account_id,
+            }
         if user.email:
             out["emailAddress"] = user.email
-        out.update({"avatarUrls": avatars, "displayName": user.display_name, "active": True,
-                    "timeZone": self.time_zone})
+        out.update(
+            {
+                "avatarUrls": avatars,
+                "displayName": user.display_name,
+                "active": True,
+                "timeZone": self.time_zone,
+            }
+        )
         if self.cloud:
             out["accountType"] = user.account_type
         if full:
@@ -92,39 +116,78 @@ class View:
 
     def status(self, name: str) -> dict:
         status_id, category = self.store.status(name)
-        return {"self": f"{self.api}/status/{status_id}", "description": "",
-                "iconUrl": f"{self.base}/images/icons/statuses/generic.png", "name": name,
-                "id": status_id, "statusCategory": self.category(category)}
+        return {
+            "self": f"{self.api}/status/{status_id}",
+            "description": "",
+            "iconUrl": f"{self.base}/images/icons/statuses/generic.png",
+            "name": name,
+            "id": status_id,
+            "statusCategory": self.category(category),
+        }
 
     def category(self, key: str) -> dict:
         cid, name, colour = CATEGORIES[key]
-        return {"self": f"{self.api}/statuscategory/{cid}", "id": cid, "key": key,
-                "colorName": colour, "name": name}
+        return {
+            "self": f"{self.api}/statuscategory/{cid}",
+            "id": cid,
+            "key": key,
+            "colorName": colour,
+            "name": name,
+        }
 
     def issuetype(self, name: str) -> dict:
         type_id = self.store.issuetype_id(name)
-        return {"self": f"{self.api}/issuetype/{type_id}", "id": type_id, "description": "",
-                "iconUrl": f"{self.base}/images/icons/issuetypes/{name.lower()}.png", "name": name,
-                "subtask": False, "hierarchyLevel": 0}
+        return {
+            "self": f"{self.api}/issuetype/{type_id}",
+            "id": type_id,
+            "description": "",
+            "iconUrl": f"{self.base}/images/icons/issuetypes/{name.lower()}.png",
+            "name": name,
+            "subtask": False,
+            "hierarchyLevel": 0,
+        }
 
     def project(self, project: Project, *, full: bool = False) -> dict:
-        out = {"self": f"{self.api}/project/{project.id}", "id": project.id, "key": project.key,
-               "name": project.name, "projectTypeKey": "software", "simplified": False,
-               "avatarUrls": {s: f"{self.base}/secure/projectavatar?size={s}&pid={project.id}"
-                              for s in ("48x48", "24x24", "16x16", "32x32")}}
+        out = {
+            "self": f"{self.api}/project/{project.id}",
+            "id": project.id,
+            "key": project.key,
+            "name": project.name,
+            "projectTypeKey": "software",
+            "simplified": False,
+            "avatarUrls": {
+                s: f"{self.base}/secure/projectavatar?size={s}&pid={project.id}"
+                for s in ("48x48", "24x24", "16x16", "32x32")
+            },
+        }
         if full:
-            out.update({"expand": "description,lead,issueTypes,url,projectKeys,permissions,insight",
-                        "description": "", "assigneeType": "UNASSIGNED", "components": [],
-                        "issueTypes": [self.issuetype(t) for t in project.issue_types],
-                        "versions": [], "roles": {}, "style": "classic", "isPrivate": False,
-                        "properties": {}})
+            out.update(
+                {
+                    "expand": "description,lead,issueTypes,url,projectKeys,permissions,insight",
+                    "description": "",
+                    "assigneeType": "UNASSIGNED",
+                    "components": [],
+                    "issueTypes": [self.issuetype(t) for t in project.issue_types],
+                    "versions": [],
+                    "roles": {},
+                    "style": "classic",
+                    "isPrivate": False,
+                    "properties": {},
+                }
+            )
         return out
 
     def comment(self, comment: Comment, expand: set[str] = frozenset()) -> dict:
-        out = {"self": f"{self.api}/issue/{comment.issue_id}/comment/{comment.id}", "id": comment.id,
-               "author": self.user(comment.author), "body": adf.view(comment.body, self.version),
-               "updateAuthor": self.user(comment.author), "created": self.time(comment.created_ms),
-               "updated": self.time(comment.updated_ms), "jsdPublic": comment.jsd_public}
+        out = {
+            "self": f"{self.api}/issue/{comment.issue_id}/comment/{comment.id}",
+            "id": comment.id,
+            "author": self.user(comment.author),
+            "body": adf.view(comment.body, self.version),
+            "updateAuthor": self.user(comment.author),
+            "created": self.time(comment.created_ms),
+            "updated": self.time(comment.updated_ms),
+            "jsdPublic": comment.jsd_public,
+        }
         if comment.visibility is not None:
             out["visibility"] = comment.visibility
         if "renderedBody" in expand:
@@ -134,20 +197,32 @@ class View:
             out["properties"] = [{"key": k, "value": v} for k, v in comment.properties.items()]
         return out
 
-    def comment_page(self, comments: list[Comment], start: int, limit: int,
-                     expand: set[str] = frozenset(), issue_id: str | None = None) -> dict:
+    def comment_page(
+        self,
+        comments: list[Comment],
+        start: int,
+        limit: int,
+        expand: set[str] = frozenset(),
+        issue_id: str | None = None,
+    ) -> dict:
         """A PageOfComments; ``issue_id`` adds the ``self`` link of the form inlined in issue fields."""
-        out: dict = {"comments": [self.comment(c, expand) for c in comments[start:start + limit]]}
+        out: dict = {"comments": [self.comment(c, expand) for c in comments[start : start + limit]]}
         if issue_id is not None:
             out["self"] = f"{self.api}/issue/{issue_id}/comment"
         out.update({"maxResults": limit, "total": len(comments), "startAt": start})
         return out
 
     def attachment(self, item: Attachment) -> dict:
-        out = {"self": f"{self.api}/attachment/{item.id}", "id": item.id, "filename": item.filename,
-               "author": self.user(item.author), "created": self.time(item.created_ms),
-               "size": len(item.data), "mimeType": item.mime_type,
-               "content": f"{self.api}/attachment/content/{item.id}"}
+        out = {
+            "self": f"{self.api}/attachment/{item.id}",
+            "id": item.id,
+            "filename": item.filename,
+            "author": self.user(item.author),
+            "created": self.time(item.created_ms),
+            "size": len(item.data),
+            "mimeType": item.mime_type,
+            "content": f"{self.api}/attachment/content/{item.id}",
+        }
         if item.mime_type.startswith("image/"):
             out["thumbnail"] = f"{self.api}/attachment/thumbnail/{item.id}"
         return out
@@ -158,9 +233,17 @@ class View:
             link = self.store.links[link_id]
             type_id = next(i for i, t in LINK_TYPES.items() if t[0] == link.type_name)
             name, inward, outward = LINK_TYPES[type_id]
-            entry = {"id": link.id, "self": f"{self.api}/issueLink/{link.id}",
-                     "type": {"id": type_id, "name": name, "inward": inward, "outward": outward,
-                              "self": f"{self.api}/issueLinkType/{type_id}"}}
+            entry = {
+                "id": link.id,
+                "self": f"{self.api}/issueLink/{link.id}",
+                "type": {
+                    "id": type_id,
+                    "name": name,
+                    "inward": inward,
+                    "outward": outward,
+                    "self": f"{self.api}/issueLinkType/{type_id}",
+                },
+            }
             # Seen from the link's source (outward) issue, the other end is "outwardIssue".
             if issue.id == link.outward_id:
                 entry["outwardIssue"] = self._linked(self.store.issues[link.inward_id])
@@ -170,18 +253,27 @@ class View:
         return out
 
     def _linked(self, issue: Issue) -> dict:
-        return {"id": issue.id, "key": issue.key, "self": f"{self.api}/issue/{issue.id}",
-                "fields": {"summary": issue.summary, "status": self.status(issue.status)}}
+        return {
+            "id": issue.id,
+            "key": issue.key,
+            "self": f"{self.api}/issue/{issue.id}",
+            "fields": {"summary": issue.summary, "status": self.status(issue.status)},
+        }
 
-    def issue(self, issue: Issue, fields: set[str], properties: list[str] | None = None,
-              comment_limit: int = 5000) -> dict:
+    def issue(
+        self, issue: Issue, fields: set[str], properties: list[str] | None = None, comment_limit: int = 5000
+    ) -> dict:
         """An IssueBean with the given field set; ``{"id"}`` alone gives the id-only form."""
         if fields <= {"id"}:
             out: dict = {"id": issue.id}
         else:
-            out = {"expand": "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations",
-                   "id": issue.id, "self": f"{self.api}/issue/{issue.id}", "key": issue.key,
-                   "fields": self._fields(issue, fields, comment_limit)}
+            out = {
+                "expand": "renderedFields,names,schema,operations,editmeta,changelog,versionedRepresentations",
+                "id": issue.id,
+                "self": f"{self.api}/issue/{issue.id}",
+                "key": issue.key,
+                "fields": self._fields(issue, fields, comment_limit),
+            }
         if properties:
             wanted = _property_keys(properties, issue.properties)
             out["properties"] = {k: issue.properties[k] for k in wanted}
@@ -202,8 +294,9 @@ class View:
             "updated": lambda: self.time(issue.updated_ms),
             "reporter": lambda: self.user(issue.reporter),
             "creator": lambda: self.user(issue.reporter),
-            "comment": lambda: self.comment_page(self.store.issue_comments(issue), 0, comment_limit,
-                                                 issue_id=issue.id),
+            "comment": lambda: self.comment_page(
+                self.store.issue_comments(issue), 0, comment_limit, issue_id=issue.id
+            ),
             "attachment": lambda: [self.attachment(self.store.attachments[a]) for a in issue.attachment_ids],
             "issuelinks": lambda: self.issue_links(issue),
         }

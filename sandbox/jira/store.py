@@ -12,8 +12,19 @@ import threading
 from typing import Any
 
 from . import validate
-from .model import (PROJECT_KEY, TRANSITIONS, ApiError, Attachment, Clock, Comment, Issue, Link,
-                    Project, User, not_found_issue)
+from .model import (
+    PROJECT_KEY,
+    TRANSITIONS,
+    ApiError,
+    Attachment,
+    Clock,
+    Comment,
+    Issue,
+    Link,
+    Project,
+    User,
+    not_found_issue,
+)
 
 LINK_TYPES = {  # id -> (name, inward, outward), Jira's defaults
     "10000": ("Blocks", "is blocked by", "blocks"),
@@ -42,11 +53,21 @@ class JiraStore:
             self.attachments: dict[str, Attachment] = {}
             self.links: dict[str, Link] = {}
             self.users: dict[str, User] = {self.bot.account_id: self.bot}
-            self.statuses = {"To Do": ("10000", "new"), "In Progress": ("3", "indeterminate"),
-                             "Done": ("10001", "done")}
+            self.statuses = {
+                "To Do": ("10000", "new"),
+                "In Progress": ("3", "indeterminate"),
+                "Done": ("10001", "done"),
+            }
             self.issuetypes = {"Task": "10001", "Bug": "10002"}
-            self._next = {"issue": 10000, "comment": 10000, "attachment": 10000, "link": 10000,
-                          "project": 10000, "status": 10002, "issuetype": 10003}
+            self._next = {
+                "issue": 10000,
+                "comment": 10000,
+                "attachment": 10000,
+                "link": 10000,
+                "project": 10000,
+                "status": 10002,
+                "issuetype": 10003,
+            }
             self.clock.offset_ms = 0
             for key, name, types in self._seeds:
                 self._make_project(key, name, types)
@@ -59,8 +80,9 @@ class JiraStore:
 
     # -- projects, types, statuses, users ---------------------------------------------------
 
-    def add_project(self, key: str, name: str | None = None,
-                    issue_types: tuple[str, ...] = ("Task", "Bug")) -> Project:
+    def add_project(
+        self, key: str, name: str | None = None, issue_types: tuple[str, ...] = ("Task", "Bug")
+    ) -> Project:
         with self.lock:
             self._seeds.append((key, name, tuple(issue_types)))
             return self._make_project(key, name, tuple(issue_types))
@@ -150,10 +172,17 @@ class JiraStore:
                 raise ApiError(400, errors=errors)
             now = self.clock.now_ms()
             issue = Issue(
-                id=self.next_id("issue"), key=f"{project.key}-{project.next_number}",
-                project_key=project.key, issuetype=type_name, summary=fields["summary"],
-                description=fields.get("description"), labels=list(fields.get("labels") or []),
-                status="To Do", created_ms=now, updated_ms=now, reporter=reporter,
+                id=self.next_id("issue"),
+                key=f"{project.key}-{project.next_number}",
+                project_key=project.key,
+                issuetype=type_name,
+                summary=fields["summary"],
+                description=fields.get("description"),
+                labels=list(fields.get("labels") or []),
+                status="To Do",
+                created_ms=now,
+                updated_ms=now,
+                reporter=reporter,
                 custom={k: v for k, v in fields.items() if k.startswith("customfield_")},
                 properties=properties,
             )
@@ -169,7 +198,9 @@ class JiraStore:
         errors = validate.check_fields(fields, version, creating=False)
         for name in ("project", "issuetype"):
             if name in fields:
-                errors[name] = f"Field '{name}' cannot be set. It is not on the appropriate screen, or unknown."
+                errors[name] = (
+                    f"Field '{name}' cannot be set. It is not on the appropriate screen, or unknown."
+                )
         labels = list(issue.labels if "labels" not in fields else fields["labels"] or [])
         for op in update.get("labels", []) if isinstance(update, dict) else []:
             for verb, value in (op or {}).items():
@@ -202,8 +233,12 @@ class JiraStore:
         with self.lock:
             now = self.clock.now_ms()
             comment = Comment(
-                id=self.next_id("comment"), issue_id=issue.id, body=payload["body"], author=author,
-                created_ms=now, updated_ms=now,
+                id=self.next_id("comment"),
+                issue_id=issue.id,
+                body=payload["body"],
+                author=author,
+                created_ms=now,
+                updated_ms=now,
                 properties=validate.entity_properties(payload.get("properties")),
                 visibility=payload.get("visibility"),
             )
@@ -257,18 +292,31 @@ class JiraStore:
     def link(self, payload: Any, version: int) -> None:
         if not isinstance(payload, dict):
             raise ApiError(400, "Can not deserialize the request body.")
-        errors = {k: f"'{k}' is required" for k in ("type", "inwardIssue", "outwardIssue")
-                  if not isinstance(payload.get(k), dict)}
+        errors = {
+            k: f"'{k}' is required"
+            for k in ("type", "inwardIssue", "outwardIssue")
+            if not isinstance(payload.get(k), dict)
+        }
         if errors:
             raise ApiError(400, errors=errors)
         ref = payload["type"]
-        type_id = next((i for i, t in LINK_TYPES.items()
-                        if i == str(ref.get("id")) or t[0].lower() == str(ref.get("name", "")).lower()), None)
+        type_id = next(
+            (
+                i
+                for i, t in LINK_TYPES.items()
+                if i == str(ref.get("id")) or t[0].lower() == str(ref.get("name", "")).lower()
+            ),
+            None,
+        )
         if type_id is None:
             raise ApiError(404, f"No issue link type with name '{ref.get('name') or ref.get('id')}' found.")
         with self.lock:
-            inward = self.find_issue(str(payload["inwardIssue"].get("key") or payload["inwardIssue"].get("id")))
-            outward = self.find_issue(str(payload["outwardIssue"].get("key") or payload["outwardIssue"].get("id")))
+            inward = self.find_issue(
+                str(payload["inwardIssue"].get("key") or payload["inwardIssue"].get("id"))
+            )
+            outward = self.find_issue(
+                str(payload["outwardIssue"].get("key") or payload["outwardIssue"].get("id"))
+            )
             if payload.get("comment"):
                 self.add_comment(outward, payload["comment"], version, self.bot)
             link = Link(self.next_id("link"), LINK_TYPES[type_id][0], inward.id, outward.id)

@@ -30,8 +30,7 @@ def check_fields(fields: Any, version: int, *, creating: bool) -> dict[str, str]
     errors: dict[str, str] = {}
     for name in fields:
         if name not in _SETTABLE and not _CUSTOM.match(name):
-            errors[name] = (f"Field '{name}' cannot be set. It is not on the appropriate screen, "
-                            "or unknown.")
+            errors[name] = f"Field '{name}' cannot be set. It is not on the appropriate screen, or unknown."
     if creating:
         project = fields.get("project")
         if not isinstance(project, dict) or not (project.get("key") or project.get("id")):

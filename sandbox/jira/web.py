@@ -85,8 +85,11 @@ class Router:
         self._routes: list[Route] = []
 
     def add(self, method: str, template: str, handler: Handler, versions: tuple[int, ...] = (2, 3)) -> None:
-        regex = re.sub(r"\{(\w+)\}", lambda m: r"(?P<v>[23])" if m.group(1) == "v" else rf"(?P<{m.group(1)}>[^/]+)",
-                       template)
+        regex = re.sub(
+            r"\{(\w+)\}",
+            lambda m: r"(?P<v>[23])" if m.group(1) == "v" else rf"(?P<{m.group(1)}>[^/]+)",
+            template,
+        )
         self._routes.append(Route(method, template, re.compile(f"^{regex}/?$"), handler, versions))
 
     def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], list[str]]:

@@ -40,15 +40,22 @@ class OpenAIError(Exception):
 def error_for_status(status: int) -> dict[str, Any]:
     """Default body for an injected failure that names only an HTTP status."""
     if status == 429:
-        return OpenAIError(429, "Rate limit reached for requests. Please try again later.",
-                           "requests", code="rate_limit_exceeded").body()
+        return OpenAIError(
+            429,
+            "Rate limit reached for requests. Please try again later.",
+            "requests",
+            code="rate_limit_exceeded",
+        ).body()
     if status == 401:
         return OpenAIError(401, "Incorrect API key provided.", code="invalid_api_key").body()
     if status == 503:
-        return OpenAIError(503, "The engine is currently overloaded, please try again later.", "server_error").body()
+        return OpenAIError(
+            503, "The engine is currently overloaded, please try again later.", "server_error"
+        ).body()
     if status >= 500:
-        return OpenAIError(status, "The server had an error while processing your request. Sorry about that!",
-                           "server_error").body()
+        return OpenAIError(
+            status, "The server had an error while processing your request. Sorry about that!", "server_error"
+        ).body()
     try:
         phrase = HTTPStatus(status).phrase
     except ValueError:
@@ -57,20 +64,28 @@ def error_for_status(status: int) -> dict[str, Any]:
 
 
 def missing_key() -> OpenAIError:
-    return OpenAIError(401, "You didn't provide an API key. You need to provide your API key in an "
-                            "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).")
+    return OpenAIError(
+        401,
+        "You didn't provide an API key. You need to provide your API key in an "
+        "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+    )
 
 
 def wrong_key(given: str) -> OpenAIError:
     # OpenAI echoes a masked key so the operator can tell which one was used.
     masked = f"{given[:3]}{'*' * 8}{given[-4:]}" if len(given) > 8 else "*" * len(given)
-    return OpenAIError(401, f"Incorrect API key provided: {masked}. You can find your API key at "
-                            "https://platform.openai.com/account/api-keys.", code="invalid_api_key")
+    return OpenAIError(
+        401,
+        f"Incorrect API key provided: {masked}. You can find your API key at "
+        "https://platform.openai.com/account/api-keys.",
+        code="invalid_api_key",
+    )
 
 
 def model_not_found(model: str) -> OpenAIError:
-    return OpenAIError(404, f"The model `{model}` does not exist or you do not have access to it.",
-                       code="model_not_found")
+    return OpenAIError(
+        404, f"The model `{model}` does not exist or you do not have access to it.", code="model_not_found"
+    )
 
 
 def text_of(content: Any) -> str:
@@ -90,25 +105,44 @@ def check_chat(body: dict[str, Any], models: tuple[str, ...]) -> tuple[str, list
     """
     model = body.get("model")
     if not isinstance(model, str) or not model:
-        raise OpenAIError(400, "you must provide a model parameter", param="model", code="missing_required_parameter")
+        raise OpenAIError(
+            400, "you must provide a model parameter", param="model", code="missing_required_parameter"
+        )
     messages = body.get("messages")
     if messages is None:
-        raise OpenAIError(400, "Missing required parameter: 'messages'.", param="messages",
-                          code="missing_required_parameter")
+        raise OpenAIError(
+            400,
+            "Missing required parameter: 'messages'.",
+            param="messages",
+            code="missing_required_parameter",
+        )
     if not isinstance(messages, list) or not messages:
-        raise OpenAIError(400, "Invalid 'messages': empty array. Expected an array with minimum length 1.",
-                          param="messages", code="empty_array")
+        raise OpenAIError(
+            400,
+            "Invalid 'messages': empty array. Expected an array with minimum length 1.",
+            param="messages",
+            code="empty_array",
+        )
     for i, message in enumerate(messages):
         role = message.get("role") if isinstance(message, dict) else None
         if role not in ROLES:
-            raise OpenAIError(400, f"Invalid value: '{role}'. Supported values are: {', '.join(ROLES)}.",
-                              param=f"messages[{i}].role", code="invalid_value")
+            raise OpenAIError(
+                400,
+                f"Invalid value: '{role}'. Supported values are: {', '.join(ROLES)}.",
+                param=f"messages[{i}].role",
+                code="invalid_value",
+            )
         if "content" not in message and role != "assistant":
-            raise OpenAIError(400, f"Missing required parameter: 'messages[{i}].content'.",
-                              param=f"messages[{i}].content", code="missing_required_parameter")
+            raise OpenAIError(
+                400,
+                f"Missing required parameter: 'messages[{i}].content'.",
+                param=f"messages[{i}].content",
+                code="missing_required_parameter",
+            )
     if body.get("stream"):
-        raise OpenAIError(400, "The sandbox does not stream; send stream=false.", param="stream",
-                          code="unsupported_value")
+        raise OpenAIError(
+            400, "The sandbox does not stream; send stream=false.", param="stream", code="unsupported_value"
+        )
     if model not in models:
         raise model_not_found(model)
     return model, messages
@@ -128,7 +162,9 @@ def estimate_tokens(text: str) -> int:
     return len(text.split())
 
 
-def completion(model: str, messages: list[dict[str, Any]], reply_text: str, body: dict[str, Any]) -> dict[str, Any]:
+def completion(
+    model: str, messages: list[dict[str, Any]], reply_text: str, body: dict[str, Any]
+) -> dict[str, Any]:
     """The `chat.completion` object for one answered request."""
     limit = body.get("max_completion_tokens") or body.get("max_tokens")
     words = reply_text.split()
@@ -145,14 +181,20 @@ def completion(model: str, messages: list[dict[str, Any]], reply_text: str, body
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": i, "message": dict(choice), "logprobs": None, "finish_reason": finish} for i in range(n)],
+        "choices": [
+            {"index": i, "message": dict(choice), "logprobs": None, "finish_reason": finish} for i in range(n)
+        ],
         "usage": {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
             "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
-                                          "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": 0,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
         },
         "service_tier": "default",
         "system_fingerprint": "fp_sandbox",

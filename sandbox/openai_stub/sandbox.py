@@ -45,8 +45,16 @@ class OpenAISandbox:
         reply: messages → assistant text; the default quotes the last user message.
     """
 
-    def __init__(self, *, api_key: str = "sandbox-openai-key", models: tuple[str, ...] = ("gpt-4o-mini",),
-                 latency: float = 0.0, reply: Reply | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str = "sandbox-openai-key",
+        models: tuple[str, ...] = ("gpt-4o-mini",),
+        latency: float = 0.0,
+        reply: Reply | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
         self.api_key = api_key
         self.models = tuple(models)
         self.reply = reply or default_reply
@@ -99,8 +107,12 @@ class OpenAISandbox:
 
     def prompts_text(self) -> str:
         """All message texts ever sent, joined: handy for `assert secret not in …`."""
-        return "\n".join(str(m.get("content")) for r in self.requests() for m in r.get("messages") or []
-                         if isinstance(m, dict))
+        return "\n".join(
+            str(m.get("content"))
+            for r in self.requests()
+            for m in r.get("messages") or []
+            if isinstance(m, dict)
+        )
 
     def reset(self) -> None:
         with self._lock:
@@ -154,15 +166,23 @@ class OpenAISandbox:
         try:
             body = request.json_object()
         except BadJson:
-            raise OpenAIError(400, "We could not parse the JSON body of your request. (HINT: This likely means "
-                                   "you aren't using your HTTP library correctly.)") from None
+            raise OpenAIError(
+                400,
+                "We could not parse the JSON body of your request. (HINT: This likely means "
+                "you aren't using your HTTP library correctly.)",
+            ) from None
         model, messages = check_chat(body, self.models)
         text = self.reply(copy.deepcopy(messages))
-        return Response(200, completion(model, messages, text, body),
-                        {"openai-processing-ms": "1", "openai-version": "2020-10-01"})
+        return Response(
+            200,
+            completion(model, messages, text, body),
+            {"openai-processing-ms": "1", "openai-version": "2020-10-01"},
+        )
 
     def _list_models(self, request: Request) -> Response:
-        return Response(200, {"object": "list", "data": [model_object(m, self._created) for m in self.models]})
+        return Response(
+            200, {"object": "list", "data": [model_object(m, self._created) for m in self.models]}
+        )
 
     def _get_model(self, request: Request) -> Response:
         model = request.params["model"]

@@ -65,8 +65,10 @@ def make_bodies(count: int, run: int) -> list[tuple[bytes, str]]:
     now = int(time.time())
     for i in range(count):
         phone = f"4520{(run * 7919 + i) % 500:06d}"
-        payload = wa.message_payload([wa.text(phone, f"bench message {run}-{i}", timestamp=now)],
-                                     contacts=[wa.contact(f"Customer {i % 500}", phone)])
+        payload = wa.message_payload(
+            [wa.text(phone, f"bench message {run}-{i}", timestamp=now)],
+            contacts=[wa.contact(f"Customer {i % 500}", phone)],
+        )
         body = json.dumps(payload, separators=(",", ":"), ensure_ascii=True).encode()
         out.append((body, sign(APP_SECRET, body)))
     return out
@@ -75,8 +77,9 @@ def make_bodies(count: int, run: int) -> list[tuple[bytes, str]]:
 def post(port: int, body: bytes, signature: str) -> int:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
-        conn.request("POST", WEBHOOK_PATH, body, {
-            "Content-Type": "application/json", "X-Hub-Signature-256": signature})
+        conn.request(
+            "POST", WEBHOOK_PATH, body, {"Content-Type": "application/json", "X-Hub-Signature-256": signature}
+        )
         resp = conn.getresponse()
         resp.read()
         return resp.status
@@ -115,9 +118,14 @@ def load(port: int, bodies: list[tuple[bytes, str]], concurrency: int, server_pi
         t.join(timeout=600)
     elapsed = time.perf_counter() - t0
     flat = sorted(x for lat in latencies for x in lat)
-    return {"requests": len(flat), "failures": sum(failures), "seconds": elapsed,
-            "client_cpu_seconds": time.process_time() - cpu0,
-            "server_cpu_seconds": cpu_seconds(server_pid) - server0, "latencies": flat}
+    return {
+        "requests": len(flat),
+        "failures": sum(failures),
+        "seconds": elapsed,
+        "client_cpu_seconds": time.process_time() - cpu0,
+        "server_cpu_seconds": cpu_seconds(server_pid) - server0,
+        "latencies": flat,
+    }
 
 
 def pct(sorted_values: list[float], q: float) -> float:
@@ -129,12 +137,18 @@ def pct(sorted_values: list[float], q: float) -> float:
 def summarise(runs: list[dict]) -> dict:
     lat = sorted(x for r in runs for x in r["latencies"])
     seconds = sum(r["seconds"] for r in runs)
-    return {"requests": len(lat), "failures": sum(r["failures"] for r in runs),
-            "per_second": len(lat) / seconds if seconds else 0.0,
-            "p50_ms": pct(lat, 0.50) * 1000, "p99_ms": pct(lat, 0.99) * 1000,
-            "client_cpu_share": sum(r["client_cpu_seconds"] for r in runs) / seconds if seconds else 0.0,
-            "server_cpu_ms_per_request": sum(r["server_cpu_seconds"] for r in runs) / len(lat) * 1000 if lat else 0.0,
-            "server_cpu_share": sum(r["server_cpu_seconds"] for r in runs) / seconds if seconds else 0.0}
+    return {
+        "requests": len(lat),
+        "failures": sum(r["failures"] for r in runs),
+        "per_second": len(lat) / seconds if seconds else 0.0,
+        "p50_ms": pct(lat, 0.50) * 1000,
+        "p99_ms": pct(lat, 0.99) * 1000,
+        "client_cpu_share": sum(r["client_cpu_seconds"] for r in runs) / seconds if seconds else 0.0,
+        "server_cpu_ms_per_request": sum(r["server_cpu_seconds"] for r in runs) / len(lat) * 1000
+        if lat
+        else 0.0,
+        "server_cpu_share": sum(r["server_cpu_seconds"] for r in runs) / seconds if seconds else 0.0,
+    }
 
 
 # -- processes ------------------------------------------------------------------------------
@@ -162,8 +176,9 @@ def bare_server_main(port: int) -> None:
 
 def start_bare() -> tuple[subprocess.Popen, int]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "tests.benchmarks.bench", "--bare-server", str(port)],
-                            cwd=REPO)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.benchmarks.bench", "--bare-server", str(port)], cwd=REPO
+    )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
@@ -175,18 +190,35 @@ def start_bare() -> tuple[subprocess.Popen, int]:
     raise RuntimeError("bare server did not start")
 
 
-def make_daemon(workdir: Path, name: str, jira: JiraSandbox, *, graph: GraphSandbox | None = None,
-                openai: OpenAISandbox | None = None, port: int | None = None, assistant: bool = False,
-                poll_interval: int = 1, debounce: float = 0.5, quiet_inbox: bool = False) -> DaemonProcess:
+def make_daemon(
+    workdir: Path,
+    name: str,
+    jira: JiraSandbox,
+    *,
+    graph: GraphSandbox | None = None,
+    openai: OpenAISandbox | None = None,
+    port: int | None = None,
+    assistant: bool = False,
+    poll_interval: int = 1,
+    debounce: float = 0.5,
+    quiet_inbox: bool = False,
+) -> DaemonProcess:
     port = port or free_port()
     options = {}
     if graph is not None:
         options["graph_url"] = graph.url
     if openai is not None:
         options["openai_url"] = openai.url
-    text = config_text(jira_url=jira.url, jira_email=JIRA_EMAIL, jira_api_token=JIRA_TOKEN,
-                       db_url=f"sqlite:///{workdir / (name + '.db')}", port=port, assistant=assistant,
-                       poll_interval=poll_interval, **options)
+    text = config_text(
+        jira_url=jira.url,
+        jira_email=JIRA_EMAIL,
+        jira_api_token=JIRA_TOKEN,
+        db_url=f"sqlite:///{workdir / (name + '.db')}",
+        port=port,
+        assistant=assistant,
+        poll_interval=poll_interval,
+        **options,
+    )
     text = text.replace("debounce_seconds = 0.5", f"debounce_seconds = {debounce}")
     if quiet_inbox:
         # [inbox] comes first: after the first 503 the inbox pauses for minutes, not 2 s, so
@@ -227,19 +259,29 @@ def bench_ingest(workdir: Path, messages: int, log_level_quiet: bool = True) -> 
     daemon = make_daemon(workdir, "ingest", jira, poll_interval=60, quiet_inbox=True).start()
     bare, bare_port = start_bare()
     per_run = max(1, messages // (len(CONCURRENCIES) * ROUNDS))
-    result: dict = {"messages_per_run": per_run, "rounds": ROUNDS, "levels": {},
-                    "memory_kb_at_start": memory_kb(daemon.proc.pid)}
+    result: dict = {
+        "messages_per_run": per_run,
+        "rounds": ROUNDS,
+        "levels": {},
+        "memory_kb_at_start": memory_kb(daemon.proc.pid),
+    }
     try:
         run = 0
         for concurrency in CONCURRENCIES:
             runs: dict[str, list[dict]] = {"daemon": [], "bare": []}
             for _ in range(ROUNDS):
-                for target, port, pid in (("daemon", daemon.port, daemon.proc.pid), ("bare", bare_port, bare.pid)):
+                for target, port, pid in (
+                    ("daemon", daemon.port, daemon.proc.pid),
+                    ("bare", bare_port, bare.pid),
+                ):
                     run += 1
                     bodies = make_bodies(per_run, run)
                     runs[target].append(load(port, bodies, concurrency, pid))
-                    print(f"  ingest c={concurrency:<2} {target:<6} round: "
-                          f"{runs[target][-1]['requests'] / runs[target][-1]['seconds']:7.0f}/s", flush=True)
+                    print(
+                        f"  ingest c={concurrency:<2} {target:<6} round: "
+                        f"{runs[target][-1]['requests'] / runs[target][-1]['seconds']:7.0f}/s",
+                        flush=True,
+                    )
             result["levels"][concurrency] = {t: summarise(r) for t, r in runs.items()}
         db = sqlite3.connect(workdir / "ingest.db")
         result["rows_stored"] = db.execute("SELECT COUNT(*) FROM inbound_message").fetchone()[0]
@@ -254,21 +296,36 @@ def bench_ingest(workdir: Path, messages: int, log_level_quiet: bool = True) -> 
     return result
 
 
-def bench_latencies(workdir: Path, samples: int, jira_latency: float, ai_latency: float,
-                    debounce: float, poll_interval: int) -> dict:
+def bench_latencies(
+    workdir: Path, samples: int, jira_latency: float, ai_latency: float, debounce: float, poll_interval: int
+) -> dict:
     jira = JiraSandbox(email=JIRA_EMAIL, api_token=JIRA_TOKEN)
     jira.start()
     openai = OpenAISandbox(api_key=OPENAI_KEY, latency=ai_latency)
     openai.start()
     port = free_port()
-    graph = GraphSandbox(access_token=ACCESS_TOKEN, app_secret=APP_SECRET,
-                         webhook_url=f"http://127.0.0.1:{port}{WEBHOOK_PATH}")
+    graph = GraphSandbox(
+        access_token=ACCESS_TOKEN, app_secret=APP_SECRET, webhook_url=f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
+    )
     graph.start()
-    daemon = make_daemon(workdir, "latency", jira, graph=graph, openai=openai, port=port,
-                         assistant=True, poll_interval=poll_interval, debounce=debounce).start()
+    daemon = make_daemon(
+        workdir,
+        "latency",
+        jira,
+        graph=graph,
+        openai=openai,
+        port=port,
+        assistant=True,
+        poll_interval=poll_interval,
+        debounce=debounce,
+    ).start()
     jira.faults.set_latency(jira_latency)
-    out: dict[str, list[float]] = {"comment_new_ticket": [], "comment_existing_ticket": [],
-                                   "ai_reply": [], "agent_to_whatsapp": []}
+    out: dict[str, list[float]] = {
+        "comment_new_ticket": [],
+        "comment_existing_ticket": [],
+        "ai_reply": [],
+        "agent_to_whatsapp": [],
+    }
 
     def comments_with(token: str):
         for issue in jira.issues():
@@ -281,8 +338,9 @@ def bench_latencies(workdir: Path, samples: int, jira_latency: float, ai_latency
         return [m for m in graph.sent() if m.get("type") == "text" and m.get("to") == phone]
 
     def say(phone: str, token: str) -> float:
-        payload = wa.message_payload([wa.text(phone, f"Where is order {token}?")],
-                                     contacts=[wa.contact("Bench Customer", phone)])
+        payload = wa.message_payload(
+            [wa.text(phone, f"Where is order {token}?")], contacts=[wa.contact("Bench Customer", phone)]
+        )
         graph.observe_webhook(payload)
         body = json.dumps(payload, separators=(",", ":")).encode()
         t0 = time.perf_counter()
@@ -304,26 +362,34 @@ def bench_latencies(workdir: Path, samples: int, jira_latency: float, ai_latency
             jira.add_agent_comment(key, f"Agent answer {i}", author="Agent Smith")
             wait_for(lambda: any("Agent answer" in m.get("body", "") for m in texts_to(phone)), 30)
             out["agent_to_whatsapp"].append(time.perf_counter() - t0)
-            print(f"  latency sample {i + 1}/{samples}: comment {out['comment_new_ticket'][-1]:.2f}s, "
-                  f"AI {out['ai_reply'][-1]:.2f}s, agent {out['agent_to_whatsapp'][-1]:.2f}s", flush=True)
+            print(
+                f"  latency sample {i + 1}/{samples}: comment {out['comment_new_ticket'][-1]:.2f}s, "
+                f"AI {out['ai_reply'][-1]:.2f}s, agent {out['agent_to_whatsapp'][-1]:.2f}s",
+                flush=True,
+            )
     finally:
         daemon.terminate()
         graph.stop()
         openai.stop()
         jira.stop()
-    return {kind: {"n": len(v), "p50_s": statistics.median(v), "p95_s": pct(sorted(v), 0.95),
-                   "max_s": max(v)} for kind, v in out.items() if v}
+    return {
+        kind: {"n": len(v), "p50_s": statistics.median(v), "p95_s": pct(sorted(v), 0.95), "max_s": max(v)}
+        for kind, v in out.items()
+        if v
+    }
 
 
 def bench_calls(workdir: Path, poll_interval: int) -> dict:
     jira = JiraSandbox(email=JIRA_EMAIL, api_token=JIRA_TOKEN)
     jira.start()
     port = free_port()
-    graph = GraphSandbox(access_token=ACCESS_TOKEN, app_secret=APP_SECRET,
-                         webhook_url=f"http://127.0.0.1:{port}{WEBHOOK_PATH}")
+    graph = GraphSandbox(
+        access_token=ACCESS_TOKEN, app_secret=APP_SECRET, webhook_url=f"http://127.0.0.1:{port}{WEBHOOK_PATH}"
+    )
     graph.start()
-    daemon = make_daemon(workdir, "calls", jira, graph=graph, port=port, assistant=False,
-                         poll_interval=poll_interval).start()
+    daemon = make_daemon(
+        workdir, "calls", jira, graph=graph, port=port, assistant=False, poll_interval=poll_interval
+    ).start()
     phone = "4540000001"
     out: dict = {}
 
@@ -337,8 +403,11 @@ def bench_calls(workdir: Path, poll_interval: int) -> dict:
         return "search" in route
 
     def split(calls) -> dict:
-        return {"inbox": sum(n for r, n in calls.items() if not is_poll(r)),
-                "search": sum(n for r, n in calls.items() if is_poll(r)), "routes": dict(calls)}
+        return {
+            "inbox": sum(n for r, n in calls.items() if not is_poll(r)),
+            "search": sum(n for r, n in calls.items() if is_poll(r)),
+            "routes": dict(calls),
+        }
 
     try:
         time.sleep(poll_interval + 0.5)
@@ -346,8 +415,9 @@ def bench_calls(workdir: Path, poll_interval: int) -> dict:
             before = comment_count()
             settle()
             jira.reset_calls()
-            payload = wa.message_payload([wa.text(phone, f"calls {label}")],
-                                         contacts=[wa.contact("Calls Customer", phone)])
+            payload = wa.message_payload(
+                [wa.text(phone, f"calls {label}")], contacts=[wa.contact("Calls Customer", phone)]
+            )
             graph.observe_webhook(payload)
             body = json.dumps(payload, separators=(",", ":")).encode()
             assert post(daemon.port, body, sign(APP_SECRET, body)) == 200
@@ -359,8 +429,11 @@ def bench_calls(workdir: Path, poll_interval: int) -> dict:
         jira.reset_calls()
         time.sleep(poll_interval * 5 + 0.2)
         idle = jira.calls
-        out["idle"] = {"polls": sum(n for r, n in idle.items() if is_poll(r)),
-                       "calls": sum(idle.values()), "routes": dict(idle)}
+        out["idle"] = {
+            "polls": sum(n for r, n in idle.items() if is_poll(r)),
+            "calls": sum(idle.values()),
+            "routes": dict(idle),
+        }
         # a busy poll: one new agent comment to push to WhatsApp
         [issue] = jira.issues()
         settle()
@@ -369,8 +442,11 @@ def bench_calls(workdir: Path, poll_interval: int) -> dict:
         wait_for(lambda: any("busy poll" in m.get("body", "") for m in graph.sent()), 30)
         time.sleep(0.3)
         busy = jira.calls
-        out["busy"] = {"polls": sum(n for r, n in busy.items() if is_poll(r)),
-                       "calls": sum(busy.values()), "routes": dict(busy)}
+        out["busy"] = {
+            "polls": sum(n for r, n in busy.items() if is_poll(r)),
+            "calls": sum(busy.values()),
+            "routes": dict(busy),
+        }
     finally:
         daemon.terminate()
         graph.stop()
@@ -399,12 +475,29 @@ def bench_fsync(workdir: Path, commits: int = 300) -> dict:
 
 
 def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    mem = next((line.split(":", 1)[1].strip() for line in Path("/proc/meminfo").read_text().splitlines()
-                if line.startswith("MemTotal")), "")
-    return {"nproc": os.cpu_count(), "cpu": cpu, "memory": mem, "python": platform.python_version(),
-            "sqlite": sqlite3.sqlite_version}
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        ),
+        "",
+    )
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "memory": mem,
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+    }
 
 
 def verdict(ok: bool) -> str:
@@ -418,47 +511,75 @@ def report(results: dict, args: argparse.Namespace) -> list[dict]:
         checks.append({"target": name, "value": value, "wanted": target, "pass": ok})
 
     m = results["machine"]
-    print(f"\nmachine: {m['nproc']} cores, {m['cpu']}, {m['memory']}, Python {m['python']}, SQLite {m['sqlite']}")
+    print(
+        f"\nmachine: {m['nproc']} cores, {m['cpu']}, {m['memory']}, Python {m['python']}, SQLite {m['sqlite']}"
+    )
     if "ingest" in results:
         ing = results["ingest"]
-        print(f"\ningest ({ing['webhooks_sent']} webhooks to each server, one message each, "
-              f"{ing['rows_stored']} rows stored)")
-        print(f"{'conc':>4} | {'daemon/s':>9} {'p50 ms':>7} {'p99 ms':>7} | {'bare/s':>7} {'p50 ms':>7} "
-              f"{'p99 ms':>7} | ratio | server CPU ms/req | client CPU")
+        print(
+            f"\ningest ({ing['webhooks_sent']} webhooks to each server, one message each, "
+            f"{ing['rows_stored']} rows stored)"
+        )
+        print(
+            f"{'conc':>4} | {'daemon/s':>9} {'p50 ms':>7} {'p99 ms':>7} | {'bare/s':>7} {'p50 ms':>7} "
+            f"{'p99 ms':>7} | ratio | server CPU ms/req | client CPU"
+        )
         for c, lv in ing["levels"].items():
             d, b = lv["daemon"], lv["bare"]
-            print(f"{c:>4} | {d['per_second']:9.0f} {d['p50_ms']:7.2f} {d['p99_ms']:7.2f} | {b['per_second']:7.0f} "
-                  f"{b['p50_ms']:7.2f} {b['p99_ms']:7.2f} | {d['per_second'] / b['per_second']:5.2f} | "
-                  f"{d['server_cpu_ms_per_request']:.2f}/{b['server_cpu_ms_per_request']:.2f} "
-                  f"({d['server_cpu_share']:.0%}/{b['server_cpu_share']:.0%}) | "
-                  f"{d['client_cpu_share']:.0%}/{b['client_cpu_share']:.0%}")
+            print(
+                f"{c:>4} | {d['per_second']:9.0f} {d['p50_ms']:7.2f} {d['p99_ms']:7.2f} | {b['per_second']:7.0f} "
+                f"{b['p50_ms']:7.2f} {b['p99_ms']:7.2f} | {d['per_second'] / b['per_second']:5.2f} | "
+                f"{d['server_cpu_ms_per_request']:.2f}/{b['server_cpu_ms_per_request']:.2f} "
+                f"({d['server_cpu_share']:.0%}/{b['server_cpu_share']:.0%}) | "
+                f"{d['client_cpu_share']:.0%}/{b['client_cpu_share']:.0%}"
+            )
         best = max(ing["levels"].values(), key=lambda lv: lv["daemon"]["per_second"])
-        check("webhooks/s (best concurrency)", f"{best['daemon']['per_second']:.0f}", ">= 1500",
-              best["daemon"]["per_second"] >= 1500)
+        check(
+            "webhooks/s (best concurrency)",
+            f"{best['daemon']['per_second']:.0f}",
+            ">= 1500",
+            best["daemon"]["per_second"] >= 1500,
+        )
         ratio = best["daemon"]["per_second"] / best["bare"]["per_second"]
         check("vs bare wsgiref (same concurrency)", f"{ratio:.2f}x", ">= 0.6x", ratio >= 0.6)
         for c, lv in ing["levels"].items():
-            check(f"p99 at concurrency {c}", f"{lv['daemon']['p99_ms']:.1f} ms", "<= 50 ms",
-                  lv["daemon"]["p99_ms"] <= 50)
+            check(
+                f"p99 at concurrency {c}",
+                f"{lv['daemon']['p99_ms']:.1f} ms",
+                "<= 50 ms",
+                lv["daemon"]["p99_ms"] <= 50,
+            )
         failures = sum(lv[t]["failures"] for lv in ing["levels"].values() for t in lv)
         check("non-200 answers", str(failures), "0", failures == 0)
         rss = ing["memory_kb"]["VmHWM"] / 1024
-        print(f"daemon RSS at start {ing['memory_kb_at_start']['VmRSS'] / 1024:.1f} MB, "
-              f"now {ing['memory_kb']['VmRSS'] / 1024:.1f} MB, peak {rss:.1f} MB")
+        print(
+            f"daemon RSS at start {ing['memory_kb_at_start']['VmRSS'] / 1024:.1f} MB, "
+            f"now {ing['memory_kb']['VmRSS'] / 1024:.1f} MB, peak {rss:.1f} MB"
+        )
         check(f"peak RSS after {ing['webhooks_sent']} messages", f"{rss:.1f} MB", "<= 100 MB", rss <= 100)
     if "fsync" in results:
         f = results["fsync"]
-        print(f"\nSQLite WAL synchronous=FULL on this disk: {f['per_second']:.0f} commits/s "
-              f"({f['ms_per_commit']:.2f} ms per commit, one writer)")
+        print(
+            f"\nSQLite WAL synchronous=FULL on this disk: {f['per_second']:.0f} commits/s "
+            f"({f['ms_per_commit']:.2f} ms per commit, one writer)"
+        )
     if "latencies" in results:
         lat = results["latencies"]
-        print(f"\nlatencies (Jira {args.jira_latency}s per call, OpenAI {args.ai_latency}s, "
-              f"debounce {args.debounce}s, poll interval {args.poll_interval}s)")
+        print(
+            f"\nlatencies (Jira {args.jira_latency}s per call, OpenAI {args.ai_latency}s, "
+            f"debounce {args.debounce}s, poll interval {args.poll_interval}s)"
+        )
         for kind, v in lat.items():
-            print(f"  {kind:<24} n={v['n']:<3} p50 {v['p50_s']:.3f}s  p95 {v['p95_s']:.3f}s  max {v['max_s']:.3f}s")
+            print(
+                f"  {kind:<24} n={v['n']:<3} p50 {v['p50_s']:.3f}s  p95 {v['p95_s']:.3f}s  max {v['max_s']:.3f}s"
+            )
         budget = args.ai_latency + 2 * args.jira_latency + 1
-        check("AI reply p95", f"{lat['ai_reply']['p95_s']:.2f} s",
-              f"<= {budget:.2f} s (AI + 2 Jira + 1 s)", lat["ai_reply"]["p95_s"] <= budget)
+        check(
+            "AI reply p95",
+            f"{lat['ai_reply']['p95_s']:.2f} s",
+            f"<= {budget:.2f} s (AI + 2 Jira + 1 s)",
+            lat["ai_reply"]["p95_s"] <= budget,
+        )
     if "calls" in results:
         calls = results["calls"]
         print("\nJira calls (counted by the sandbox)")
@@ -467,7 +588,9 @@ def report(results: dict, args: argparse.Namespace) -> list[dict]:
             print(f"  message, {label:<18} inbox {c['inbox']}  (+{c['search']} search)  {c['routes']}")
         for label in ("idle", "busy"):
             c = calls[label]
-            print(f"  {label} poll{'s' if label == 'idle' else ''}: {c['calls']} calls in {c['polls']} polls  {c['routes']}")
+            print(
+                f"  {label} poll{'s' if label == 'idle' else ''}: {c['calls']} calls in {c['polls']} polls  {c['routes']}"
+            )
         existing = max(calls["existing_ticket"]["inbox"], calls["existing_ticket_2"]["inbox"])
         check("Jira calls per message, existing ticket", str(existing), "<= 1", existing <= 1)
         idle = calls["idle"]
@@ -505,8 +628,9 @@ def main(argv: list[str] | None = None) -> int:
             results["ingest"] = bench_ingest(workdir, args.messages)
         if "latencies" in parts:
             print("latencies")
-            results["latencies"] = bench_latencies(workdir, args.samples, args.jira_latency, args.ai_latency,
-                                                   args.debounce, args.poll_interval)
+            results["latencies"] = bench_latencies(
+                workdir, args.samples, args.jira_latency, args.ai_latency, args.debounce, args.poll_interval
+            )
         if "calls" in parts:
             print("Jira calls")
             results["calls"] = bench_calls(workdir, max(2, args.poll_interval))

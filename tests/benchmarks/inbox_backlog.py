@@ -51,15 +51,32 @@ def _fill(db: peewee.Database, rows: int, conversations: int) -> None:
     with db.atomic():
         for i in range(rows):
             key = f"+4477009{i % conversations:05d}"
-            batch.append({
-                "wamid": f"wamid.bench.{i}", "conversation_key": key, "wa_id": key[1:],
-                "user_id": None, "phone_number_id": "106540352242922", "display_phone_number": None,
-                "profile_name": "Ana", "meta_timestamp": 1_700_000_000 + i, "kind": "text",
-                "raw_json": '{"type":"text","text":{"body":"hello"}}', "state": "pending",
-                "attempts": 0, "started": 0, "next_attempt_at": NOW - 1, "last_error": None,
-                "issue_key": None, "comment_id": None, "created_at": NOW - 3600, "updated_at": NOW - 3600,
-                "done_at": None, "origin": "customer", "from_business": 0,
-            })
+            batch.append(
+                {
+                    "wamid": f"wamid.bench.{i}",
+                    "conversation_key": key,
+                    "wa_id": key[1:],
+                    "user_id": None,
+                    "phone_number_id": "106540352242922",
+                    "display_phone_number": None,
+                    "profile_name": "Ana",
+                    "meta_timestamp": 1_700_000_000 + i,
+                    "kind": "text",
+                    "raw_json": '{"type":"text","text":{"body":"hello"}}',
+                    "state": "pending",
+                    "attempts": 0,
+                    "started": 0,
+                    "next_attempt_at": NOW - 1,
+                    "last_error": None,
+                    "issue_key": None,
+                    "comment_id": None,
+                    "created_at": NOW - 3600,
+                    "updated_at": NOW - 3600,
+                    "done_at": None,
+                    "origin": "customer",
+                    "from_business": 0,
+                }
+            )
             if len(batch) == 1000:
                 M.insert_many(batch).execute(db)
                 batch.clear()
@@ -76,26 +93,56 @@ def _backlog(db: peewee.Database, queue: InboundQueue, state: str, rows: int, co
         if state == "outage":
             # Retried conversations are held 5 minutes; messages that came in since wait behind.
             M.update(next_attempt_at=NOW + 300).where(M.id <= rows * 9 // 10).execute(db)
-            M.insert_many([{
-                "wamid": f"wamid.fresh.{i}", "conversation_key": f"+4915100{i:05d}", "wa_id": None,
-                "user_id": None, "phone_number_id": "1", "display_phone_number": None, "profile_name": "Bo",
-                "meta_timestamp": 1_700_100_000 + i, "kind": "text", "raw_json": "{}", "state": "pending",
-                "attempts": 0, "started": 0, "next_attempt_at": NOW - 1, "last_error": None, "issue_key": None,
-                "comment_id": None, "created_at": NOW, "updated_at": NOW, "done_at": None,
-                "origin": "customer", "from_business": 0} for i in range(10)]).execute(db)
+            M.insert_many(
+                [
+                    {
+                        "wamid": f"wamid.fresh.{i}",
+                        "conversation_key": f"+4915100{i:05d}",
+                        "wa_id": None,
+                        "user_id": None,
+                        "phone_number_id": "1",
+                        "display_phone_number": None,
+                        "profile_name": "Bo",
+                        "meta_timestamp": 1_700_100_000 + i,
+                        "kind": "text",
+                        "raw_json": "{}",
+                        "state": "pending",
+                        "attempts": 0,
+                        "started": 0,
+                        "next_attempt_at": NOW - 1,
+                        "last_error": None,
+                        "issue_key": None,
+                        "comment_id": None,
+                        "created_at": NOW,
+                        "updated_at": NOW,
+                        "done_at": None,
+                        "origin": "customer",
+                        "from_business": 0,
+                    }
+                    for i in range(10)
+                ]
+            ).execute(db)
         elif state == "mixed":
             held = [f"+4477009{i:05d}" for i in range(0, conversations, 2)]
             for start in range(0, len(held), 500):
-                M.update(next_attempt_at=NOW + 300).where(M.conversation_key.in_(held[start:start + 500])).execute(db)
+                M.update(next_attempt_at=NOW + 300).where(
+                    M.conversation_key.in_(held[start : start + 500])
+                ).execute(db)
         db.execute_sql("DELETE FROM inbound_conversation")
     queue.index.reconcile()
 
 
 def _before(db: peewee.Database, limit: int) -> list[str]:
     M = InboundMessageRow
-    query = (M.select(M.conversation_key).where(M.state == "pending").group_by(M.conversation_key)
-             .having(peewee.fn.MAX(M.next_attempt_at) <= NOW).order_by(peewee.fn.MIN(M.id))
-             .limit(limit).tuples())
+    query = (
+        M.select(M.conversation_key)
+        .where(M.state == "pending")
+        .group_by(M.conversation_key)
+        .having(peewee.fn.MAX(M.next_attempt_at) <= NOW)
+        .order_by(peewee.fn.MIN(M.id))
+        .limit(limit)
+        .tuples()
+    )
     return [key for (key,) in query.execute(db)]
 
 
@@ -115,7 +162,9 @@ def _after_pass_ms(db: peewee.Database, queue: InboundQueue, repeat: int) -> flo
     for _ in range(repeat):
         keys = queue.due_conversations(LIMIT)
         # The inbox delivered them: every row done (not timed).
-        M.update(state="done", done_at=NOW).where(M.conversation_key.in_(keys) & (M.state == "pending")).execute(db)
+        M.update(state="done", done_at=NOW).where(
+            M.conversation_key.in_(keys) & (M.state == "pending")
+        ).execute(db)
         started = time.perf_counter()
         following = queue.due_conversations(LIMIT)
         times.append((time.perf_counter() - started) * 1000)
@@ -124,10 +173,22 @@ def _after_pass_ms(db: peewee.Database, queue: InboundQueue, repeat: int) -> flo
 
 
 def _one_message(n: int) -> ParsedBatch:
-    return ParsedBatch(messages=(InboundMessage(
-        wamid=f"wamid.ingest.{n}", conversation_key=f"+4477009{n % 5000:05d}", wa_id="447700900001", user_id=None,
-        phone_number_id="106540352242922", display_phone_number=None, profile_name="Ana",
-        timestamp=1_700_200_000 + n, kind="text", raw={"type": "text", "text": {"body": "hi"}}),))
+    return ParsedBatch(
+        messages=(
+            InboundMessage(
+                wamid=f"wamid.ingest.{n}",
+                conversation_key=f"+4477009{n % 5000:05d}",
+                wa_id="447700900001",
+                user_id=None,
+                phone_number_id="106540352242922",
+                display_phone_number=None,
+                profile_name="Ana",
+                timestamp=1_700_200_000 + n,
+                kind="text",
+                raw={"type": "text", "text": {"body": "hi"}},
+            ),
+        )
+    )
 
 
 def run_engine(engine: str, rows: int, conversations: int, repeat: int) -> dict[str, dict[str, float]]:
@@ -143,7 +204,9 @@ def run_engine(engine: str, rows: int, conversations: int, repeat: int) -> dict[
         for state in ("recovered", "outage", "mixed"):
             _backlog(db, queue, state, rows, conversations)
             expected = _before(db, LIMIT)
-            assert queue.due_conversations(LIMIT) == expected, f"{engine}/{state}: index and GROUP BY disagree"
+            assert queue.due_conversations(LIMIT) == expected, (
+                f"{engine}/{state}: index and GROUP BY disagree"
+            )
 
             def claim() -> None:
                 key = queue.due_conversations(LIMIT)[0]
@@ -175,8 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conversations", type=int, default=5_000)
     parser.add_argument("--repeat", type=int, default=25)
     args = parser.parse_args(argv)
-    print(f"{args.rows:,} pending rows over {args.conversations:,} conversations; limit {LIMIT}; "
-          f"median of {args.repeat} calls, ms")
+    print(
+        f"{args.rows:,} pending rows over {args.conversations:,} conversations; limit {LIMIT}; "
+        f"median of {args.repeat} calls, ms"
+    )
     print(f"{'engine':10} {'backlog':10} {'before':>9} {'now':>9} {'claim':>9} {'after':>9}")
     for engine in ENGINES:
         try:
@@ -186,11 +251,15 @@ def main(argv: list[str] | None = None) -> int:
             continue
         for state, r in results.items():
             if state == "ingest":
-                print(f"{engine:10} {'ingest 1':10} {r['before']:9.2f} {r['now']:9.2f}   (one delivery; "
-                      "before = index maintenance off)")
+                print(
+                    f"{engine:10} {'ingest 1':10} {r['before']:9.2f} {r['now']:9.2f}   (one delivery; "
+                    "before = index maintenance off)"
+                )
             else:
-                print(f"{engine:10} {state:10} {r['before']:9.2f} {r['now']:9.2f} {r['claim']:9.2f} "
-                      f"{r['after']:9.2f}")
+                print(
+                    f"{engine:10} {state:10} {r['before']:9.2f} {r['now']:9.2f} {r['claim']:9.2f} "
+                    f"{r['after']:9.2f}"
+                )
     return 0
 
 

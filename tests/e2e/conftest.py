@@ -50,7 +50,15 @@ def make_daemon(tmp_path, jira, daemon_port):
     """Builds (not starts) daemons sharing one SQLite database unless told otherwise."""
     started: list[DaemonProcess] = []
 
-    def build(*, db_url: str | None = None, name: str = "d1", graph=None, openai=None, port: int | None = None, **options) -> DaemonProcess:
+    def build(
+        *,
+        db_url: str | None = None,
+        name: str = "d1",
+        graph=None,
+        openai=None,
+        port: int | None = None,
+        **options,
+    ) -> DaemonProcess:
         if graph is not None:
             options["graph_url"] = graph.url
             port = port or daemon_port

@@ -199,7 +199,9 @@ class DaemonProcess:
         return events
 
 
-def wait_until(predicate: Callable[[], object], timeout: float = 20.0, interval: float = 0.1, what: str = "") -> object:
+def wait_until(
+    predicate: Callable[[], object], timeout: float = 20.0, interval: float = 0.1, what: str = ""
+) -> object:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()

@@ -62,12 +62,16 @@ def test_history_is_imported_once_in_order_and_never_answered(team, jira, graph_
     key = the_issue(jira)
 
     days_ago = int(time.time()) - 3 * 86400
-    old = [wa.history_message(PHONE, "Do you ship to Monterrey?", timestamp=days_ago),
-           wa.history_message(PHONE, "Yes, in 2 days.", from_business=True, timestamp=days_ago + 60),
-           wa.history_message(PHONE, "Great, ordering now", timestamp=days_ago + 120),
-           wa.history_message(PHONE, "Thank you!", from_business=True, timestamp=days_ago + 180)]
-    chunks = [wa.history_payload(PHONE, old[:2], phase=0, chunk_order=1, progress=50),
-              wa.history_payload(PHONE, old[2:], phase=0, chunk_order=2, progress=100)]
+    old = [
+        wa.history_message(PHONE, "Do you ship to Monterrey?", timestamp=days_ago),
+        wa.history_message(PHONE, "Yes, in 2 days.", from_business=True, timestamp=days_ago + 60),
+        wa.history_message(PHONE, "Great, ordering now", timestamp=days_ago + 120),
+        wa.history_message(PHONE, "Thank you!", from_business=True, timestamp=days_ago + 180),
+    ]
+    chunks = [
+        wa.history_payload(PHONE, old[:2], phase=0, chunk_order=1, progress=50),
+        wa.history_payload(PHONE, old[2:], phase=0, chunk_order=2, progress=100),
+    ]
     for doc in reversed(chunks):  # Meta may deliver chunks out of order
         assert meta.deliver(doc) == 200
     for doc in chunks:  # and deliver again
@@ -78,11 +82,20 @@ def test_history_is_imported_once_in_order_and_never_answered(team, jira, graph_
     imported = comments(jira, key)[2:]
     assert len(jira.comments(key)) == 6  # each once
     assert [t.split("] ", 1)[1] for t, _ in imported] == [
-        f"{NAME}: Do you ship to Monterrey?", f"{APP}: Yes, in 2 days.",
-        f"{NAME}: Great, ordering now", f"{APP}: Thank you!"]
-    assert all(t.startswith("[WhatsApp history ") and t.split("] ", 1)[0].endswith(" UTC") for t, _ in imported)
-    assert [(p["kind"], p["history"]) for _, p in imported] == \
-        [("customer", True), ("echo", True), ("customer", True), ("echo", True)]
+        f"{NAME}: Do you ship to Monterrey?",
+        f"{APP}: Yes, in 2 days.",
+        f"{NAME}: Great, ordering now",
+        f"{APP}: Thank you!",
+    ]
+    assert all(
+        t.startswith("[WhatsApp history ") and t.split("] ", 1)[0].endswith(" UTC") for t, _ in imported
+    )
+    assert [(p["kind"], p["history"]) for _, p in imported] == [
+        ("customer", True),
+        ("echo", True),
+        ("customer", True),
+        ("echo", True),
+    ]
     assert len(openai_sandbox.requests()) == 1  # history is not a turn
     assert len(sent_to_customer(graph_sandbox)) == 1  # and nothing of it goes back to WhatsApp
 

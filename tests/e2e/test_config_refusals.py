@@ -34,7 +34,9 @@ def clean_env(**extra: str) -> dict[str, str]:
     return {**env, "PYTHONUNBUFFERED": "1", **extra}
 
 
-def write_config(tmp_path: Path, jira, port: int, *, replace: tuple[str, str] | None = None, **options) -> Path:
+def write_config(
+    tmp_path: Path, jira, port: int, *, replace: tuple[str, str] | None = None, **options
+) -> Path:
     text = config_text(
         jira_url=jira.url,
         jira_email=JIRA_EMAIL,
@@ -55,17 +57,25 @@ def write_config(tmp_path: Path, jira, port: int, *, replace: tuple[str, str] | 
 def wajira(command: str, config: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bot", command, "--config", str(config)],
-        cwd=REPO, env=env or clean_env(), capture_output=True, text=True, timeout=60,
+        cwd=REPO,
+        env=env or clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
 def signed_delivery(port: int, secret: str) -> int | None:
     """POST a delivery signed with `secret`; its status, or None when nothing listens."""
-    body = wa.message_payload([wa.text("5215512345678", "hello")], contacts=[wa.contact("Ana", "5215512345678")])
+    body = wa.message_payload(
+        [wa.text("5215512345678", "hello")], contacts=[wa.contact("Ana", "5215512345678")]
+    )
     raw = json.dumps(body).encode()
     try:
         response = requests.post(
-            f"http://127.0.0.1:{port}/api/whatsapp/webhook", data=raw, timeout=2,
+            f"http://127.0.0.1:{port}/api/whatsapp/webhook",
+            data=raw,
+            timeout=2,
             headers={"Content-Type": "application/json", "X-Hub-Signature-256": sign(secret, raw)},
         )
     except requests.ConnectionError:
@@ -73,11 +83,17 @@ def signed_delivery(port: int, secret: str) -> int | None:
     return response.status_code
 
 
-def run_and_probe(config: Path, port: int, secret: str, env: dict[str, str] | None = None) -> tuple[int, str, list[int | None]]:
+def run_and_probe(
+    config: Path, port: int, secret: str, env: dict[str, str] | None = None
+) -> tuple[int, str, list[int | None]]:
     """Start `wajira run`, keep sending signed deliveries until it exits; (code, stderr, statuses)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot", "run", "--config", str(config)],
-        cwd=REPO, env=env or clean_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO,
+        env=env or clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     statuses: list[int | None] = []
     try:
@@ -105,7 +121,9 @@ def assert_config_error(code: int, stderr: str, key: str) -> str:
 
 def test_run_with_change_me_app_secret_exits_2_and_never_accepts_a_webhook(tmp_path, jira):
     port = free_port()
-    config = write_config(tmp_path, jira, port, replace=(f'app_secret = "{APP_SECRET}"', 'app_secret = "change-me"'))
+    config = write_config(
+        tmp_path, jira, port, replace=(f'app_secret = "{APP_SECRET}"', 'app_secret = "change-me"')
+    )
 
     code, stderr, statuses = run_and_probe(config, port, "change-me")
 
@@ -124,7 +142,9 @@ def test_the_probe_does_see_a_daemon_that_serves(make_daemon):
 
 
 def test_check_with_change_me_app_secret_exits_2_before_reaching_anything(tmp_path, jira):
-    config = write_config(tmp_path, jira, free_port(), replace=(f'app_secret = "{APP_SECRET}"', 'app_secret = "change-me"'))
+    config = write_config(
+        tmp_path, jira, free_port(), replace=(f'app_secret = "{APP_SECRET}"', 'app_secret = "change-me"')
+    )
 
     done = wajira("check", config)
 
@@ -136,7 +156,9 @@ def test_check_with_change_me_app_secret_exits_2_before_reaching_anything(tmp_pa
 @pytest.mark.parametrize("command", ["run", "check"])
 def test_a_short_app_secret_exits_2_without_printing_it(tmp_path, jira, command):
     short = "only-15-chars!!"
-    config = write_config(tmp_path, jira, free_port(), replace=(f'app_secret = "{APP_SECRET}"', f'app_secret = "{short}"'))
+    config = write_config(
+        tmp_path, jira, free_port(), replace=(f'app_secret = "{APP_SECRET}"', f'app_secret = "{short}"')
+    )
 
     done = wajira(command, config)
 

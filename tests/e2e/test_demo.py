@@ -13,7 +13,9 @@ pytestmark = pytest.mark.e2e
 
 
 def test_demo_plays_the_whole_story_and_exits_zero():
-    done = subprocess.run([sys.executable, "-m", "bot", "demo"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "demo"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     assert "demo finished" in out

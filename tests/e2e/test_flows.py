@@ -65,11 +65,17 @@ def test_ping_and_data_exchange_are_answered_encrypted(flows_daemon) -> None:
     assert ping.status == 200 and ping.data == {"data": {"status": "active"}}
 
     init = client.init("order-issue:1")
-    assert init.data == {"screen": "DETAILS", "data": {"problems": [{"id": "late", "title": "Late delivery"}]}}
+    assert init.data == {
+        "screen": "DETAILS",
+        "data": {"problems": [{"id": "late", "title": "Late delivery"}]},
+    }
     step = client.data_exchange("DETAILS", {"order_id": "A-17", "problem": "late"}, "order-issue:1")
     assert step.data == {"screen": "CONFIRM", "data": {"summary": "Order A-17: late", "editable": True}}
     back = client.back("DETAILS", "order-issue:1")
-    assert back.data == {"screen": "DETAILS", "data": {"problems": [{"id": "late", "title": "Late delivery"}]}}
+    assert back.data == {
+        "screen": "DETAILS",
+        "data": {"problems": [{"id": "late", "title": "Late delivery"}]},
+    }
 
     outcomes = [e.get("outcome") for e in daemon.log_events() if e.get("event") == "flow_request_answered"]
     assert outcomes == ["ping", "init", "data_exchange", "back"]
@@ -79,7 +85,9 @@ def test_ping_and_data_exchange_are_answered_encrypted(flows_daemon) -> None:
 
 def test_unsigned_garbage_and_foreign_requests_are_refused(flows_daemon) -> None:
     _daemon, client = flows_daemon
-    sealed = json.dumps({"encrypted_flow_data": "AAAA", "encrypted_aes_key": "AAAA", "initial_vector": "AAAA"})
+    sealed = json.dumps(
+        {"encrypted_flow_data": "AAAA", "encrypted_aes_key": "AAAA", "initial_vector": "AAAA"}
+    )
     body = sealed.encode()
     assert client.post_raw(body, signature=None)[0] == 432
     assert client.post_raw(body, signature=sign("not-the-app-secret", body))[0] == 432
@@ -93,8 +101,13 @@ def test_a_bad_key_file_is_a_config_error(tmp_path, make_daemon) -> None:
     key_file = tmp_path / "flows.pem"
     key_file.write_bytes(new_key_pair(PASSPHRASE)[0])
     daemon = make_daemon(extra=flows_config(key_file, passphrase="wrong-passphrase"))
-    result = subprocess.run([sys.executable, "-m", "bot", "run", "--config", str(daemon.config_path)],
-                            cwd=REPO, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "run", "--config", str(daemon.config_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert "flows.private_key_file" in result.stderr and "wrong-passphrase" not in result.stderr
 

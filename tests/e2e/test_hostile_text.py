@@ -66,7 +66,8 @@ class Probe(threading.Thread):
 
 
 def test_hostile_agent_comments_neither_stall_the_webhook_nor_get_lost(
-        jira, graph_sandbox, openai_sandbox, make_daemon):
+    jira, graph_sandbox, openai_sandbox, make_daemon
+):
     daemon = make_daemon(graph=graph_sandbox, openai=openai_sandbox, assistant=False).start()
     Customer(daemon, graph_sandbox).says("Hello, my order?")
     key = the_issue(jira)
@@ -82,8 +83,11 @@ def test_hostile_agent_comments_neither_stall_the_webhook_nor_get_lost(
             # As the daemon reads it back from Jira (ADF), then renders and cuts it.
             as_read = text_from_doc(jira.comments(key)[-1]["body"])
             expected += split_message(agent_message(AGENT, markdown_to_whatsapp(as_read)))
-        wait_until(lambda: len(sent_to_customer(graph_sandbox)) >= len(expected), timeout=60,
-                   what="the agent's comments on WhatsApp")
+        wait_until(
+            lambda: len(sent_to_customer(graph_sandbox)) >= len(expected),
+            timeout=60,
+            what="the agent's comments on WhatsApp",
+        )
         time.sleep(1.5)  # and a little longer: the daemon keeps answering after the pushes
     finally:
         answers = probe.stop()

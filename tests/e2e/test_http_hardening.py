@@ -81,7 +81,9 @@ def test_idle_and_trickling_clients_never_delay_a_signed_delivery_or_healthz(jir
     assert daemon.terminate() == 0
 
 
-def test_a_flood_of_idle_connections_under_a_low_descriptor_limit_neither_spins_nor_starves(jira, make_daemon):
+def test_a_flood_of_idle_connections_under_a_low_descriptor_limit_neither_spins_nor_starves(
+    jira, make_daemon
+):
     daemon = make_daemon().start(max_open_files=512)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 4096)), hard))

@@ -36,7 +36,9 @@ class Sender:
 
 
 def texts(jira, key):
-    return [text_from_doc(c["body"]) if isinstance(c["body"], dict) else c["body"] for c in jira.comments(key)]
+    return [
+        text_from_doc(c["body"]) if isinstance(c["body"], dict) else c["body"] for c in jira.comments(key)
+    ]
 
 
 def the_issue(jira):
@@ -54,6 +56,7 @@ def start(jira, graph_sandbox, make_daemon):
 
 
 # -- one person, two spellings ------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("one", "other", "key"),
@@ -74,7 +77,10 @@ def test_double_spelling_is_one_customer_one_ticket(start, jira, graph_sandbox, 
     wait_until(lambda: len(jira.comments(issue["key"])) == 2, what="second comment")
     time.sleep(1)  # a duplicate ticket would have been opened by now
     assert [i["key"] for i in jira.issues()] == [issue["key"]]
-    assert texts(jira, issue["key"]) == ["[WhatsApp] Ana: first, old spelling", "[WhatsApp] Ana: second, new spelling"]
+    assert texts(jira, issue["key"]) == [
+        "[WhatsApp] Ana: first, old spelling",
+        "[WhatsApp] Ana: second, new spelling",
+    ]
     assert issue["properties"]["wajira"]["conversation"] == key
     # An agent's answer reaches the customer at a number Meta gave us for them.
     jira.add_agent_comment(issue["key"], "Got both", author="Agent Smith")
@@ -83,6 +89,7 @@ def test_double_spelling_is_one_customer_one_ticket(start, jira, graph_sandbox, 
 
 
 # -- a user without a phone ---------------------------------------------------------------------
+
 
 def test_user_without_from_gets_a_ticket_keyed_on_the_user_id(start, jira, graph_sandbox):
     daemon = start()
@@ -103,7 +110,9 @@ def test_user_without_from_gets_a_ticket_keyed_on_the_user_id(start, jira, graph
 
 def _outcome(jira, graph, key):
     """The send the sandbox accepted, or the daemon's note that it could not send."""
-    notes = [c for c in jira.comments(key) if (c.get("properties") or {}).get("wajira", {}).get("kind") == "note"]
+    notes = [
+        c for c in jira.comments(key) if (c.get("properties") or {}).get("wajira", {}).get("kind") == "note"
+    ]
     return graph.sent() or notes
 
 

@@ -115,7 +115,9 @@ def test_kill_9_mid_burst_then_restart_delivers_every_message_once(jira, make_da
     first = make_daemon(name="a", inbox="lease_seconds = 5").start()
     phones = [f"4477009{n:05d}" for n in range(8)]
     payloads = [
-        wa.message_payload([wa.text(p, f"{p} #{i}", timestamp=1_700_000_000 + i)], contacts=[wa.contact(f"C{p[-2:]}", p)])
+        wa.message_payload(
+            [wa.text(p, f"{p} #{i}", timestamp=1_700_000_000 + i)], contacts=[wa.contact(f"C{p[-2:]}", p)]
+        )
         for i in range(6)
         for p in phones
     ]
@@ -159,9 +161,17 @@ def test_bad_deliveries_are_refused_and_nothing_is_stored(daemon, jira, tmp_path
 
 
 def test_verification_handshake(daemon):
-    ok = requests.get(daemon.webhook_url, params={"hub.mode": "subscribe", "hub.verify_token": "e2e-verify-token", "hub.challenge": "42"}, timeout=5)
+    ok = requests.get(
+        daemon.webhook_url,
+        params={"hub.mode": "subscribe", "hub.verify_token": "e2e-verify-token", "hub.challenge": "42"},
+        timeout=5,
+    )
     assert (ok.status_code, ok.text) == (200, "42")
-    bad = requests.get(daemon.webhook_url, params={"hub.mode": "subscribe", "hub.verify_token": "x", "hub.challenge": "42"}, timeout=5)
+    bad = requests.get(
+        daemon.webhook_url,
+        params={"hub.mode": "subscribe", "hub.verify_token": "x", "hub.challenge": "42"},
+        timeout=5,
+    )
     assert bad.status_code == 403
 
 
@@ -185,6 +195,13 @@ def test_missing_app_secret_is_a_config_error_exit_2(tmp_path, jira):
         "[services.assistant]\nenabled=false\n"
     )
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("WHATSAPP_")}
-    done = subprocess.run([sys.executable, "-m", "bot", "run", "--config", str(config)], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "run", "--config", str(config)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert "whatsapp.app_secret" in done.stderr

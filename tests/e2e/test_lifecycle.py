@@ -26,13 +26,16 @@ class Customer:
 
     def says(self, text: str) -> None:
         self.stamp += 10
-        payload = wa.message_payload([wa.text(PHONE, text, timestamp=self.stamp)],
-                                     contacts=[wa.contact(NAME, PHONE)])
+        payload = wa.message_payload(
+            [wa.text(PHONE, text, timestamp=self.stamp)], contacts=[wa.contact(NAME, PHONE)]
+        )
         assert self.meta.deliver(payload) == 200
 
 
 def texts(jira, key: str) -> list[str]:
-    return [text_from_doc(c["body"]) if isinstance(c["body"], dict) else c["body"] for c in jira.comments(key)]
+    return [
+        text_from_doc(c["body"]) if isinstance(c["body"], dict) else c["body"] for c in jira.comments(key)
+    ]
 
 
 def query(tmp_path, sql: str, *args) -> list[tuple]:
@@ -43,8 +46,12 @@ def query(tmp_path, sql: str, *args) -> list[tuple]:
 def close_and_wait_for_poll(jira, tmp_path, key: str = "WA-1") -> None:
     """An agent closes the ticket; wait until the daemon's poll job has seen it."""
     jira.set_status(key, "Done", "done")
-    wait_until(lambda: query(tmp_path, "SELECT status_category FROM issue_state WHERE issue_key = ?", key)
-               == [("done",)], what=f"the poll to see {key} done")
+    wait_until(
+        lambda: (
+            query(tmp_path, "SELECT status_category FROM issue_state WHERE issue_key = ?", key) == [("done",)]
+        ),
+        what=f"the poll to see {key} done",
+    )
 
 
 def first_ticket(jira, customer: Customer) -> None:
@@ -66,10 +73,14 @@ def test_a_closed_ticket_gives_a_new_linked_one(jira, make_daemon, tmp_path):
     new = jira.issue("WA-2")
     assert new["properties"]["wajira"]["previous"] == "WA-1"
     assert new["links"] == [{"type": "Relates", "inward": "WA-1", "outward": "WA-2"}]
-    assert query(tmp_path, "SELECT issue_key FROM whatsapp_ticket_mapping WHERE phone_number = ?",
-                 CONVERSATION) == [("WA-2",)]
-    assert query(tmp_path, "SELECT issue_key, service_id, replaced_by FROM ticket_history "
-                           "WHERE phone_number = ?", CONVERSATION) == [("WA-1", "support", "WA-2")]
+    assert query(
+        tmp_path, "SELECT issue_key FROM whatsapp_ticket_mapping WHERE phone_number = ?", CONVERSATION
+    ) == [("WA-2",)]
+    assert query(
+        tmp_path,
+        "SELECT issue_key, service_id, replaced_by FROM ticket_history WHERE phone_number = ?",
+        CONVERSATION,
+    ) == [("WA-1", "support", "WA-2")]
 
     # Back to normal: one Jira call for the next message, and no status look-ups.
     jira.reset_calls()

@@ -16,8 +16,21 @@ BODY_SECRET = "upstream-echoed-value-5f2b9c0d41e8a7b3"
 COOKIE = "atlassian.xsrf.token=B7TQ-Z2K9-XXXX-YYYY|d1e5f0a9c3b2|lin; JSESSIONID=8C1D2E3F4A5B6C7D8E9F"
 
 
-LEAKS = (BODY_SECRET, "atlassian.xsrf", "JSESSIONID", "Set-Cookie", "X-Internal-Route", "jira-node-7",
-         "stackTrace", "response headers", "request headers", JIRA_TOKEN, "Authorization", "Basic ", "5512345678")
+LEAKS = (
+    BODY_SECRET,
+    "atlassian.xsrf",
+    "JSESSIONID",
+    "Set-Cookie",
+    "X-Internal-Route",
+    "jira-node-7",
+    "stackTrace",
+    "response headers",
+    "request headers",
+    JIRA_TOKEN,
+    "Authorization",
+    "Basic ",
+    "5512345678",
+)
 HEADERS = {"Set-Cookie": COOKIE, "X-Internal-Route": "jira-node-7.prod.internal"}
 
 
@@ -27,12 +40,17 @@ def assert_clean(text: str) -> None:
 
 
 def test_a_jira_error_response_reaches_the_log_as_status_code_and_message(jira, daemon, meta):
-    body = {"errorMessages": ["Jira is down for maintenance"], "errorCode": "SERVICE_UNAVAILABLE",
-            "errors": {}, "stackTrace": f"at com.atlassian.jira... token={BODY_SECRET}"}
+    body = {
+        "errorMessages": ["Jira is down for maintenance"],
+        "errorCode": "SERVICE_UNAVAILABLE",
+        "errors": {},
+        "stackTrace": f"at com.atlassian.jira... token={BODY_SECRET}",
+    }
     jira.faults.fail_next(503, count=3, body=body, headers=HEADERS, path_regex="/issue")
     phone = "5215512345678"
-    payload = wa.message_payload([wa.text(phone, "hola", timestamp=1_700_000_000)],
-                                 contacts=[wa.contact("Ana", phone)])
+    payload = wa.message_payload(
+        [wa.text(phone, "hola", timestamp=1_700_000_000)], contacts=[wa.contact("Ana", phone)]
+    )
     assert meta.deliver(payload) == 200
 
     def outage_logged():
@@ -40,7 +58,9 @@ def test_a_jira_error_response_reaches_the_log_as_status_code_and_message(jira, 
 
     (event, *_) = wait_until(outage_logged, timeout=20, what="jira_unavailable logged")
     assert event["error"].endswith("Jira 503: Jira is down for maintenance")
-    wait_until(lambda: any(jira.comments(i["key"]) for i in jira.issues()), timeout=30, what="comment after outage")
+    wait_until(
+        lambda: any(jira.comments(i["key"]) for i in jira.issues()), timeout=30, what="comment after outage"
+    )
 
     assert_clean(daemon.logs_text())
 

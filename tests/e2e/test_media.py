@@ -19,7 +19,9 @@ PDF = b"%PDF-1.7\n" + os.urandom(20_000)
 
 
 def texts(jira, key):
-    return [text_from_doc(c["body"]) if isinstance(c["body"], dict) else c["body"] for c in jira.comments(key)]
+    return [
+        text_from_doc(c["body"]) if isinstance(c["body"], dict) else c["body"] for c in jira.comments(key)
+    ]
 
 
 def send(daemon, *messages):
@@ -36,13 +38,16 @@ def test_image_and_document_bytes_round_trip_into_jira_attachments(jira, graph_s
     daemon = make_daemon(graph=graph_sandbox).start()
     graph_sandbox.add_media("1003383421387256", JPEG, "image/jpeg")
     graph_sandbox.add_media("1003383421387260", PDF, "application/pdf")
-    send(daemon,
-         wa.image(PHONE, caption="Taj Mahal", media_id="1003383421387256", timestamp=1_700_000_000),
-         wa.document(PHONE, filename="contrato 7.pdf", media_id="1003383421387260", timestamp=1_700_000_001))
+    send(
+        daemon,
+        wa.image(PHONE, caption="Taj Mahal", media_id="1003383421387256", timestamp=1_700_000_000),
+        wa.document(PHONE, filename="contrato 7.pdf", media_id="1003383421387260", timestamp=1_700_000_001),
+    )
     key = the_issue(jira)
 
-    attachments = wait_until(lambda: len(jira.attachments(key)) == 2 and jira.attachments(key),
-                             timeout=20, what="two attachments")
+    attachments = wait_until(
+        lambda: len(jira.attachments(key)) == 2 and jira.attachments(key), timeout=20, what="two attachments"
+    )
     by_name = {a["filename"]: a for a in attachments}
     assert by_name["1003383421387256.jpg"]["bytes"] == JPEG
     assert by_name["1003383421387256.jpg"]["mimeType"] == "image/jpeg"

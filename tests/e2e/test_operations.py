@@ -32,7 +32,7 @@ def test_metrics_and_health_after_a_conversation(jira, graph_sandbox, openai_san
         'wajira_external_calls_total{operation="add_comment",outcome="ok",service="jira"}',
         'wajira_external_calls_total{operation="send_text",outcome="ok",service="graph"}',
         'service="openai"',
-        'wajira_external_call_seconds_bucket',
+        "wajira_external_call_seconds_bucket",
         'wajira_queue_rows{queue="inbound",state="done"} 1.0',
         'wajira_queue_rows{queue="outbound",state=',
         'wajira_ai_tokens_total{service="support"}',
@@ -42,7 +42,9 @@ def test_metrics_and_health_after_a_conversation(jira, graph_sandbox, openai_san
 
 
 @pytest.mark.postgres
-def test_storage_outage_gives_503s_and_meta_redelivers_later(jira, graph_sandbox, openai_sandbox, make_daemon):
+def test_storage_outage_gives_503s_and_meta_redelivers_later(
+    jira, graph_sandbox, openai_sandbox, make_daemon
+):
     from urllib.parse import urlsplit, urlunsplit
 
     from sandbox import whatsapp_payloads as wa
@@ -58,21 +60,41 @@ def test_storage_outage_gives_503s_and_meta_redelivers_later(jira, graph_sandbox
             proxied = urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}"))
             daemon = make_daemon(graph=graph_sandbox, openai=openai_sandbox, db_url=proxied).start()
             meta = MetaSender(daemon.webhook_url, APP_SECRET)
-            payload = wa.message_payload([wa.text("447700900123", "during the outage")], contacts=[wa.contact("Bo", "447700900123")])
+            payload = wa.message_payload(
+                [wa.text("447700900123", "during the outage")], contacts=[wa.contact("Bo", "447700900123")]
+            )
             time.sleep(1.5)  # the jobs' first runs open their connections: cut a settled daemon
             proxy.cut()
             assert meta.deliver(payload) == 503
             # (a Response is falsy when not ok, hence the list)
-            [health] = wait_until(lambda: [r for r in [requests.get(f"{daemon.admin_url}/healthz", timeout=5)] if r.status_code == 503], timeout=15, what="503")
+            [health] = wait_until(
+                lambda: [
+                    r
+                    for r in [requests.get(f"{daemon.admin_url}/healthz", timeout=5)]
+                    if r.status_code == 503
+                ],
+                timeout=15,
+                what="503",
+            )
             assert any("storage" in p for p in health.json()["problems"])
             # The public port says no more than that: a database error may name internal hosts.
-            public = wait_until(lambda: [r for r in [requests.get(f"{daemon.url}/healthz", timeout=5)] if r.status_code == 503], timeout=5, what="public 503")
+            public = wait_until(
+                lambda: [
+                    r for r in [requests.get(f"{daemon.url}/healthz", timeout=5)] if r.status_code == 503
+                ],
+                timeout=5,
+                what="public 503",
+            )
             assert public[0].json() == {"status": "unavailable"}
             proxy.restore()
             assert meta.deliver(payload, retries_until_200=True) == 200  # Meta's retry
             [issue] = wait_until(lambda: jira.issues(), timeout=20, what="ticket after recovery")
             wait_until(lambda: len(jira.comments(issue["key"])) == 1, what="the comment")
-            wait_until(lambda: requests.get(f"{daemon.url}/healthz", timeout=5).status_code == 200, timeout=20, what="healthy again")
+            wait_until(
+                lambda: requests.get(f"{daemon.url}/healthz", timeout=5).status_code == 200,
+                timeout=20,
+                what="healthy again",
+            )
             assert daemon.terminate() == 0
         finally:
             proxy.close()

@@ -34,7 +34,9 @@ class Customer:
 
 
 def texts(jira, key):
-    return [text_from_doc(c["body"]) if isinstance(c["body"], dict) else c["body"] for c in jira.comments(key)]
+    return [
+        text_from_doc(c["body"]) if isinstance(c["body"], dict) else c["body"] for c in jira.comments(key)
+    ]
 
 
 def sent_to_customer(graph):
@@ -56,7 +58,9 @@ def story(jira, graph_sandbox, openai_sandbox, make_daemon):
     return start
 
 
-def test_ai_answers_on_whatsapp_within_seconds_not_a_poll_interval(story, jira, graph_sandbox, openai_sandbox):
+def test_ai_answers_on_whatsapp_within_seconds_not_a_poll_interval(
+    story, jira, graph_sandbox, openai_sandbox
+):
     daemon, ana = story(assistant=True, poll_interval=30)
     started = time.monotonic()
     ana.says("Where is my order 1042?")
@@ -73,7 +77,9 @@ def test_ai_answers_on_whatsapp_within_seconds_not_a_poll_interval(story, jira, 
     assert graph_sandbox.reads() and graph_sandbox.reads()[0]["typing"] is True
 
 
-def test_agent_comment_reaches_customer_and_internal_never_leaves_jira(story, jira, graph_sandbox, openai_sandbox):
+def test_agent_comment_reaches_customer_and_internal_never_leaves_jira(
+    story, jira, graph_sandbox, openai_sandbox
+):
     daemon, ana = story(assistant=True)
     ana.says("Hello?")
     wait_until(lambda: sent_to_customer(graph_sandbox), what="AI reply")
@@ -130,10 +136,14 @@ def test_more_comments_than_search_inlines(jira, graph_sandbox, openai_sandbox, 
         jira.add_agent_comment(key, f"answer {i}", author="Agent Lee")
     wait_until(lambda: len(sent_to_customer(graph_sandbox)) == 3, timeout=10, what="three pushes")
     time.sleep(2)
-    assert [m["body"] for m in sent_to_customer(graph_sandbox)] == [f"*Agent Lee:* answer {i}" for i in range(3)]
+    assert [m["body"] for m in sent_to_customer(graph_sandbox)] == [
+        f"*Agent Lee:* answer {i}" for i in range(3)
+    ]
 
 
-def test_closed_window_without_template_leaves_a_note(jira, graph_sandbox, openai_sandbox, make_daemon, tmp_path):
+def test_closed_window_without_template_leaves_a_note(
+    jira, graph_sandbox, openai_sandbox, make_daemon, tmp_path
+):
     daemon = make_daemon(graph=graph_sandbox, openai=openai_sandbox, assistant=True).start()
     ana = Customer(daemon, graph_sandbox)
     ana.says("old message", at=time.time() - 26 * 3600)
@@ -151,7 +161,8 @@ def test_closed_window_without_template_leaves_a_note(jira, graph_sandbox, opena
 
 def test_closed_window_with_template_sends_the_template(jira, graph_sandbox, openai_sandbox, make_daemon):
     daemon = make_daemon(
-        graph=graph_sandbox, openai=openai_sandbox,
+        graph=graph_sandbox,
+        openai=openai_sandbox,
         whatsapp='template_name = "ticket_update"\ntemplate_language = "es_MX"\ntemplate_parameters = ["{name}", "{issue_key}"]',
     ).start()
     ana = Customer(daemon, graph_sandbox)
@@ -204,7 +215,10 @@ def run_cli(daemon, *args):
 
     return subprocess.run(
         [sys.executable, "-m", "bot", *args, "--config", str(daemon.config_path)],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -229,7 +243,10 @@ def test_catch_up_twice_pushes_once(jira, graph_sandbox, openai_sandbox, make_da
     # And the daemon, back up, polls the same window: still nothing twice.
     daemon.start()
     time.sleep(3)
-    assert [m["body"] for m in sent_to_customer(graph_sandbox)] == ["*Agent Smith:* First answer", "*Agent Smith:* Second answer"]
+    assert [m["body"] for m in sent_to_customer(graph_sandbox)] == [
+        "*Agent Smith:* First answer",
+        "*Agent Smith:* Second answer",
+    ]
 
 
 def test_catch_up_rejects_a_bad_since(jira, graph_sandbox, openai_sandbox, make_daemon):
@@ -250,7 +267,11 @@ def test_no_secret_phone_number_or_message_text_in_any_log_line(story, jira, gra
     wait_until(lambda: len(sent_to_customer(graph_sandbox)) == 2, what="agent push")
     import requests
 
-    requests.get(daemon.webhook_url, params={"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1"}, timeout=5)
+    requests.get(
+        daemon.webhook_url,
+        params={"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1"},
+        timeout=5,
+    )
     assert daemon.terminate() == 0
     logs = daemon.logs_text()
     assert "message_delivered" in logs and "whatsapp_sent" in logs  # the log is not empty

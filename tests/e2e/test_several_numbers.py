@@ -57,7 +57,9 @@ def graph(daemon_port):
 
 @pytest.fixture
 def daemon(make_daemon, graph, openai_sandbox):
-    return make_daemon(graph=graph, openai=openai_sandbox, assistant=True, service=SUPPORT, extra=SALES).start()
+    return make_daemon(
+        graph=graph, openai=openai_sandbox, assistant=True, service=SUPPORT, extra=SALES
+    ).start()
 
 
 def writes(daemon, graph, customer, text: str) -> str:
@@ -72,7 +74,9 @@ def writes(daemon, graph, customer, text: str) -> str:
 
 
 def texts(jira, key):
-    return [text_from_doc(c["body"]) if isinstance(c["body"], dict) else c["body"] for c in jira.comments(key)]
+    return [
+        text_from_doc(c["body"]) if isinstance(c["body"], dict) else c["body"] for c in jira.comments(key)
+    ]
 
 
 def tickets_by_phone(jira):
@@ -88,8 +92,14 @@ def test_each_number_routes_to_its_service_and_replies_leave_from_it(daemon, jir
         wait_until(lambda p=phone: jira.comments(tickets[p]["key"]), what=f"comment on {phone}'s ticket")
 
     # Tickets land in the routed service's project, and remember the number and the service.
-    routed = {phone: (t["project"], t["properties"]["wajira"]["service"], t["properties"]["wajira"]["phone_number_id"])
-              for phone, t in tickets.items()}
+    routed = {
+        phone: (
+            t["project"],
+            t["properties"]["wajira"]["service"],
+            t["properties"]["wajira"]["phone_number_id"],
+        )
+        for phone, t in tickets.items()
+    }
     assert routed == {
         ANA[1]: ("WA", "support", NUMBER_A),
         BO[1]: ("SUP", "sales", NUMBER_B),

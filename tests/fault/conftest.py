@@ -40,10 +40,30 @@ class Budget:
 
 
 BUDGETS = {
-    "small": Budget("small", phones=3, messages=4, storm_seconds=3, jira_429s=6, graph_throttles=2,
-                    agent_comments=2, openai_500s=2, kill_cycles=2, settle_timeout=60),
-    "large": Budget("large", phones=8, messages=10, storm_seconds=8, jira_429s=25, graph_throttles=6,
-                    agent_comments=4, openai_500s=3, kill_cycles=8, settle_timeout=180),
+    "small": Budget(
+        "small",
+        phones=3,
+        messages=4,
+        storm_seconds=3,
+        jira_429s=6,
+        graph_throttles=2,
+        agent_comments=2,
+        openai_500s=2,
+        kill_cycles=2,
+        settle_timeout=60,
+    ),
+    "large": Budget(
+        "large",
+        phones=8,
+        messages=10,
+        storm_seconds=8,
+        jira_429s=25,
+        graph_throttles=6,
+        agent_comments=4,
+        openai_500s=3,
+        kill_cycles=8,
+        settle_timeout=180,
+    ),
 }
 
 

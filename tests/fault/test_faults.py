@@ -39,12 +39,15 @@ PACE = 0.1  # seconds between webhooks of a kill -9 burst
 
 # --- helpers ------------------------------------------------------------------------------------
 
+
 def phones_for(n: int, prefix: str = "4477009") -> list[str]:
     return [f"{prefix}{k:05d}" for k in range(n)]
 
 
 def payload_for(phone: str, text: str, ts: int) -> dict:
-    return wa.message_payload([wa.text(phone, text, timestamp=ts)], contacts=[wa.contact(f"C{phone[-3:]}", phone)])
+    return wa.message_payload(
+        [wa.text(phone, text, timestamp=ts)], contacts=[wa.contact(f"C{phone[-3:]}", phone)]
+    )
 
 
 def burst(phones: list[str], messages: int, tag: str, ts0: int) -> tuple[list[dict], dict[str, list[str]]]:
@@ -89,9 +92,15 @@ def query(db_url: str, sql: str) -> list[tuple]:
         import pymysql
 
         parts = urlsplit(db_url)
-        conn = pymysql.connect(host=parts.hostname, port=parts.port or 3306, user=unquote(parts.username or "root"),
-                               password=unquote(parts.password or ""), database=parts.path.lstrip("/"),
-                               connect_timeout=10, autocommit=True)
+        conn = pymysql.connect(
+            host=parts.hostname,
+            port=parts.port or 3306,
+            user=unquote(parts.username or "root"),
+            password=unquote(parts.password or ""),
+            database=parts.path.lstrip("/"),
+            connect_timeout=10,
+            autocommit=True,
+        )
     else:
         import psycopg2
 
@@ -108,8 +117,14 @@ def settled(db_url: str, *, ai: bool = True) -> bool:
     """Nothing left in flight: inbox, AI turns (unless `ai` is false) and outbox all in final states."""
     try:
         inbound = query(db_url, "select count(*) from inbound_message where state = 'pending'")[0][0]
-        turns = query(db_url, "select count(*) from ai_turn where state in ('pending', 'working')")[0][0] if ai else 0
-        outbound = query(db_url, "select count(*) from outbound_message where state in ('pending', 'sending')")[0][0]
+        turns = (
+            query(db_url, "select count(*) from ai_turn where state in ('pending', 'working')")[0][0]
+            if ai
+            else 0
+        )
+        outbound = query(
+            db_url, "select count(*) from outbound_message where state in ('pending', 'sending')"
+        )[0][0]
     except Exception:  # noqa: BLE001  (a table not there yet, a locked SQLite file: not settled)
         return False
     return inbound == 0 and turns == 0 and outbound == 0
@@ -120,7 +135,9 @@ def handled(db_url: str, comment_ids: list[str]) -> bool:
         return True
     ids = ", ".join(f"'{c}'" for c in comment_ids)
     try:
-        return query(db_url, f"select count(*) from handled_comment where comment_id in ({ids})")[0][0] == len(comment_ids)
+        return query(db_url, f"select count(*) from handled_comment where comment_id in ({ids})")[0][
+            0
+        ] == len(comment_ids)
     except Exception:  # noqa: BLE001
         return False
 
@@ -128,7 +145,9 @@ def handled(db_url: str, comment_ids: list[str]) -> bool:
 def assert_inbound_exactly_once(jira, expected: dict[str, list[str]]) -> None:
     by_issue = customer_comments(jira)
     wamids = [prop(c).get("wamid") for cs in by_issue.values() for c in cs]
-    assert len(wamids) == len(set(wamids)), f"a wamid twice in Jira: {[w for w, n in Counter(wamids).items() if n > 1]}"
+    assert len(wamids) == len(set(wamids)), (
+        f"a wamid twice in Jira: {[w for w, n in Counter(wamids).items() if n > 1]}"
+    )
     seen: dict[str, str] = {}
     for key, comments in by_issue.items():
         for c in comments:
@@ -142,7 +161,9 @@ def assert_inbound_exactly_once(jira, expected: dict[str, list[str]]) -> None:
         assert got == texts, f"{phone} on {key}: expected {texts}, got {got}"
     assert set(seen) == set(expected), f"unexpected conversations: {set(seen) - set(expected)}"
     conversations = [(i["properties"].get("wajira") or {}).get("conversation") for i in jira.issues()]
-    assert len(conversations) == len(set(conversations)) == len(expected), f"one ticket per phone: {conversations}"
+    assert len(conversations) == len(set(conversations)) == len(expected), (
+        f"one ticket per phone: {conversations}"
+    )
 
 
 def assert_ai_once_per_turn(jira) -> int:
@@ -176,14 +197,32 @@ def explain(jira, db_url: str, daemon) -> str:
         except Exception as exc:  # noqa: BLE001
             lines.append(f"{table}: {exc}")
     try:
-        lines.append("dead/pending inbound: " + repr(query(db_url, "select wamid, state, attempts, last_error from inbound_message where state != 'done'")[:5]))
+        lines.append(
+            "dead/pending inbound: "
+            + repr(
+                query(
+                    db_url,
+                    "select wamid, state, attempts, last_error from inbound_message where state != 'done'",
+                )[:5]
+            )
+        )
     except Exception:  # noqa: BLE001, S110  (best effort: this only decorates a failure)
         pass
-    events = [e for e in daemon.log_events() if e.get("level") in ("warning", "error") and "skipped: maximum" not in e.get("event", "")]
+    events = [
+        e
+        for e in daemon.log_events()
+        if e.get("level") in ("warning", "error") and "skipped: maximum" not in e.get("event", "")
+    ]
     lines += [str(e)[:300] for e in events[-10:]]
     spy = shutil.which("py-spy") or shutil.which("py-spy", path=os.path.dirname(sys.executable))
     if spy and daemon.proc and daemon.proc.poll() is None:  # where the daemon's threads are stuck
-        dump = subprocess.run([spy, "dump", "--pid", str(daemon.proc.pid)], capture_output=True, text=True, timeout=30, check=False)
+        dump = subprocess.run(
+            [spy, "dump", "--pid", str(daemon.proc.pid)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
         lines.append(dump.stdout[-6000:] or dump.stderr[-500:])
     return "\n".join(lines)
 
@@ -204,7 +243,10 @@ def deliver_all(sender: MetaSender, payloads: list[dict], graph=None) -> None:
 
 # --- Jira storms --------------------------------------------------------------------------------
 
-def test_jira_503_then_429_storm_during_a_burst(jira, graph_sandbox, openai_sandbox, make_daemon, budget, tmp_path):
+
+def test_jira_503_then_429_storm_during_a_burst(
+    jira, graph_sandbox, openai_sandbox, make_daemon, budget, tmp_path
+):
     db_url = f"sqlite:///{tmp_path / 'wajira.db'}"
     daemon = make_daemon(graph=graph_sandbox, openai=openai_sandbox, assistant=True).start()
     sender = MetaSender(daemon.webhook_url, APP_SECRET)
@@ -218,7 +260,14 @@ def test_jira_503_then_429_storm_during_a_burst(jira, graph_sandbox, openai_sand
     jira.faults.fail_next(429, budget.jira_429s, retry_after=1)
     deliver_all(sender, payloads[half:], graph_sandbox)
     assert customer_count(jira) == 0 or time.monotonic() - started > budget.storm_seconds
-    settle("every message in Jira", lambda: customer_count(jira) == len(payloads), jira, db_url, daemon, budget.settle_timeout)
+    settle(
+        "every message in Jira",
+        lambda: customer_count(jira) == len(payloads),
+        jira,
+        db_url,
+        daemon,
+        budget.settle_timeout,
+    )
     settle("queues settled", lambda: settled(db_url), jira, db_url, daemon, budget.settle_timeout)
     time.sleep(1.5)  # a duplicate would have landed by now
     assert jira.faults.pending() == 0, "the storm never reached the daemon"
@@ -230,7 +279,10 @@ def test_jira_503_then_429_storm_during_a_burst(jira, graph_sandbox, openai_sand
 
 # --- Graph throttling and the closed window -----------------------------------------------------
 
-def test_graph_throttling_and_closed_window_during_agent_pushes(jira, graph_sandbox, openai_sandbox, make_daemon, budget, tmp_path):
+
+def test_graph_throttling_and_closed_window_during_agent_pushes(
+    jira, graph_sandbox, openai_sandbox, make_daemon, budget, tmp_path
+):
     db_url = f"sqlite:///{tmp_path / 'wajira.db'}"
     daemon = make_daemon(graph=graph_sandbox, openai=openai_sandbox, assistant=False).start()
     sender = MetaSender(daemon.webhook_url, APP_SECRET)
@@ -241,8 +293,13 @@ def test_graph_throttling_and_closed_window_during_agent_pushes(jira, graph_sand
         if closed not in str(payload):
             graph_sandbox.observe_webhook(payload)
         assert sender.deliver(payload, retries_until_200=True) == 200
-    settle("tickets", lambda: customer_count(jira) == len(payloads), jira, db_url, daemon, budget.settle_timeout)
-    keys = {comment_text(cs[0]).split(": ", 1)[1].split(" ")[0]: key for key, cs in customer_comments(jira).items()}
+    settle(
+        "tickets", lambda: customer_count(jira) == len(payloads), jira, db_url, daemon, budget.settle_timeout
+    )
+    keys = {
+        comment_text(cs[0]).split(": ", 1)[1].split(" ")[0]: key
+        for key, cs in customer_comments(jira).items()
+    }
     graph_sandbox.fail_next_send(130429, budget.graph_throttles)
     graph_sandbox.fail_next_send(131056, budget.graph_throttles)
     agent_texts: dict[str, list[str]] = {p: [] for p in phones}
@@ -253,7 +310,14 @@ def test_graph_throttling_and_closed_window_during_agent_pushes(jira, graph_sand
             agent_ids.append(jira.add_agent_comment(keys[p], text, author="Agent Fault"))
             agent_texts[p].append(f"*Agent Fault:* {text}")
         time.sleep(0.3)
-    settle("agent comments polled", lambda: handled(db_url, agent_ids), jira, db_url, daemon, budget.settle_timeout)
+    settle(
+        "agent comments polled",
+        lambda: handled(db_url, agent_ids),
+        jira,
+        db_url,
+        daemon,
+        budget.settle_timeout,
+    )
     settle("outbox settled", lambda: settled(db_url), jira, db_url, daemon, budget.settle_timeout)
     time.sleep(1.5)
     rows = assert_outbound_at_most_once(graph_sandbox, db_url)
@@ -275,10 +339,14 @@ def test_graph_throttling_and_closed_window_during_agent_pushes(jira, graph_sand
 
 # --- OpenAI 500s and timeouts -------------------------------------------------------------------
 
-def test_openai_500s_and_timeouts_answer_each_turn_once(jira, graph_sandbox, openai_sandbox, make_daemon, budget, tmp_path):
+
+def test_openai_500s_and_timeouts_answer_each_turn_once(
+    jira, graph_sandbox, openai_sandbox, make_daemon, budget, tmp_path
+):
     db_url = f"sqlite:///{tmp_path / 'wajira.db'}"
-    daemon = make_daemon(graph=graph_sandbox, openai=openai_sandbox, assistant=True, openai_timeout=1,
-                         extra="max_attempts = 6").start()
+    daemon = make_daemon(
+        graph=graph_sandbox, openai=openai_sandbox, assistant=True, openai_timeout=1, extra="max_attempts = 6"
+    ).start()
     sender = MetaSender(daemon.webhook_url, APP_SECRET)
     ana, bo = phones_for(2, prefix="4477008")
     now = int(time.time())
@@ -289,19 +357,42 @@ def test_openai_500s_and_timeouts_answer_each_turn_once(jira, graph_sandbox, ope
     # 500s: the turn is retried, and answered once.
     openai_sandbox.fail_next(500, budget.openai_500s)
     deliver_all(sender, [payload_for(ana, f"{ana} needs help", now)], graph_sandbox)
-    settle("AI reply after 500s", lambda: settled(db_url) and assert_ai_once_per_turn(jira) == 1, jira, db_url, daemon, budget.settle_timeout)
+    settle(
+        "AI reply after 500s",
+        lambda: settled(db_url) and assert_ai_once_per_turn(jira) == 1,
+        jira,
+        db_url,
+        daemon,
+        budget.settle_timeout,
+    )
     assert len(requests_about(f"{ana} needs help")) == budget.openai_500s + 1
 
     # Slower than [openai] timeout_seconds: the first answer is abandoned, the retry is answered.
     openai_sandbox.set_latency(2.5)
     deliver_all(sender, [payload_for(bo, f"{bo} is waiting", now + 1)], graph_sandbox)
-    settle("slow request", lambda: requests_about(f"{bo} is waiting"), jira, db_url, daemon, budget.settle_timeout)
+    settle(
+        "slow request",
+        lambda: requests_about(f"{bo} is waiting"),
+        jira,
+        db_url,
+        daemon,
+        budget.settle_timeout,
+    )
     time.sleep(0.5)
     openai_sandbox.set_latency(0)
-    settle("AI reply after a timeout", lambda: settled(db_url) and assert_ai_once_per_turn(jira) == 2, jira, db_url, daemon, budget.settle_timeout)
+    settle(
+        "AI reply after a timeout",
+        lambda: settled(db_url) and assert_ai_once_per_turn(jira) == 2,
+        jira,
+        db_url,
+        daemon,
+        budget.settle_timeout,
+    )
     time.sleep(3)  # the abandoned answer comes back meanwhile: it must change nothing
     assert len(requests_about(f"{bo} is waiting")) == 2
-    assert any(e.get("event") == "ai_turn_retry" and "in time" in str(e.get("error")) for e in daemon.log_events())
+    assert any(
+        e.get("event") == "ai_turn_retry" and "in time" in str(e.get("error")) for e in daemon.log_events()
+    )
     assert assert_ai_once_per_turn(jira) == 2
     rows = assert_outbound_at_most_once(graph_sandbox, db_url)
     sent = [m for m in graph_sandbox.sent() if m.get("type") == "text"]
@@ -312,8 +403,11 @@ def test_openai_500s_and_timeouts_answer_each_turn_once(jira, graph_sandbox, ope
 
 # --- storage down at webhook time (PostgreSQL) --------------------------------------------------
 
+
 @pytest.mark.postgres
-def test_storage_outage_at_webhook_time_then_metas_retry(jira, graph_sandbox, openai_sandbox, make_daemon, budget):
+def test_storage_outage_at_webhook_time_then_metas_retry(
+    jira, graph_sandbox, openai_sandbox, make_daemon, budget
+):
     # SQLite is a file: it cannot be cut like a server. isolated_for_pytest skips, naming the
     # variable, when no PostgreSQL server is configured.
     from tests.dbs import isolated_for_pytest
@@ -323,7 +417,9 @@ def test_storage_outage_at_webhook_time_then_metas_retry(jira, graph_sandbox, op
         proxy = TcpProxy(parts.hostname, parts.port).start()
         try:
             proxied = urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}"))
-            daemon = make_daemon(graph=graph_sandbox, openai=openai_sandbox, db_url=proxied, assistant=True).start()
+            daemon = make_daemon(
+                graph=graph_sandbox, openai=openai_sandbox, db_url=proxied, assistant=True
+            ).start()
             sender = MetaSender(daemon.webhook_url, APP_SECRET)
             phones = phones_for(budget.phones)
             payloads, expected = burst(phones, budget.messages, "db", int(time.time()) - 60)
@@ -331,7 +427,7 @@ def test_storage_outage_at_webhook_time_then_metas_retry(jira, graph_sandbox, op
             deliver_all(sender, payloads[:third], graph_sandbox)
             proxy.cut()  # mid-burst: the jobs are still working on the first third
             refused = []
-            for payload in payloads[third:2 * third]:
+            for payload in payloads[third : 2 * third]:
                 graph_sandbox.observe_webhook(payload)
                 status = sender.deliver(payload)
                 assert status == 503, status
@@ -340,14 +436,25 @@ def test_storage_outage_at_webhook_time_then_metas_retry(jira, graph_sandbox, op
             time.sleep(1)
             proxy.restore()
             deliver_all(sender, refused, graph_sandbox)  # Meta's retry
-            deliver_all(sender, payloads[2 * third:], graph_sandbox)
-            settle("every message in Jira", lambda: customer_count(jira) == len(payloads), jira, url, daemon, budget.settle_timeout)
+            deliver_all(sender, payloads[2 * third :], graph_sandbox)
+            settle(
+                "every message in Jira",
+                lambda: customer_count(jira) == len(payloads),
+                jira,
+                url,
+                daemon,
+                budget.settle_timeout,
+            )
             settle("queues settled", lambda: settled(url), jira, url, daemon, budget.settle_timeout)
             time.sleep(1.5)
             assert_inbound_exactly_once(jira, expected)
             assert_ai_once_per_turn(jira)
             assert_outbound_at_most_once(graph_sandbox, url)
-            wait_until(lambda: requests.get(f"{daemon.url}/healthz", timeout=5).status_code == 200, timeout=20, what="healthy")
+            wait_until(
+                lambda: requests.get(f"{daemon.url}/healthz", timeout=5).status_code == 200,
+                timeout=20,
+                what="healthy",
+            )
             assert daemon.terminate() == 0
         finally:
             proxy.close()
@@ -355,12 +462,17 @@ def test_storage_outage_at_webhook_time_then_metas_retry(jira, graph_sandbox, op
 
 # --- kill -9 at random points -------------------------------------------------------------------
 
-def test_kill_9_at_random_points_over_several_cycles(jira, graph_sandbox, openai_sandbox, make_daemon, budget, tmp_path):
+
+def test_kill_9_at_random_points_over_several_cycles(
+    jira, graph_sandbox, openai_sandbox, make_daemon, budget, tmp_path
+):
     seed = int(os.environ.get("WAJIRA_FAULT_SEED") or random.SystemRandom().randrange(1 << 30))
     print(f"kill -9 cycles: WAJIRA_FAULT_SEED={seed} WAJIRA_FAULT_BUDGET={budget.name}")
     rng = random.Random(seed)
     db_url = f"sqlite:///{tmp_path / 'wajira.db'}"
-    daemon = make_daemon(graph=graph_sandbox, openai=openai_sandbox, assistant=True, inbox="lease_seconds = 5")
+    daemon = make_daemon(
+        graph=graph_sandbox, openai=openai_sandbox, assistant=True, inbox="lease_seconds = 5"
+    )
     phones = phones_for(budget.phones)
     expected: dict[str, list[str]] = {p: [] for p in phones}
     agent_ids: list[str] = []
@@ -400,14 +512,30 @@ def test_kill_9_at_random_points_over_several_cycles(jira, graph_sandbox, openai
         print(f"cycle {cycle}: killed after {delay:.2f}s, {len(acked)}/{len(payloads)} acknowledged")
         daemon.start()  # same config and port: the same instance, restarted
         # Meta redelivers whatever it has no 200 for.
-        deliver_all(MetaSender(daemon.webhook_url, APP_SECRET), [p for n, p in enumerate(payloads) if n not in acked])
+        deliver_all(
+            MetaSender(daemon.webhook_url, APP_SECRET), [p for n, p in enumerate(payloads) if n not in acked]
+        )
         time.sleep(rng.uniform(0, 1))
         if cycle < budget.kill_cycles - 1:
             daemon.kill9()  # and once more while it catches up
     jira.faults.set_latency(0)
     total = sum(len(v) for v in expected.values())
-    settle("every message in Jira", lambda: customer_count(jira) == total, jira, db_url, daemon, budget.settle_timeout)
-    settle("agent comments polled", lambda: handled(db_url, agent_ids), jira, db_url, daemon, budget.settle_timeout)
+    settle(
+        "every message in Jira",
+        lambda: customer_count(jira) == total,
+        jira,
+        db_url,
+        daemon,
+        budget.settle_timeout,
+    )
+    settle(
+        "agent comments polled",
+        lambda: handled(db_url, agent_ids),
+        jira,
+        db_url,
+        daemon,
+        budget.settle_timeout,
+    )
     # An AI turn the killed process held stays claimed until its lease (120 s) runs out: wait for
     # the inbox and the outbox only; the AI invariant is about replies given, not their number.
     settle("queues settled", lambda: settled(db_url, ai=False), jira, db_url, daemon, budget.settle_timeout)

@@ -49,7 +49,9 @@ def through(proxy: TcpProxy, url: str) -> str:
 def with_storage_timeout(daemon, seconds: float) -> None:
     config = daemon.config_path.read_text()
     assert config.count("\n[storage]\n") == 1
-    daemon.config_path.write_text(config.replace("\n[storage]\n", f"\n[storage]\ntimeout_seconds = {seconds}\n"))
+    daemon.config_path.write_text(
+        config.replace("\n[storage]\n", f"\n[storage]\ntimeout_seconds = {seconds}\n")
+    )
 
 
 def timed(call) -> tuple[object, float]:
@@ -58,17 +60,23 @@ def timed(call) -> tuple[object, float]:
     return result, time.monotonic() - started
 
 
-@pytest.mark.parametrize("engine", [
-    pytest.param("postgres", marks=pytest.mark.postgres),
-    pytest.param("mysql", marks=pytest.mark.mysql),
-])
+@pytest.mark.parametrize(
+    "engine",
+    [
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("mysql", marks=pytest.mark.mysql),
+    ],
+)
 def test_hung_database_answers_503_within_the_bound_then_catches_up(
-        engine, jira, graph_sandbox, openai_sandbox, make_daemon, budget):
+    engine, jira, graph_sandbox, openai_sandbox, make_daemon, budget
+):
     with isolated_for_pytest(engine) as url:
         parts = urlsplit(url)
         proxy = TcpProxy(parts.hostname, parts.port or DEFAULT_PORTS[engine]).start()
         try:
-            daemon = make_daemon(graph=graph_sandbox, openai=openai_sandbox, db_url=through(proxy, url), assistant=True)
+            daemon = make_daemon(
+                graph=graph_sandbox, openai=openai_sandbox, db_url=through(proxy, url), assistant=True
+            )
             with_storage_timeout(daemon, TIMEOUT)
             daemon.start()
             sender = MetaSender(daemon.webhook_url, APP_SECRET)
@@ -78,24 +86,39 @@ def test_hung_database_answers_503_within_the_bound_then_catches_up(
             deliver_all(sender, payloads[:third], graph_sandbox)  # the jobs are busy with these
 
             proxy.blackhole()
-            held = payloads[third:2 * third]
+            held = payloads[third : 2 * third]
             for payload in held:
                 graph_sandbox.observe_webhook(payload)
             # Meta delivers concurrently: followers of the group commit and its leader alike.
             with ThreadPoolExecutor(len(held)) as pool:
-                answers = list(pool.map(lambda p: timed(lambda: MetaSender(daemon.webhook_url, APP_SECRET).deliver(p)), held))
+                answers = list(
+                    pool.map(
+                        lambda p: timed(lambda: MetaSender(daemon.webhook_url, APP_SECRET).deliver(p)), held
+                    )
+                )
             # A second wave once the jobs have met the hang too, one at a time, with the
             # health check and a request that needs no database in between.
             time.sleep(TIMEOUT)
             health, health_s = timed(lambda: requests.get(f"{daemon.url}/healthz", timeout=30))
-            verify, verify_s = timed(lambda: requests.get(daemon.webhook_url, timeout=30, params={
-                "hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "alive"}))
+            verify, verify_s = timed(
+                lambda: requests.get(
+                    daemon.webhook_url,
+                    timeout=30,
+                    params={
+                        "hub.mode": "subscribe",
+                        "hub.verify_token": VERIFY_TOKEN,
+                        "hub.challenge": "alive",
+                    },
+                )
+            )
             answers += [timed(lambda p=p: sender.deliver(p)) for p in held]
             proxy.resume()
 
             webhook_s = [seconds for _, seconds in answers]
-            print(f"{engine} hung: webhooks {[f'{s:.2f}' for s in webhook_s]} s, "
-                  f"/healthz {health_s:.2f} s, verification {verify_s:.2f} s (bound {TIMEOUT} s)")
+            print(
+                f"{engine} hung: webhooks {[f'{s:.2f}' for s in webhook_s]} s, "
+                f"/healthz {health_s:.2f} s, verification {verify_s:.2f} s (bound {TIMEOUT} s)"
+            )
             assert [status for status, _ in answers] == [503] * len(answers)
             assert max(webhook_s) <= TIMEOUT + SLACK, webhook_s
             assert health.status_code == 503 and health_s <= TIMEOUT + SLACK, (health.status_code, health_s)
@@ -103,14 +126,25 @@ def test_hung_database_answers_503_within_the_bound_then_catches_up(
 
             # The network heals: Meta's retries are stored, the rest of the burst too.
             deliver_all(sender, held, graph_sandbox)
-            deliver_all(sender, payloads[2 * third:], graph_sandbox)
-            settle("every message in Jira", lambda: customer_count(jira) == len(payloads), jira, url, daemon, budget.settle_timeout)
+            deliver_all(sender, payloads[2 * third :], graph_sandbox)
+            settle(
+                "every message in Jira",
+                lambda: customer_count(jira) == len(payloads),
+                jira,
+                url,
+                daemon,
+                budget.settle_timeout,
+            )
             settle("queues settled", lambda: settled(url), jira, url, daemon, budget.settle_timeout)
             time.sleep(1.5)  # a duplicate would have landed by now
             assert_inbound_exactly_once(jira, expected)
             assert_ai_once_per_turn(jira)
             assert_outbound_at_most_once(graph_sandbox, url)
-            wait_until(lambda: requests.get(f"{daemon.url}/healthz", timeout=5).status_code == 200, timeout=20, what="healthy")
+            wait_until(
+                lambda: requests.get(f"{daemon.url}/healthz", timeout=5).status_code == 200,
+                timeout=20,
+                what="healthy",
+            )
             assert daemon.terminate() == 0
         finally:
             proxy.close()

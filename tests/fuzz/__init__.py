@@ -29,16 +29,23 @@ PHONE_NUMBER_ID = "106540352242922"  # sandbox.whatsapp_payloads.PHONE_NUMBER_ID
 def settings_for(tmp: Path, *, flows_key_file: Path | None = None, assistant: bool = False):
     data = {
         "storage": {"url": f"sqlite:///{tmp / 'wajira.db'}"},
-        "whatsapp": {"verify_token": VERIFY_TOKEN, "app_secret": APP_SECRET, "access_token": ACCESS_TOKEN,
-                     "phone_number_id": PHONE_NUMBER_ID},
+        "whatsapp": {
+            "verify_token": VERIFY_TOKEN,
+            "app_secret": APP_SECRET,
+            "access_token": ACCESS_TOKEN,
+            "phone_number_id": PHONE_NUMBER_ID,
+        },
         "jira": {"url": "http://127.0.0.1:9", "email": "bot@example.com", "api_token": JIRA_API_TOKEN},
         "openai": {"api_key": OPENAI_KEY},
-        "services": [{"id": "support", "project_key": "WA", "default": True,
-                      "assistant": {"enabled": assistant}}],
+        "services": [
+            {"id": "support", "project_key": "WA", "default": True, "assistant": {"enabled": assistant}}
+        ],
     }
     if flows_key_file is not None:
-        data["flows"] = {"private_key_file": str(flows_key_file),
-                         "screens": [{"id": "INIT", "next_screen": "DETAILS", "data": {"x": "y"}}]}
+        data["flows"] = {
+            "private_key_file": str(flows_key_file),
+            "screens": [{"id": "INIT", "next_screen": "DETAILS", "data": {"x": "y"}}],
+        }
     return parse_config(data, env={})
 
 
@@ -54,15 +61,27 @@ class _NoRead(io.RawIOBase):
         raise AssertionError("the body must not be read")
 
 
-def call(app: Callable, path: str, body: bytes = b"", *, signature: str | None | bool = True,
-         method: str = "POST", content_length: str | None | bool = True, query: str = "",
-         unreadable: bool = False) -> tuple[int, bytes]:
+def call(
+    app: Callable,
+    path: str,
+    body: bytes = b"",
+    *,
+    signature: str | None | bool = True,
+    method: str = "POST",
+    content_length: str | None | bool = True,
+    query: str = "",
+    unreadable: bool = False,
+) -> tuple[int, bytes]:
     """One request through the WSGI app. `signature=True` signs `body` with APP_SECRET;
     `content_length=True` declares the real length (None: no header)."""
     environ = {
-        "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query,
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
         "wsgi.input": _NoRead() if unreadable else io.BytesIO(body),
-        "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8080", "wsgi.url_scheme": "http",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8080",
+        "wsgi.url_scheme": "http",
     }
     if content_length is True:
         environ["CONTENT_LENGTH"] = str(len(body))

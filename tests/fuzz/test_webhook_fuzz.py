@@ -38,15 +38,19 @@ from tests.fuzz import FLOWS_PATH, WEBHOOK_PATH, build_daemon, call
 pytestmark = pytest.mark.fuzz
 
 EXAMPLES = int(os.environ.get("WAJIRA_FUZZ_EXAMPLES", "300"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                       HealthCheck.filter_too_much])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
 # Heavier bodies (deep nesting, huge arrays) get a tenth of the budget.
 HEAVY = settings(FUZZ, max_examples=max(10, EXAMPLES // 10))
 OBJECT = "whatsapp_business_account"
 
 
 # -- the world ---------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
@@ -85,7 +89,11 @@ def declared_message_ids(doc: Any) -> set[str]:
             if not isinstance(change, dict) or not isinstance(change.get("value"), dict):
                 continue
             field = change.get("field")
-            key = {"messages": "messages", "smb_message_echoes": "message_echoes"}.get(field) if isinstance(field, str) else None
+            key = (
+                {"messages": "messages", "smb_message_echoes": "message_echoes"}.get(field)
+                if isinstance(field, str)
+                else None
+            )
             items = change["value"].get(key) if key else None
             for item in items if isinstance(items, list) else ():
                 if isinstance(item, dict) and isinstance(item.get("id"), str):
@@ -127,17 +135,53 @@ def dumps(doc: Any) -> bytes:
 
 # -- strategies --------------------------------------------------------------------------------
 
-scalars = (st.none() | st.booleans() | st.integers() | st.integers(min_value=-(10**40), max_value=10**40)
-           | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=40)
-           | st.sampled_from(["", " ", "0", "wamid.", OBJECT, "messages", "history", "text", "\u0000", "\U0001f44d",
-                            "\ud800"]))  # a lone surrogate: valid JSON, not UTF-8
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=-(10**40), max_value=10**40)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=40)
+    | st.sampled_from(
+        ["", " ", "0", "wamid.", OBJECT, "messages", "history", "text", "\u0000", "\U0001f44d", "\ud800"]
+    )
+)  # a lone surrogate: valid JSON, not UTF-8
 json_values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(
-        st.sampled_from(["object", "entry", "changes", "field", "value", "messages", "statuses", "metadata",
-                         "phone_number_id", "id", "from", "timestamp", "type", "text", "body", "contacts",
-                         "message_echoes", "history", "threads", "state_sync", "to", "errors"]) | st.text(max_size=8),
-        inner, max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=6)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "object",
+                    "entry",
+                    "changes",
+                    "field",
+                    "value",
+                    "messages",
+                    "statuses",
+                    "metadata",
+                    "phone_number_id",
+                    "id",
+                    "from",
+                    "timestamp",
+                    "type",
+                    "text",
+                    "body",
+                    "contacts",
+                    "message_echoes",
+                    "history",
+                    "threads",
+                    "state_sync",
+                    "to",
+                    "errors",
+                ]
+            )
+            | st.text(max_size=8),
+            inner,
+            max_size=6,
+        )
+    ),
     max_leaves=30,
 )
 
@@ -149,14 +193,22 @@ def _builders() -> list:
     return out + [
         lambda: wa.message_payload([copy.deepcopy(m) for m in msgs[:5]]),
         lambda: wa.status_payload(wa.new_wamid(), "delivered", wa.DEFAULT_WA_ID),
-        lambda: wa.status_payload(wa.new_wamid(), "failed", wa.DEFAULT_WA_ID, errors=[{"code": 131047, "title": "x"}]),
+        lambda: wa.status_payload(
+            wa.new_wamid(), "failed", wa.DEFAULT_WA_ID, errors=[{"code": 131047, "title": "x"}]
+        ),
         lambda: wa.errors_payload(),
         lambda: wa.echo_payload(wa.DEFAULT_WA_ID, "from the app"),
-        lambda: wa.history_payload(wa.DEFAULT_WA_ID, [wa.history_message(wa.DEFAULT_WA_ID, "old"),
-                                                      wa.history_message(wa.DEFAULT_WA_ID, "re", from_business=True)]),
+        lambda: wa.history_payload(
+            wa.DEFAULT_WA_ID,
+            [
+                wa.history_message(wa.DEFAULT_WA_ID, "old"),
+                wa.history_message(wa.DEFAULT_WA_ID, "re", from_business=True),
+            ],
+        ),
         lambda: wa.history_declined_payload(),
-        lambda: wa.state_sync_payload([wa.contact_sync("16505550000", "Bo Li"),
-                                       wa.contact_sync("16505550001", action="remove")]),
+        lambda: wa.state_sync_payload(
+            [wa.contact_sync("16505550000", "Bo Li"), wa.contact_sync("16505550001", action="remove")]
+        ),
     ]
 
 
@@ -205,11 +257,28 @@ def replaced(doc: Any, path: tuple, value: Any) -> Any:
 
 def wrong_types(value: Any) -> list[Any]:
     """Values of every JSON type but `value`'s own (plus the edge values of its own type)."""
-    pool = [None, True, 0, -1, 2**63, 1.5, math.nan, math.inf, "", "x" * 300, "\ud800", [], [None], {}, {"id": 1}]
+    pool = [
+        None,
+        True,
+        0,
+        -1,
+        2**63,
+        1.5,
+        math.nan,
+        math.inf,
+        "",
+        "x" * 300,
+        "\ud800",
+        [],
+        [None],
+        {},
+        {"id": 1},
+    ]
     return [v for v in pool if type(v) is not type(value) or v in ("", "\ud800")]
 
 
 # -- the webhook -------------------------------------------------------------------------------
+
 
 @FUZZ
 @given(st.binary(max_size=4096))
@@ -228,12 +297,34 @@ def test_arbitrary_json(world, doc):
 def test_arbitrary_json_inside_a_webhook_skeleton(world, data):
     """Arbitrary values at each level of the envelope, so the fuzz gets past `object`/`entry`."""
     x = data.draw(json_values)
-    change = {"field": data.draw(st.sampled_from(["messages", "smb_message_echoes", "history",
-                                                  "smb_app_state_sync", "account_update"])),
-              "value": {"messaging_product": "whatsapp",
-                        "metadata": {"display_phone_number": wa.DISPLAY_PHONE, "phone_number_id": wa.PHONE_NUMBER_ID}}}
-    level = data.draw(st.sampled_from(["entry", "changes", "change", "value", "messages", "statuses",
-                                       "message_echoes", "history", "state_sync", "contacts", "metadata"]))
+    change = {
+        "field": data.draw(
+            st.sampled_from(
+                ["messages", "smb_message_echoes", "history", "smb_app_state_sync", "account_update"]
+            )
+        ),
+        "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": wa.DISPLAY_PHONE, "phone_number_id": wa.PHONE_NUMBER_ID},
+        },
+    }
+    level = data.draw(
+        st.sampled_from(
+            [
+                "entry",
+                "changes",
+                "change",
+                "value",
+                "messages",
+                "statuses",
+                "message_echoes",
+                "history",
+                "state_sync",
+                "contacts",
+                "metadata",
+            ]
+        )
+    )
     doc = {"object": OBJECT, "entry": [{"id": wa.WABA_ID, "changes": [change]}]}
     if level == "entry":
         doc["entry"] = x
@@ -284,8 +375,9 @@ def test_every_field_of_every_real_payload_with_every_wrong_type(world):
     assert statuses.get(200) and statuses.get(400)  # both outcomes were exercised
 
 
-@pytest.mark.parametrize("where", ["text_body", "profile_name", "unknown_field", "history_phone_number_id",
-                                   "contact_sync_name"])
+@pytest.mark.parametrize(
+    "where", ["text_body", "profile_name", "unknown_field", "history_phone_number_id", "contact_sync_name"]
+)
 def test_lone_surrogate_is_stored_or_refused(world, where):
     # A broken emoji half, e.g. a client that cut a message between the two UTF-16 halves.
     msg = wa.text(wa.DEFAULT_WA_ID, "broken \ud83d emoji")
@@ -294,19 +386,26 @@ def test_lone_surrogate_is_stored_or_refused(world, where):
     if where == "unknown_field":
         doc = wa.errors_payload(title="cut \udc4d")
     elif where == "contact_sync_name":  # found by the 1,000-example run: a 500 before
-        doc = wa.state_sync_payload([wa.contact_sync(wa.DEFAULT_WA_ID, "Ana \ud83d")],
-                                    phone_number_id="106\ud800540352242922")
+        doc = wa.state_sync_payload(
+            [wa.contact_sync(wa.DEFAULT_WA_ID, "Ana \ud83d")], phone_number_id="106\ud800540352242922"
+        )
     elif where == "history_phone_number_id":  # found by the 1,000-example run: a 500 before
-        doc = wa.history_payload(wa.DEFAULT_WA_ID, [wa.history_message(wa.DEFAULT_WA_ID, "old")],
-                                 phone_number_id="106\ud800540352242922")
+        doc = wa.history_payload(
+            wa.DEFAULT_WA_ID,
+            [wa.history_message(wa.DEFAULT_WA_ID, "old")],
+            phone_number_id="106\ud800540352242922",
+        )
     elif where == "profile_name":
         msg["text"]["body"] = "fine"
     deliver(world, json.dumps(doc).encode())
 
 
 @HEAVY
-@given(depth=st.integers(min_value=1, max_value=3000) | st.integers(min_value=1, max_value=200_000), opener=st.sampled_from(["[", '{"a":']),
-       where=st.sampled_from(["root", "text_body", "message", "value", "history_item"]))
+@given(
+    depth=st.integers(min_value=1, max_value=3000) | st.integers(min_value=1, max_value=200_000),
+    opener=st.sampled_from(["[", '{"a":']),
+    where=st.sampled_from(["root", "text_body", "message", "value", "history_item"]),
+)
 def test_deep_nesting(world, depth, opener, where):
     closer = "]" if opener == "[" else "}"
     nested = opener * depth + "1" + closer * depth
@@ -326,7 +425,9 @@ def test_deep_nesting(world, depth, opener, where):
             doc["entry"][0]["changes"][0]["value"]["extra"] = "__NESTED__"
         else:
             doc = wa.history_payload(wa.DEFAULT_WA_ID)
-            doc["entry"][0]["changes"][0]["value"]["history"][0]["threads"][0]["messages"][0]["extra"] = "__NESTED__"
+            doc["entry"][0]["changes"][0]["value"]["history"][0]["threads"][0]["messages"][0]["extra"] = (
+                "__NESTED__"
+            )
         body = json.dumps(doc).replace(placeholder, nested)
     deliver(world, body.encode())
 
@@ -335,7 +436,9 @@ def test_deep_nesting(world, depth, opener, where):
 @given(n=st.integers(min_value=0, max_value=1000), kind=st.sampled_from(["messages", "statuses", "junk"]))
 def test_huge_arrays(world, n, kind):
     if kind == "messages":  # Meta's maximum batch: 1,000 updates
-        doc = wa.message_payload([wa.text(wa.DEFAULT_WA_ID if i % 2 else "5215512345678", f"m{i}") for i in range(n)])
+        doc = wa.message_payload(
+            [wa.text(wa.DEFAULT_WA_ID if i % 2 else "5215512345678", f"m{i}") for i in range(n)]
+        )
     elif kind == "statuses":
         doc = wa.status_payload(wa.new_wamid(), "sent", wa.DEFAULT_WA_ID)
         value = doc["entry"][0]["changes"][0]["value"]
@@ -363,6 +466,7 @@ def test_a_thousand_entries_and_a_body_just_under_the_limit(world):
 
 # -- the Flows endpoint ------------------------------------------------------------------------
 
+
 def flows_status(world, body: bytes) -> int:
     before = table_counts(world.daemon.db)
     status, answer = call(world.app, FLOWS_PATH, body)
@@ -375,11 +479,15 @@ def flows_status(world, body: bytes) -> int:
 def seal_raw(public, plaintext: bytes, *, aes_key: bytes | None = None, iv: bytes | None = None) -> dict:
     aes_key = aes_key or os.urandom(16)
     iv = iv if iv is not None else os.urandom(16)
-    wrapped = public.encrypt(aes_key, padding.OAEP(mgf=padding.MGF1(hashes.SHA256()),
-                                                   algorithm=hashes.SHA256(), label=None))
+    wrapped = public.encrypt(
+        aes_key, padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+    )
     b64 = lambda raw: base64.b64encode(raw).decode()
-    return {"encrypted_flow_data": b64(AESGCM(aes_key).encrypt(iv, plaintext, None)),
-            "encrypted_aes_key": b64(wrapped), "initial_vector": b64(iv)}
+    return {
+        "encrypted_flow_data": b64(AESGCM(aes_key).encrypt(iv, plaintext, None)),
+        "encrypted_aes_key": b64(wrapped),
+        "initial_vector": b64(iv),
+    }
 
 
 @FUZZ
@@ -389,18 +497,36 @@ def test_flows_arbitrary_bodies(world, body):
 
 
 @FUZZ
-@given(st.fixed_dictionaries({}, optional={"encrypted_flow_data": scalars | st.binary(max_size=64).map(
-    lambda b: base64.b64encode(b).decode()), "encrypted_aes_key": scalars, "initial_vector": scalars}))
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "encrypted_flow_data": scalars
+            | st.binary(max_size=64).map(lambda b: base64.b64encode(b).decode()),
+            "encrypted_aes_key": scalars,
+            "initial_vector": scalars,
+        },
+    )
+)
 def test_flows_arbitrary_envelopes(world, envelope):
     assert flows_status(world, dumps(envelope)) in (400, 421)
 
 
 @FUZZ
-@given(plaintext=st.binary(max_size=512) | json_values.map(dumps)
-       | st.fixed_dictionaries({"version": scalars, "action": st.sampled_from(["ping", "INIT", "data_exchange",
-                                                                              "BACK", "navigate"]) | scalars,
-                                "screen": scalars, "data": json_values, "flow_token": scalars}).map(dumps),
-       iv_len=st.sampled_from([16, 12, 8, 64, 128]))
+@given(
+    plaintext=st.binary(max_size=512)
+    | json_values.map(dumps)
+    | st.fixed_dictionaries(
+        {
+            "version": scalars,
+            "action": st.sampled_from(["ping", "INIT", "data_exchange", "BACK", "navigate"]) | scalars,
+            "screen": scalars,
+            "data": json_values,
+            "flow_token": scalars,
+        }
+    ).map(dumps),
+    iv_len=st.sampled_from([16, 12, 8, 64, 128]),
+)
 def test_flows_encrypted_arbitrary_requests(world, plaintext, iv_len):
     """Correctly encrypted for our key, any plaintext: the decrypted request is attacker data too."""
     flows_status(world, dumps(seal_raw(world.public, plaintext, iv=os.urandom(iv_len))))

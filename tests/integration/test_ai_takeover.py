@@ -57,10 +57,18 @@ class Cluster:
         self.a.job.owner = "host-a:8080"
         clock = self.a.clock
         self.ai_b = FakeAI()
-        self.b = AiJob(settings=s, jira=self.a.jira, ai=self.ai_b, graph=self.a.graph,
-                       turns=AiTurns(self.db_b, clock=clock), handled=HandledComments(self.db_b, clock=clock),
-                       inbound=InboundQueue(self.db_b, clock=clock), notes=Notes(self.a.jira),
-                       owner="host-b:8080", clock=clock)
+        self.b = AiJob(
+            settings=s,
+            jira=self.a.jira,
+            ai=self.ai_b,
+            graph=self.a.graph,
+            turns=AiTurns(self.db_b, clock=clock),
+            handled=HandledComments(self.db_b, clock=clock),
+            inbound=InboundQueue(self.db_b, clock=clock),
+            notes=Notes(self.a.jira),
+            owner="host-b:8080",
+            clock=clock,
+        )
         self.outbound_b = OutboundQueue(self.db_b, clock=clock)
 
     def close(self) -> None:

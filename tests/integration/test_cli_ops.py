@@ -34,8 +34,17 @@ APP_SECRET = "app-secret-s3cret"
 MAIN_NUMBER, SALES_NUMBER = wa.PHONE_NUMBER_ID, "209876543210987"
 SECRETS = (JIRA_TOKEN, GRAPH_TOKEN, OPENAI_KEY, APP_SECRET)
 SPECS = Path(os.environ.get("WAJIRA_SPECS_DIR", Path(__file__).resolve().parents[3] / "shared" / "specs"))
-ENV_SECRETS = ("WHATSAPP_VERIFY_TOKEN", "WHATSAPP_APP_SECRET", "WHATSAPP_ACCESS_TOKEN", "WHATSAPP_PHONE_NUMBER_ID",
-               "JIRA_API_TOKEN", "JIRA_TOKEN", "OPENAI_API_KEY", "CREDENTIALS_DIRECTORY", "WAJIRA_CONFIG")
+ENV_SECRETS = (
+    "WHATSAPP_VERIFY_TOKEN",
+    "WHATSAPP_APP_SECRET",
+    "WHATSAPP_ACCESS_TOKEN",
+    "WHATSAPP_PHONE_NUMBER_ID",
+    "JIRA_API_TOKEN",
+    "JIRA_TOKEN",
+    "OPENAI_API_KEY",
+    "CREDENTIALS_DIRECTORY",
+    "WAJIRA_CONFIG",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -78,8 +87,9 @@ def jira():
 
 @pytest.fixture
 def graph():
-    with GraphSandbox(access_token=GRAPH_TOKEN,
-                      phone_numbers={MAIN_NUMBER: wa.DISPLAY_PHONE, SALES_NUMBER: "5215550001111"}) as sandbox:
+    with GraphSandbox(
+        access_token=GRAPH_TOKEN, phone_numbers={MAIN_NUMBER: wa.DISPLAY_PHONE, SALES_NUMBER: "5215550001111"}
+    ) as sandbox:
         yield sandbox
 
 
@@ -92,8 +102,16 @@ def openai_stub():
 @pytest.fixture
 def config(tmp_path, jira, graph, openai_stub):
     """write(**changes) → the path of a config for the sandboxes, changed as asked."""
-    def write(*, jira_token=JIRA_TOKEN, project_key="WA", issue_type="Task",
-              phone_number_ids=(SALES_NUMBER,), assistant=True, model="gpt-4o-mini") -> str:
+
+    def write(
+        *,
+        jira_token=JIRA_TOKEN,
+        project_key="WA",
+        issue_type="Task",
+        phone_number_ids=(SALES_NUMBER,),
+        assistant=True,
+        model="gpt-4o-mini",
+    ) -> str:
         ids = ", ".join(f'"{n}"' for n in phone_number_ids)
         path = tmp_path / "config.toml"
         path.write_text(f"""
@@ -128,6 +146,7 @@ enabled = {str(assistant).lower()}
 model = "{model}"
 """)
         return str(path)
+
     return write
 
 
@@ -230,9 +249,16 @@ def test_check_requests_and_the_sandbox_answers_fit_jira_spec(jira):
     asks = [
         (f"{jira.url}/rest/api/3/project/WA", {}, 200),
         (f"{jira.url}/rest/api/3/issue/createmeta/WA/issuetypes", {"startAt": "0", "maxResults": "50"}, 200),
-        (f"{jira.url}/rest/api/3/mypermissions",
-         {"projectKey": "WA", "permissions": "BROWSE_PROJECTS,CREATE_ISSUES,ADD_COMMENTS"}, 200),
-        (f"{jira.url}/rest/api/3/mypermissions", {"projectKey": "NO_SUCH", "permissions": "ADD_COMMENTS"}, 404),
+        (
+            f"{jira.url}/rest/api/3/mypermissions",
+            {"projectKey": "WA", "permissions": "BROWSE_PROJECTS,CREATE_ISSUES,ADD_COMMENTS"},
+            200,
+        ),
+        (
+            f"{jira.url}/rest/api/3/mypermissions",
+            {"projectKey": "NO_SUCH", "permissions": "ADD_COMMENTS"},
+            404,
+        ),
         (f"{jira.url}/rest/api/3/mypermissions", {"projectKey": "WA", "permissions": "NOT_A_KEY"}, 400),
         (f"{jira.url}/rest/api/3/mypermissions", {"projectKey": "WA"}, 400),
     ]
@@ -242,8 +268,11 @@ def test_check_requests_and_the_sandbox_answers_fit_jira_spec(jira):
         assert answer.status_code == status, (url, query, answer.text)
         assert spec.response_errors("GET", url, status, answer.json()) == [], (url, query)
     held = session.get(asks[2][0], params=asks[2][1], timeout=5).json()["permissions"]
-    assert {k: v["havePermission"] for k, v in held.items()} == \
-        {"BROWSE_PROJECTS": True, "CREATE_ISSUES": True, "ADD_COMMENTS": False}
+    assert {k: v["havePermission"] for k, v in held.items()} == {
+        "BROWSE_PROJECTS": True,
+        "CREATE_ISSUES": True,
+        "ADD_COMMENTS": False,
+    }
 
 
 # -- status -------------------------------------------------------------------------------------
@@ -282,8 +311,13 @@ def test_status_on_an_empty_database(capsys, storage):
     code, out, _ = run(capsys, "status", "--config", path, "--json")
     report = json.loads(out)
     assert set(report) == {"generated_at", "inbound", "outbound", "ai_turns", "poll", "recent_failures"}
-    assert report["inbound"] == {"pending": 0, "retrying": 0, "dead": 0, "done": 0,
-                                 "oldest_pending_age_seconds": None}
+    assert report["inbound"] == {
+        "pending": 0,
+        "retrying": 0,
+        "dead": 0,
+        "done": 0,
+        "oldest_pending_age_seconds": None,
+    }
     assert report["poll"]["lease"] is None and report["poll"]["watermark"] is None
     assert report["recent_failures"] == []
 
@@ -291,14 +325,27 @@ def test_status_on_an_empty_database(capsys, storage):
 def test_status_shows_queues_poll_and_failures(capsys, storage):
     path, db = storage
     queue = InboundQueue(db)
-    dead, retrying, done, _pending = store(db, "5215500000001", "5215500000002", "5215500000003", "5215500000004")
+    dead, retrying, done, _pending = store(
+        db, "5215500000001", "5215500000002", "5215500000003", "5215500000004"
+    )
     queue.mark_dead(dead, error=f"Jira 400: issuetype: Specify a valid issue type (token {JIRA_TOKEN})")
     queue.mark_retry(retrying, error="Jira 503: Service Unavailable", delay_seconds=60, count_attempt=True)
     queue.mark_done(done, issue_key="WA-7", comment_id="10001")
     outbound = OutboundQueue(db)
-    outbound.enqueue_many([
-        {"dedupe_key": f"k{i}", "issue_key": "WA-7", "conversation_key": f"c{i}", "to_wa_id": "5215500000003",
-         "phone_number_id": MAIN_NUMBER, "kind": "agent", "body": "hi"} for i in (1, 2)])
+    outbound.enqueue_many(
+        [
+            {
+                "dedupe_key": f"k{i}",
+                "issue_key": "WA-7",
+                "conversation_key": f"c{i}",
+                "to_wa_id": "5215500000003",
+                "phone_number_id": MAIN_NUMBER,
+                "kind": "agent",
+                "body": "hi",
+            }
+            for i in (1, 2)
+        ]
+    )
     failed = outbound.claim_due("test", limit=1)[0]
     outbound.mark_failed(failed.id, error="Graph 400 (#131026) Message undeliverable", code=131026)
     watermark_ms = 1_767_225_600_000  # 2026-01-01T00:00:00Z
@@ -309,8 +356,12 @@ def test_status_shows_queues_poll_and_failures(capsys, storage):
     code, out, _ = run(capsys, "status", "--config", path, "--json")
     assert code == 0
     report = json.loads(out)
-    assert {k: report["inbound"][k] for k in ("pending", "retrying", "dead", "done")} == \
-        {"pending": 2, "retrying": 1, "dead": 1, "done": 1}
+    assert {k: report["inbound"][k] for k in ("pending", "retrying", "dead", "done")} == {
+        "pending": 2,
+        "retrying": 1,
+        "dead": 1,
+        "done": 1,
+    }
     assert report["inbound"]["oldest_pending_age_seconds"] >= 0
     assert (report["outbound"]["pending"], report["outbound"]["failed"]) == (1, 1)
     poll = report["poll"]
@@ -330,11 +381,13 @@ def test_status_shows_queues_poll_and_failures(capsys, storage):
     assert "  dead                      1" in out
     assert "lease                host-a:8080 until" in out
     assert "watermark            2026-01-01T00:00:00+00:00" in out
-    table = out[out.index("recent failures"):].splitlines()[1:]
+    table = out[out.index("recent failures") :].splitlines()[1:]
     assert table[0].split() == ["queue", "id", "state", "issue", "when", "error"]
     assert any(row.split()[:4] == ["outbound", str(failed.id), "failed", "WA-7"] for row in table)
-    assert any("Specify a valid issue type" in row and row.split()[:3] == ["inbound", str(dead), "dead"]
-               for row in table)
+    assert any(
+        "Specify a valid issue type" in row and row.split()[:3] == ["inbound", str(dead), "dead"]
+        for row in table
+    )
 
 
 # -- queue retry --------------------------------------------------------------------------------

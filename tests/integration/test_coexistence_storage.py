@@ -31,13 +31,23 @@ def settings():
     return parse_config(
         {
             "storage": {"url": "sqlite:///:memory:"},
-            "whatsapp": {"verify_token": "v", "app_secret": "test-app-secret-0123", "access_token": "a",
-                         "phone_number_id": wa.PHONE_NUMBER_ID},
+            "whatsapp": {
+                "verify_token": "v",
+                "app_secret": "test-app-secret-0123",
+                "access_token": "a",
+                "phone_number_id": wa.PHONE_NUMBER_ID,
+            },
             "jira": {"url": "http://127.0.0.1:9", "email": "e@example.com", "api_token": "t"},
             "openai": {"api_key": "k"},
             "inbox": {"workers": 2, "max_attempts": 3, "retry_base_seconds": 1.0, "retry_max_seconds": 8.0},
-            "services": [{"id": "support", "project_key": "WA", "labels": ["whatsapp"],
-                          "assistant": {"enabled": True, "debounce_seconds": 1.0}}],
+            "services": [
+                {
+                    "id": "support",
+                    "project_key": "WA",
+                    "labels": ["whatsapp"],
+                    "assistant": {"enabled": True, "debounce_seconds": 1.0},
+                }
+            ],
         },
         env={},
     )
@@ -48,24 +58,38 @@ class World:
         self.db = db
         self.clock = FakeClock(T0)
         self.jira = FakeJira(clock=self.clock)
-        self.queue = InboundQueue(db, clock=self.clock, history_settle_seconds=SETTLE,
-                                  history_max_hold_seconds=MAX_HOLD)
+        self.queue = InboundQueue(
+            db, clock=self.clock, history_settle_seconds=SETTLE, history_max_hold_seconds=MAX_HOLD
+        )
         self.mappings = Mappings(db)
         self.settings = settings()
-        self.inbox = InboxJob(settings=self.settings, queue=self.queue, leases=Leases(db, clock=self.clock),
-                              jira=self.jira, tickets=TicketOpener(self.jira, self.mappings, clock=self.clock),
-                              owner="test:1", clock=self.clock)
+        self.inbox = InboxJob(
+            settings=self.settings,
+            queue=self.queue,
+            leases=Leases(db, clock=self.clock),
+            jira=self.jira,
+            tickets=TicketOpener(self.jira, self.mappings, clock=self.clock),
+            owner="test:1",
+            clock=self.clock,
+        )
         self.handled = HandledComments(db, clock=self.clock)
-        self.poll = PollJob(settings=self.settings, jira=self.jira, state=PollState(db, clock=self.clock),
-                            handled=self.handled, leases=Leases(db, clock=self.clock), owner="test:1",
-                            clock=self.clock)
+        self.poll = PollJob(
+            settings=self.settings,
+            jira=self.jira,
+            state=PollState(db, clock=self.clock),
+            handled=self.handled,
+            leases=Leases(db, clock=self.clock),
+            owner="test:1",
+            clock=self.clock,
+        )
 
     def deliver(self, doc):
         return self.queue.store_batch(parse_webhook(doc))
 
     def customer(self, text, at, name="Ana", phone=PHONE):
-        return self.deliver(wa.message_payload([wa.text(phone, text, timestamp=int(at))],
-                                               contacts=[wa.contact(name, phone)]))
+        return self.deliver(
+            wa.message_payload([wa.text(phone, text, timestamp=int(at))], contacts=[wa.contact(name, phone)])
+        )
 
     def texts(self, key="WA-1"):
         return self.jira.texts(key)
@@ -85,6 +109,7 @@ def world(db_url):
 
 # -- schema ----------------------------------------------------------------------------------
 
+
 def test_step_5_marks_existing_rows_as_customers_and_adds_the_contact_table(db_url):
     db = open_database(db_url)
     try:
@@ -92,7 +117,8 @@ def test_step_5_marks_existing_rows_as_customers_and_adds_the_contact_table(db_u
         db.execute_sql(
             "INSERT INTO inbound_message (wamid, conversation_key, phone_number_id, meta_timestamp, kind, "
             f"raw_json, next_attempt_at, created_at, updated_at) VALUES ({', '.join([db.param] * 9)})",
-            ("wamid.old", KEY, "1", 5, "text", "{}", 0.0, 0.0, 0.0))
+            ("wamid.old", KEY, "1", 5, "text", "{}", 0.0, 0.0, 0.0),
+        )
         migrate(db)
         migrate(db)  # idempotent
         bind(db)
@@ -107,14 +133,26 @@ def test_step_5_marks_existing_rows_as_customers_and_adds_the_contact_table(db_u
 
 # -- the queue -------------------------------------------------------------------------------
 
+
 def test_rows_keep_where_they_came_from(world):
     world.customer("live", T0)
     world.deliver(wa.echo_payload(PHONE, "from the app", timestamp=int(T0) + 1))
-    world.deliver(wa.history_payload(PHONE, [wa.history_message(PHONE, "old", timestamp=10),
-                                             wa.history_message(PHONE, "reply", from_business=True, timestamp=11)]))
+    world.deliver(
+        wa.history_payload(
+            PHONE,
+            [
+                wa.history_message(PHONE, "old", timestamp=10),
+                wa.history_message(PHONE, "reply", from_business=True, timestamp=11),
+            ],
+        )
+    )
     rows = world.queue.pending_for(KEY)
     assert [(r.origin, r.from_business) for r in rows] == [
-        ("history", False), ("history", True), ("customer", False), ("echo", True)]
+        ("history", False),
+        ("history", True),
+        ("customer", False),
+        ("echo", True),
+    ]
     assert {r.wa_id for r in rows} == {PHONE}
 
 
@@ -123,7 +161,9 @@ def test_only_the_customer_opens_the_window(world):
     world.deliver(wa.echo_payload(PHONE, "hi from the app", timestamp=500))
     assert world.queue.last_customer_message(KEY) is None  # an echo alone opens nothing
     world.customer("hello", 100)
-    world.deliver(wa.history_payload(PHONE, [wa.history_message(PHONE, "ours", from_business=True, timestamp=900)]))
+    world.deliver(
+        wa.history_payload(PHONE, [wa.history_message(PHONE, "ours", from_business=True, timestamp=900)])
+    )
     assert world.queue.last_customer_message(KEY) == (100, "Ana")
     # The customer's own history is what they really wrote, when they wrote it; nameless, it
     # borrows the latest profile name for a template's {name}.
@@ -167,11 +207,15 @@ def test_parked_rows_come_back_ahead_of_the_customers_message(world):
     world.deliver(wa.echo_payload(PHONE, "another promo", timestamp=101))  # echoes do not wake it
     assert [r.raw["text"]["body"] for r in world.queue.pending_for(KEY)] == ["another promo"]
     world.customer("what promo?", 200)
-    assert [r.raw["text"]["body"] for r in world.queue.pending_for(KEY)] == \
-        ["promo from the app", "another promo", "what promo?"]
+    assert [r.raw["text"]["body"] for r in world.queue.pending_for(KEY)] == [
+        "promo from the app",
+        "another promo",
+        "what promo?",
+    ]
 
 
 # -- saved contact names ---------------------------------------------------------------------
+
 
 def test_contact_changes_apply_newest_first_whatever_the_delivery_order(world):
     names = ContactNames(world.db)
@@ -183,7 +227,9 @@ def test_contact_changes_apply_newest_first_whatever_the_delivery_order(world):
     assert names.name_for(wa.PHONE_NUMBER_ID, KEY) is None
     assert sync(wa.contact_sync(PHONE, "Back From The Dead", timestamp=15)) == 0  # late, older add
     assert names.name_for(wa.PHONE_NUMBER_ID, KEY) is None
-    assert sync(wa.contact_sync(PHONE, "Ana", timestamp=30), wa.contact_sync(PHONE, "Ana G.", timestamp=30)) == 1
+    assert (
+        sync(wa.contact_sync(PHONE, "Ana", timestamp=30), wa.contact_sync(PHONE, "Ana G.", timestamp=30)) == 1
+    )
     assert names.name_for(wa.PHONE_NUMBER_ID, KEY) == "Ana G."  # a tie: the later item
     assert sync(wa.contact_sync(OTHER, first_name="Bo", full_name="Bo", timestamp=1)) == 1
     assert names.names_for("+16505551234") == {wa.PHONE_NUMBER_ID: "Bo"}
@@ -209,12 +255,15 @@ def test_queue_hands_the_inbox_a_name_for_nameless_rows(world):
 
 # -- the inbox job ---------------------------------------------------------------------------
 
+
 def test_echo_lands_on_the_ticket_as_the_team_in_the_app(world):
     world.customer("where is my order?", T0)
     world.deliver(wa.echo_payload(PHONE, "It ships today", timestamp=int(T0) + 5))
     world.inbox.run()
-    assert world.texts() == ["[WhatsApp] Ana: where is my order?",
-                             f"[WhatsApp] +{wa.DISPLAY_PHONE} (app): It ships today"]
+    assert world.texts() == [
+        "[WhatsApp] Ana: where is my order?",
+        f"[WhatsApp] +{wa.DISPLAY_PHONE} (app): It ships today",
+    ]
     assert [p["kind"] for p in world.props()] == ["customer", "echo"]
     assert world.props()[1]["wamid"] and "history" not in world.props()[1]
 
@@ -228,17 +277,23 @@ def test_echo_never_opens_a_ticket_but_joins_the_one_the_customer_opens(world):
     assert list(world.jira.issues) == ["WA-1"]
     issue = world.jira.issues["WA-1"]
     assert "Ana" in issue["summary"] and "is that for shoes too?" in issue["description"]
-    assert world.texts() == [f"[WhatsApp] +{wa.DISPLAY_PHONE} (app): 20% off this week!",
-                             "[WhatsApp] Ana: is that for shoes too?"]
+    assert world.texts() == [
+        f"[WhatsApp] +{wa.DISPLAY_PHONE} (app): 20% off this week!",
+        "[WhatsApp] Ana: is that for shoes too?",
+    ]
 
 
 def test_history_is_imported_in_order_marked_and_once(world):
     world.customer("hi again", T0)
     world.inbox.run()
-    old = [wa.history_message(PHONE, f"m{i}", from_business=i % 2 == 1, timestamp=1_749_000_000 + i * 60)
-           for i in range(4)]
-    chunks = [wa.history_payload(PHONE, old[:2], chunk_order=1, progress=50),
-              wa.history_payload(PHONE, old[2:], chunk_order=2, progress=100)]
+    old = [
+        wa.history_message(PHONE, f"m{i}", from_business=i % 2 == 1, timestamp=1_749_000_000 + i * 60)
+        for i in range(4)
+    ]
+    chunks = [
+        wa.history_payload(PHONE, old[:2], chunk_order=1, progress=50),
+        wa.history_payload(PHONE, old[2:], chunk_order=2, progress=100),
+    ]
     for doc in reversed(chunks):
         world.deliver(doc)
     world.inbox.run()
@@ -249,10 +304,18 @@ def test_history_is_imported_in_order_marked_and_once(world):
     world.inbox.run()
     texts = world.texts()[1:]
     assert [t.split("] ", 1)[1] for t in texts] == [
-        "Ana: m0", f"+{wa.DISPLAY_PHONE} (app): m1", "Ana: m2", f"+{wa.DISPLAY_PHONE} (app): m3"]
+        "Ana: m0",
+        f"+{wa.DISPLAY_PHONE} (app): m1",
+        "Ana: m2",
+        f"+{wa.DISPLAY_PHONE} (app): m3",
+    ]
     assert texts[0].startswith("[WhatsApp history 2025-06-04 01:20 UTC] ")
-    assert [(p["kind"], p["history"]) for p in world.props()[1:]] == \
-        [("customer", True), ("echo", True), ("customer", True), ("echo", True)]
+    assert [(p["kind"], p["history"]) for p in world.props()[1:]] == [
+        ("customer", True),
+        ("echo", True),
+        ("customer", True),
+        ("echo", True),
+    ]
 
 
 def test_history_of_a_conversation_without_a_ticket_waits_for_the_customer(world):
@@ -268,6 +331,7 @@ def test_history_of_a_conversation_without_a_ticket_waits_for_the_customer(world
 
 # -- the poll job: who spoke ---------------------------------------------------------------
 
+
 def test_an_echo_counts_as_a_human_reply_and_history_as_nothing(world):
     world.customer("help", T0)
     world.inbox.run()
@@ -275,8 +339,15 @@ def test_an_echo_counts_as_a_human_reply_and_history_as_nothing(world):
     assert world.handled.last_human_at("WA-1") is None
     world.clock.advance(30)
     world.deliver(wa.echo_payload(PHONE, "on it", timestamp=int(world.clock())))
-    world.deliver(wa.history_payload(PHONE, [wa.history_message(PHONE, "old q", timestamp=1),
-                                             wa.history_message(PHONE, "old a", from_business=True, timestamp=2)]))
+    world.deliver(
+        wa.history_payload(
+            PHONE,
+            [
+                wa.history_message(PHONE, "old q", timestamp=1),
+                wa.history_message(PHONE, "old a", from_business=True, timestamp=2),
+            ],
+        )
+    )
     world.clock.advance(SETTLE)
     world.inbox.run()
     echo_created = world.jira.comments["WA-1"][1]["created"]

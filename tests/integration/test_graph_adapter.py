@@ -53,6 +53,7 @@ SPEC_PATH = SPECS / "whatsapp-business-messaging-v23.openapi.yaml"
 
 # -- vcr: readable cassettes, no secrets, host/port-insensitive -----------------------------------
 
+
 class _Literal(str):
     """A string YAML should write as a `|` block."""
 
@@ -62,7 +63,8 @@ class _Dumper(yaml.SafeDumper):
 
 
 _Dumper.add_representer(
-    _Literal, lambda dumper, data: dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|"))
+    _Literal, lambda dumper, data: dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
+)
 
 
 def _pretty(value: Any) -> Any:
@@ -173,8 +175,13 @@ def observed() -> list[tuple[str, str]]:
 
 @pytest.fixture
 def graph(base_url: str, fake_keys: str, observed: list) -> GraphAdapter:
-    return GraphAdapter.connect(base_url=base_url, api_version=API, access_token=fake_keys, timeout=5,
-                                observe=lambda op, outcome, seconds: observed.append((op, outcome)))
+    return GraphAdapter.connect(
+        base_url=base_url,
+        api_version=API,
+        access_token=fake_keys,
+        timeout=5,
+        observe=lambda op, outcome, seconds: observed.append((op, outcome)),
+    )
 
 
 def use_cassette(recorder: vcr.VCR, module: str, node: pytest.Item) -> Iterator[Any]:
@@ -195,8 +202,8 @@ def cassette(request: pytest.FixtureRequest) -> Iterator[Any]:
     yield from use_cassette(VCR, "graph_adapter", request.node)
 
 
-
 # -- the spec -------------------------------------------------------------------------------------
+
 
 def wa_spec() -> OpenAPISpec:
     if not SPEC_PATH.exists():
@@ -256,13 +263,17 @@ def spec_problems(cassette: Any) -> list[str]:
         where = f"{request.method} {template}"
         if request.body:
             schema = send_schema(spec, json_of(request.body))
-            problems += [f"{where} request {p}" for p in spec.errors(json_of(request.body), schema,
-                                                                       direction="request")]
+            problems += [
+                f"{where} request {p}"
+                for p in spec.errors(json_of(request.body), schema, direction="request")
+            ]
         status = response["status"]["code"]
         # /messages declares only its 200; every Graph error body is the spec's GraphAPIError.
         schema = op.response_schema(status) if op.declares(status) else spec.component("GraphAPIError")
-        problems += [f"{where} {status} {p}" for p in spec.errors(json_of(response["body"]["string"]), schema,
-                                                                  direction="response")]
+        problems += [
+            f"{where} {status} {p}"
+            for p in spec.errors(json_of(response["body"]["string"]), schema, direction="response")
+        ]
     return problems
 
 
@@ -272,17 +283,30 @@ def sent_bodies(cassette: Any) -> list[dict[str, Any]]:
 
 # -- sending --------------------------------------------------------------------------------------
 
+
 def test_send_text_returns_the_wamid(sandbox, graph, cassette, observed):
     sandbox.customer_wrote(CUSTOMER)
     wamid = graph.send_text(PNID, Recipient(wa_id=CUSTOMER), "Hello *there*")
-    reply = graph.send_text(PNID, Recipient(wa_id=CUSTOMER), "See https://example.com", reply_to=wamid,
-                            preview_url=True)
+    reply = graph.send_text(
+        PNID, Recipient(wa_id=CUSTOMER), "See https://example.com", reply_to=wamid, preview_url=True
+    )
     assert wamid.startswith("wamid.") and reply.startswith("wamid.") and reply != wamid
     assert sent_bodies(cassette) == [
-        {"messaging_product": "whatsapp", "recipient_type": "individual", "to": CUSTOMER, "type": "text",
-         "text": {"body": "Hello *there*", "preview_url": False}},
-        {"messaging_product": "whatsapp", "recipient_type": "individual", "to": CUSTOMER, "type": "text",
-         "text": {"body": "See https://example.com", "preview_url": True}, "context": {"message_id": wamid}},
+        {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": CUSTOMER,
+            "type": "text",
+            "text": {"body": "Hello *there*", "preview_url": False},
+        },
+        {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": CUSTOMER,
+            "type": "text",
+            "text": {"body": "See https://example.com", "preview_url": True},
+            "context": {"message_id": wamid},
+        },
     ]
     request, _ = recorded(cassette)[0]
     assert request.uri.endswith(f"/{API}/{PNID}/messages")
@@ -293,18 +317,34 @@ def test_send_text_returns_the_wamid(sandbox, graph, cassette, observed):
 
 def test_send_template_goes_out_without_a_window(graph, cassette):
     # No customer_wrote: only a template may reach this customer.
-    with_params = graph.send_template(PNID, Recipient(wa_id=CUSTOMER), name="ticket_update", language="en_US",
-                                      body_parameters=["SUP-12", "Ana"])
-    without = graph.send_template(PNID, Recipient(wa_id=CUSTOMER), name="hello_world", language="en_US",
-                                  body_parameters=[])
+    with_params = graph.send_template(
+        PNID,
+        Recipient(wa_id=CUSTOMER),
+        name="ticket_update",
+        language="en_US",
+        body_parameters=["SUP-12", "Ana"],
+    )
+    without = graph.send_template(
+        PNID, Recipient(wa_id=CUSTOMER), name="hello_world", language="en_US", body_parameters=[]
+    )
     assert with_params.startswith("wamid.") and without.startswith("wamid.")
-    envelope = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": CUSTOMER,
-                "type": "template"}
+    envelope = {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": CUSTOMER,
+        "type": "template",
+    }
     language = {"policy": "deterministic", "code": "en_US"}  # the spec's LanguageObject requires policy
     parameters = [{"type": "text", "text": "SUP-12"}, {"type": "text", "text": "Ana"}]
     assert sent_bodies(cassette) == [
-        {**envelope, "template": {"name": "ticket_update", "language": language,
-                                  "components": [{"type": "body", "parameters": parameters}]}},
+        {
+            **envelope,
+            "template": {
+                "name": "ticket_update",
+                "language": language,
+                "components": [{"type": "body", "parameters": parameters}],
+            },
+        },
         # No variables, no components.
         {**envelope, "template": {"name": "hello_world", "language": language}},
     ]
@@ -341,17 +381,20 @@ def test_window_closed_is_131047(graph, cassette, observed):
     assert spec_problems(cassette) == []
 
 
-@pytest.mark.parametrize("code, status, expected", [
-    (131026, 400, GraphRejected),    # undeliverable
-    (100, 400, GraphRejected),       # invalid parameter
-    (131051, 400, GraphRejected),    # unsupported message type
-    (131052, 400, GraphRejected),    # media download error
-    (131053, 400, GraphRejected),    # media upload error
-    (130429, 429, GraphRateLimited),  # throughput
-    (131056, 429, GraphRateLimited),  # pair rate limit
-    (80007, 429, GraphRateLimited),   # account rate limit
-    (131000, 500, GraphUnavailable),  # something went wrong
-])
+@pytest.mark.parametrize(
+    "code, status, expected",
+    [
+        (131026, 400, GraphRejected),  # undeliverable
+        (100, 400, GraphRejected),  # invalid parameter
+        (131051, 400, GraphRejected),  # unsupported message type
+        (131052, 400, GraphRejected),  # media download error
+        (131053, 400, GraphRejected),  # media upload error
+        (130429, 429, GraphRateLimited),  # throughput
+        (131056, 429, GraphRateLimited),  # pair rate limit
+        (80007, 429, GraphRateLimited),  # account rate limit
+        (131000, 500, GraphUnavailable),  # something went wrong
+    ],
+)
 def test_send_errors_map_to_our_exceptions(sandbox, graph, cassette, observed, code, status, expected):
     sandbox.customer_wrote(CUSTOMER)
     sandbox.fail_next_send(code)
@@ -391,8 +434,12 @@ def test_5xx_is_unavailable(sandbox, graph, cassette):
 
 
 def test_bad_token_is_auth_failed(base_url, cassette, observed):
-    wrong = GraphAdapter.connect(base_url=base_url, api_version=API, access_token="wrong-token",
-                                 observe=lambda op, outcome, seconds: observed.append((op, outcome)))
+    wrong = GraphAdapter.connect(
+        base_url=base_url,
+        api_version=API,
+        access_token="wrong-token",
+        observe=lambda op, outcome, seconds: observed.append((op, outcome)),
+    )
     with pytest.raises(GraphAuthFailed) as caught:
         wrong.phone_number(PNID)
     assert (caught.value.status, caught.value.code) == (401, 190)
@@ -402,6 +449,7 @@ def test_bad_token_is_auth_failed(base_url, cassette, observed):
 
 
 # -- read marks, phone number ---------------------------------------------------------------------
+
 
 def test_mark_read_and_typing(graph, cassette, observed):
     wamid = "wamid.HBgLMTY1MDU1NTEyMzQVAgASGBQzQUZBQTM1"
@@ -421,8 +469,12 @@ def test_mark_read_and_typing(graph, cassette, observed):
 
 def test_phone_number(graph, cassette):
     node = graph.phone_number(PNID)
-    assert node == {"id": PNID, "display_phone_number": "+1 555-078-3881", "verified_name": "Wajira Sandbox",
-                    "quality_rating": "GREEN"}
+    assert node == {
+        "id": PNID,
+        "display_phone_number": "+1 555-078-3881",
+        "verified_name": "Wajira Sandbox",
+        "quality_rating": "GREEN",
+    }
     with pytest.raises(GraphRejected) as caught:
         graph.phone_number("999")
     assert (caught.value.code, caught.value.subcode) == (100, 33)
@@ -474,6 +526,7 @@ def test_unknown_media_id(graph, cassette):
 
 # -- without a server: streaming limit, transport failures, URL guard, logs -----------------------
 
+
 class _CountingStream(io.RawIOBase):
     """An endless body that counts what was read from it."""
 
@@ -503,8 +556,13 @@ class _FakeSession:
 
 
 def _fake(session: _FakeSession, observed: list) -> GraphAdapter:
-    return GraphAdapter(session, base_url="https://graph.example", api_version=API, access_token=FAKE_TOKEN,
-                        observe=lambda op, outcome, seconds: observed.append((op, outcome)))
+    return GraphAdapter(
+        session,
+        base_url="https://graph.example",
+        api_version=API,
+        access_token=FAKE_TOKEN,
+        observe=lambda op, outcome, seconds: observed.append((op, outcome)),
+    )
 
 
 def test_download_without_content_length_stops_at_the_limit(observed):
@@ -519,15 +577,22 @@ def test_download_without_content_length_stops_at_the_limit(observed):
     assert observed == [("download", "GraphRejected")]
 
 
-@pytest.mark.parametrize("error", [
-    requests.ConnectTimeout("t"), requests.ReadTimeout("t"), requests.ConnectionError("refused"),
-    requests.exceptions.ChunkedEncodingError(),
-])
+@pytest.mark.parametrize(
+    "error",
+    [
+        requests.ConnectTimeout("t"),
+        requests.ReadTimeout("t"),
+        requests.ConnectionError("refused"),
+        requests.exceptions.ChunkedEncodingError(),
+    ],
+)
 def test_transport_failures_are_unavailable(error, observed):
     with pytest.raises(GraphUnavailable) as caught:
         _fake(_FakeSession(error=error), observed).send_text(PNID, Recipient(wa_id=CUSTOMER), "Hi")
     # No chain to the `requests` exception: its text names the (signed) URL and the response.
-    assert caught.value.status is None and caught.value.__cause__ is None and caught.value.__suppress_context__
+    assert (
+        caught.value.status is None and caught.value.__cause__ is None and caught.value.__suppress_context__
+    )
     assert observed == [("send_text", "GraphUnavailable")]
 
 
@@ -552,10 +617,19 @@ def test_download_never_sends_the_token_in_clear(url, observed):
 
 
 def test_logs_carry_neither_token_nor_phone_nor_text(observed):
-    response = _response(400, json.dumps({"error": {
-        "message": "(#131026) Message undeliverable", "type": "OAuthException", "code": 131026,
-        "fbtrace_id": "A1",
-    }}).encode())
+    response = _response(
+        400,
+        json.dumps(
+            {
+                "error": {
+                    "message": "(#131026) Message undeliverable",
+                    "type": "OAuthException",
+                    "code": 131026,
+                    "fbtrace_id": "A1",
+                }
+            }
+        ).encode(),
+    )
     with structlog.testing.capture_logs() as logs, pytest.raises(GraphRejected):
         _fake(_FakeSession(response), observed).send_text(PNID, Recipient(wa_id=CUSTOMER), "my secret text")
     text = repr(logs)

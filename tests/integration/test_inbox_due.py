@@ -23,23 +23,36 @@ KEYS = [f"+4477009001{i:02d}" for i in range(7)]
 def reference(queue: InboundQueue, limit: int) -> list[str]:
     """The query due_conversations ran before the index: exact by definition."""
     M = InboundMessageRow
-    query = (M.select(M.conversation_key).where(M.state == "pending").group_by(M.conversation_key)
-             .having(peewee.fn.MAX(M.next_attempt_at) <= queue.clock()).order_by(peewee.fn.MIN(M.id))
-             .limit(limit).tuples())
+    query = (
+        M.select(M.conversation_key)
+        .where(M.state == "pending")
+        .group_by(M.conversation_key)
+        .having(peewee.fn.MAX(M.next_attempt_at) <= queue.clock())
+        .order_by(peewee.fn.MIN(M.id))
+        .limit(limit)
+        .tuples()
+    )
     return [key for (key,) in query.execute(queue.db)]
 
 
 def index_rows(queue: InboundQueue) -> dict[str, tuple[int, float]]:
     C = InboundConversationRow
-    return {key: (first, due) for key, first, due in
-            C.select(C.conversation_key, C.first_id, C.due_at).tuples().execute(queue.db)}
+    return {
+        key: (first, due)
+        for key, first, due in C.select(C.conversation_key, C.first_id, C.due_at).tuples().execute(queue.db)
+    }
 
 
 def assert_bounds_hold(queue: InboundQueue) -> None:
     """Every conversation with pending rows is indexed, with bounds that hold."""
     M = InboundMessageRow
-    truth = M.select(M.conversation_key, peewee.fn.MIN(M.id), peewee.fn.MAX(M.next_attempt_at)).where(
-        M.state == "pending").group_by(M.conversation_key).tuples().execute(queue.db)
+    truth = (
+        M.select(M.conversation_key, peewee.fn.MIN(M.id), peewee.fn.MAX(M.next_attempt_at))
+        .where(M.state == "pending")
+        .group_by(M.conversation_key)
+        .tuples()
+        .execute(queue.db)
+    )
     indexed = index_rows(queue)
     for key, first, latest in truth:
         assert key in indexed, key
@@ -53,13 +66,32 @@ def history(wamid: str, key: str, ts: int) -> InboundMessage:
 
 def store_as_before(db, wamid: str, key: str, now: float) -> None:
     """A pending message stored the way code without the index stores it."""
-    InboundMessageRow.insert({
-        "wamid": wamid, "conversation_key": key, "wa_id": None, "user_id": None,
-        "phone_number_id": "1001", "display_phone_number": None, "profile_name": "Bo",
-        "meta_timestamp": 1_700_000_000, "kind": "text", "raw_json": "{}", "state": "pending",
-        "attempts": 0, "started": 0, "next_attempt_at": now, "last_error": None, "issue_key": None,
-        "comment_id": None, "created_at": now, "updated_at": now, "done_at": None,
-        "origin": "customer", "from_business": 0}).execute(db)
+    InboundMessageRow.insert(
+        {
+            "wamid": wamid,
+            "conversation_key": key,
+            "wa_id": None,
+            "user_id": None,
+            "phone_number_id": "1001",
+            "display_phone_number": None,
+            "profile_name": "Bo",
+            "meta_timestamp": 1_700_000_000,
+            "kind": "text",
+            "raw_json": "{}",
+            "state": "pending",
+            "attempts": 0,
+            "started": 0,
+            "next_attempt_at": now,
+            "last_error": None,
+            "issue_key": None,
+            "comment_id": None,
+            "created_at": now,
+            "updated_at": now,
+            "done_at": None,
+            "origin": "customer",
+            "from_business": 0,
+        }
+    ).execute(db)
 
 
 @pytest.fixture
@@ -68,6 +100,7 @@ def queue(db):
 
 
 # -- the semantics, case by case ----------------------------------------------------------------
+
 
 def test_a_later_message_waits_with_an_earlier_one_that_backs_off(queue):
     queue.store_batch(ParsedBatch(messages=(message("w1", KEYS[0]), message("w2", KEYS[1]))))
@@ -161,6 +194,7 @@ def test_the_migration_indexes_the_backlog_already_there(db_url):
 
 # -- everything at once, against the old query ----------------------------------------------------
 
+
 def test_random_histories_agree_with_the_group_by_over_every_pending_row(queue):
     rng = random.Random(20261205)
     n = 0
@@ -171,8 +205,11 @@ def test_random_histories_agree_with_the_group_by_over_every_pending_row(queue):
             for _ in range(rng.randint(1, 3)):
                 n += 1
                 key = rng.choice(KEYS)
-                batch.append(history(f"h{n}", key, 1_699_000_000 + n) if rng.random() < 0.15
-                             else message(f"m{n}", key, ts=1_700_000_000 + n))
+                batch.append(
+                    history(f"h{n}", key, 1_699_000_000 + n)
+                    if rng.random() < 0.15
+                    else message(f"m{n}", key, ts=1_700_000_000 + n)
+                )
             queue.store_batch(ParsedBatch(messages=tuple(batch)))
         elif action < 0.8:  # the inbox: one due conversation, in order, until a row fails
             keys = queue.due_conversations(limit=3)
@@ -184,8 +221,12 @@ def test_random_histories_agree_with_the_group_by_over_every_pending_row(queue):
                     if outcome < 0.6:
                         queue.mark_done(row.id, issue_key="WA-1", comment_id=None)
                     elif outcome < 0.8:
-                        queue.mark_retry(row.id, error="Jira 503", delay_seconds=rng.choice([5, 30, 200]),
-                                         count_attempt=rng.random() < 0.5)
+                        queue.mark_retry(
+                            row.id,
+                            error="Jira 503",
+                            delay_seconds=rng.choice([5, 30, 200]),
+                            count_attempt=rng.random() < 0.5,
+                        )
                         break
                     elif outcome < 0.9:
                         queue.mark_parked(row.id)
@@ -210,6 +251,7 @@ def test_concurrent_deliveries_and_deliveries_to_jira_keep_the_index_right(db_ur
     queues = [InboundQueue(d, clock=clock) for d in dbs]
     stop = threading.Event()
     try:
+
         def inbox() -> None:
             q = queues[0]
             while not stop.is_set():
@@ -223,8 +265,9 @@ def test_concurrent_deliveries_and_deliveries_to_jira_keep_the_index_right(db_ur
 
         def webhook(i: int) -> None:
             for n in range(40):
-                queues[i + 1].store_batch(ParsedBatch(messages=(
-                    message(f"t{i}-{n}", KEYS[n % 3], ts=1_700_000_000 + n),)))
+                queues[i + 1].store_batch(
+                    ParsedBatch(messages=(message(f"t{i}-{n}", KEYS[n % 3], ts=1_700_000_000 + n),))
+                )
 
         try:
             run_threads(dbs[1], 3, webhook)

@@ -37,9 +37,20 @@ def settings(**inbox):
     return parse_config(
         {
             "storage": {"url": "sqlite:///:memory:"},
-            "whatsapp": {"verify_token": "v", "app_secret": "test-app-secret-0123", "access_token": "a", "phone_number_id": "1"},
+            "whatsapp": {
+                "verify_token": "v",
+                "app_secret": "test-app-secret-0123",
+                "access_token": "a",
+                "phone_number_id": "1",
+            },
             "jira": {"url": "http://127.0.0.1:9", "email": "e@example.com", "api_token": "t"},
-            "inbox": {"workers": 2, "max_attempts": 3, "retry_base_seconds": 1.0, "retry_max_seconds": 8.0, **inbox},
+            "inbox": {
+                "workers": 2,
+                "max_attempts": 3,
+                "retry_base_seconds": 1.0,
+                "retry_max_seconds": 8.0,
+                **inbox,
+            },
             "services": [{"id": "support", "project_key": "WA", "assistant": {"enabled": False}}],
         },
         env={},

@@ -45,8 +45,10 @@ from tests.spec_check import OpenAPISpec, SpecLookupError, load_spec
 RECORD = os.environ.get("WAJIRA_RECORD_CASSETTES") == "1"
 CASSETTES = Path(__file__).resolve().parents[1] / "cassettes" / "jira_adapter"
 REPO = Path(__file__).resolve().parents[2]
-SPEC_PATH = (Path(os.environ.get("WAJIRA_SPECS_DIR", REPO.parent / "shared" / "specs"))
-             / "jira-platform-v3.openapi.json")
+SPEC_PATH = (
+    Path(os.environ.get("WAJIRA_SPECS_DIR", REPO.parent / "shared" / "specs"))
+    / "jira-platform-v3.openapi.json"
+)
 
 # One base URL in every cassette. While recording, the sandbox listens on a free loopback port
 # and the recorder rewrites that origin to CASSETTE_URL in each stored URI and response body;
@@ -57,13 +59,22 @@ CASSETTE_URL = "http://jira.wajira.test"
 REDACTED = "Basic REDACTED"
 MATCH_ON = ("method", "scheme", "host", "port", "path", "query", "body")
 # Response headers naming a session, an account or a request (Jira Cloud's and Server's).
-DROPPED_RESPONSE_HEADERS = {"set-cookie", "set-cookie2", "x-aaccountid", "x-ausername", "x-asessionid",
-                            "x-arequestid", "atl-traceid", "atl-request-id"}
+DROPPED_RESPONSE_HEADERS = {
+    "set-cookie",
+    "set-cookie2",
+    "x-aaccountid",
+    "x-ausername",
+    "x-asessionid",
+    "x-arequestid",
+    "atl-traceid",
+    "atl-request-id",
+}
 EMAIL = "agent@example.com"
 SINCE = 1_767_225_600.0  # 2026-01-01T00:00Z: a fixed window start keeps the recorded JQL replayable
 
 
 # -- fake secrets, readable cassettes, the recorder ----------------------------------------------
+
 
 @dataclass(frozen=True)
 class Credentials:
@@ -91,7 +102,8 @@ class _CassetteDumper(yaml.SafeDumper):
 
 
 _CassetteDumper.add_representer(
-    _Block, lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|"))
+    _Block, lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|")
+)
 
 
 class ReadableYaml:
@@ -184,8 +196,12 @@ class Rig:
         if server:
             adapter = JiraAdapter.connect(self.url, token=self.credentials.pat, observe=observe)
         else:
-            adapter = JiraAdapter.connect(self.url, email=self.credentials.email,
-                                          api_token=api_token or self.credentials.api_token, observe=observe)
+            adapter = JiraAdapter.connect(
+                self.url,
+                email=self.credentials.email,
+                api_token=api_token or self.credentials.api_token,
+                observe=observe,
+            )
         # A response hook on the library's session sees each request as sent, credentials
         # included, which the cassette only keeps redacted.
         adapter._client._session.hooks["response"].append(lambda r, *a, **k: self.sent.append(r.request))
@@ -209,16 +225,23 @@ def jira(request, credentials, monkeypatch) -> Iterator[Callable[..., Rig]]:
     """
     rigs: list[Rig] = []
     with contextlib.ExitStack() as stack:
-        def start(*, deployment: str = "cloud", comment_page: int = 5000, search_page: int | None = None) -> Rig:
+
+        def start(
+            *, deployment: str = "cloud", comment_page: int = 5000, search_page: int | None = None
+        ) -> Rig:
             assert not rigs, "one cassette per test"
             name = f"{request.node.name}.yaml"
             sandbox, live_url = None, None
             if RECORD:
                 if search_page:
                     _limit_search_pages(monkeypatch, search_page)
-                sandbox = JiraSandbox(email=credentials.email, api_token=credentials.api_token,
-                                      pat=credentials.pat if deployment == "server" else None,
-                                      deployment=deployment, comment_page_limit=comment_page)
+                sandbox = JiraSandbox(
+                    email=credentials.email,
+                    api_token=credentials.api_token,
+                    pat=credentials.pat if deployment == "server" else None,
+                    deployment=deployment,
+                    comment_page_limit=comment_page,
+                )
                 live_url = sandbox.start()
                 stack.callback(sandbox.stop)
                 (CASSETTES / name).unlink(missing_ok=True)  # "all" would keep old interactions too
@@ -246,9 +269,17 @@ def _limit_search_pages(monkeypatch, size: int) -> None:
 
 # -- seeding the sandbox (recording only) --------------------------------------------------------
 
-def seed_issue(sb: JiraSandbox, *, project: str = "SUP", prop: dict | None = None, days_ago: float = 0) -> str:
-    payload: dict[str, Any] = {"fields": {"project": {"key": project}, "issuetype": {"name": "Task"},
-                                          "summary": "WhatsApp +49 151 ***"}}
+
+def seed_issue(
+    sb: JiraSandbox, *, project: str = "SUP", prop: dict | None = None, days_ago: float = 0
+) -> str:
+    payload: dict[str, Any] = {
+        "fields": {
+            "project": {"key": project},
+            "issuetype": {"name": "Task"},
+            "summary": "WhatsApp +49 151 ***",
+        }
+    }
     if prop is not None:
         payload["properties"] = [{"key": "wajira", "value": prop}]
     with sb.store.lock:
@@ -260,8 +291,9 @@ def seed_issue(sb: JiraSandbox, *, project: str = "SUP", prop: dict | None = Non
     return issue.key
 
 
-def seed_comment(sb: JiraSandbox, key: str, text: str, *, prop: Any = None, agent: bool = False,
-                 internal: bool = False) -> str:
+def seed_comment(
+    sb: JiraSandbox, key: str, text: str, *, prop: Any = None, agent: bool = False, internal: bool = False
+) -> str:
     if agent or internal:
         return sb.add_agent_comment(key, text, internal=internal)
     payload: dict[str, Any] = {"body": doc_from_text(text) if sb.settings.cloud else escape_wiki(text)}
@@ -288,6 +320,7 @@ def adf_nodes(node: dict) -> Iterator[dict]:
 
 # -- Cloud: identity, writes, finding what we wrote ----------------------------------------------
 
+
 def test_myself_returns_the_bot_account_over_basic_auth(jira):
     rig = jira()
     me = rig.adapter().myself()
@@ -302,14 +335,25 @@ def test_create_issue_sends_adf_labels_and_properties_in_one_request(jira):
     rig = jira()
     text = "First message from Ana\n\nShe needs help with order 42"
     prop = {"kind": "customer", "wamid": "wamid.HBgN001", "phone": "+4915100000001"}
-    ref = rig.adapter().create_issue(project_key="SUP", issue_type="Task", summary="WhatsApp: Ana",
-                                     description=text, labels=["whatsapp", "de"], properties={"wajira": prop})
+    ref = rig.adapter().create_issue(
+        project_key="SUP",
+        issue_type="Task",
+        summary="WhatsApp: Ana",
+        description=text,
+        labels=["whatsapp", "de"],
+        properties={"wajira": prop},
+    )
     assert ref == IssueRef(key="SUP-1", id="10000")
     [create] = rig.sent
     assert (create.method, urlsplit(create.url).path) == ("POST", "/rest/api/3/issue")
     assert body_of(create) == {
-        "fields": {"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "WhatsApp: Ana",
-                   "description": doc_from_text(text), "labels": ["whatsapp", "de"]},
+        "fields": {
+            "project": {"key": "SUP"},
+            "issuetype": {"name": "Task"},
+            "summary": "WhatsApp: Ana",
+            "description": doc_from_text(text),
+            "labels": ["whatsapp", "de"],
+        },
         "properties": [{"key": "wajira", "value": prop}],
     }
     rig.seed(lambda sb: _assert_stored_issue(sb, prop))
@@ -327,8 +371,10 @@ def test_add_comment_posts_adf_with_the_wajira_property(jira):
     comment_id = rig.adapter().add_comment("SUP-1", "[WhatsApp] Ana: hello\nsecond line", prop=prop)
     assert comment_id == "10000"
     [post] = rig.requests_to("POST", "/rest/api/3/issue/SUP-1/comment")
-    assert body_of(post) == {"body": doc_from_text("[WhatsApp] Ana: hello\nsecond line"),
-                             "properties": [{"key": "wajira", "value": prop}]}
+    assert body_of(post) == {
+        "body": doc_from_text("[WhatsApp] Ana: hello\nsecond line"),
+        "properties": [{"key": "wajira", "value": prop}],
+    }
 
 
 def test_find_comment_with_property_pages_newest_first(jira):
@@ -340,7 +386,9 @@ def test_find_comment_with_property_pages_newest_first(jira):
         seed_comment(sb, key, "Looking into it", agent=True)  # 10001, no property
         seed_comment(sb, key, "[AI] Hello Ana", prop={"kind": "ai", "wamid": "wamid.A"})  # 10002
         seed_comment(sb, key, "internal note", internal=True)  # 10003, only sd.public.comment
-        seed_comment(sb, key, "[WhatsApp] Ana: thanks", prop={"kind": "customer", "wamid": "wamid.B"})  # 10004
+        seed_comment(
+            sb, key, "[WhatsApp] Ana: thanks", prop={"kind": "customer", "wamid": "wamid.B"}
+        )  # 10004
         seed_comment(sb, key, "old bot comment", prop="not an object")  # 10005, ignored
 
     rig.seed(seed)
@@ -351,8 +399,12 @@ def test_find_comment_with_property_pages_newest_first(jira):
     assert [query_of(r)["startAt"] for r in first_walk] == ["0", "2", "4"]
     for r in first_walk:
         assert urlsplit(r.url).path == "/rest/api/3/issue/SUP-1/comment"
-        assert query_of(r) | {"startAt": "-"} == {"startAt": "-", "maxResults": "100", "orderBy": "-created",
-                                                  "expand": "properties"}
+        assert query_of(r) | {"startAt": "-"} == {
+            "startAt": "-",
+            "maxResults": "100",
+            "orderBy": "-created",
+            "expand": "properties",
+        }
     assert adapter.find_comment_with_property("SUP-1", {"wamid": "wamid.A"}) == "10002"  # the newest match
     assert adapter.find_comment_with_property("SUP-1", {"kind": "note"}) is None  # every page, then stop
     assert len(rig.sent) == 3 + 2 + 3
@@ -369,23 +421,31 @@ def test_find_issue_with_property_follows_next_page_tokens(jira):
 
     rig.seed(seed)
     adapter = rig.adapter()
-    found = adapter.find_issue_with_property(project_key="SUP", created_since_epoch=SINCE, match={"wamid": "wamid.3"})
+    found = adapter.find_issue_with_property(
+        project_key="SUP", created_since_epoch=SINCE, match={"wamid": "wamid.3"}
+    )
     assert found == IssueRef(key="SUP-4", id="10003")
     first, second = rig.sent
     jql = f'project = "SUP" AND created >= {int(SINCE * 1000)} ORDER BY created ASC'
     assert query_of(first) == {"jql": jql, "maxResults": "100", "fields": "summary", "properties": "wajira"}
     assert query_of(second) == query_of(first) | {"nextPageToken": query_of(second)["nextPageToken"]}
     assert all(urlsplit(r.url).path == "/rest/api/3/search/jql" for r in rig.sent)
-    assert adapter.find_issue_with_property(project_key="SUP", created_since_epoch=SINCE,
-                                            match={"wamid": "wamid.9"}) is None
+    assert (
+        adapter.find_issue_with_property(
+            project_key="SUP", created_since_epoch=SINCE, match={"wamid": "wamid.9"}
+        )
+        is None
+    )
     assert len(rig.sent) == 2 + 3  # the second walk reads all three pages, up to isLast
 
 
 # -- user text stays text ------------------------------------------------------------------------
 
-HOSTILE = ("Hi [~accountid:123] and @here, run {code}rm -rf /{code}\n"
-           "see [link|http://evil] !img.png! *bold* :smile:\n\n"
-           "second paragraph")
+HOSTILE = (
+    "Hi [~accountid:123] and @here, run {code}rm -rf /{code}\n"
+    "see [link|http://evil] !img.png! *bold* :smile:\n\n"
+    "second paragraph"
+)
 
 
 def test_user_text_cannot_become_markup_in_the_recorded_adf(jira):
@@ -403,6 +463,7 @@ def test_user_text_cannot_become_markup_in_the_recorded_adf(jira):
 
 
 # -- errors, in the jobs' terms ------------------------------------------------------------------
+
 
 def test_429_with_retry_after_becomes_rate_limited(jira):
     rig = jira()
@@ -426,8 +487,14 @@ def test_503_becomes_jira_unavailable(jira):
 def test_400_becomes_jira_rejected_with_jiras_reason(jira):
     rig = jira()
     with pytest.raises(JiraRejected) as err:
-        rig.adapter().create_issue(project_key="SUP", issue_type="Task", summary="WhatsApp: Ana",
-                                   description="hi", labels=["two words"], properties={})
+        rig.adapter().create_issue(
+            project_key="SUP",
+            issue_type="Task",
+            summary="WhatsApp: Ana",
+            description="hi",
+            labels=["two words"],
+            properties={},
+        )
     assert type(err.value) is JiraRejected and err.value.status == 400
     assert "labels: The label 'two words' contains spaces which is invalid." in str(err.value)
 
@@ -457,8 +524,13 @@ def test_jira_slower_than_the_adapter_timeout_is_unavailable(credentials):
     with JiraSandbox(email=credentials.email, api_token=credentials.api_token) as sb:
         sb.faults.set_latency(0.8)
         outcomes: list[str] = []
-        adapter = JiraAdapter.connect(sb.url, email=credentials.email, api_token=credentials.api_token,
-                                      timeout=0.2, observe=lambda op, outcome, s: outcomes.append(outcome))
+        adapter = JiraAdapter.connect(
+            sb.url,
+            email=credentials.email,
+            api_token=credentials.api_token,
+            timeout=0.2,
+            observe=lambda op, outcome, s: outcomes.append(outcome),
+        )
         started = time.monotonic()
         with pytest.raises(JiraUnavailable, match="did not answer in time") as err:
             adapter.myself()
@@ -471,6 +543,7 @@ def test_jira_slower_than_the_adapter_timeout_is_unavailable(credentials):
 def _proxy_login_page() -> Iterator[str]:
     """A 200 with an HTML body, as a captive portal or SSO proxy in front of Jira answers.
     Served live: cassettes come from the sandbox, and the spec check rightly refuses a non-JSON body."""
+
     def app(environ, start_response):
         start_response("200 OK", [("Content-Type", "text/html")])
         return [b"<html><body>Please log in</body></html>"]
@@ -495,13 +568,20 @@ def test_a_2xx_that_is_not_json_is_reported_as_such(credentials):
 
 # -- Server / Data Center: API v2, escaped wiki markup, bearer PAT -------------------------------
 
+
 def test_server_dc_writes_escaped_wiki_markup_over_api_v2_with_bearer_auth(jira, credentials):
     rig = jira(deployment="server")
     adapter = rig.adapter(server=True)
     assert not adapter.cloud
     assert adapter.myself()["name"] == "bot-account-id"  # Server users have names, not account ids
-    ref = adapter.create_issue(project_key="SUP", issue_type="Task", summary="WhatsApp: Ana",
-                               description=HOSTILE, labels=["whatsapp"], properties={"wajira": {"phone": "+49"}})
+    ref = adapter.create_issue(
+        project_key="SUP",
+        issue_type="Task",
+        summary="WhatsApp: Ana",
+        description=HOSTILE,
+        labels=["whatsapp"],
+        properties={"wajira": {"phone": "+49"}},
+    )
     assert ref == IssueRef(key="SUP-1", id="10000")
     prop = {"kind": "customer", "wamid": "wamid.S1"}
     assert adapter.add_comment("SUP-1", HOSTILE, prop=prop) == "10000"
@@ -523,11 +603,15 @@ def test_server_dc_finds_by_property_with_offset_paging(jira):
         for n in range(1, 4):  # SUP-1 … SUP-3
             seed_issue(sb, prop={"wamid": f"wamid.{n}"})
         for n in range(1, 4):  # comments 10000 … 10002 on SUP-3
-            seed_comment(sb, "SUP-3", f"[WhatsApp] Ana: {n}", prop={"kind": "customer", "wamid": f"wamid.c{n}"})
+            seed_comment(
+                sb, "SUP-3", f"[WhatsApp] Ana: {n}", prop={"kind": "customer", "wamid": f"wamid.c{n}"}
+            )
 
     rig.seed(seed)
     adapter = rig.adapter(server=True)
-    found = adapter.find_issue_with_property(project_key="SUP", created_since_epoch=SINCE, match={"wamid": "wamid.3"})
+    found = adapter.find_issue_with_property(
+        project_key="SUP", created_since_epoch=SINCE, match={"wamid": "wamid.3"}
+    )
     assert found == IssueRef(key="SUP-3", id="10002")
     searches = rig.requests_to("GET", "/rest/api/2/search")
     assert [query_of(r)["startAt"] for r in searches] == ["0", "2"]
@@ -539,6 +623,7 @@ def test_server_dc_finds_by_property_with_offset_paging(jira):
 
 # -- every cassette against the spec -------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def spec() -> OpenAPISpec:
     if not SPEC_PATH.exists():
@@ -548,7 +633,9 @@ def spec() -> OpenAPISpec:
 
 def _interactions() -> Iterator[tuple[str, int, dict, dict]]:
     for path in sorted(CASSETTES.glob("*.yaml")):
-        for i, interaction in enumerate(ReadableYaml.deserialize(path.read_text(encoding="utf-8"))["interactions"]):
+        for i, interaction in enumerate(
+            ReadableYaml.deserialize(path.read_text(encoding="utf-8"))["interactions"]
+        ):
             yield path.name, i, interaction["request"], interaction["response"]
 
 
@@ -600,9 +687,12 @@ def test_every_cassette_agrees_with_the_jira_spec(spec):
             problems += [f"{where} {status}: {p}" for p in spec.errors(answer, schema, direction="response")]
     assert not problems, "\n".join(problems)
     assert seen >= {
-        ("GET", "/rest/api/3/myself"), ("POST", "/rest/api/3/issue"),
-        ("POST", "/rest/api/3/issue/{issueIdOrKey}/comment"), ("GET", "/rest/api/3/issue/{issueIdOrKey}/comment"),
-        ("GET", "/rest/api/3/search/jql"), ("GET", "/rest/api/3/search"),
+        ("GET", "/rest/api/3/myself"),
+        ("POST", "/rest/api/3/issue"),
+        ("POST", "/rest/api/3/issue/{issueIdOrKey}/comment"),
+        ("GET", "/rest/api/3/issue/{issueIdOrKey}/comment"),
+        ("GET", "/rest/api/3/search/jql"),
+        ("GET", "/rest/api/3/search"),
     }
 
 
@@ -610,7 +700,9 @@ def test_spec_check_catches_drift(spec):
     # Without this, a checker that accepts everything would make the cassette test pass.
     comment = "/rest/api/3/issue/SUP-1/comment"
     assert spec.request_errors("POST", comment, {"body": doc_from_text("x")}) == []
-    assert spec.request_errors("POST", comment, {"body": {}, "id": "1"}) == ["$.id: readOnly property in a request"]
+    assert spec.request_errors("POST", comment, {"body": {}, "id": "1"}) == [
+        "$.id: readOnly property in a request"
+    ]
     assert spec.request_errors("POST", comment, {"body": {}, "properties": [{"key": 1, "value": {}}]}) != []
     assert spec.request_errors("POST", comment, {"body": {}, "properties": [{"key": "k", "v": 1}]}) != []
     assert spec.response_errors("POST", "/rest/api/3/issue", 201, {"id": 10000, "key": "SUP-1"}) != []

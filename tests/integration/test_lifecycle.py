@@ -33,15 +33,22 @@ from tests.spec_check import load_spec
 PHONE = "5215512345678"
 CONVERSATION = "+525512345678"
 REPO = Path(__file__).resolve().parents[2]
-SPEC_PATH = (Path(os.environ.get("WAJIRA_SPECS_DIR", REPO.parent / "shared" / "specs"))
-             / "jira-platform-v3.openapi.json")
+SPEC_PATH = (
+    Path(os.environ.get("WAJIRA_SPECS_DIR", REPO.parent / "shared" / "specs"))
+    / "jira-platform-v3.openapi.json"
+)
 
 
 def settings(service: dict):
     return parse_config(
         {
             "storage": {"url": "sqlite:///:memory:"},
-            "whatsapp": {"verify_token": "v", "app_secret": "test-app-secret-0123", "access_token": "a", "phone_number_id": "1"},
+            "whatsapp": {
+                "verify_token": "v",
+                "app_secret": "test-app-secret-0123",
+                "access_token": "a",
+                "phone_number_id": "1",
+            },
             "jira": {"url": "http://127.0.0.1:9", "email": "e@example.com", "api_token": "t"},
             "inbox": {"workers": 1, "max_attempts": 3, "retry_base_seconds": 1.0, "retry_max_seconds": 8.0},
             "services": [{"id": "support", "project_key": "WA", "assistant": {"enabled": False}, **service}],
@@ -61,13 +68,32 @@ class World:
         self.queue = InboundQueue(db, clock=self.clock)
         s = settings(service)
         leases = Leases(db, clock=self.clock)
-        self.tickets = TicketOpener(self.jira, self.mappings, clock=self.clock, search_grace_seconds=10,
-                                    states=self.states, history=self.history)
-        self.inbox = InboxJob(settings=s, queue=self.queue, leases=leases, jira=self.jira,
-                              tickets=self.tickets, owner="test:1", clock=self.clock)
-        self.poll = PollJob(settings=s, jira=self.jira, state=PollState(db, clock=self.clock),
-                            handled=HandledComments(db, clock=self.clock), leases=leases,
-                            owner="test:1", clock=self.clock)
+        self.tickets = TicketOpener(
+            self.jira,
+            self.mappings,
+            clock=self.clock,
+            search_grace_seconds=10,
+            states=self.states,
+            history=self.history,
+        )
+        self.inbox = InboxJob(
+            settings=s,
+            queue=self.queue,
+            leases=leases,
+            jira=self.jira,
+            tickets=self.tickets,
+            owner="test:1",
+            clock=self.clock,
+        )
+        self.poll = PollJob(
+            settings=s,
+            jira=self.jira,
+            state=PollState(db, clock=self.clock),
+            handled=HandledComments(db, clock=self.clock),
+            leases=leases,
+            owner="test:1",
+            clock=self.clock,
+        )
         self.poll.on_issue_seen.append(IssueStateRecorder(self.states))
         self._stamp = 100
 
@@ -75,8 +101,9 @@ class World:
         """The customer writes; the inbox job runs."""
         self._stamp += 1
         self.clock.advance(1)
-        payload = wa.message_payload([wa.text(PHONE, text, timestamp=self._stamp)],
-                                     contacts=[wa.contact("Ana", PHONE)])
+        payload = wa.message_payload(
+            [wa.text(PHONE, text, timestamp=self._stamp)], contacts=[wa.contact("Ana", PHONE)]
+        )
         self.queue.store_batch(parse_webhook(payload))
         self.inbox.run()
 
@@ -99,6 +126,7 @@ def make_world(db):
 
 # -- storage ----------------------------------------------------------------------------------
 
+
 def test_step_three_makes_both_tables_as_the_models_say(db):
     assert SCHEMA_VERSION >= 3
     for model in (IssueStateRow, TicketHistoryRow):
@@ -116,13 +144,20 @@ def test_issue_state_upserts_and_history_keeps_order(db):
     clock.advance(5)
     states.record("WA-1", "new", "To Do")
     state = states.get("WA-1")
-    assert (state.status_category, state.status_name, state.seen_at, state.done) == ("new", "To Do", clock.now, False)
+    assert (state.status_category, state.status_name, state.seen_at, state.done) == (
+        "new",
+        "To Do",
+        clock.now,
+        False,
+    )
     history.add(CONVERSATION, "WA-1", "support", opened_at=1.0, replaced_by="WA-2")
     history.add(CONVERSATION, "WA-2", "support", opened_at=2.0, replaced_by="WA-3")
     history.add("+4412", "WA-9", "support", opened_at=3.0, replaced_by=None)
     past = history.for_phone(CONVERSATION)
     assert [(p.issue_key, p.replaced_by, p.opened_at, p.closed_at) for p in past] == [
-        ("WA-1", "WA-2", 1.0, clock.now), ("WA-2", "WA-3", 2.0, clock.now)]
+        ("WA-1", "WA-2", 1.0, clock.now),
+        ("WA-2", "WA-3", 2.0, clock.now),
+    ]
 
 
 def test_the_poll_records_every_managed_issue_it_reads(make_world):
@@ -142,6 +177,7 @@ def test_find_transition_ignores_case_and_unavailable_ones():
 
 # -- an open ticket ----------------------------------------------------------------------------
 
+
 def test_a_message_to_an_open_ticket_costs_one_jira_call(make_world):
     w = make_world()
     w.say("hello")
@@ -153,6 +189,7 @@ def test_a_message_to_an_open_ticket_costs_one_jira_call(make_world):
 
 
 # -- on_closed = "new" -------------------------------------------------------------------------
+
 
 def test_a_closed_ticket_gives_a_new_linked_one(make_world):
     w = make_world()
@@ -169,7 +206,12 @@ def test_a_closed_ticket_gives_a_new_linked_one(make_world):
     assert w.mappings.get(CONVERSATION).issue_key == "WA-2"
     assert w.mappings.creation_started_at(CONVERSATION) is None
     [past] = w.history.for_phone(CONVERSATION)
-    assert (past.issue_key, past.replaced_by, past.service_id, past.opened_at) == ("WA-1", "WA-2", "support", opened)
+    assert (past.issue_key, past.replaced_by, past.service_id, past.opened_at) == (
+        "WA-1",
+        "WA-2",
+        "support",
+        opened,
+    )
     # The next message is an ordinary one again.
     assert w.calls_during(lambda: w.say("thanks")) == ["add_comment"]
     assert w.jira.texts("WA-2")[-1] == "[WhatsApp] Ana: thanks"
@@ -183,7 +225,10 @@ def test_closing_the_new_ticket_too_chains_the_history(make_world):
     w.close("WA-2")
     w.say("three")
     assert w.mappings.get(CONVERSATION).issue_key == "WA-3"
-    assert [(p.issue_key, p.replaced_by) for p in w.history.for_phone(CONVERSATION)] == [("WA-1", "WA-2"), ("WA-2", "WA-3")]
+    assert [(p.issue_key, p.replaced_by) for p in w.history.for_phone(CONVERSATION)] == [
+        ("WA-1", "WA-2"),
+        ("WA-2", "WA-3"),
+    ]
     assert w.jira.issues["WA-3"]["properties"]["wajira"]["previous"] == "WA-2"
 
 
@@ -218,7 +263,9 @@ def test_a_refused_link_does_not_hold_the_message(make_world):
     w = make_world()
     w.say("hello")
     w.close()
-    w.jira.fail("link_issues", JiraRejected("Jira 404: No issue link type with name 'Relates' found.", status=404))
+    w.jira.fail(
+        "link_issues", JiraRejected("Jira 404: No issue link type with name 'Relates' found.", status=404)
+    )
     with capture_logs() as logs:
         w.say("again")
     assert w.jira.texts("WA-2") == ["[WhatsApp] Ana: again"]
@@ -236,6 +283,7 @@ def test_a_deleted_ticket_is_kept_in_the_history_too(make_world):
 
 
 # -- on_closed = "reopen" ----------------------------------------------------------------------
+
 
 def test_reopen_moves_the_ticket_back_and_comments_on_it(make_world):
     w = make_world(on_closed="reopen", reopen_transition="reopen")
@@ -277,6 +325,7 @@ def test_a_refused_transition_falls_back_to_a_new_ticket(make_world):
 
 # -- on_closed = "reuse" -----------------------------------------------------------------------
 
+
 def test_reuse_comments_on_the_closed_ticket_without_asking_jira(make_world):
     w = make_world(on_closed="reuse")
     w.say("hello")
@@ -289,16 +338,29 @@ def test_reuse_comments_on_the_closed_ticket_without_asking_jira(make_world):
 
 # -- the adapter's workflow and link calls, against the sandbox and the vendor's spec ------------
 
+
 def test_adapter_lists_applies_transitions_and_links_as_the_spec_says():
     spec = load_spec(SPEC_PATH)
     with JiraSandbox(email="bot@example.com", api_token="tok") as sb:
         adapter = JiraAdapter.connect(sb.url, email="bot@example.com", api_token="tok")
         exchanges = []
         adapter._client._session.hooks["response"].append(lambda r, *a, **k: exchanges.append(r))
-        old = adapter.create_issue(project_key="WA", issue_type="Task", summary="a", description="d",
-                                   labels=["whatsapp"], properties={"wajira": {"conversation": "+1"}}).key
-        new = adapter.create_issue(project_key="WA", issue_type="Task", summary="b", description="d",
-                                   labels=["whatsapp"], properties={"wajira": {"conversation": "+1"}}).key
+        old = adapter.create_issue(
+            project_key="WA",
+            issue_type="Task",
+            summary="a",
+            description="d",
+            labels=["whatsapp"],
+            properties={"wajira": {"conversation": "+1"}},
+        ).key
+        new = adapter.create_issue(
+            project_key="WA",
+            issue_type="Task",
+            summary="b",
+            description="d",
+            labels=["whatsapp"],
+            properties={"wajira": {"conversation": "+1"}},
+        ).key
         sb.set_status(old, "Done", "done")
         offered = adapter.transitions(old)
         reopen = find_transition(offered, "reopen")
@@ -320,6 +382,8 @@ def test_adapter_lists_applies_transitions_and_links_as_the_spec_says():
         if request.body:
             assert spec.request_errors(request.method, request.url, json.loads(request.body)) == []
         if response.ok and response.content:
-            assert spec.response_errors(request.method, request.url, response.status_code, response.json()) == []
+            assert (
+                spec.response_errors(request.method, request.url, response.status_code, response.json()) == []
+            )
         checked += 1
     assert checked >= 5

@@ -27,9 +27,27 @@ BODY_SECRET = "upstream-echoed-value-5f2b9c0d41e8a7b3"  # what a careless upstre
 COOKIE = "atlassian.xsrf.token=B7TQ-Z2K9-XXXX-YYYY|d1e5f0a9c3b2|lin; JSESSIONID=8C1D2E3F4A5B6C7D8E9F"
 ODD_HEADER = ("X-Internal-Route", "jira-node-7.prod.internal")
 JIRA_TOKEN, GRAPH_TOKEN, OPENAI_KEY = "jira-api-token-7f3a", "EAAG-graph-token-91b2", "sk-openai-key-4c8d"
-FORBIDDEN = (BODY_SECRET, "atlassian.xsrf", "JSESSIONID", "8C1D2E3F4A5B6C7D8E9F", "Set-Cookie", "set-cookie",
-             ODD_HEADER[0], ODD_HEADER[1], "<html", "Bad Gateway</", "stackTrace", "response headers",
-             "request headers", JIRA_TOKEN, GRAPH_TOKEN, OPENAI_KEY, "Authorization", "Basic ", "Bearer ")
+FORBIDDEN = (
+    BODY_SECRET,
+    "atlassian.xsrf",
+    "JSESSIONID",
+    "8C1D2E3F4A5B6C7D8E9F",
+    "Set-Cookie",
+    "set-cookie",
+    ODD_HEADER[0],
+    ODD_HEADER[1],
+    "<html",
+    "Bad Gateway</",
+    "stackTrace",
+    "response headers",
+    "request headers",
+    JIRA_TOKEN,
+    GRAPH_TOKEN,
+    OPENAI_KEY,
+    "Authorization",
+    "Basic ",
+    "Bearer ",
+)
 
 
 class _Answer:
@@ -72,8 +90,12 @@ def upstream() -> Iterator[tuple[str, type[_Answer]]]:
 
 def answer_with(answer: type[_Answer], status: int, body: bytes, content_type: str) -> None:
     answer.status, answer.body = status, body
-    answer.headers = [("Content-Type", content_type), ("Set-Cookie", COOKIE),
-                      ("Set-Cookie", "JSESSIONID=8C1D2E3F4A5B6C7D8E9F; Path=/; HttpOnly"), ODD_HEADER]
+    answer.headers = [
+        ("Content-Type", content_type),
+        ("Set-Cookie", COOKIE),
+        ("Set-Cookie", "JSESSIONID=8C1D2E3F4A5B6C7D8E9F; Path=/; HttpOnly"),
+        ODD_HEADER,
+    ]
 
 
 def logged(fn: Callable[[], object]) -> tuple[list[dict], str]:
@@ -104,14 +126,19 @@ def by_event(events: list[dict], name: str) -> dict:
 
 # -- Jira ---------------------------------------------------------------------------------------
 
+
 def jira_adapter(url: str) -> JiraAdapter:
     return JiraAdapter.connect(url, email="bot@example.com", api_token=JIRA_TOKEN, timeout=5)
 
 
 def test_a_jira_error_logs_status_code_and_message_only(upstream):
     url, answer = upstream
-    body = {"errorMessages": ["Jira is down for maintenance"], "errorCode": "SERVICE_UNAVAILABLE",
-            "errors": {}, "stackTrace": f"at com.atlassian... token={BODY_SECRET}"}
+    body = {
+        "errorMessages": ["Jira is down for maintenance"],
+        "errorCode": "SERVICE_UNAVAILABLE",
+        "errors": {},
+        "stackTrace": f"at com.atlassian... token={BODY_SECRET}",
+    }
     answer_with(answer, 503, json.dumps(body).encode(), "application/json;charset=UTF-8")
     adapter = jira_adapter(url)
 
@@ -142,6 +169,7 @@ def test_a_proxy_page_in_front_of_jira_is_described_not_quoted(upstream):
 
 # -- Graph --------------------------------------------------------------------------------------
 
+
 def graph_adapter(url: str) -> GraphAdapter:
     return GraphAdapter.connect(base_url=url, api_version="v23.0", access_token=GRAPH_TOKEN, timeout=5)
 
@@ -166,9 +194,16 @@ def test_a_proxy_page_in_front_of_graph_is_described_not_quoted(upstream):
 
 def test_a_graph_error_logs_status_code_and_message_only(upstream):
     url, answer = upstream
-    body = {"error": {"message": "(#131000) Something went wrong", "type": "OAuthException", "code": 131000,
-                      "error_data": {"details": "Something went wrong"}, "fbtrace_id": "AbC123xyz",
-                      "debug_echo": BODY_SECRET}}
+    body = {
+        "error": {
+            "message": "(#131000) Something went wrong",
+            "type": "OAuthException",
+            "code": 131000,
+            "error_data": {"details": "Something went wrong"},
+            "fbtrace_id": "AbC123xyz",
+            "debug_echo": BODY_SECRET,
+        }
+    }
     answer_with(answer, 500, json.dumps(body).encode(), "application/json")
     adapter = graph_adapter(url)
 
@@ -178,6 +213,7 @@ def test_a_graph_error_logs_status_code_and_message_only(upstream):
 
 
 # -- OpenAI -------------------------------------------------------------------------------------
+
 
 def openai_adapter(url: str) -> OpenAIAdapter:
     return OpenAIAdapter.connect(api_key=OPENAI_KEY, base_url=url + "/v1", timeout=5)
@@ -189,8 +225,15 @@ def ask(adapter: OpenAIAdapter) -> Callable[[], object]:
 
 def test_an_openai_error_logs_status_code_and_message_only(upstream):
     url, answer = upstream
-    body = {"error": {"message": "The server is overloaded, try again later.", "type": "server_error",
-                      "code": "server_overloaded", "param": None, "internal": BODY_SECRET}}
+    body = {
+        "error": {
+            "message": "The server is overloaded, try again later.",
+            "type": "server_error",
+            "code": "server_overloaded",
+            "param": None,
+            "internal": BODY_SECRET,
+        }
+    }
     answer_with(answer, 503, json.dumps(body).encode(), "application/json")
     adapter = openai_adapter(url)
 
@@ -200,7 +243,9 @@ def test_an_openai_error_logs_status_code_and_message_only(upstream):
 
     events, text = logged(ask(adapter))
     assert_clean(text)
-    assert by_event(events, "probe_failed")["error"] == "OpenAI 503: The server is overloaded, try again later."
+    assert (
+        by_event(events, "probe_failed")["error"] == "OpenAI 503: The server is overloaded, try again later."
+    )
     assert "AiUnavailable: OpenAI 503" in by_event(events, "job_failed")["exception"]
     assert "InternalServerError" not in by_event(events, "job_failed")["exception"]
 
@@ -213,10 +258,12 @@ def test_a_proxy_page_in_front_of_openai_is_described_not_quoted(upstream):
     events, text = logged(ask(openai_adapter(url)))
     assert_clean(text)
     assert by_event(events, "probe_failed")["error"] == (
-        f"OpenAI 502: no OpenAI error message (text/html, {len(page)} characters)")
+        f"OpenAI 502: no OpenAI error message (text/html, {len(page)} characters)"
+    )
 
 
 # -- a job's own logging, end to end ------------------------------------------------------------
+
 
 def test_the_ai_job_logs_and_notes_an_openai_failure_without_the_response(upstream, db_url):
     """The AI job on real storage with the real OpenAI adapter: its retry log line and, once
@@ -226,8 +273,15 @@ def test_the_ai_job_logs_and_notes_an_openai_failure_without_the_response(upstre
     from tests.integration.test_ai_job import DEBOUNCE, KEY, World, settings
 
     url, answer = upstream
-    body = {"error": {"message": "Incorrect API key provided: sk-op***4c8d.", "type": "invalid_request_error",
-                      "code": "invalid_api_key", "param": None, "echo": BODY_SECRET}}
+    body = {
+        "error": {
+            "message": "Incorrect API key provided: sk-op***4c8d.",
+            "type": "invalid_request_error",
+            "code": "invalid_api_key",
+            "param": None,
+            "echo": BODY_SECRET,
+        }
+    }
     answer_with(answer, 401, json.dumps(body).encode(), "application/json")
     db = open_database(db_url)
     migrate(db)

@@ -49,9 +49,15 @@ class AttachingJira(FakeJira):
         if issue_key not in self.issues:
             raise IssueNotFound(f"Jira 404: issue {issue_key} does not exist", status=404)
         attachment_id = str(next(self._ids))
-        self.attachments.setdefault(issue_key, []).append({
-            "id": attachment_id, "filename": filename, "data": bytes(data), "mimeType": mime_type,
-            "size": len(data)})
+        self.attachments.setdefault(issue_key, []).append(
+            {
+                "id": attachment_id,
+                "filename": filename,
+                "data": bytes(data),
+                "mimeType": mime_type,
+                "size": len(data),
+            }
+        )
         self._after_write("add_attachment")
         return attachment_id
 
@@ -71,10 +77,22 @@ class FakeMediaGraph:
         self._urls = itertools.count(1)
         self._lock = threading.Lock()
 
-    def add(self, media_id: str, data: bytes, mime: str, *, sha256: str | None = None,
-            file_size: int | None | str = "real") -> None:
+    def add(
+        self,
+        media_id: str,
+        data: bytes,
+        mime: str,
+        *,
+        sha256: str | None = None,
+        file_size: int | None | str = "real",
+    ) -> None:
         size = len(data) if file_size == "real" else file_size
-        self.media[media_id] = (data, mime, hashlib.sha256(data).hexdigest() if sha256 is None else sha256, size)
+        self.media[media_id] = (
+            data,
+            mime,
+            hashlib.sha256(data).hexdigest() if sha256 is None else sha256,
+            size,
+        )
 
     def fail(self, operation: str, *errors: Exception | None) -> None:
         self.script.setdefault(operation, []).extend(errors)
@@ -92,8 +110,12 @@ class FakeMediaGraph:
         if media_id not in self.media:
             raise GraphRejected("Graph 400 (#100) Unsupported get request", code=100, status=400)
         _data, mime, sha, size = self.media[media_id]
-        return MediaInfo(url=f"https://cdn.example/{media_id}?u={next(self._urls)}", mime_type=mime,
-                         sha256=sha, file_size=size)
+        return MediaInfo(
+            url=f"https://cdn.example/{media_id}?u={next(self._urls)}",
+            mime_type=mime,
+            sha256=sha,
+            file_size=size,
+        )
 
     def download(self, url: str, *, max_bytes: int) -> bytes:
         self._enter("download")
@@ -121,15 +143,36 @@ def world(db_url):
     w.issue = w.jira.open_ticket()
 
     def job(**policy):
-        return MediaJob(tasks=w.tasks, graph=w.graph, jira=w.jira, notes=Notes(w.jira), owner="test:1",
-                        policy=MediaPolicy(**{"max_attempts": 3, "retry_base_seconds": 10,
-                                              "retry_max_seconds": 60, **policy}), clock=w.clock)
+        return MediaJob(
+            tasks=w.tasks,
+            graph=w.graph,
+            jira=w.jira,
+            notes=Notes(w.jira),
+            owner="test:1",
+            policy=MediaPolicy(
+                **{"max_attempts": 3, "retry_base_seconds": 10, "retry_max_seconds": 60, **policy}
+            ),
+            clock=w.clock,
+        )
 
     def deliver(msg):
-        row = QueuedMessage(id=1, wamid=msg["id"], conversation_key="+" + PHONE, wa_id=PHONE, user_id=None,
-                            phone_number_id="1", display_phone_number=None, profile_name="Ana",
-                            timestamp=int(msg["timestamp"]), kind=msg["type"], raw=msg, attempts=0, started=1,
-                            next_attempt_at=0.0, last_error=None)
+        row = QueuedMessage(
+            id=1,
+            wamid=msg["id"],
+            conversation_key="+" + PHONE,
+            wa_id=PHONE,
+            user_id=None,
+            phone_number_id="1",
+            display_phone_number=None,
+            profile_name="Ana",
+            timestamp=int(msg["timestamp"]),
+            kind=msg["type"],
+            raw=msg,
+            attempts=0,
+            started=1,
+            next_attempt_at=0.0,
+            last_error=None,
+        )
         w.enqueue(row, w.issue, "10001")
         return row
 
@@ -174,7 +217,9 @@ def test_a_document_keeps_its_filename_and_a_voice_note_gets_ogg(world):
     w.deliver(wa.audio(PHONE, media_id="v1", voice=True))
     w.job().run()
     assert [(a["filename"], a["data"]) for a in attached(w)] == [
-        (".._Factura 7.pdf", b"%PDF-1.7 ..."), ("v1.ogg", b"OggS voice")]
+        (".._Factura 7.pdf", b"%PDF-1.7 ..."),
+        ("v1.ogg", b"OggS voice"),
+    ]
 
 
 def test_too_large_by_graphs_file_size_is_not_downloaded_and_noted(world):
@@ -369,6 +414,7 @@ def test_the_model_matches_the_table_after_an_upgrade(db_url):
 
 # -- the adapters against the sandboxes (no database) ----------------------------------------
 
+
 @pytest.fixture
 def sandboxes():
     jira = JiraSandbox(email="bot@example.com", api_token="t")
@@ -384,8 +430,9 @@ def test_adapters_round_trip_bytes_with_an_expired_url(sandboxes):
     jira_sb, graph_sb = sandboxes
     jira = JiraAdapter.connect(jira_sb.url, email="bot@example.com", api_token="t")
     graph = GraphAdapter.connect(base_url=graph_sb.url, api_version="v23.0", access_token="g")
-    key = jira.create_issue(project_key="WA", issue_type="Task", summary="s", description="d",
-                            labels=["whatsapp"], properties={}).key
+    key = jira.create_issue(
+        project_key="WA", issue_type="Task", summary="s", description="d", labels=["whatsapp"], properties={}
+    ).key
     graph_sb.add_media("555", JPEG, "image/jpeg")
     graph_sb.media_url_ttl = -60  # every URL Graph hands out has lapsed already
     info = graph.media_info("555")
@@ -398,9 +445,14 @@ def test_adapters_round_trip_bytes_with_an_expired_url(sandboxes):
 
     attachment_id = jira.add_attachment(key, "Niño 😀.jpg", data, "image/jpeg")
     [stored] = jira_sb.attachments(key)
-    assert (stored["id"], stored["filename"], stored["bytes"], stored["mimeType"]) == \
-        (attachment_id, "Niño 😀.jpg", JPEG, "image/jpeg")
-    assert [(a["id"], a["filename"], a["size"]) for a in jira.list_attachments(key)] == \
-        [(attachment_id, "Niño 😀.jpg", len(JPEG))]
+    assert (stored["id"], stored["filename"], stored["bytes"], stored["mimeType"]) == (
+        attachment_id,
+        "Niño 😀.jpg",
+        JPEG,
+        "image/jpeg",
+    )
+    assert [(a["id"], a["filename"], a["size"]) for a in jira.list_attachments(key)] == [
+        (attachment_id, "Niño 😀.jpg", len(JPEG))
+    ]
     with pytest.raises(IssueNotFound):
         jira.add_attachment("WA-999", "x.jpg", data, "image/jpeg")

@@ -65,8 +65,12 @@ def observed() -> list[tuple[str, str]]:
 
 @pytest.fixture
 def ai(base_url: str, fake_keys: str, observed: list) -> OpenAIAdapter:
-    return OpenAIAdapter.connect(api_key=fake_keys, base_url=base_url, timeout=5,
-                                 observe=lambda op, outcome, seconds: observed.append((op, outcome)))
+    return OpenAIAdapter.connect(
+        api_key=fake_keys,
+        base_url=base_url,
+        timeout=5,
+        observe=lambda op, outcome, seconds: observed.append((op, outcome)),
+    )
 
 
 @pytest.fixture
@@ -79,6 +83,7 @@ def chat_bodies(cassette: Any) -> list[dict[str, Any]]:
 
 
 # -- answers --------------------------------------------------------------------------------------
+
 
 def test_complete_returns_text_and_usage(ai, cassette, observed):
     reply = ai.complete(model=MODEL, messages=CHAT)
@@ -107,11 +112,14 @@ def test_check_model(ai, cassette, observed):
         ai.check_model("gpt-nonexistent")
     assert (caught.value.status, caught.value.code) == (404, "model_not_found")
     assert [r.uri.rsplit("/", 2)[-2:] for r, _ in recorded(cassette)] == [
-        ["models", MODEL], ["models", "gpt-nonexistent"]]
+        ["models", MODEL],
+        ["models", "gpt-nonexistent"],
+    ]
     assert observed == [("check_model", "ok"), ("check_model", "AiRejected")]
 
 
 # -- failures -------------------------------------------------------------------------------------
+
 
 def test_unknown_model_in_a_completion_is_rejected(ai, cassette):
     with pytest.raises(AiRejected) as caught:
@@ -120,8 +128,11 @@ def test_unknown_model_in_a_completion_is_rejected(ai, cassette):
 
 
 def test_wrong_key_is_rejected(base_url, cassette, observed):
-    wrong = OpenAIAdapter.connect(api_key="wrong-key", base_url=base_url,
-                                  observe=lambda op, outcome, seconds: observed.append((op, outcome)))
+    wrong = OpenAIAdapter.connect(
+        api_key="wrong-key",
+        base_url=base_url,
+        observe=lambda op, outcome, seconds: observed.append((op, outcome)),
+    )
     with pytest.raises(AiRejected) as caught:
         wrong.complete(model=MODEL, messages=CHAT)
     assert (caught.value.status, caught.value.code) == (401, "invalid_api_key")
@@ -149,9 +160,17 @@ def test_429_carries_retry_after_then_the_retry_goes_through(sandbox, ai, casset
 
 def test_exhausted_quota_needs_an_operator(sandbox, ai, cassette):
     # Same 429 as a rate limit, but waiting does not refill a balance.
-    sandbox.faults.fail_next(429, body={"error": {
-        "message": "You exceeded your current quota, please check your plan and billing details.",
-        "type": "insufficient_quota", "param": None, "code": "insufficient_quota"}})
+    sandbox.faults.fail_next(
+        429,
+        body={
+            "error": {
+                "message": "You exceeded your current quota, please check your plan and billing details.",
+                "type": "insufficient_quota",
+                "param": None,
+                "code": "insufficient_quota",
+            }
+        },
+    )
     with pytest.raises(AiRejected) as caught:
         ai.complete(model=MODEL, messages=CHAT)
     assert (caught.value.status, caught.value.code) == (429, "insufficient_quota")
@@ -159,19 +178,27 @@ def test_exhausted_quota_needs_an_operator(sandbox, ai, cassette):
 
 # -- without a server: transport failures, logs ---------------------------------------------------
 
+
 def _offline(error: Exception, observed: list) -> OpenAIAdapter:
     def fail(request: httpx2.Request) -> httpx2.Response:
         raise error
 
-    client = openai.OpenAI(api_key=FAKE_KEY, base_url="https://api.example/v1", max_retries=0,
-                           http_client=httpx2.Client(transport=httpx2.MockTransport(fail)))
+    client = openai.OpenAI(
+        api_key=FAKE_KEY,
+        base_url="https://api.example/v1",
+        max_retries=0,
+        http_client=httpx2.Client(transport=httpx2.MockTransport(fail)),
+    )
     return OpenAIAdapter(client, observe=lambda op, outcome, seconds: observed.append((op, outcome)))
 
 
-@pytest.mark.parametrize("error, fragment", [
-    (httpx2.ReadTimeout("slow"), "in time"),
-    (httpx2.ConnectError("refused"), "cannot reach"),
-])
+@pytest.mark.parametrize(
+    "error, fragment",
+    [
+        (httpx2.ReadTimeout("slow"), "in time"),
+        (httpx2.ConnectError("refused"), "cannot reach"),
+    ],
+)
 def test_transport_failures_are_unavailable(error, fragment, observed):
     with pytest.raises(AiUnavailable, match=fragment) as caught:
         _offline(error, observed).complete(model=MODEL, messages=CHAT)

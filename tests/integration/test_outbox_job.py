@@ -36,10 +36,18 @@ DAY = 24 * 3600
 
 
 def settings(*, template: bool = False):
-    whatsapp = {"verify_token": "v", "app_secret": "test-app-secret-0123", "access_token": "a", "phone_number_id": "1"}
+    whatsapp = {
+        "verify_token": "v",
+        "app_secret": "test-app-secret-0123",
+        "access_token": "a",
+        "phone_number_id": "1",
+    }
     if template:
-        whatsapp.update(template_name="follow_up", template_language="en_US",
-                        template_parameters=["{name}", "{issue_key}"])
+        whatsapp.update(
+            template_name="follow_up",
+            template_language="en_US",
+            template_parameters=["{name}", "{issue_key}"],
+        )
     return parse_config(
         {
             "storage": {"url": "sqlite:///:memory:"},
@@ -58,29 +66,55 @@ class World:
         self.db, self.settings = db, s
         self.clock = clock = FakeClock()
         self.jira, self.graph = FakeJira(clock=clock), FakeGraph()
-        self.key = self.jira.open_ticket(wajira={"conversation": CONVERSATION, "wa_id": PHONE,
-                                                 "service": "support", "phone_number_id": PNID})
+        self.key = self.jira.open_ticket(
+            wajira={
+                "conversation": CONVERSATION,
+                "wa_id": PHONE,
+                "service": "support",
+                "phone_number_id": PNID,
+            }
+        )
         self.inbound = InboundQueue(db, clock=clock)
         self.outbound = OutboundQueue(db, clock=clock)
         self.statuses = StatusFeed(db)
-        self.job = OutboxJob(settings=s, graph=self.graph, outbound=self.outbound, statuses=self.statuses,
-                             inbound=self.inbound, notes=Notes(self.jira), owner="test:1", clock=clock)
+        self.job = OutboxJob(
+            settings=s,
+            graph=self.graph,
+            outbound=self.outbound,
+            statuses=self.statuses,
+            inbound=self.inbound,
+            notes=Notes(self.jira),
+            owner="test:1",
+            clock=clock,
+        )
 
     def customer_wrote(self, ago: float = 60.0, *, phone: str = PHONE) -> None:
-        payload = wa.message_payload([wa.text(phone, "hello", timestamp=int(self.clock() - ago))],
-                                     contacts=[wa.contact("Ana", phone)])
+        payload = wa.message_payload(
+            [wa.text(phone, "hello", timestamp=int(self.clock() - ago))], contacts=[wa.contact("Ana", phone)]
+        )
         self.inbound.store_batch(parse_webhook(payload))
 
     def queue(self, *bodies: str, ref: str = "comment:1", phone: str = PHONE) -> list[int]:
-        rows = [{"dedupe_key": f"{ref}:{n}", "issue_key": self.key, "conversation_key": conversation_key_for_phone(phone),
-                 "to_wa_id": phone, "to_user_id": None, "phone_number_id": PNID, "kind": "agent", "body": body}
-                for n, body in enumerate(bodies)]
+        rows = [
+            {
+                "dedupe_key": f"{ref}:{n}",
+                "issue_key": self.key,
+                "conversation_key": conversation_key_for_phone(phone),
+                "to_wa_id": phone,
+                "to_user_id": None,
+                "phone_number_id": PNID,
+                "kind": "agent",
+                "body": body,
+            }
+            for n, body in enumerate(bodies)
+        ]
         self.outbound.enqueue_many(rows)
         return [r.id for r in self.outbound.for_issue(self.key) if r.dedupe_key.startswith(f"{ref}:")]
 
     def status(self, wamid: str, status: str, *, at: float | None = None, errors=None) -> None:
-        payload = wa.status_payload(wamid, status, PHONE, timestamp=int(self.clock() if at is None else at),
-                                    errors=errors)
+        payload = wa.status_payload(
+            wamid, status, PHONE, timestamp=int(self.clock() if at is None else at), errors=errors
+        )
         self.inbound.store_batch(parse_webhook(payload))
 
     def row(self, row_id: int):
@@ -111,9 +145,17 @@ def test_a_reply_is_sent_once_and_its_wamid_recorded(world):
     assert w.job.run() == 0
     (sent,) = w.graph.sent
     assert (sent["phone_number_id"], sent["to"], sent["body"]) == (
-        PNID, Recipient(wa_id=PHONE), "*Bruno:* your parcel left the warehouse")
+        PNID,
+        Recipient(wa_id=PHONE),
+        "*Bruno:* your parcel left the warehouse",
+    )
     row = w.row(row_id)
-    assert (row.state, row.wamid, row.sent_at, row.via_template) == ("sent", sent["wamid"], w.clock() - 60, False)
+    assert (row.state, row.wamid, row.sent_at, row.via_template) == (
+        "sent",
+        sent["wamid"],
+        w.clock() - 60,
+        False,
+    )
     assert w.notes() == []
 
 
@@ -122,8 +164,10 @@ def test_rate_limit_retries_later_without_counting_attempts_and_honours_retry_af
     w.customer_wrote()
     (row_id,) = w.queue("hello")
     limits = 5  # more than max_attempts: rate limits are not failures
-    w.graph.fail("send_text", *[GraphRateLimited("(#130429) Rate limit hit", code=130429, status=429,
-                                                 retry_after=30)] * limits)
+    w.graph.fail(
+        "send_text",
+        *[GraphRateLimited("(#130429) Rate limit hit", code=130429, status=429, retry_after=30)] * limits,
+    )
     for n in range(limits):
         assert w.job.run() == 0
         row = w.row(row_id)
@@ -177,8 +221,12 @@ def test_undeliverable_fails_at_once_with_a_note_naming_the_code(world):
     w = world()
     w.customer_wrote()
     (row_id,) = w.queue("hello")
-    w.graph.fail("send_text", GraphRejected("(#131026) Message undeliverable", code=131026, status=400,
-                                            title="Message undeliverable"))
+    w.graph.fail(
+        "send_text",
+        GraphRejected(
+            "(#131026) Message undeliverable", code=131026, status=400, title="Message undeliverable"
+        ),
+    )
     w.job.run()
     w.clock.advance(300)
     w.job.run()
@@ -201,7 +249,11 @@ def test_window_closed_by_meta_sends_the_template_when_configured(world):
     assert w.job.run() == 1
     (template,) = w.graph.templates
     assert (template["name"], template["language"], template["body_parameters"], template["to"]) == (
-        "follow_up", "en_US", ["Ana", w.key], Recipient(wa_id=PHONE))
+        "follow_up",
+        "en_US",
+        ["Ana", w.key],
+        Recipient(wa_id=PHONE),
+    )
     row = w.row(row_id)
     assert (row.state, row.via_template, row.wamid) == ("sent", True, template["wamid"])
     (note,) = w.notes()
@@ -279,9 +331,15 @@ def test_parts_of_a_split_agent_comment_go_out_in_order(world):
     w = world()
     w.customer_wrote()
     w.customer_wrote(phone=OTHER_PHONE)
-    poll = PollJob(settings=w.settings, jira=w.jira, state=PollState(w.db, clock=w.clock),
-                   handled=HandledComments(w.db, clock=w.clock), leases=Leases(w.db, clock=w.clock),
-                   owner="test:1", clock=w.clock)
+    poll = PollJob(
+        settings=w.settings,
+        jira=w.jira,
+        state=PollState(w.db, clock=w.clock),
+        handled=HandledComments(w.db, clock=w.clock),
+        leases=Leases(w.db, clock=w.clock),
+        owner="test:1",
+        clock=w.clock,
+    )
     text = "\n\n".join(f"Step {i}: " + "check the cable and restart the router " * 40 for i in range(8))
     w.jira.human_comment(w.key, text)
     poll.run()
@@ -289,7 +347,9 @@ def test_parts_of_a_split_agent_comment_go_out_in_order(world):
     assert len(parts) >= 3
     w.queue("meanwhile, to someone else", ref="comment:other", phone=OTHER_PHONE)
     # Meta slows us down on the second part (the third call): the third part must not overtake it.
-    w.graph.fail("send_text", None, None, GraphRateLimited("(#131056) pair rate limit", code=131056, retry_after=10))
+    w.graph.fail(
+        "send_text", None, None, GraphRateLimited("(#131056) pair rate limit", code=131056, retry_after=10)
+    )
     w.job.run()
     assert w.graph.bodies() == [parts[0].body, "meanwhile, to someone else"]
     for _ in range(len(parts)):
@@ -341,8 +401,11 @@ def test_a_failed_status_gets_one_note(world):
     w = world()
     w.customer_wrote()
     (row_id,) = sent_rows(w, "hello")
-    w.status(w.row(row_id).wamid, "failed",
-             errors=[{"code": 131026, "title": "Message undeliverable", "message": "Message undeliverable"}])
+    w.status(
+        w.row(row_id).wamid,
+        "failed",
+        errors=[{"code": 131026, "title": "Message undeliverable", "message": "Message undeliverable"}],
+    )
     w.job.run()
     w.clock.advance(60)
     w.job.run()

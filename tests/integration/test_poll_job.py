@@ -18,8 +18,13 @@ from storage.schema import migrate
 from tests.fakes import FakeClock, FakeJira
 
 CONVERSATION = "+447700900123"
-OURS = {"conversation": CONVERSATION, "wa_id": "447700900123", "user_id": None,
-        "service": "support", "phone_number_id": "106540352242922"}
+OURS = {
+    "conversation": CONVERSATION,
+    "wa_id": "447700900123",
+    "user_id": None,
+    "service": "support",
+    "phone_number_id": "106540352242922",
+}
 START = 1_800_000_037.25  # deliberately not on a minute boundary
 MINUTE_MS = 60_000
 DEBOUNCE = 10.0
@@ -29,15 +34,24 @@ def settings(*, assistant_enabled: bool = True):
     return parse_config(
         {
             "storage": {"url": "sqlite:///:memory:"},
-            "whatsapp": {"verify_token": "v", "app_secret": "test-app-secret-0123", "access_token": "a", "phone_number_id": "1"},
+            "whatsapp": {
+                "verify_token": "v",
+                "app_secret": "test-app-secret-0123",
+                "access_token": "a",
+                "phone_number_id": "1",
+            },
             "jira": {"url": "http://127.0.0.1:9", "email": "e@example.com", "api_token": "t"},
             "openai": {"api_key": "k"},
             "poller": {"interval_seconds": 30, "overlap_seconds": 120},
             "outbox": {"agent_format": "{name} (support): {text}"},
-            "services": [{
-                "id": "support", "project_key": "WA", "labels": ["whatsapp"],
-                "assistant": {"enabled": assistant_enabled, "debounce_seconds": DEBOUNCE},
-            }],
+            "services": [
+                {
+                    "id": "support",
+                    "project_key": "WA",
+                    "labels": ["whatsapp"],
+                    "assistant": {"enabled": assistant_enabled, "debounce_seconds": DEBOUNCE},
+                }
+            ],
         },
         env={},
     )
@@ -63,14 +77,25 @@ class World:
         def outbound_nudge() -> None:
             self.outbound_nudges += 1
 
-        return PollJob(settings=self.settings, jira=self.jira, state=self.state, handled=self.handled,
-                       leases=self.leases, owner=owner, clock=self.clock,
-                       on_ai_turn=self.ai_nudges.append, on_outbound=outbound_nudge)
+        return PollJob(
+            settings=self.settings,
+            jira=self.jira,
+            state=self.state,
+            handled=self.handled,
+            leases=self.leases,
+            owner=owner,
+            clock=self.clock,
+            on_ai_turn=self.ai_nudges.append,
+            on_outbound=outbound_nudge,
+        )
 
     def customer(self, text: str, key: str | None = None) -> str:
         """What the inbox job writes for a customer's WhatsApp message."""
-        return self.jira.bot_comment(key or self.key, f"[WhatsApp] Ana: {text}",
-                                     prop={"kind": "customer", "wamid": f"wamid.{text[:8]}"})
+        return self.jira.bot_comment(
+            key or self.key,
+            f"[WhatsApp] Ana: {text}",
+            prop={"kind": "customer", "wamid": f"wamid.{text[:8]}"},
+        )
 
     def agent(self, text: str, key: str | None = None, **kw) -> str:
         return self.jira.human_comment(key or self.key, text, **kw)
@@ -79,7 +104,11 @@ class World:
         return self.outbound.for_issue(key or self.key)
 
     def turns_of(self, key: str | None = None):
-        ids = AiTurnRow.select(AiTurnRow.id).where(AiTurnRow.issue_key == (key or self.key)).order_by(AiTurnRow.id)
+        ids = (
+            AiTurnRow.select(AiTurnRow.id)
+            .where(AiTurnRow.issue_key == (key or self.key))
+            .order_by(AiTurnRow.id)
+        )
         return [self.turns.get(row.id) for row in ids]
 
     def list_calls(self) -> int:
@@ -113,7 +142,10 @@ def test_jql_is_epoch_ms_from_watermark_minus_overlap_floored_to_the_minute(worl
     w.job.run()  # first run: no watermark, one hour back
     first = w.jira.searches[-1]
     since = floor_minute(int((START - 3600) * 1000))
-    assert first["jql"] == f'project in ("WA") AND labels in ("whatsapp") AND updated >= {since} ORDER BY updated ASC'
+    assert (
+        first["jql"]
+        == f'project in ("WA") AND labels in ("whatsapp") AND updated >= {since} ORDER BY updated ASC'
+    )
     assert first["fields"] == ["comment", "status", "updated", "labels", "summary"]
     assert first["properties"] == ["wajira"]
 
@@ -181,11 +213,18 @@ def test_a_comment_is_handled_once_across_overlapping_passes(world):
         {"jsd_public": False},
         {"visibility": {"type": "role", "value": "Administrators"}},
         {"jsm_internal": True, "wajira": {"kind": "customer", "wamid": "wamid.forged"}},
-        {"visibility": {"type": "group", "value": "jira-servicedesk-users"},
-         "wajira": {"kind": "customer", "wamid": "wamid.forged2"}},
+        {
+            "visibility": {"type": "group", "value": "jira-servicedesk-users"},
+            "wajira": {"kind": "customer", "wamid": "wamid.forged2"},
+        },
     ],
-    ids=["jsm-property", "jsdPublic-false", "restricted-visibility", "internal-customer-kind",
-         "restricted-customer-kind"],
+    ids=[
+        "jsm-property",
+        "jsdPublic-false",
+        "restricted-visibility",
+        "internal-customer-kind",
+        "restricted-customer-kind",
+    ],
 )
 def test_internal_comments_never_become_messages_or_ai_turns(world, marker):
     w = world()
@@ -201,8 +240,12 @@ def test_our_own_ai_note_and_echo_comments_are_ignored(world):
     w = world()
     ours = [
         w.jira.bot_comment(w.key, "[AI] Hello! How can I help?", prop={"kind": "ai", "turn": 1}),
-        w.jira.bot_comment(w.key, "[wajira] could not send", prop={"kind": "note", "ref": "failed:1"}, internal=True),
-        w.jira.bot_comment(w.key, "[WhatsApp Business App] Team: hi", prop={"kind": "echo", "wamid": "wamid.E1"}),
+        w.jira.bot_comment(
+            w.key, "[wajira] could not send", prop={"kind": "note", "ref": "failed:1"}, internal=True
+        ),
+        w.jira.bot_comment(
+            w.key, "[WhatsApp Business App] Team: hi", prop={"kind": "echo", "wamid": "wamid.E1"}
+        ),
         w.jira.bot_comment(w.key, "written by the bot's token by hand", prop=None),
     ]
     w.job.run()
@@ -218,7 +261,10 @@ def test_agent_public_comment_becomes_formatted_whatsapp_rows(world):
     assert row.body == "Bruno Díaz (support): Your order *shipped* today."
     assert (row.kind, row.dedupe_key, row.state) == ("agent", f"comment:{comment_id}:0", "pending")
     assert (row.conversation_key, row.to_wa_id, row.phone_number_id) == (
-        CONVERSATION, OURS["wa_id"], OURS["phone_number_id"])
+        CONVERSATION,
+        OURS["wa_id"],
+        OURS["phone_number_id"],
+    )
     assert w.outbound_nudges == 1
 
 
@@ -244,7 +290,11 @@ def test_customer_relay_becomes_an_ai_turn_due_after_the_debounce(world):
     w.job.run()
     (turn,) = w.turns_of()
     assert (turn.state, turn.trigger_comment_id, turn.conversation_key, turn.service_id) == (
-        "pending", comment_id, CONVERSATION, "support")
+        "pending",
+        comment_id,
+        CONVERSATION,
+        "support",
+    )
     assert turn.due_at == pytest.approx(written + DEBOUNCE, abs=0.01)
     assert w.ai_nudges == [pytest.approx(written + DEBOUNCE, abs=0.01)]
     assert w.rows() == []  # the customer's own words do not go back to them
@@ -268,8 +318,12 @@ def test_without_the_assistant_customer_comments_make_no_turn(world):
 def test_history_is_not_acted_on(world):
     w = world()
     w.jira.human_comment(w.key, "from yesterday", at=w.clock() - 25 * 3600)
-    w.jira.bot_comment(w.key, "[WhatsApp] Ana: two hours ago", prop={"kind": "customer", "wamid": "wamid.old"},
-                       at=w.clock() - 7200)
+    w.jira.bot_comment(
+        w.key,
+        "[WhatsApp] Ana: two hours ago",
+        prop={"kind": "customer", "wamid": "wamid.old"},
+        at=w.clock() - 7200,
+    )
     w.job.run()
     assert w.rows() == [] and w.turns_of() == []
 

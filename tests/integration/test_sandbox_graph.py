@@ -32,11 +32,14 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SECRET = "test-app-secret"
 CUSTOMER = "16505551234"
 REPO = Path(__file__).resolve().parents[2]
-SPEC_PATH = (Path(os.environ.get("WAJIRA_SPECS_DIR", REPO.parent / "shared" / "specs"))
-             / "whatsapp-business-messaging-v23.openapi.yaml")
+SPEC_PATH = (
+    Path(os.environ.get("WAJIRA_SPECS_DIR", REPO.parent / "shared" / "specs"))
+    / "whatsapp-business-messaging-v23.openapi.yaml"
+)
 
 
 # -- a minimal OpenAPI 3.0 checker: $ref, allOf, oneOf/anyOf, type, required, properties, items, enum --
+
 
 @lru_cache(maxsize=1)
 def spec() -> dict[str, Any]:
@@ -51,7 +54,14 @@ def schema(name: str) -> dict[str, Any]:
     return spec()["components"]["schemas"][name]
 
 
-_TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "integer": int, "number": (int, float)}
+_TYPES = {
+    "object": dict,
+    "array": list,
+    "string": str,
+    "boolean": bool,
+    "integer": int,
+    "number": (int, float),
+}
 
 
 def problems(node: dict[str, Any], value: Any, path: str = "$") -> list[str]:
@@ -65,7 +75,9 @@ def problems(node: dict[str, Any], value: Any, path: str = "$") -> list[str]:
             found.append(f"{path}: matches none of {key}")
     expected = node.get("type")
     if expected in _TYPES:
-        ok = isinstance(value, _TYPES[expected]) and not (expected in ("integer", "number") and isinstance(value, bool))
+        ok = isinstance(value, _TYPES[expected]) and not (
+            expected in ("integer", "number") and isinstance(value, bool)
+        )
         if not ok:
             return found + [f"{path}: expected {expected}, got {type(value).__name__}"]
     if "enum" in node and value not in node["enum"]:
@@ -93,12 +105,16 @@ def operation(path: str, method: str) -> dict[str, Any]:
 def test_checker_catches_drift():
     # Without this, a checker that silently accepts everything would make every spec test pass.
     assert problems(schema("Statuses"), {"id": "w", "status": "sent"}) != []
-    assert problems(schema("Statuses"), {"id": "w", "status": "gone", "timestamp": "1", "recipient_id": "1"}) != []
+    assert (
+        problems(schema("Statuses"), {"id": "w", "status": "gone", "timestamp": "1", "recipient_id": "1"})
+        != []
+    )
     assert problems(schema("MessageResponsePayload"), {"messages": [{"id": 7}]}) != []
     assert problems(schema("Message"), {"messaging_product": "whatsapp", "to": "1", "type": "text"}) != []
 
 
 # -- fixtures -----------------------------------------------------------------------------------
+
 
 class Receiver:
     """A tiny webhook endpoint that keeps every POST (headers and raw body)."""
@@ -143,25 +159,42 @@ def receiver():
 
 @pytest.fixture
 def wired(receiver):
-    sb = GraphSandbox(webhook_url=receiver.server.url + "/api/whatsapp/webhook", app_secret=SECRET, status_delay=0.02)
+    sb = GraphSandbox(
+        webhook_url=receiver.server.url + "/api/whatsapp/webhook", app_secret=SECRET, status_delay=0.02
+    )
     sb.start()
     yield sb, receiver
     sb.stop()
 
 
 def text_body(body: str = "Hello from the agent", to: str = "+" + CUSTOMER) -> dict[str, Any]:
-    return {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to, "type": "text",
-            "text": {"preview_url": False, "body": body}}
+    return {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": to,
+        "type": "text",
+        "text": {"preview_url": False, "body": body},
+    }
 
 
 def template_body(to: str = CUSTOMER) -> dict[str, Any]:
-    return {"messaging_product": "whatsapp", "recipient_type": "individual", "to": to, "type": "template",
-            "template": {"name": "ticket_update", "language": {"code": "en_US", "policy": "deterministic"},
-                         "components": [{"type": "body", "parameters": [{"type": "text", "text": "SUP-1"}]}]}}
+    return {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        "to": to,
+        "type": "template",
+        "template": {
+            "name": "ticket_update",
+            "language": {"code": "en_US", "policy": "deterministic"},
+            "components": [{"type": "body", "parameters": [{"type": "text", "text": "SUP-1"}]}],
+        },
+    }
 
 
 def post(sb: GraphSandbox, body: dict[str, Any], headers: dict[str, str] | None = None) -> requests.Response:
-    return requests.post(sb.messages_url(), json=body, headers=AUTH if headers is None else headers, timeout=5)
+    return requests.post(
+        sb.messages_url(), json=body, headers=AUTH if headers is None else headers, timeout=5
+    )
 
 
 def graph_error(r: requests.Response, status: int, code: int) -> dict[str, Any]:
@@ -173,6 +206,7 @@ def graph_error(r: requests.Response, status: int, code: int) -> dict[str, Any]:
 
 
 # -- auth, sends, validation --------------------------------------------------------------------
+
 
 def test_missing_and_wrong_token_are_401_graph_errors(graph):
     graph_error(post(graph, text_body(), headers={}), 401, 104)
@@ -210,18 +244,26 @@ def test_text_body_limit_is_4096(graph):
     assert len(graph.sent()) == 1
 
 
-@pytest.mark.parametrize("mutate, fragment", [
-    (lambda b: b.pop("messaging_product"), "messaging_product is required"),
-    (lambda b: b.update(messaging_product="sms"), "messaging_product"),
-    (lambda b: b.pop("to"), "to is required"),
-    (lambda b: b.update(type="hologram"), "Param type"),
-    (lambda b: b.update(type="image", image={"id": "1", "link": "https://x/y.jpg"}), "exactly one"),
-    (lambda b: b.update(type="image", image={"id": "1", "caption": "c" * 1025}), "1024"),
-    (lambda b: b.update(type="template", template={"name": "t"}), "language"),
-    (lambda b: b.update(type="interactive", interactive={"type": "button", "body": {"text": "b" * 1025},
-                                                         "action": {"buttons": []}}), "1024"),
-    (lambda b: b.update(type="reaction", reaction={"emoji": "👍"}), "message_id"),
-])
+@pytest.mark.parametrize(
+    "mutate, fragment",
+    [
+        (lambda b: b.pop("messaging_product"), "messaging_product is required"),
+        (lambda b: b.update(messaging_product="sms"), "messaging_product"),
+        (lambda b: b.pop("to"), "to is required"),
+        (lambda b: b.update(type="hologram"), "Param type"),
+        (lambda b: b.update(type="image", image={"id": "1", "link": "https://x/y.jpg"}), "exactly one"),
+        (lambda b: b.update(type="image", image={"id": "1", "caption": "c" * 1025}), "1024"),
+        (lambda b: b.update(type="template", template={"name": "t"}), "language"),
+        (
+            lambda b: b.update(
+                type="interactive",
+                interactive={"type": "button", "body": {"text": "b" * 1025}, "action": {"buttons": []}},
+            ),
+            "1024",
+        ),
+        (lambda b: b.update(type="reaction", reaction={"emoji": "👍"}), "message_id"),
+    ],
+)
 def test_invalid_sends_are_error_100(graph, mutate, fragment):
     graph.customer_wrote(CUSTOMER)
     body = text_body()
@@ -267,8 +309,9 @@ def test_observe_webhook_opens_the_window(graph):
     assert post(graph, text_body()).status_code == 200
 
 
-@pytest.mark.parametrize("code, status", [(130429, 429), (131056, 429), (80007, 429), (131026, 400),
-                                          (131052, 400), (131000, 500)])
+@pytest.mark.parametrize(
+    "code, status", [(130429, 429), (131056, 429), (80007, 429), (131026, 400), (131052, 400), (131000, 500)]
+)
 def test_injected_send_errors(graph, code, status):
     graph.customer_wrote(CUSTOMER)
     graph.fail_next_send(code, count=2)
@@ -306,14 +349,26 @@ def test_phone_number_node(graph):
     assert r.status_code == 200
     node = r.json()
     assert_matches("PhoneNumberInfo", node)
-    assert node == {"id": graph.phone_number_id, "display_phone_number": "+1 555-078-3881",
-                    "verified_name": "Wajira Sandbox", "quality_rating": "GREEN"}
-    r = requests.get(f"{graph.url}/v23.0/{graph.phone_number_id}?fields=name_status,quality_rating",
-                     headers=AUTH, timeout=5)
+    assert node == {
+        "id": graph.phone_number_id,
+        "display_phone_number": "+1 555-078-3881",
+        "verified_name": "Wajira Sandbox",
+        "quality_rating": "GREEN",
+    }
+    r = requests.get(
+        f"{graph.url}/v23.0/{graph.phone_number_id}?fields=name_status,quality_rating",
+        headers=AUTH,
+        timeout=5,
+    )
     assert r.json() == {"id": graph.phone_number_id, "name_status": "APPROVED", "quality_rating": "GREEN"}
-    graph_error(requests.get(f"{graph.url}/v23.0/{graph.phone_number_id}?fields=bogus", headers=AUTH, timeout=5),
-                400, 100)
-    graph_error(requests.get(f"{graph.url}/latest/{graph.phone_number_id}", headers=AUTH, timeout=5), 400, 100)
+    graph_error(
+        requests.get(f"{graph.url}/v23.0/{graph.phone_number_id}?fields=bogus", headers=AUTH, timeout=5),
+        400,
+        100,
+    )
+    graph_error(
+        requests.get(f"{graph.url}/latest/{graph.phone_number_id}", headers=AUTH, timeout=5), 400, 100
+    )
     assert graph.calls["GET /{version}/{phone_number_id}"] == 4
 
 
@@ -328,6 +383,7 @@ def test_fault_plan_speaks_graph(graph):
 
 
 # -- status webhooks ----------------------------------------------------------------------------
+
 
 def statuses_of(hits) -> list[dict[str, Any]]:
     out = []
@@ -349,7 +405,10 @@ def test_signed_status_callbacks_follow_a_send(wired):
     wamid = post(sb, text_body()).json()["messages"][0]["id"]
     statuses = statuses_of(receiver.wait_for(3))
     assert [(s["id"], s["status"], s["recipient_id"]) for s in statuses] == [
-        (wamid, "sent", CUSTOMER), (wamid, "delivered", CUSTOMER), (wamid, "read", CUSTOMER)]
+        (wamid, "sent", CUSTOMER),
+        (wamid, "delivered", CUSTOMER),
+        (wamid, "read", CUSTOMER),
+    ]
     assert sb.wait_statuses()
     assert [d["http_status"] for d in sb.status_deliveries()] == [200, 200, 200]
 
@@ -379,8 +438,9 @@ def test_fail_delivery_by_wamid_after_acceptance(receiver):
 
 
 def test_window_error_via_webhook(receiver):
-    with GraphSandbox(webhook_url=receiver.server.url, app_secret=SECRET, status_delay=0.01,
-                      window_error_via="webhook") as sb:
+    with GraphSandbox(
+        webhook_url=receiver.server.url, app_secret=SECRET, status_delay=0.01, window_error_via="webhook"
+    ) as sb:
         r = post(sb, text_body())
         assert r.status_code == 200
         assert sb.wait_statuses()
@@ -389,8 +449,9 @@ def test_window_error_via_webhook(receiver):
 
 
 def test_status_sequence_is_configurable(receiver):
-    with GraphSandbox(webhook_url=receiver.server.url, app_secret=SECRET, status_delay=0.01,
-                      status_sequence=("sent",)) as sb:
+    with GraphSandbox(
+        webhook_url=receiver.server.url, app_secret=SECRET, status_delay=0.01, status_sequence=("sent",)
+    ) as sb:
         sb.customer_wrote(CUSTOMER)
         post(sb, text_body())
         assert sb.wait_statuses()
@@ -399,14 +460,19 @@ def test_status_sequence_is_configurable(receiver):
 
 # -- media --------------------------------------------------------------------------------------
 
+
 def test_media_url_and_download(graph):
     data = b"%PDF-1.7 sandbox receipt"
     graph.add_media("1003383421387260", data, "application/pdf")
     r = requests.get(f"{graph.url}/v23.0/1003383421387260", headers=AUTH, timeout=5)
     assert r.status_code == 200, r.text
     info = r.json()
-    assert_matches(operation("/{Version}/{Media-ID}", "get")["responses"]["200"]["content"]["application/json"]["schema"],
-                   info)
+    assert_matches(
+        operation("/{Version}/{Media-ID}", "get")["responses"]["200"]["content"]["application/json"][
+            "schema"
+        ],
+        info,
+    )
     assert info["sha256"] == hashlib.sha256(data).hexdigest() and info["file_size"] == str(len(data))
     assert info["mime_type"] == "application/pdf" and info["messaging_product"] == "whatsapp"
     got = requests.get(info["url"], headers=AUTH, timeout=5)
@@ -439,6 +505,7 @@ def test_unknown_media_and_wrong_owner(graph):
 
 # -- control routes (for subprocess tests) ------------------------------------------------------
 
+
 def test_control_routes(graph):
     ctl = graph.url + "/_sandbox"
     assert requests.post(f"{ctl}/customer_wrote", json={"wa_id": CUSTOMER}, timeout=5).json() == {"ok": True}
@@ -452,7 +519,9 @@ def test_control_routes(graph):
     requests.post(f"{ctl}/faults/clear", timeout=5)
     post(graph, {"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.X"})
     encoded = base64.b64encode(b"abc").decode()
-    requests.post(f"{ctl}/media", json={"media_id": "9", "mime_type": "text/plain", "data_base64": encoded}, timeout=5)
+    requests.post(
+        f"{ctl}/media", json={"media_id": "9", "mime_type": "text/plain", "data_base64": encoded}, timeout=5
+    )
     assert requests.get(f"{graph.url}/v23.0/9", headers=AUTH, timeout=5).status_code == 200
     assert len(requests.get(f"{ctl}/sent", timeout=5).json()["sent"]) == 1
     assert requests.get(f"{ctl}/reads", timeout=5).json()["reads"][0]["message_id"] == "wamid.X"

@@ -27,7 +27,10 @@ from sandbox.jira.jqleval import parse_date
 
 EMAIL, TOKEN = "agent@example.com", "sandbox-api-token"
 REPO = Path(__file__).resolve().parents[2]
-SPEC_PATH = Path(os.environ.get("WAJIRA_SPECS_DIR", REPO.parent / "shared" / "specs")) / "jira-platform-v3.openapi.json"
+SPEC_PATH = (
+    Path(os.environ.get("WAJIRA_SPECS_DIR", REPO.parent / "shared" / "specs"))
+    / "jira-platform-v3.openapi.json"
+)
 
 
 def adf(text: str) -> dict:
@@ -55,13 +58,21 @@ def http(sandbox):
 def client(url: str, *, server_info: bool = False) -> jira.JIRA:
     # enhanced_search_issues is @cloud_api: without get_server_info the library does not know
     # it talks to Cloud and silently returns None, so search tests ask for serverInfo.
-    return jira.JIRA(server=url, basic_auth=(EMAIL, TOKEN), options={"rest_api_version": "3"},
-                     get_server_info=server_info, max_retries=0)
+    return jira.JIRA(
+        server=url,
+        basic_auth=(EMAIL, TOKEN),
+        options={"rest_api_version": "3"},
+        get_server_info=server_info,
+        max_retries=0,
+    )
 
 
-def create(http, url: str, project: str = "SUP", summary: str = "WhatsApp +49 151 ***", properties=None,
-           **fields) -> dict:
-    body = {"fields": {"project": {"key": project}, "issuetype": {"name": "Task"}, "summary": summary, **fields}}
+def create(
+    http, url: str, project: str = "SUP", summary: str = "WhatsApp +49 151 ***", properties=None, **fields
+) -> dict:
+    body = {
+        "fields": {"project": {"key": project}, "issuetype": {"name": "Task"}, "summary": summary, **fields}
+    }
     if properties is not None:
         body["properties"] = properties
     r = http.post(f"{url}/rest/api/3/issue", json=body)
@@ -76,6 +87,7 @@ def comment(http, url: str, key: str, text: str, **extra) -> dict:
 
 
 # -- a minimal OpenAPI 3.0 schema checker ($ref, allOf, types, properties, items, enum) --------
+
 
 @pytest.fixture(scope="module")
 def spec():
@@ -103,9 +115,18 @@ def _check(spec, inst, schema, path, errors) -> None:
     for key in ("anyOf", "oneOf"):
         if key in schema and all(schema_errors(spec, inst, s, path) for s in schema[key]):
             errors.append(f"{path}: matches none of {key}")
-    kinds = {"object": dict, "array": list, "string": str, "boolean": bool, "integer": int, "number": (int, float)}
+    kinds = {
+        "object": dict,
+        "array": list,
+        "string": str,
+        "boolean": bool,
+        "integer": int,
+        "number": (int, float),
+    }
     kind = schema.get("type")
-    if kind and (not isinstance(inst, kinds[kind]) or (kind in ("integer", "number") and isinstance(inst, bool))):
+    if kind and (
+        not isinstance(inst, kinds[kind]) or (kind in ("integer", "number") and isinstance(inst, bool))
+    ):
         errors.append(f"{path}: expected {kind}, got {type(inst).__name__} {inst!r:.60}")
         return
     if "enum" in schema and inst not in schema["enum"]:
@@ -137,6 +158,7 @@ def assert_matches_spec(spec, spec_path: str, method: str, response: requests.Re
 
 # -- auth -----------------------------------------------------------------------------------------
 
+
 def test_requests_without_valid_credentials_get_jira_style_401(sandbox, spec):
     url = sandbox.url
     for auth in (None, (EMAIL, "wrong-token"), ("other@example.com", TOKEN)):
@@ -160,6 +182,7 @@ def test_bearer_pat_is_accepted_when_configured():
 
 # -- identity and metadata, validated against the spec ---------------------------------------------
 
+
 def test_myself_server_info_and_project_metadata_match_the_spec(sandbox, http, spec):
     url = sandbox.url
     me = http.get(f"{url}/rest/api/3/myself")
@@ -182,7 +205,9 @@ def test_myself_server_info_and_project_metadata_match_the_spec(sandbox, http, s
 def test_seeded_project_offers_its_own_issue_types(sandbox):
     sandbox.add_project("HELP", "Help desk", issue_types=("Support",))
     j = client(sandbox.url)
-    issue = j.create_issue(fields={"project": {"key": "HELP"}, "issuetype": {"name": "Support"}, "summary": "x"})
+    issue = j.create_issue(
+        fields={"project": {"key": "HELP"}, "issuetype": {"name": "Support"}, "summary": "x"}
+    )
     assert issue.key == "HELP-1" and issue.fields.issuetype.name == "Support"
     with pytest.raises(jira.JIRAError) as err:
         j.create_issue(fields={"project": {"key": "HELP"}, "issuetype": {"name": "Task"}, "summary": "x"})
@@ -191,12 +216,19 @@ def test_seeded_project_offers_its_own_issue_types(sandbox):
 
 # -- issues -----------------------------------------------------------------------------------------
 
+
 def test_create_issue_through_the_jira_library(sandbox, spec, http):
     j = client(sandbox.url)
-    issue = j.create_issue(fields={
-        "project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "WhatsApp: Ana",
-        "labels": ["whatsapp"], "description": adf("first contact"), "customfield_10050": "+4915100000",
-    })
+    issue = j.create_issue(
+        fields={
+            "project": {"key": "SUP"},
+            "issuetype": {"name": "Task"},
+            "summary": "WhatsApp: Ana",
+            "labels": ["whatsapp"],
+            "description": adf("first contact"),
+            "customfield_10050": "+4915100000",
+        }
+    )
     assert (issue.key, issue.id) == ("SUP-1", "10000")
     assert issue.fields.summary == "WhatsApp: Ana" and issue.fields.labels == ["whatsapp"]
     assert issue.fields.status.statusCategory.key == "new"
@@ -213,15 +245,41 @@ def test_create_issue_through_the_jira_library(sandbox, spec, http):
     assert v2.json()["fields"]["description"] == "first contact"  # v2 shows text; the lookup ignores case
 
 
-@pytest.mark.parametrize("fields, field", [
-    ({"project": {"key": "SUP"}, "issuetype": {"name": "Task"}}, "summary"),
-    ({"issuetype": {"name": "Task"}, "summary": "s"}, "project"),
-    ({"project": {"key": "SUP"}, "summary": "s"}, "issuetype"),
-    ({"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "s", "labels": ["two words"]}, "labels"),
-    ({"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "s", "description": "plain"}, "description"),
-    ({"project": {"key": "SUP"}, "issuetype": {"name": "Task"}, "summary": "s", "priority": {"name": "High"}},
-     "priority"),
-])
+@pytest.mark.parametrize(
+    "fields, field",
+    [
+        ({"project": {"key": "SUP"}, "issuetype": {"name": "Task"}}, "summary"),
+        ({"issuetype": {"name": "Task"}, "summary": "s"}, "project"),
+        ({"project": {"key": "SUP"}, "summary": "s"}, "issuetype"),
+        (
+            {
+                "project": {"key": "SUP"},
+                "issuetype": {"name": "Task"},
+                "summary": "s",
+                "labels": ["two words"],
+            },
+            "labels",
+        ),
+        (
+            {
+                "project": {"key": "SUP"},
+                "issuetype": {"name": "Task"},
+                "summary": "s",
+                "description": "plain",
+            },
+            "description",
+        ),
+        (
+            {
+                "project": {"key": "SUP"},
+                "issuetype": {"name": "Task"},
+                "summary": "s",
+                "priority": {"name": "High"},
+            },
+            "priority",
+        ),
+    ],
+)
 def test_invalid_issue_creation_is_refused_per_field(sandbox, http, spec, fields, field):
     r = http.post(f"{sandbox.url}/rest/api/3/issue", json={"fields": fields})
     assert r.status_code == 400
@@ -245,7 +303,9 @@ def test_issue_properties_round_trip(sandbox, http, spec):
     assert http.put(f"{sandbox.url}/rest/api/3/issue/{key}/properties/other", json=[1, 2]).status_code == 201
     assert http.put(f"{sandbox.url}/rest/api/3/issue/{key}/properties/other", json=[3]).status_code == 200
     assert http.get(f"{sandbox.url}/rest/api/3/issue/{key}/properties/missing").status_code == 404
-    got = http.get(f"{sandbox.url}/rest/api/3/issue/{key}", params={"fields": "summary", "properties": "other"})
+    got = http.get(
+        f"{sandbox.url}/rest/api/3/issue/{key}", params={"fields": "summary", "properties": "other"}
+    )
     assert got.json()["properties"] == {"other": [3]}
     assert sandbox.issue(key)["properties"] == {"wajira": {"phone": "491510"}, "other": [3]}
 
@@ -253,25 +313,34 @@ def test_issue_properties_round_trip(sandbox, http, spec):
 def test_edit_issue_updates_fields_and_the_updated_time(sandbox, http):
     key = create(http, sandbox.url, labels=["whatsapp"])["key"]
     before = sandbox.issue(key)["updated_ms"]
-    r = http.put(f"{sandbox.url}/rest/api/3/issue/{key}",
-                 json={"fields": {"summary": "renamed"}, "update": {"labels": [{"add": "ai-paused"}]}})
+    r = http.put(
+        f"{sandbox.url}/rest/api/3/issue/{key}",
+        json={"fields": {"summary": "renamed"}, "update": {"labels": [{"add": "ai-paused"}]}},
+    )
     assert r.status_code == 204
     stored = sandbox.issue(key)
     assert (stored["summary"], stored["labels"]) == ("renamed", ["whatsapp", "ai-paused"])
     assert stored["updated_ms"] > before
-    bad = http.put(f"{sandbox.url}/rest/api/3/issue/{key}", json={"update": {"labels": [{"add": "has space"}]}})
+    bad = http.put(
+        f"{sandbox.url}/rest/api/3/issue/{key}", json={"update": {"labels": [{"add": "has space"}]}}
+    )
     assert bad.status_code == 400 and "labels" in bad.json()["errors"]
 
 
 # -- comments -----------------------------------------------------------------------------------------
 
+
 def test_v3_comment_with_properties_and_internal_notes(sandbox, http, spec):
     url = sandbox.url
     key = create(http, url)["key"]
     before = sandbox.issue(key)["updated_ms"]
-    r = http.post(f"{url}/rest/api/3/issue/{key}/comment",
-                  json={"body": adf("[WhatsApp] Ana: hi"),
-                        "properties": [{"key": "wajira", "value": {"kind": "customer", "wamid": "w1"}}]})
+    r = http.post(
+        f"{url}/rest/api/3/issue/{key}/comment",
+        json={
+            "body": adf("[WhatsApp] Ana: hi"),
+            "properties": [{"key": "wajira", "value": {"kind": "customer", "wamid": "w1"}}],
+        },
+    )
     assert r.status_code == 201
     assert r.json()["id"] == "10000" and r.json()["jsdPublic"] is True
     assert_matches_spec(spec, "/rest/api/3/issue/{issueIdOrKey}/comment", "POST", r)
@@ -287,7 +356,9 @@ def test_v3_comment_with_properties_and_internal_notes(sandbox, http, spec):
     j = client(url)
     internal = j.add_comment(key, adf("internal only"), is_internal=True)  # JSM's property
     assert internal.raw["jsdPublic"] is False
-    agent_id = sandbox.add_agent_comment(key, "Hello from support", visibility={"type": "role", "value": "Developers"})
+    agent_id = sandbox.add_agent_comment(
+        key, "Hello from support", visibility={"type": "role", "value": "Developers"}
+    )
     note_id = sandbox.add_agent_comment(key, "psst", internal=True)
     stored = {c["id"]: c for c in sandbox.comments(key)}
     assert stored[agent_id]["author"] == {"accountId": "agent-agent-smith", "displayName": "Agent Smith"}
@@ -297,11 +368,23 @@ def test_v3_comment_with_properties_and_internal_notes(sandbox, http, spec):
     assert stored["10000"]["body"] == adf("[WhatsApp] Ana: hi")
 
 
-@pytest.mark.parametrize("version, body", [
-    (3, "a plain string"),
-    (3, {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": ""}]}]}),
-    (3, {"type": "paragraph", "content": []}), (2, adf("v2 wants a string")), (2, "   "),
-])
+@pytest.mark.parametrize(
+    "version, body",
+    [
+        (3, "a plain string"),
+        (
+            3,
+            {
+                "type": "doc",
+                "version": 1,
+                "content": [{"type": "paragraph", "content": [{"type": "text", "text": ""}]}],
+            },
+        ),
+        (3, {"type": "paragraph", "content": []}),
+        (2, adf("v2 wants a string")),
+        (2, "   "),
+    ],
+)
 def test_comment_bodies_of_the_wrong_kind_are_refused(sandbox, http, version, body):
     key = create(http, sandbox.url)["key"]
     r = http.post(f"{sandbox.url}/rest/api/{version}/issue/{key}/comment", json={"body": body})
@@ -325,8 +408,10 @@ def test_comment_paging_with_expand_properties(sandbox, http, spec):
         comment(http, url, key, f"message {n}", properties=[{"key": "wajira", "value": {"n": n}}])
     seen, start = [], 0
     while True:
-        r = http.get(f"{url}/rest/api/3/issue/{key}/comment",
-                     params={"startAt": start, "maxResults": 3, "orderBy": "created", "expand": "properties"})
+        r = http.get(
+            f"{url}/rest/api/3/issue/{key}/comment",
+            params={"startAt": start, "maxResults": 3, "orderBy": "created", "expand": "properties"},
+        )
         assert_matches_spec(spec, "/rest/api/3/issue/{issueIdOrKey}/comment", "GET", r)
         page = r.json()
         assert page["total"] == 7 and page["startAt"] == start and page["maxResults"] == 3
@@ -335,7 +420,9 @@ def test_comment_paging_with_expand_properties(sandbox, http, spec):
         if start >= page["total"]:
             break
     assert seen == [([{"key": "wajira", "value": {"n": n}}], f"message {n}") for n in range(7)]
-    newest = http.get(f"{url}/rest/api/3/issue/{key}/comment", params={"orderBy": "-created", "maxResults": 1})
+    newest = http.get(
+        f"{url}/rest/api/3/issue/{key}/comment", params={"orderBy": "-created", "maxResults": 1}
+    )
     assert newest.json()["comments"][0]["id"] == "10006"
     assert "properties" not in newest.json()["comments"][0]  # only with expand=properties
     assert http.get(f"{url}/rest/api/3/issue/{key}/comment", params={"orderBy": "updated"}).status_code == 400
@@ -356,6 +443,7 @@ def test_comment_page_size_is_capped():
 
 # -- search -----------------------------------------------------------------------------------------
 
+
 def test_enhanced_search_pages_with_next_page_token_and_no_total(sandbox, http, spec):
     url = sandbox.url
     keys = [create(http, url, project="SRCH", summary=f"s{n}", labels=["whatsapp"])["key"] for n in range(5)]
@@ -365,8 +453,9 @@ def test_enhanced_search_pages_with_next_page_token_and_no_total(sandbox, http, 
     jql = "project = SRCH AND labels = whatsapp ORDER BY created ASC"
     found, token = [], None
     while True:
-        page = j.enhanced_search_issues(jql, nextPageToken=token, maxResults=2, fields=["summary", "updated"],
-                                        json_result=True)
+        page = j.enhanced_search_issues(
+            jql, nextPageToken=token, maxResults=2, fields=["summary", "updated"], json_result=True
+        )
         assert "total" not in page
         found += [(i["key"], i["fields"]["summary"]) for i in page["issues"]]
         token = page.get("nextPageToken")
@@ -381,7 +470,9 @@ def test_enhanced_search_pages_with_next_page_token_and_no_total(sandbox, http, 
     assert [i["key"] for i in r.json()["issues"]] == keys and r.json()["isLast"] is True
     first = http.get(f"{url}/rest/api/3/search/jql", params={"jql": jql, "maxResults": 2}).json()
     for token in (first["nextPageToken"], "not-a-token"):  # a token only continues the query that made it
-        bogus = http.get(f"{url}/rest/api/3/search/jql", params={"jql": "project = OTHER", "nextPageToken": token})
+        bogus = http.get(
+            f"{url}/rest/api/3/search/jql", params={"jql": "project = OTHER", "nextPageToken": token}
+        )
         assert bogus.status_code == 400
 
 
@@ -399,30 +490,49 @@ def test_search_truncates_inline_comments_so_callers_must_page():
         key = create(s, sb.url)["key"]
         for n in range(5):
             comment(s, sb.url, key, f"c{n}")
-        hit = s.get(f"{sb.url}/rest/api/3/search/jql",
-                    params={"jql": f"key = {key}", "fields": "comment,updated"}).json()["issues"][0]
+        hit = s.get(
+            f"{sb.url}/rest/api/3/search/jql", params={"jql": f"key = {key}", "fields": "comment,updated"}
+        ).json()["issues"][0]
         inline = hit["fields"]["comment"]
-        assert (inline["total"], len(inline["comments"]), inline["maxResults"], inline["startAt"]) == (5, 3, 3, 0)
-        rest = s.get(f"{sb.url}/rest/api/3/issue/{key}/comment", params={"startAt": 3, "orderBy": "created"}).json()
+        assert (inline["total"], len(inline["comments"]), inline["maxResults"], inline["startAt"]) == (
+            5,
+            3,
+            3,
+            0,
+        )
+        rest = s.get(
+            f"{sb.url}/rest/api/3/issue/{key}/comment", params={"startAt": 3, "orderBy": "created"}
+        ).json()
         assert [c["id"] for c in inline["comments"] + rest["comments"]] == [str(10000 + n) for n in range(5)]
 
 
 def test_search_properties_and_reconcile_issues(sandbox, http):
     created = create(http, sandbox.url, properties=[{"key": "wajira", "value": {"v": 1}}])
-    r = http.get(f"{sandbox.url}/rest/api/3/search/jql",
-                 params={"jql": "project = SUP", "fields": "summary", "properties": "wajira",
-                         "reconcileIssues": created["id"]})
+    r = http.get(
+        f"{sandbox.url}/rest/api/3/search/jql",
+        params={
+            "jql": "project = SUP",
+            "fields": "summary",
+            "properties": "wajira",
+            "reconcileIssues": created["id"],
+        },
+    )
     assert r.json()["issues"][0]["properties"] == {"wajira": {"v": 1}}
-    too_many = http.get(f"{sandbox.url}/rest/api/3/search/jql",
-                        params={"jql": "project = SUP", "properties": "a,b,c,d,e,f"})
+    too_many = http.get(
+        f"{sandbox.url}/rest/api/3/search/jql", params={"jql": "project = SUP", "properties": "a,b,c,d,e,f"}
+    )
     assert too_many.status_code == 400
 
 
 @pytest.mark.parametrize("version", [2, 3])
 @pytest.mark.parametrize("method", ["GET", "POST"])
 def test_classic_search_is_gone_on_cloud(sandbox, http, version, method):
-    r = http.request(method, f"{sandbox.url}/rest/api/{version}/search", params={"jql": "project = SUP"},
-                     json={"jql": "project = SUP"} if method == "POST" else None)
+    r = http.request(
+        method,
+        f"{sandbox.url}/rest/api/{version}/search",
+        params={"jql": "project = SUP"},
+        json={"jql": "project = SUP"} if method == "POST" else None,
+    )
     assert r.status_code == 410
     assert "/rest/api/3/search/jql" in r.json()["errorMessages"][0]
 
@@ -432,11 +542,22 @@ def test_server_deployment_keeps_classic_search_and_has_no_v3():
         s = requests.Session()
         s.auth = (EMAIL, TOKEN)
         for n in range(3):
-            r = s.post(f"{sb.url}/rest/api/2/issue", json={"fields": {
-                "project": {"key": "DC"}, "issuetype": {"name": "Task"}, "summary": f"s{n}", "description": "text"}})
+            r = s.post(
+                f"{sb.url}/rest/api/2/issue",
+                json={
+                    "fields": {
+                        "project": {"key": "DC"},
+                        "issuetype": {"name": "Task"},
+                        "summary": f"s{n}",
+                        "description": "text",
+                    }
+                },
+            )
             assert r.status_code == 201, r.text
-        page = s.get(f"{sb.url}/rest/api/2/search", params={"jql": "project = DC ORDER BY key", "startAt": 1,
-                                                            "maxResults": 1, "fields": "summary"}).json()
+        page = s.get(
+            f"{sb.url}/rest/api/2/search",
+            params={"jql": "project = DC ORDER BY key", "startAt": 1, "maxResults": 1, "fields": "summary"},
+        ).json()
         assert (page["total"], page["startAt"], page["maxResults"]) == (3, 1, 1)
         assert [i["key"] for i in page["issues"]] == ["DC-2"]
         assert s.get(f"{sb.url}/rest/api/2/serverInfo").json()["deploymentType"] == "Server"
@@ -445,8 +566,16 @@ def test_server_deployment_keeps_classic_search_and_has_no_v3():
 
 
 def test_search_refuses_bad_and_unbounded_jql(sandbox, http):
-    for jql in ("project = ", "ORDER BY updated", "", "nosuchfield = 1", "labels > x",
-                "updated > \"2026-01-01 10:00:00\"", "key = SUP-404", "statusCategory = Sleeping"):
+    for jql in (
+        "project = ",
+        "ORDER BY updated",
+        "",
+        "nosuchfield = 1",
+        "labels > x",
+        'updated > "2026-01-01 10:00:00"',
+        "key = SUP-404",
+        "statusCategory = Sleeping",
+    ):
         r = http.get(f"{sandbox.url}/rest/api/3/search/jql", params={"jql": jql})
         assert r.status_code == 400, jql
         assert r.json()["errorMessages"] and r.json()["errors"] == {}
@@ -502,6 +631,7 @@ def test_jql_status_category_reporter_and_boolean_logic(sandbox, http):
 
 # -- workflow, attachments, links ---------------------------------------------------------------------
 
+
 def test_transitions_by_name_through_the_jira_library(sandbox, http, spec):
     key = create(http, sandbox.url)["key"]
     r = http.get(f"{sandbox.url}/rest/api/3/issue/{key}/transitions")
@@ -509,7 +639,10 @@ def test_transitions_by_name_through_the_jira_library(sandbox, http, spec):
     assert [t["name"] for t in r.json()["transitions"]] == ["Start Progress", "Done"]
     j = client(sandbox.url)
     j.transition_issue(key, "Start Progress")
-    assert (sandbox.issue(key)["status"], sandbox.issue(key)["statusCategory"]) == ("In Progress", "indeterminate")
+    assert (sandbox.issue(key)["status"], sandbox.issue(key)["statusCategory"]) == (
+        "In Progress",
+        "indeterminate",
+    )
     j.transition_issue(key, "Done")
     assert sandbox.issue(key)["statusCategory"] == "done"
     assert [t["name"] for t in j.transitions(key)] == ["Reopen"]
@@ -524,12 +657,19 @@ def test_attachments_need_the_xsrf_header_and_keep_bytes(sandbox, http, spec):
     data = bytes(range(256)) + b"\r\n--not-a-boundary\r\n\r\n"
     refused = http.post(f"{sandbox.url}/rest/api/3/issue/{key}/attachments", files={"file": ("a.bin", data)})
     assert refused.status_code == 403
-    r = http.post(f"{sandbox.url}/rest/api/3/issue/{key}/attachments", headers={"X-Atlassian-Token": "no-check"},
-                  files={"file": ("photo.jpg", data, "image/jpeg")})
+    r = http.post(
+        f"{sandbox.url}/rest/api/3/issue/{key}/attachments",
+        headers={"X-Atlassian-Token": "no-check"},
+        files={"file": ("photo.jpg", data, "image/jpeg")},
+    )
     assert r.status_code == 200
     assert_matches_spec(spec, "/rest/api/3/issue/{issueIdOrKey}/attachments", "POST", r)
-    assert [(a["filename"], a["size"], a["mimeType"]) for a in r.json()] == [("photo.jpg", len(data), "image/jpeg")]
-    client(sandbox.url).add_attachment(key, attachment=__import__("io").BytesIO(b"%PDF-1"), filename="doc.pdf")
+    assert [(a["filename"], a["size"], a["mimeType"]) for a in r.json()] == [
+        ("photo.jpg", len(data), "image/jpeg")
+    ]
+    client(sandbox.url).add_attachment(
+        key, attachment=__import__("io").BytesIO(b"%PDF-1"), filename="doc.pdf"
+    )
     stored = sandbox.attachments(key)
     assert [(a["filename"], a["bytes"]) for a in stored] == [("photo.jpg", data), ("doc.pdf", b"%PDF-1")]
     content = http.get(r.json()[0]["content"])
@@ -543,12 +683,15 @@ def test_issue_links(sandbox, http):
     assert sandbox.issue(a)["links"] == [{"type": "Relates", "inward": a, "outward": b}]
     links = http.get(f"{sandbox.url}/rest/api/3/issue/{b}", params={"fields": "issuelinks"}).json()
     assert links["fields"]["issuelinks"][0]["outwardIssue"]["key"] == a
-    r = http.post(f"{sandbox.url}/rest/api/3/issueLink", json={"type": {"name": "Nope"}, "inwardIssue": {"key": a},
-                                                               "outwardIssue": {"key": b}})
+    r = http.post(
+        f"{sandbox.url}/rest/api/3/issueLink",
+        json={"type": {"name": "Nope"}, "inwardIssue": {"key": a}, "outwardIssue": {"key": b}},
+    )
     assert r.status_code == 404
 
 
 # -- faults, call counting, control routes ---------------------------------------------------------
+
 
 def test_429_with_retry_after_from_the_fault_plan(sandbox, http):
     key = create(http, sandbox.url)["key"]
@@ -557,7 +700,9 @@ def test_429_with_retry_after_from_the_fault_plan(sandbox, http):
     assert r.status_code == 429 and r.headers["Retry-After"] == "7"
     assert r.json()["errorMessages"]
     assert http.get(f"{sandbox.url}/rest/api/3/myself").status_code == 200  # other paths unaffected
-    assert http.post(f"{sandbox.url}/rest/api/3/issue/{key}/comment", json={"body": adf("x")}).status_code == 201
+    assert (
+        http.post(f"{sandbox.url}/rest/api/3/issue/{key}/comment", json={"body": adf("x")}).status_code == 201
+    )
     sandbox.faults.fail_next(429, retry_after=1)
     with pytest.raises(jira.JIRAError) as err:
         client(sandbox.url).issue(key)
@@ -576,7 +721,11 @@ def test_fault_plan_counts_latency_and_clear():
     plan = FaultPlan()
     plan.fail_next(500, 2, path_regex="^/a")
     assert plan.check("GET", "/b") is None
-    assert [plan.check("GET", "/a").status, plan.check("GET", "/a").status, plan.check("GET", "/a")] == [500, 500, None]
+    assert [plan.check("GET", "/a").status, plan.check("GET", "/a").status, plan.check("GET", "/a")] == [
+        500,
+        500,
+        None,
+    ]
     plan.set_latency(0.05)
     started = time.monotonic()
     assert plan.check("GET", "/x") is None
@@ -596,8 +745,9 @@ def test_concurrent_writes_get_unique_ids_and_latency_runs_in_parallel(sandbox, 
     sandbox.faults.set_latency(0.1)
 
     def post(n: int) -> int:
-        return requests.post(f"{sandbox.url}/rest/api/3/issue/{key}/comment", json={"body": adf(f"m{n}")},
-                             auth=(EMAIL, TOKEN)).status_code
+        return requests.post(
+            f"{sandbox.url}/rest/api/3/issue/{key}/comment", json={"body": adf(f"m{n}")}, auth=(EMAIL, TOKEN)
+        ).status_code
 
     started = time.monotonic()
     with ThreadPoolExecutor(30) as pool:
@@ -623,8 +773,13 @@ def test_calls_are_counted_by_route_template(sandbox, http):
 def test_control_routes_over_http(sandbox, http):
     url = sandbox.url
     key = create(http, url)["key"]
-    assert requests.post(f"{url}/_sandbox/faults", json={"status": 429, "count": 2, "retry_after": 3,
-                                                         "path_regex": "myself"}).status_code == 204
+    assert (
+        requests.post(
+            f"{url}/_sandbox/faults",
+            json={"status": 429, "count": 2, "retry_after": 3, "path_regex": "myself"},
+        ).status_code
+        == 204
+    )
     assert [http.get(f"{url}/rest/api/3/myself").status_code for _ in range(3)] == [429, 429, 200]
     requests.post(f"{url}/_sandbox/faults", json={"status": 503, "for_seconds": 30})
     assert http.get(f"{url}/rest/api/3/myself").status_code == 503
@@ -639,7 +794,9 @@ def test_control_routes_over_http(sandbox, http):
     assert requests.post(f"{url}/_sandbox/reset").status_code == 204
     assert requests.get(f"{url}/_sandbox/state").json() == {"issues": []}
     assert requests.get(f"{url}/_sandbox/calls").json() == {}
-    assert requests.post(f"{url}/_sandbox/agent-comment", json={"key": "NOPE-1", "text": "x"}).status_code == 400
+    assert (
+        requests.post(f"{url}/_sandbox/agent-comment", json={"key": "NOPE-1", "text": "x"}).status_code == 400
+    )
 
 
 def test_advance_clock_moves_write_times(sandbox, http):
@@ -650,8 +807,12 @@ def test_advance_clock_moves_write_times(sandbox, http):
 
 
 def test_standalone_process_prints_its_url():
-    proc = subprocess.Popen([sys.executable, "-m", "sandbox.jira", "--port", "0", "--email", "e@x",
-                             "--api-token", "t"], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sandbox.jira", "--port", "0", "--email", "e@x", "--api-token", "t"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = proc.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:")
@@ -663,18 +824,32 @@ def test_standalone_process_prints_its_url():
 
 # -- the JQL parser on its own ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("jql", [
-    "project = SUP AND labels in (whatsapp, \"two words\") ORDER BY updated ASC, key DESC",
-    "(project = A OR project = B) AND NOT statusCategory != Done",
-    "reporter = currentUser() && updated > 1700000000000 || key = A-1",
-    "issuekey in (A-1, A-2) order by created desc",
-])
+
+@pytest.mark.parametrize(
+    "jql",
+    [
+        'project = SUP AND labels in (whatsapp, "two words") ORDER BY updated ASC, key DESC',
+        "(project = A OR project = B) AND NOT statusCategory != Done",
+        "reporter = currentUser() && updated > 1700000000000 || key = A-1",
+        "issuekey in (A-1, A-2) order by created desc",
+    ],
+)
 def test_jql_parser_accepts_the_poller_subset(jql):
     assert parse(jql).where is not None
 
 
-@pytest.mark.parametrize("jql", ["project =", "project SUP", "(project = SUP", "labels = and", 'project = "open',
-                                 "a & b", "project = SUP ORDER updated"])
+@pytest.mark.parametrize(
+    "jql",
+    [
+        "project =",
+        "project SUP",
+        "(project = SUP",
+        "labels = and",
+        'project = "open',
+        "a & b",
+        "project = SUP ORDER updated",
+    ],
+)
 def test_jql_parser_rejects_bad_syntax_with_jira_wording(jql):
     with pytest.raises(JqlError, match="JQL"):
         parse(jql)
@@ -683,7 +858,9 @@ def test_jql_parser_rejects_bad_syntax_with_jira_wording(jql):
 def test_jql_dates_have_minute_precision_in_the_given_zone():
     ms = parse_date("2026-11-21 12:03", "Pacific/Kiritimati", now_ms=0)
     assert ms == int(datetime(2026, 11, 20, 22, 3, tzinfo=timezone.utc).timestamp() * 1000)
-    assert parse_date("2026/11/21", "UTC", 0) == int(datetime(2026, 11, 21, tzinfo=timezone.utc).timestamp() * 1000)
+    assert parse_date("2026/11/21", "UTC", 0) == int(
+        datetime(2026, 11, 21, tzinfo=timezone.utc).timestamp() * 1000
+    )
     assert parse_date("-1d 2h", "UTC", now_ms=100_000_000) == 100_000_000 - 93_600_000
     with pytest.raises(JqlError):
         parse_date("2026-11-21 12:03:49", "UTC", 0)

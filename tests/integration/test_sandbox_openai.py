@@ -30,8 +30,10 @@ def client(ai):
 
 
 def ask(client, text: str = "Where is my order SUP-12?", **kw):
-    messages = [{"role": "system", "content": "You answer customers of ACME."},
-                {"role": "user", "content": text}]
+    messages = [
+        {"role": "system", "content": "You answer customers of ACME."},
+        {"role": "user", "content": text},
+    ]
     return client.chat.completions.create(model=MODEL, messages=messages, **kw)
 
 
@@ -40,7 +42,9 @@ def test_round_trip_through_the_sdk(ai, client):
     assert answer.object == "chat.completion" and answer.model == MODEL and answer.id.startswith("chatcmpl-")
     [choice] = answer.choices
     assert choice.index == 0 and choice.finish_reason == "stop" and choice.message.role == "assistant"
-    assert choice.message.content == 'Thanks! About "Where is my order SUP-12?": an agent will confirm shortly.'
+    assert (
+        choice.message.content == 'Thanks! About "Where is my order SUP-12?": an agent will confirm shortly.'
+    )
     usage = answer.usage
     assert usage.prompt_tokens > 0 and usage.completion_tokens > 0
     assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens

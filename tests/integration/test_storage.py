@@ -15,8 +15,17 @@ import peewee
 import pytest
 
 from bot.rules.events import InboundMessage, OtherEvent, ParsedBatch, StatusEvent
-from storage import (SCHEMA_VERSION, InboundQueue, Leases, MappingExists, Mappings,
-                     StorageUnavailable, migrate, open_database, ping)
+from storage import (
+    SCHEMA_VERSION,
+    InboundQueue,
+    Leases,
+    MappingExists,
+    Mappings,
+    StorageUnavailable,
+    migrate,
+    open_database,
+    ping,
+)
 from storage.db import dialect
 from storage.models import ALL_MODELS
 from tests.dbs import ENV_VARS, engine_params, server_url
@@ -38,23 +47,44 @@ def clock():
     return Clock()
 
 
-def message(wamid: str, key: str = "+525512345678", ts: int = 1_700_000_000,
-            text: str = "hola", name: str | None = "Ana") -> InboundMessage:
-    raw = {"from": key.lstrip("+"), "id": wamid, "timestamp": str(ts), "type": "text",
-           "text": {"body": text}}
-    return InboundMessage(wamid=wamid, conversation_key=key, wa_id=key.lstrip("+"),
-                          user_id=None, phone_number_id="1001", display_phone_number="15550001",
-                          profile_name=name, timestamp=ts, kind="text", raw=raw)
+def message(
+    wamid: str,
+    key: str = "+525512345678",
+    ts: int = 1_700_000_000,
+    text: str = "hola",
+    name: str | None = "Ana",
+) -> InboundMessage:
+    raw = {"from": key.lstrip("+"), "id": wamid, "timestamp": str(ts), "type": "text", "text": {"body": text}}
+    return InboundMessage(
+        wamid=wamid,
+        conversation_key=key,
+        wa_id=key.lstrip("+"),
+        user_id=None,
+        phone_number_id="1001",
+        display_phone_number="15550001",
+        profile_name=name,
+        timestamp=ts,
+        kind="text",
+        raw=raw,
+    )
 
 
 def status(wamid: str, value: str) -> StatusEvent:
-    return StatusEvent(wamid=wamid, status=value, timestamp=1_700_000_000, recipient_id="52155",
-                       phone_number_id="1001", errors=(), raw={"id": wamid, "status": value})
+    return StatusEvent(
+        wamid=wamid,
+        status=value,
+        timestamp=1_700_000_000,
+        recipient_id="52155",
+        phone_number_id="1001",
+        errors=(),
+        raw={"id": wamid, "status": value},
+    )
 
 
 def other(n: int) -> OtherEvent:
-    return OtherEvent(field="smb_message_echoes", dedupe_key=f"{n:064x}", phone_number_id="1001",
-                      raw={"n": n})
+    return OtherEvent(
+        field="smb_message_echoes", dedupe_key=f"{n:064x}", phone_number_id="1001", raw={"n": n}
+    )
 
 
 def run_threads(db, count: int, work) -> list:
@@ -84,6 +114,7 @@ def run_threads(db, count: int, work) -> list:
 
 # -- schema -----------------------------------------------------------------------------------
 
+
 def test_migrate_creates_every_table_and_is_idempotent(db):
     assert migrate(db) == SCHEMA_VERSION
     assert migrate(db) == SCHEMA_VERSION
@@ -112,32 +143,50 @@ def test_models_match_the_tables(db):
 
 def test_mapping_table_keeps_the_seed_layout(db):
     columns = {c.name: c for c in db.get_columns("whatsapp_ticket_mapping")}
-    assert list(columns) == ["id", "phone_number", "issue_key", "service_id", "user_id",
-                             "created_at", "updated_at"]
+    assert list(columns) == [
+        "id",
+        "phone_number",
+        "issue_key",
+        "service_id",
+        "user_id",
+        "created_at",
+        "updated_at",
+    ]
     assert columns["id"].primary_key
     assert [n for n, c in columns.items() if c.null] == ["user_id"]
     assert "char" in columns["phone_number"].data_type.lower()
     assert any(t in columns["created_at"].data_type.lower() for t in ("timestamp", "datetime"))
-    indexes = {tuple(i.columns): i.unique
-               for i in db.get_indexes("whatsapp_ticket_mapping") if i.columns != ["id"]}
-    assert indexes == {("phone_number",): True, ("issue_key",): False,
-                       ("user_id", "service_id"): False}
+    indexes = {
+        tuple(i.columns): i.unique for i in db.get_indexes("whatsapp_ticket_mapping") if i.columns != ["id"]
+    }
+    assert indexes == {("phone_number",): True, ("issue_key",): False, ("user_id", "service_id"): False}
 
 
 # -- inbound queue ----------------------------------------------------------------------------
 
+
 def test_store_batch_ignores_redeliveries(db, clock):
     queue = InboundQueue(db, clock=clock)
-    batch = ParsedBatch(messages=(message("w1"), message("w2"), message("w1")),
-                        statuses=(status("o1", "sent"), status("o1", "delivered")),
-                        others=(other(1),))
+    batch = ParsedBatch(
+        messages=(message("w1"), message("w2"), message("w1")),
+        statuses=(status("o1", "sent"), status("o1", "delivered")),
+        others=(other(1),),
+    )
     first = queue.store_batch(batch)
-    assert (first.messages_new, first.messages_duplicate, first.statuses_new,
-            first.others_new) == (2, 1, 2, 1)
+    assert (first.messages_new, first.messages_duplicate, first.statuses_new, first.others_new) == (
+        2,
+        1,
+        2,
+        1,
+    )
     for _ in range(2):
         again = queue.store_batch(batch)
-        assert (again.messages_new, again.messages_duplicate, again.statuses_new,
-                again.others_new) == (0, 3, 0, 0)
+        assert (again.messages_new, again.messages_duplicate, again.statuses_new, again.others_new) == (
+            0,
+            3,
+            0,
+            0,
+        )
     assert [m.wamid for m in queue.pending_for("+525512345678")] == ["w1", "w2"]
     assert queue.statuses_for("o1") == ["sent", "delivered"]
     assert db.execute_sql("SELECT COUNT(*) FROM webhook_event").fetchone()[0] == 1
@@ -146,8 +195,9 @@ def test_store_batch_ignores_redeliveries(db, clock):
 
 def test_large_batch_is_one_quick_transaction(db, clock):
     queue = InboundQueue(db, clock=clock)
-    batch = ParsedBatch(messages=tuple(message(f"w{i:04d}", key=f"+52{i % 50}", ts=1000 + i)
-                                       for i in range(1000)))
+    batch = ParsedBatch(
+        messages=tuple(message(f"w{i:04d}", key=f"+52{i % 50}", ts=1000 + i) for i in range(1000))
+    )
     started = time.monotonic()
     assert queue.store_batch(batch).messages_new == 1000
     assert time.monotonic() - started < 10
@@ -161,16 +211,28 @@ def test_queued_message_round_trips_unicode(db, clock):
     (row,) = queue.pending_for("+525512345678")
     assert row.raw["text"]["body"] == text
     assert row.profile_name == "Zoë 🌵"
-    assert (row.wamid, row.kind, row.timestamp, row.attempts, row.started) == \
-        ("w1", "text", 1_700_000_000, 0, 0)
+    assert (row.wamid, row.kind, row.timestamp, row.attempts, row.started) == (
+        "w1",
+        "text",
+        1_700_000_000,
+        0,
+        0,
+    )
     assert row.next_attempt_at == clock.now and row.last_error is None
 
 
 def test_pending_for_orders_by_meta_timestamp_then_arrival(db, clock):
     queue = InboundQueue(db, clock=clock)
     queue.store_batch(ParsedBatch(messages=(message("late", ts=300), message("b", ts=100))))
-    queue.store_batch(ParsedBatch(messages=(message("early", ts=50), message("c", ts=100),
-                                            message("other", key="+15550000000", ts=1))))
+    queue.store_batch(
+        ParsedBatch(
+            messages=(
+                message("early", ts=50),
+                message("c", ts=100),
+                message("other", key="+15550000000", ts=1),
+            )
+        )
+    )
     assert [m.wamid for m in queue.pending_for("+525512345678")] == ["early", "b", "c", "late"]
     assert [m.wamid for m in queue.pending_for("+15550000000")] == ["other"]
 
@@ -188,8 +250,9 @@ def test_due_conversations_oldest_first_and_limited(db, clock):
 
 def test_retry_holds_back_the_whole_conversation(db, clock):
     queue = InboundQueue(db, clock=clock)
-    queue.store_batch(ParsedBatch(messages=(message("a", ts=1), message("b", ts=2),
-                                            message("x", key="+15550000000"))))
+    queue.store_batch(
+        ParsedBatch(messages=(message("a", ts=1), message("b", ts=2), message("x", key="+15550000000")))
+    )
     first, second = queue.pending_for("+525512345678")
     queue.mark_started(first.id)
     assert queue.mark_retry(first.id, error="Jira 503", delay_seconds=30, count_attempt=True) == 1
@@ -222,8 +285,7 @@ def test_dead_rows_are_counted_listed_and_requeued(db, clock):
     queue.mark_dead(rows[3].id, error="rejected")
     clock.advance(5)
     stats = queue.stats()
-    assert stats == {"pending": 1, "retrying": 1, "dead": 2, "done": 1,
-                     "oldest_pending_age_seconds": 7.0}
+    assert stats == {"pending": 1, "retrying": 1, "dead": 2, "done": 1, "oldest_pending_age_seconds": 7.0}
     failures = queue.recent_failures(limit=10)
     assert [f["wamid"] for f in failures] == ["w3", "w2", "w1"]
     assert failures[0]["state"] == "dead" and failures[2]["attempts"] == 1
@@ -246,9 +308,11 @@ def test_concurrent_overlapping_deliveries_store_each_message_once(db, clock):
         total = 0
         for start in range(0, 40, 10):
             batch = ParsedBatch(
-                messages=tuple(message(w, key=f"+{int(w[1:]) % 7}", ts=int(w[1:]))
-                               for w in chosen[start:start + 10]),
-                statuses=tuple(status(w, "read") for w in chosen[start:start + 10]))
+                messages=tuple(
+                    message(w, key=f"+{int(w[1:]) % 7}", ts=int(w[1:])) for w in chosen[start : start + 10]
+                ),
+                statuses=tuple(status(w, "read") for w in chosen[start : start + 10]),
+            )
             total += queue.store_batch(batch).messages_new
         return total
 
@@ -259,6 +323,7 @@ def test_concurrent_overlapping_deliveries_store_each_message_once(db, clock):
 
 
 # -- mappings ---------------------------------------------------------------------------------
+
 
 def test_mappings_create_get_repoint(db, clock):
     mappings = Mappings(db, clock=clock)
@@ -292,6 +357,7 @@ def test_ticket_creation_notes_keep_the_first_start(db, clock):
 
 # -- leases -----------------------------------------------------------------------------------
 
+
 def test_lease_owners_expiry_and_renewal(db, clock):
     leases = Leases(db, clock=clock)
     assert leases.holder("poll") is None
@@ -322,17 +388,21 @@ def test_concurrent_acquire_has_exactly_one_winner(db, clock):
 
 # -- failures ---------------------------------------------------------------------------------
 
+
 def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-@pytest.mark.parametrize("url", [
-    "postgresql://postgres@127.0.0.1:{port}/test",
-    "postgres://postgres@127.0.0.1:{port}/test",
-    "mysql://root@127.0.0.1:{port}/test",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://postgres@127.0.0.1:{port}/test",
+        "postgres://postgres@127.0.0.1:{port}/test",
+        "mysql://root@127.0.0.1:{port}/test",
+    ],
+)
 def test_unreachable_server_is_storage_unavailable(url):
     database = open_database(url.format(port=_closed_port()))
     with pytest.raises(StorageUnavailable):
@@ -371,8 +441,9 @@ def test_deadlock_victims_are_retried_other_errors_are_not(tmp_path):
 
     assert in_transaction_retrying(database, work) == "stored" and len(calls) == 3
     with pytest.raises(peewee.OperationalError):
-        in_transaction_retrying(database, lambda: (_ for _ in ()).throw(
-            peewee.OperationalError("disk I/O error")))
+        in_transaction_retrying(
+            database, lambda: (_ for _ in ()).throw(peewee.OperationalError("disk I/O error"))
+        )
     database.close()
 
 
@@ -401,8 +472,7 @@ def test_sqlite_memory_is_one_database_for_all_threads():
     database.close()
 
 
-@pytest.mark.parametrize("db_engine", [p for p in engine_params() if p.values[0] != "sqlite"],
-                         indirect=True)
+@pytest.mark.parametrize("db_engine", [p for p in engine_params() if p.values[0] != "sqlite"], indirect=True)
 def test_dropped_connection_reconnects_on_the_next_call(db, db_engine):
     base = server_url(db_engine)
     if dialect(db) == "postgres":
@@ -418,8 +488,12 @@ def test_dropped_connection_reconnects_on_the_next_call(db, db_engine):
 
         cid = db.execute_sql("SELECT CONNECTION_ID()").fetchone()[0]
         parts = urlsplit(base)
-        admin = pymysql.connect(host=parts.hostname, port=parts.port or 3306,
-                                user=parts.username or "root", password=parts.password or "")
+        admin = pymysql.connect(
+            host=parts.hostname,
+            port=parts.port or 3306,
+            user=parts.username or "root",
+            password=parts.password or "",
+        )
         admin.cursor().execute(f"KILL {int(cid)}")
     admin.close()
     time.sleep(0.3)  # termination is signalled, not awaited

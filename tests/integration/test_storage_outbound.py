@@ -8,8 +8,7 @@ import time
 import pytest
 
 from bot.rules.events import ParsedBatch, StatusEvent
-from storage import (SCHEMA_VERSION, InboundQueue, OutboundQueue, StatusFeed, bind, migrate,
-                     open_database)
+from storage import SCHEMA_VERSION, InboundQueue, OutboundQueue, StatusFeed, bind, migrate, open_database
 from storage.models import ALL_MODELS
 from tests.integration.test_storage import Clock, run_threads
 
@@ -24,11 +23,17 @@ def queue(db, clock):
     return OutboundQueue(db, clock=clock)
 
 
-def row(key: str, conv: str = "+52155", body: str = "hola", issue: str = "WA-1",
-        kind: str = "agent") -> dict:
-    return {"dedupe_key": key, "issue_key": issue, "conversation_key": conv,
-            "to_wa_id": conv.lstrip("+"), "to_user_id": None, "phone_number_id": "1001",
-            "kind": kind, "body": body}
+def row(key: str, conv: str = "+52155", body: str = "hola", issue: str = "WA-1", kind: str = "agent") -> dict:
+    return {
+        "dedupe_key": key,
+        "issue_key": issue,
+        "conversation_key": conv,
+        "to_wa_id": conv.lstrip("+"),
+        "to_user_id": None,
+        "phone_number_id": "1001",
+        "kind": kind,
+        "body": body,
+    }
 
 
 def keys(messages) -> list[str]:
@@ -37,27 +42,39 @@ def keys(messages) -> list[str]:
 
 # -- enqueue ----------------------------------------------------------------------------------
 
+
 def test_enqueue_ignores_known_dedupe_keys(queue, clock):
-    assert queue.enqueue_many([row("c1:0", body="part 1 👋🏽"), row("c1:1"),
-                               row("c1:0", body="again")]) == 2
+    assert queue.enqueue_many([row("c1:0", body="part 1 👋🏽"), row("c1:1"), row("c1:0", body="again")]) == 2
     assert queue.enqueue_many([row("c1:0"), row("c1:1"), row("c2:0")]) == 1
     assert queue.enqueue_many([]) == 0
     first = queue.for_issue("WA-1")
     assert keys(first) == ["c1:0", "c1:1", "c2:0"]
     m = first[0]
-    assert (m.body, m.state, m.attempts, m.next_attempt_at, m.created_at, m.via_template,
-            m.wamid, m.sent_at, m.to_wa_id, m.kind) == \
-        ("part 1 👋🏽", "pending", 0, clock.now, clock.now, False, None, None, "52155", "agent")
+    assert (
+        m.body,
+        m.state,
+        m.attempts,
+        m.next_attempt_at,
+        m.created_at,
+        m.via_template,
+        m.wamid,
+        m.sent_at,
+        m.to_wa_id,
+        m.kind,
+    ) == ("part 1 👋🏽", "pending", 0, clock.now, clock.now, False, None, None, "52155", "agent")
     assert queue.get(m.id) == m and queue.get(999_999) is None
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"body": None}, "'body'"),
-    ({"issue_key": ""}, "'issue_key'"),
-    ({"phone_number_id": None}, "'phone_number_id'"),
-    ({"dedupe_key": "k" * 192}, "longer than 191"),
-    ({"colour": "red"}, "unknown outbound field"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"body": None}, "'body'"),
+        ({"issue_key": ""}, "'issue_key'"),
+        ({"phone_number_id": None}, "'phone_number_id'"),
+        ({"dedupe_key": "k" * 192}, "longer than 191"),
+        ({"colour": "red"}, "unknown outbound field"),
+    ],
+)
 def test_enqueue_rejects_malformed_rows_and_stores_nothing(queue, bad, message):
     with pytest.raises(ValueError, match=message):
         queue.enqueue_many([row("ok"), {**row("bad"), **bad}])
@@ -80,6 +97,7 @@ def test_enqueue_inside_a_transaction_needs_txn_ok(db, queue):
 
 # -- claiming ---------------------------------------------------------------------------------
 
+
 def test_claim_keeps_each_conversation_in_order(queue, clock):
     queue.enqueue_many([row("a1", "+1"), row("a2", "+1"), row("a3", "+1"), row("a4", "+1")])
     queue.enqueue_many([row("b1", "+2")])
@@ -91,13 +109,11 @@ def test_claim_keeps_each_conversation_in_order(queue, clock):
     (a2,) = queue.claim_due("w1")
     assert a2.dedupe_key == "a2"
     # A back-off holds back the rows behind it, and counts only when asked to.
-    assert queue.mark_retry(a2.id, error="130429", code=130429, delay_seconds=30,
-                            count_attempt=False) == 0
+    assert queue.mark_retry(a2.id, error="130429", code=130429, delay_seconds=30, count_attempt=False) == 0
     assert queue.claim_due("w1") == []
     clock.advance(30)
     (a2,) = queue.claim_due("w1")
-    assert queue.mark_retry(a2.id, error="timeout", code=None, delay_seconds=0,
-                            count_attempt=True) == 1
+    assert queue.mark_retry(a2.id, error="timeout", code=None, delay_seconds=0, count_attempt=True) == 1
     (a2,) = queue.claim_due("w1")
     assert (a2.attempts, a2.last_error) == (1, "timeout")
     # Held and failed rows are finished: the conversation moves on past them.
@@ -109,8 +125,12 @@ def test_claim_keeps_each_conversation_in_order(queue, clock):
     got = {m.dedupe_key: m for m in queue.for_issue("WA-1")}
     assert got["a2"].state == "held" and got["a2"].last_error == "window closed, no template"
     assert (got["a3"].state, got["a3"].error_code) == ("failed", 131026)
-    assert (got["a4"].state, got["a4"].wamid, got["a4"].via_template, got["a4"].sent_at) == \
-        ("sent", "wamid.a4", True, clock.now)
+    assert (got["a4"].state, got["a4"].wamid, got["a4"].via_template, got["a4"].sent_at) == (
+        "sent",
+        "wamid.a4",
+        True,
+        clock.now,
+    )
     assert queue.by_wamid("wamid.a1").dedupe_key == "a1"
     with pytest.raises(KeyError):
         queue.mark_retry(999_999, error="x", code=None, delay_seconds=1, count_attempt=True)
@@ -128,7 +148,8 @@ def test_claim_respects_limit_and_due_time(queue, clock):
 def test_concurrent_claimers_get_each_row_once_and_in_order(db, clock):
     conversations, per_conversation = 25, 4
     OutboundQueue(db, clock=clock).enqueue_many(
-        [row(f"c{c}:{p}", f"+{c}") for p in range(per_conversation) for c in range(conversations)])
+        [row(f"c{c}:{p}", f"+{c}") for p in range(per_conversation) for c in range(conversations)]
+    )
     total = conversations * per_conversation
     lock = threading.Lock()
     sent_order: list[tuple[str, int]] = []
@@ -184,6 +205,7 @@ def test_recover_stale_makes_crashed_sends_unknown_never_resent(queue, clock):
 
 # -- statuses ---------------------------------------------------------------------------------
 
+
 def _sent(queue, key: str, wamid: str) -> int:
     queue.enqueue_many([row(key, f"+{key}")])
     (m,) = queue.claim_due("w")
@@ -191,20 +213,24 @@ def _sent(queue, key: str, wamid: str) -> int:
     return m.id
 
 
-@pytest.mark.parametrize("statuses, final, changes", [
-    (["delivered", "read"], "read", [True, True]),
-    (["read", "delivered"], "read", [True, False]),
-    (["read", "failed"], "read", [True, False]),
-    (["failed", "delivered", "read"], "failed", [True, False, False]),
-    (["delivered", "failed"], "failed", [True, True]),
-    (["sent", "deleted"], "sent", [False, False]),
-])
+@pytest.mark.parametrize(
+    "statuses, final, changes",
+    [
+        (["delivered", "read"], "read", [True, True]),
+        (["read", "delivered"], "read", [True, False]),
+        (["read", "failed"], "read", [True, False]),
+        (["failed", "delivered", "read"], "failed", [True, False, False]),
+        (["delivered", "failed"], "failed", [True, True]),
+        (["sent", "deleted"], "sent", [False, False]),
+    ],
+)
 def test_statuses_never_go_backwards(queue, statuses, final, changes):
     _sent(queue, "k", "wamid.k")
     seen = []
     for n, status in enumerate(statuses):
-        got, changed = queue.apply_status("wamid.k", status, at=1_700_000_000 + n,
-                                          error="131026 undeliverable", code=131026)
+        got, changed = queue.apply_status(
+            "wamid.k", status, at=1_700_000_000 + n, error="131026 undeliverable", code=131026
+        )
         seen.append(changed)
     assert (got.state, seen) == (final, changes)
     if final == "failed":
@@ -220,14 +246,22 @@ def test_status_for_an_unknown_wamid(queue):
 def test_status_feed_hands_out_each_status_until_applied(db, queue, clock):
     inbound = InboundQueue(db, clock=clock)
     error = {"code": 131047, "title": "Re-engagement message"}
-    inbound.store_batch(ParsedBatch(statuses=(
-        StatusEvent("wamid.1", "sent", 100, "52155", "1001", (), {}),
-        StatusEvent("wamid.1", "failed", 101, "52155", "1001", (error,), {}),
-        StatusEvent("wamid.2", "read", 102, "52155", "1001", (), {}))))
+    inbound.store_batch(
+        ParsedBatch(
+            statuses=(
+                StatusEvent("wamid.1", "sent", 100, "52155", "1001", (), {}),
+                StatusEvent("wamid.1", "failed", 101, "52155", "1001", (error,), {}),
+                StatusEvent("wamid.2", "read", 102, "52155", "1001", (), {}),
+            )
+        )
+    )
     feed = StatusFeed(db)
     first = feed.unapplied()
-    assert [(s["wamid"], s["status"], s["meta_timestamp"]) for s in first] == \
-        [("wamid.1", "sent", 100), ("wamid.1", "failed", 101), ("wamid.2", "read", 102)]
+    assert [(s["wamid"], s["status"], s["meta_timestamp"]) for s in first] == [
+        ("wamid.1", "sent", 100),
+        ("wamid.1", "failed", 101),
+        ("wamid.2", "read", 102),
+    ]
     assert first[0]["errors"] == [] and first[1]["errors"] == [error]
     assert [s["id"] for s in feed.unapplied(limit=2)] == [s["id"] for s in first[:2]]
     feed.mark_applied([first[0]["id"], first[1]["id"]])
@@ -236,20 +270,28 @@ def test_status_feed_hands_out_each_status_until_applied(db, queue, clock):
 
 
 def test_stats_count_every_state(queue, clock):
-    assert queue.stats() == {"pending": 0, "sending": 0, "sent": 0, "delivered": 0, "read": 0,
-                             "failed": 0, "held": 0, "unknown": 0,
-                             "oldest_pending_age_seconds": None}
+    assert queue.stats() == {
+        "pending": 0,
+        "sending": 0,
+        "sent": 0,
+        "delivered": 0,
+        "read": 0,
+        "failed": 0,
+        "held": 0,
+        "unknown": 0,
+        "oldest_pending_age_seconds": None,
+    }
     queue.enqueue_many([row("a", "+1"), row("b", "+2")])
     clock.advance(5)
     queue.enqueue_many([row("c", "+3")])
     (a, *_) = queue.claim_due("w", limit=1)
     clock.advance(5)
     stats = queue.stats()
-    assert (stats["pending"], stats["sending"], stats["oldest_pending_age_seconds"]) == \
-        (2, 1, 10.0)
+    assert (stats["pending"], stats["sending"], stats["oldest_pending_age_seconds"]) == (2, 1, 10.0)
 
 
 # -- schema v2 --------------------------------------------------------------------------------
+
 
 def test_migrating_a_v1_database_keeps_its_rows(db_url):
     database = open_database(db_url)
@@ -260,36 +302,45 @@ def test_migrating_a_v1_database_keeps_its_rows(db_url):
             "INSERT INTO message_status (wamid, status, meta_timestamp, recipient_id, "
             f"phone_number_id, errors_json, raw_json, created_at) "
             f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, {p})",
-            ("wamid.old", "read", 100, "52155", "1001", "[]", '{"é":"🌵"}', 5.0))
+            ("wamid.old", "read", 100, "52155", "1001", "[]", '{"é":"🌵"}', 5.0),
+        )
         database.execute_sql(
-            "INSERT INTO lease (name, owner, expires_at, acquired_at) "
-            f"VALUES ({p}, {p}, {p}, {p})", ("poll", "a", 10.0, 1.0))
+            f"INSERT INTO lease (name, owner, expires_at, acquired_at) VALUES ({p}, {p}, {p}, {p})",
+            ("poll", "a", 10.0, 1.0),
+        )
         assert "outbound_message" not in database.get_tables()
         # A step cut short after its first DDL (MySQL commits each DDL statement on its
         # own): the re-run must cope with what is already there.
-        database.execute_sql("CREATE TABLE poll_state (name VARCHAR(191) NOT NULL PRIMARY KEY, "
-                             "watermark_ms BIGINT NULL, last_run_at DOUBLE PRECISION NULL, "
-                             "last_success_at DOUBLE PRECISION NULL, last_error TEXT NULL, "
-                             "runs INTEGER NOT NULL DEFAULT 0)")
+        database.execute_sql(
+            "CREATE TABLE poll_state (name VARCHAR(191) NOT NULL PRIMARY KEY, "
+            "watermark_ms BIGINT NULL, last_run_at DOUBLE PRECISION NULL, "
+            "last_success_at DOUBLE PRECISION NULL, last_error TEXT NULL, "
+            "runs INTEGER NOT NULL DEFAULT 0)"
+        )
         assert migrate(database) == SCHEMA_VERSION
         assert migrate(database) == SCHEMA_VERSION
-        versions = [v for (v,) in database.execute_sql(
-            "SELECT version FROM schema_version ORDER BY version").fetchall()]
+        versions = [
+            v
+            for (v,) in database.execute_sql("SELECT version FROM schema_version ORDER BY version").fetchall()
+        ]
         assert versions == list(range(1, SCHEMA_VERSION + 1))
+
         def rows(sql: str) -> list[tuple]:
             return [tuple(r) for r in database.execute_sql(sql).fetchall()]
 
         # Old statuses have no outbound row to apply to: they come out of the feed as applied.
-        assert rows("SELECT wamid, status, raw_json, applied FROM message_status") == \
-            [("wamid.old", "read", '{"é":"🌵"}', 1)]
+        assert rows("SELECT wamid, status, raw_json, applied FROM message_status") == [
+            ("wamid.old", "read", '{"é":"🌵"}', 1)
+        ]
         assert rows("SELECT name, owner FROM lease") == [("poll", "a")]
         for model in ALL_MODELS:
             columns = {c.name for c in database.get_columns(model._meta.table_name)}
             assert columns == {f.column_name for f in model._meta.sorted_fields}, model
         assert ["applied", "id"] in [i.columns for i in database.get_indexes("message_status")]
         bind(database)
-        InboundQueue(database).store_batch(ParsedBatch(statuses=(
-            StatusEvent("wamid.new", "sent", 101, "52155", "1001", (), {}),)))
+        InboundQueue(database).store_batch(
+            ParsedBatch(statuses=(StatusEvent("wamid.new", "sent", 101, "52155", "1001", (), {}),))
+        )
         assert [s["wamid"] for s in StatusFeed(database).unapplied()] == ["wamid.new"]
         queue = OutboundQueue(database)
         assert queue.enqueue_many([row("after-upgrade")]) == 1

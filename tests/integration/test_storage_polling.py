@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from storage import (AiTurns, HandledComments, OutboundQueue, PollRecord, PollState)
+from storage import AiTurns, HandledComments, OutboundQueue, PollRecord, PollState
 from tests.integration.test_storage import Clock, run_threads
 from tests.integration.test_storage_outbound import keys, row
 
@@ -20,11 +20,17 @@ def turns(db, clock):
 
 
 def turn(n: int, issue: str = "WA-1", due: float = 0.0, service: str = "support") -> dict:
-    return {"issue_key": issue, "service_id": service, "conversation_key": "+52155",
-            "trigger_comment_id": f"c{n}", "due_at": due}
+    return {
+        "issue_key": issue,
+        "service_id": service,
+        "conversation_key": "+52155",
+        "trigger_comment_id": f"c{n}",
+        "due_at": due,
+    }
 
 
 # -- poll state -------------------------------------------------------------------------------
+
 
 def test_watermark_never_moves_backwards(db, clock):
     state = PollState(db, clock=clock)
@@ -33,13 +39,22 @@ def test_watermark_never_moves_backwards(db, clock):
     clock.advance(30)
     state.save_success("jira", watermark_ms=1_700_000_000_000)  # a slower, older run
     got = state.get("jira")
-    assert (got.watermark_ms, got.runs, got.last_success_at, got.last_run_at, got.last_error) == \
-        (1_700_000_000_500, 2, clock.now, clock.now, None)
+    assert (got.watermark_ms, got.runs, got.last_success_at, got.last_run_at, got.last_error) == (
+        1_700_000_000_500,
+        2,
+        clock.now,
+        clock.now,
+        None,
+    )
     clock.advance(30)
     state.save_failure("jira", error="Jira 503 " + "x" * 5000)
     got = state.get("jira")
-    assert (got.watermark_ms, got.runs, got.last_run_at, got.last_success_at) == \
-        (1_700_000_000_500, 3, clock.now, clock.now - 30)
+    assert (got.watermark_ms, got.runs, got.last_run_at, got.last_success_at) == (
+        1_700_000_000_500,
+        3,
+        clock.now,
+        clock.now - 30,
+    )
     assert got.last_error.startswith("Jira 503") and len(got.last_error) <= 2000
     state.save_success("jira", watermark_ms=1_700_000_060_000)
     got = state.get("jira")
@@ -50,30 +65,40 @@ def test_watermark_never_moves_backwards(db, clock):
 
 def test_concurrent_saves_keep_the_highest_watermark(db, clock):
     marks = [1_000 * (i + 1) for i in range(8)]
-    run_threads(db, 8, lambda i: PollState(db, clock=clock).save_success(
-        "jira", watermark_ms=marks[-1 - i]))
+    run_threads(db, 8, lambda i: PollState(db, clock=clock).save_success("jira", watermark_ms=marks[-1 - i]))
     got = PollState(db, clock=clock).get("jira")
     assert (got.watermark_ms, got.runs) == (max(marks), 8)
 
 
 # -- handled comments -------------------------------------------------------------------------
 
+
 def test_record_marks_seen_and_enqueues_together_once(db, clock):
     handled = HandledComments(db, clock=clock)
     queue = OutboundQueue(db, clock=clock)
     parts = [row("10001:0", body="Agent Ana: part 1"), row("10001:1", body="part 2")]
-    assert handled.record(comment_id="10001", issue_key="WA-1", route="to_customer",
-                          comment_created=1_700_000_000.0, outbound=parts,
-                          author_kind="agent")
+    assert handled.record(
+        comment_id="10001",
+        issue_key="WA-1",
+        route="to_customer",
+        comment_created=1_700_000_000.0,
+        outbound=parts,
+        author_kind="agent",
+    )
     # Seen again (overlap window, a second daemon): nothing happens, nothing is enqueued.
-    assert not handled.record(comment_id="10001", issue_key="WA-1", route="to_customer",
-                              comment_created=1_700_000_000.0,
-                              outbound=[row("10001:0"), row("other-key")])
+    assert not handled.record(
+        comment_id="10001",
+        issue_key="WA-1",
+        route="to_customer",
+        comment_created=1_700_000_000.0,
+        outbound=[row("10001:0"), row("other-key")],
+    )
     assert keys(queue.for_issue("WA-1")) == ["10001:0", "10001:1"]
     assert handled.known(["10001", "10002", "10001"]) == {"10001"}
     assert handled.known([]) == set()
-    assert handled.record(comment_id="10002", issue_key="WA-1", route="internal",
-                          comment_created=1_700_000_001.0)
+    assert handled.record(
+        comment_id="10002", issue_key="WA-1", route="internal", comment_created=1_700_000_001.0
+    )
     assert handled.known(["10001", "10002"]) == {"10001", "10002"}
 
 
@@ -85,41 +110,60 @@ def test_record_is_all_or_nothing(db, clock, monkeypatch):
 
     monkeypatch.setattr("storage.polling.add_turn", crash)
     with pytest.raises(RuntimeError):
-        handled.record(comment_id="10001", issue_key="WA-1", route="ai_turn",
-                       comment_created=1.0, outbound=[row("x")],
-                       ai_turn={"service_id": "support", "conversation_key": "+52155",
-                                "due_at": 5.0})
+        handled.record(
+            comment_id="10001",
+            issue_key="WA-1",
+            route="ai_turn",
+            comment_created=1.0,
+            outbound=[row("x")],
+            ai_turn={"service_id": "support", "conversation_key": "+52155", "due_at": 5.0},
+        )
     assert handled.known(["10001"]) == set()
     assert OutboundQueue(db, clock=clock).for_issue("WA-1") == []
     with pytest.raises(ValueError):
-        handled.record(comment_id="10001", issue_key="WA-1", route="to_customer",
-                       comment_created=1.0, outbound=[{**row("y"), "body": None}])
+        handled.record(
+            comment_id="10001",
+            issue_key="WA-1",
+            route="to_customer",
+            comment_created=1.0,
+            outbound=[{**row("y"), "body": None}],
+        )
     with pytest.raises(ValueError):
-        handled.record(comment_id="1" * 65, issue_key="WA-1", route="to_customer",
-                       comment_created=1.0)
+        handled.record(comment_id="1" * 65, issue_key="WA-1", route="to_customer", comment_created=1.0)
     assert handled.known(["10001"]) == set()
 
 
 def test_record_adds_the_ai_turn_with_the_comment_time(db, clock, turns):
     handled = HandledComments(db, clock=clock)
     ai = {"service_id": "support", "conversation_key": "+52155", "due_at": clock.now + 3}
-    assert handled.record(comment_id="10001", issue_key="WA-1", route="ai_turn",
-                          comment_created=clock.now - 10, ai_turn=ai)
-    assert not handled.record(comment_id="10001", issue_key="WA-1", route="ai_turn",
-                              comment_created=clock.now - 10, ai_turn=ai)
+    assert handled.record(
+        comment_id="10001", issue_key="WA-1", route="ai_turn", comment_created=clock.now - 10, ai_turn=ai
+    )
+    assert not handled.record(
+        comment_id="10001", issue_key="WA-1", route="ai_turn", comment_created=clock.now - 10, ai_turn=ai
+    )
     assert turns.stats()["pending"] == 1
     clock.advance(3)
     (t,) = turns.claim_due("w")
-    assert (t.trigger_comment_id, t.issue_key, t.trigger_created, t.due_at) == \
-        ("10001", "WA-1", clock.now - 13, clock.now)
+    assert (t.trigger_comment_id, t.issue_key, t.trigger_created, t.due_at) == (
+        "10001",
+        "WA-1",
+        clock.now - 13,
+        clock.now,
+    )
 
 
 def test_last_human_and_customer_times(db, clock):
     handled = HandledComments(db, clock=clock)
     assert handled.last_human_at("WA-1") is None and handled.last_customer_at("WA-1") is None
-    for cid, route, created in [("1", "ai_turn", 100.0), ("2", "to_customer", 200.0),
-                                ("3", "echo", 300.0), ("4", "ai_turn", 250.0),
-                                ("5", "internal", 400.0), ("6", "own_reply", 500.0)]:
+    for cid, route, created in [
+        ("1", "ai_turn", 100.0),
+        ("2", "to_customer", 200.0),
+        ("3", "echo", 300.0),
+        ("4", "ai_turn", 250.0),
+        ("5", "internal", 400.0),
+        ("6", "own_reply", 500.0),
+    ]:
         handled.record(comment_id=cid, issue_key="WA-1", route=route, comment_created=created)
     handled.record(comment_id="7", issue_key="WA-2", route="echo", comment_created=900.0)
     assert handled.last_human_at("WA-1") == 300.0
@@ -127,6 +171,7 @@ def test_last_human_and_customer_times(db, clock):
 
 
 # -- AI turns ---------------------------------------------------------------------------------
+
 
 def test_add_once_per_comment_and_supersede_older_pending(turns, clock):
     assert turns.add(**turn(1, due=clock.now + 3))
@@ -208,10 +253,8 @@ def test_postponed_turn_is_superseded_by_a_newer_one(turns, clock):
 
 def test_counters_for_the_policy(turns, clock):
     start = clock.now
-    for n, issue, service in [(1, "WA-1", "support"), (2, "WA-1", "support"),
-                              (3, "WA-2", "sales")]:
-        turns.add(**turn(n, issue=issue, service=service, due=clock.now),
-                  trigger_created=clock.now)
+    for n, issue, service in [(1, "WA-1", "support"), (2, "WA-1", "support"), (3, "WA-2", "sales")]:
+        turns.add(**turn(n, issue=issue, service=service, due=clock.now), trigger_created=clock.now)
         (t,) = turns.claim_due("w")
         turns.mark_done(t.id, reply_comment_id=None if n == 2 else f"r{n}", tokens=100 * n)
         clock.advance(60)

@@ -73,7 +73,9 @@ def in_threads(call, n: int) -> list[tuple[BaseException | None, float]]:
 def test_session_settings_follow_the_bound(db_url):
     db = open_database(db_url, timeout_seconds=2)
     if dialect(db) == "postgres":
-        settings = [db.execute_sql(f"SHOW {name}").fetchone()[0] for name in ("statement_timeout", "lock_timeout")]
+        settings = [
+            db.execute_sql(f"SHOW {name}").fetchone()[0] for name in ("statement_timeout", "lock_timeout")
+        ]
         assert settings == ["2s", "2s"]
     else:
         assert db.execute_sql("SELECT @@SESSION.innodb_lock_wait_timeout").fetchone()[0] == 2
@@ -111,7 +113,9 @@ def test_a_hung_server_costs_each_thread_one_bound_not_its_life(db_url, proxy):
     # Open connections, new ones (peewee opens them under a lock shared by all threads), a
     # transaction whose rollback meets the same silence, and the webhook's group commit.
     checks = in_threads(lambda: ping(db), 6)
-    stores = in_threads(lambda: queue.store_batch(ParsedBatch(messages=(message(f"w{time.monotonic_ns()}"),))), 4)
+    stores = in_threads(
+        lambda: queue.store_batch(ParsedBatch(messages=(message(f"w{time.monotonic_ns()}"),))), 4
+    )
     written = in_threads(lambda: transact(db, lambda: db.execute_sql("SELECT 1").fetchall()), 2)
     proxy.resume()
     for error, seconds in checks + stores + written:

@@ -55,7 +55,8 @@ def test_every_directive_line_is_preceded_by_a_comment():
     uncommented = [
         f"line {n + 1}: {line}"
         for n, line in enumerate(lines)
-        if line.strip() and not line.lstrip().startswith(("#", ";", "["))
+        if line.strip()
+        and not line.lstrip().startswith(("#", ";", "["))
         and not (n > 0 and lines[n - 1].lstrip().startswith("#"))
     ]
     assert uncommented == []
@@ -198,7 +199,9 @@ def test_systemd_analyze_security_rates_the_unit_well():
     # scores 1.2; what remains is network access, which a network bridge needs).
     done = subprocess.run(
         [ANALYZE, "security", "--offline=yes", "--threshold=20", "--no-pager", str(UNIT)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     if "--offline" in done.stderr and "unrecognized" in done.stderr:
         pytest.skip("systemd-analyze is older than 250: no offline security review")

@@ -66,8 +66,9 @@ def hook(tmp_path):
         results.append(queue.store_batch(batch))
         return results[-1]
 
-    handler = WebhookHandler(verify_token=VERIFY_TOKEN, app_secret=APP_SECRET, max_body_bytes=64 * 1024,
-                             store=store)
+    handler = WebhookHandler(
+        verify_token=VERIFY_TOKEN, app_secret=APP_SECRET, max_body_bytes=64 * 1024, store=store
+    )
     app = WsgiApp(webhook_path=WEBHOOK_PATH, webhook=handler, health=lambda: (True, {}))
 
     class Hook:
@@ -94,25 +95,29 @@ BODY = body_of(wa.text(wa.DEFAULT_WA_ID, "hi"))
 OTHER = body_of(wa.text(wa.DEFAULT_WA_ID, "hi"))  # same shape, another wamid
 
 
-@pytest.mark.parametrize(("header", "status"), [
-    ("sha256=" + hexdigest(BODY).upper(), 200),  # proxies may upper-case hex
-    ("  sha256=" + hexdigest(BODY) + "\t", 200),  # stray whitespace around the value
-    ("sha256=" + hexdigest(BODY)[:32].upper() + hexdigest(BODY)[32:], 200),  # mixed case
-    ("", 401),  # empty header = no signature
-    (hexdigest(BODY), 403),  # missing `sha256=` prefix
-    ("sha1=" + hexdigest(BODY, algo=hashlib.sha1), 403),  # the right HMAC, the wrong (old) algorithm
-    ("sha1=" + hexdigest(BODY), 403),
-    ("SHA256=" + hexdigest(BODY), 403),
-    ("sha256=" + hexdigest(OTHER), 403),  # a genuine signature of a different body
-    ("sha256=" + hexdigest(BODY)[:-2], 403),  # truncated hex
-    ("sha256=" + hexdigest(BODY)[:40], 403),
-    ("sha256= " + hexdigest(BODY), 403),  # whitespace inside
-    ("sha256=" + hexdigest(BODY)[:32] + " " + hexdigest(BODY)[32:], 403),
-    ("sha256=" + hexdigest(BODY, secret=APP_SECRET + "x"), 403),  # another app's secret
-    ("sha256=" + "0" * 64, 403),
-    ("sha256=" + hexdigest(BODY) + ",sha256=" + hexdigest(OTHER), 403),  # two headers joined by a proxy
-    ("sha256=" + hexdigest(BODY) + "00", 403),  # too long
-], ids=lambda v: v if isinstance(v, int) else None)
+@pytest.mark.parametrize(
+    ("header", "status"),
+    [
+        ("sha256=" + hexdigest(BODY).upper(), 200),  # proxies may upper-case hex
+        ("  sha256=" + hexdigest(BODY) + "\t", 200),  # stray whitespace around the value
+        ("sha256=" + hexdigest(BODY)[:32].upper() + hexdigest(BODY)[32:], 200),  # mixed case
+        ("", 401),  # empty header = no signature
+        (hexdigest(BODY), 403),  # missing `sha256=` prefix
+        ("sha1=" + hexdigest(BODY, algo=hashlib.sha1), 403),  # the right HMAC, the wrong (old) algorithm
+        ("sha1=" + hexdigest(BODY), 403),
+        ("SHA256=" + hexdigest(BODY), 403),
+        ("sha256=" + hexdigest(OTHER), 403),  # a genuine signature of a different body
+        ("sha256=" + hexdigest(BODY)[:-2], 403),  # truncated hex
+        ("sha256=" + hexdigest(BODY)[:40], 403),
+        ("sha256= " + hexdigest(BODY), 403),  # whitespace inside
+        ("sha256=" + hexdigest(BODY)[:32] + " " + hexdigest(BODY)[32:], 403),
+        ("sha256=" + hexdigest(BODY, secret=APP_SECRET + "x"), 403),  # another app's secret
+        ("sha256=" + "0" * 64, 403),
+        ("sha256=" + hexdigest(BODY) + ",sha256=" + hexdigest(OTHER), 403),  # two headers joined by a proxy
+        ("sha256=" + hexdigest(BODY) + "00", 403),  # too long
+    ],
+    ids=lambda v: v if isinstance(v, int) else None,
+)
 def test_signature_edge_cases_through_the_wsgi_app(hook, header, status):
     got, answer = call(hook.app, WEBHOOK_PATH, BODY, signature=header)
     assert got == status, answer
@@ -156,8 +161,13 @@ def test_verification_handshake_refuses_wrong_tokens(hook):
     assert verify(VERIFY_TOKEN) == (200, b"4242")
     for wrong in ("", VERIFY_TOKEN.upper(), VERIFY_TOKEN + " ", VERIFY_TOKEN[:-1], APP_SECRET):
         assert verify(wrong)[0] == 403
-    status, _ = call(hook.app, WEBHOOK_PATH, method="GET", signature=None,
-                     query=f"hub.mode=unsubscribe&hub.challenge=1&hub.verify_token={VERIFY_TOKEN}")
+    status, _ = call(
+        hook.app,
+        WEBHOOK_PATH,
+        method="GET",
+        signature=None,
+        query=f"hub.mode=unsubscribe&hub.challenge=1&hub.verify_token={VERIFY_TOKEN}",
+    )
     assert status == 403
 
 
@@ -169,10 +179,17 @@ def test_an_empty_app_secret_refuses_to_build_handlers():
 
 
 def _config(app_secret: str) -> dict:
-    return {"storage": {"url": "sqlite:///:memory:"},
-            "whatsapp": {"verify_token": "v", "app_secret": app_secret, "access_token": "a", "phone_number_id": "1"},
-            "jira": {"url": "http://127.0.0.1:9", "email": "e@example.com", "api_token": "t"},
-            "services": [{"id": "s", "project_key": "WA", "assistant": {"enabled": False}}]}
+    return {
+        "storage": {"url": "sqlite:///:memory:"},
+        "whatsapp": {
+            "verify_token": "v",
+            "app_secret": app_secret,
+            "access_token": "a",
+            "phone_number_id": "1",
+        },
+        "jira": {"url": "http://127.0.0.1:9", "email": "e@example.com", "api_token": "t"},
+        "services": [{"id": "s", "project_key": "WA", "assistant": {"enabled": False}}],
+    }
 
 
 @pytest.mark.parametrize("secret", [" ", "\t\n"])
@@ -209,16 +226,37 @@ def test_an_old_meta_timestamp_is_accepted_and_dedupe_still_holds(hook):
     old = wa.text(wa.DEFAULT_WA_ID, "sent long ago", timestamp=1_420_070_400)  # 2015-01-01
     body = body_of(old)
     assert call(hook.app, WEBHOOK_PATH, body)[0] == 200
-    assert call(hook.app, WEBHOOK_PATH, body, signature=sign(APP_SECRET, body).upper().replace("SHA256", "sha256"))[0] == 200
+    assert (
+        call(
+            hook.app, WEBHOOK_PATH, body, signature=sign(APP_SECRET, body).upper().replace("SHA256", "sha256")
+        )[0]
+        == 200
+    )
     row = InboundMessageRow.get(InboundMessageRow.wamid == old["id"])
     assert row.meta_timestamp == 1_420_070_400 and hook.rows() == 1
 
 
 # -- markup and mention injection into Jira ------------------------------------------------------
 
-ADF_LOOKALIKE = json.dumps({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
-    {"type": "mention", "attrs": {"id": "5b10a2844c20165700ede21g", "text": "@admin"}},
-    {"type": "text", "text": "x", "marks": [{"type": "link", "attrs": {"href": "http://evil.example"}}]}]}]})
+ADF_LOOKALIKE = json.dumps(
+    {
+        "type": "doc",
+        "version": 1,
+        "content": [
+            {
+                "type": "paragraph",
+                "content": [
+                    {"type": "mention", "attrs": {"id": "5b10a2844c20165700ede21g", "text": "@admin"}},
+                    {
+                        "type": "text",
+                        "text": "x",
+                        "marks": [{"type": "link", "attrs": {"href": "http://evil.example"}}],
+                    },
+                ],
+            }
+        ],
+    }
+)
 INJECTIONS = [
     "[~accountid:5b10a2844c20165700ede21g] [~admin]",
     "{code}rm -rf /{code} {noformat}x{noformat} {color:red}x{color}",
@@ -269,10 +307,17 @@ def rendered_texts() -> list[tuple[str, str]]:
         raw = hostile_copy(msg)
         out.append((label, render_message(raw["type"], raw, HOSTILE).text))
         out.append((f"{label}-echo", render_echo(raw["type"], raw, HOSTILE).text))
-        out.append((f"{label}-history", render_history(raw["type"], raw, HOSTILE, sent_at=1_749_416_383).text))
+        out.append(
+            (f"{label}-history", render_history(raw["type"], raw, HOSTILE, sent_at=1_749_416_383).text)
+        )
     referral = hostile_copy({"headline": "h", "body": "b", "source_url": "u", "source_type": "ad"})
-    raw = dict(wa.text(wa.DEFAULT_WA_ID, HOSTILE), referral=referral,
-               context=hostile_copy({"forwarded": True, "referred_product": {"catalog_id": "c", "product_retailer_id": "p"}}))
+    raw = dict(
+        wa.text(wa.DEFAULT_WA_ID, HOSTILE),
+        referral=referral,
+        context=hostile_copy(
+            {"forwarded": True, "referred_product": {"catalog_id": "c", "product_retailer_id": "p"}}
+        ),
+    )
     out.append(("referral+product", render_message("text", raw, HOSTILE).text))
     out.append(("summary", ticket_summary(HOSTILE, HOSTILE)))
     out.append(("description", ticket_description(HOSTILE, HOSTILE, HOSTILE, HOSTILE, out[0][1])))
@@ -309,8 +354,14 @@ def server_jira():
 
 def _ticket(adapter) -> str:
     summary, description = dict(TEXTS)["summary"], dict(TEXTS)["description"]
-    return adapter.create_issue(project_key="WA", issue_type="Task", summary=summary, description=description,
-                                labels=["whatsapp"], properties={"wajira": {"v": 1}}).key
+    return adapter.create_issue(
+        project_key="WA",
+        issue_type="Task",
+        summary=summary,
+        description=description,
+        labels=["whatsapp"],
+        properties={"wajira": {"v": 1}},
+    ).key
 
 
 def test_the_cloud_adapter_sends_only_plain_adf(cloud_jira):
@@ -356,17 +407,26 @@ def test_a_customer_cannot_pull_internal_comments_into_the_ai_context(cloud):
     jira.human_comment(key, "INTERNAL-1 fraud suspected", jsm_internal=True)
     jira.human_comment(key, "INTERNAL-2 margin is 80%", jsd_public=False)
     jira.human_comment(key, "INTERNAL-3 VIP list", visibility={"type": "role", "value": "Administrators"})
-    jira.human_comment(key, "INTERNAL-4 posing as ours", wajira={"kind": "customer", "wamid": "w2"}, jsm_internal=True)
+    jira.human_comment(
+        key, "INTERNAL-4 posing as ours", wajira={"kind": "customer", "wamid": "w2"}, jsm_internal=True
+    )
     jira.bot_comment(key, "[wajira] INTERNAL-5 note", prop={"kind": "note", "ref": "x"}, internal=True)
     jira.bot_comment(key, "[AI] INTERNAL-6 an AI reply hidden later", prop={"kind": "ai"}, internal=True)
     jira.human_comment(key, "Public answer: a new one is on its way")
-    jira.bot_comment(key, render_message("text", wa.text(wa.DEFAULT_WA_ID, INJECTION + " (again)"), "Ana").text,
-                     prop={"kind": "customer", "wamid": "w3"})
+    jira.bot_comment(
+        key,
+        render_message("text", wa.text(wa.DEFAULT_WA_ID, INJECTION + " (again)"), "Ana").text,
+        prop={"kind": "customer", "wamid": "w3"},
+    )
     views = [comment_view(key, raw) for raw in jira.list_comments(key)]
     assert sum(v.internal for v in views) == 6  # every marker is read as internal
 
-    messages = ai_messages(system_prompt="You are a support assistant.", summary=f"WhatsApp: {INJECTION}",
-                           comments=views, bot_account_id="bot")
+    messages = ai_messages(
+        system_prompt="You are a support assistant.",
+        summary=f"WhatsApp: {INJECTION}",
+        comments=views,
+        bot_account_id="bot",
+    )
     blob = json.dumps(messages)
     assert "INTERNAL-" not in blob
     assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
@@ -388,10 +448,20 @@ def test_no_secret_or_phone_number_in_any_log_event(tmp_path):
         msg = wa.text(PHONE, f"call me at +{PHONE}, my code is swordfish")
         body = json.dumps(wa.message_payload([msg], contacts=[wa.contact(f"Ana {PHONE}", PHONE)])).encode()
         with capture_logs() as events:
-            call(app, WEBHOOK_PATH, method="GET", signature=None,
-                 query=f"hub.mode=subscribe&hub.challenge=1&hub.verify_token={VERIFY_TOKEN}")
-            call(app, WEBHOOK_PATH, method="GET", signature=None,
-                 query=f"hub.mode=subscribe&hub.challenge=1&hub.verify_token={VERIFY_TOKEN}x")
+            call(
+                app,
+                WEBHOOK_PATH,
+                method="GET",
+                signature=None,
+                query=f"hub.mode=subscribe&hub.challenge=1&hub.verify_token={VERIFY_TOKEN}",
+            )
+            call(
+                app,
+                WEBHOOK_PATH,
+                method="GET",
+                signature=None,
+                query=f"hub.mode=subscribe&hub.challenge=1&hub.verify_token={VERIFY_TOKEN}x",
+            )
             call(app, WEBHOOK_PATH, body, signature="sha256=" + "0" * 64)  # wrong signature
             call(app, WEBHOOK_PATH, b"{" + PHONE.encode())  # signed, not JSON
             bad = json.dumps(wa.message_payload([dict(msg, id=7)])).encode()

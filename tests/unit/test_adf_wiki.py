@@ -35,6 +35,7 @@ HOSTILE = [
 
 # --- ADF -----------------------------------------------------------------------------------------
 
+
 def _walk(node):
     yield node
     for child in node.get("content", []):
@@ -62,8 +63,14 @@ def test_doc_from_text_shapes():
         "type": "doc",
         "version": 1,
         "content": [
-            {"type": "paragraph", "content": [{"type": "text", "text": "a"}, {"type": "hardBreak"},
-                                              {"type": "text", "text": "b"}]},
+            {
+                "type": "paragraph",
+                "content": [
+                    {"type": "text", "text": "a"},
+                    {"type": "hardBreak"},
+                    {"type": "text", "text": "b"},
+                ],
+            },
             {"type": "paragraph", "content": [{"type": "text", "text": "c"}]},
         ],
     }
@@ -71,13 +78,19 @@ def test_doc_from_text_shapes():
 
 @pytest.mark.parametrize("text", ["", "   ", "\n\n", "\x00\x01", "\r\n\r\n"])
 def test_empty_text_is_one_empty_paragraph(text):
-    assert doc_from_text(text) == {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": []}]}
+    assert doc_from_text(text) == {
+        "type": "doc",
+        "version": 1,
+        "content": [{"type": "paragraph", "content": []}],
+    }
 
 
 def test_rejected_characters_are_stripped():
     doc = doc_from_text("a\x00b\x07c\td\x7fe\r\nf\ud800g")
     assert doc["content"][0]["content"] == [
-        {"type": "text", "text": "abc\tde"}, {"type": "hardBreak"}, {"type": "text", "text": "fg"}
+        {"type": "text", "text": "abc\tde"},
+        {"type": "hardBreak"},
+        {"type": "text", "text": "fg"},
     ]
 
 
@@ -109,35 +122,62 @@ AGENT_COMMENT = {
     "version": 1,
     "content": [
         {"type": "heading", "attrs": {"level": 2}, "content": [{"type": "text", "text": "Update"}]},
-        {"type": "paragraph", "content": [
-            {"type": "text", "text": "Hi "},
-            {"type": "mention", "attrs": {"id": "5b10", "text": "@Ana"}},
-            {"type": "text", "text": ", thanks ", "marks": [{"type": "strong"}]},
-            {"type": "emoji", "attrs": {"shortName": ":smile:", "text": "😄"}},
-            {"type": "hardBreak"},
-            {"type": "text", "text": "see "},
-            {"type": "inlineCard", "attrs": {"url": "https://example.com/t/1"}},
-            {"type": "mention", "attrs": {"id": "abc"}},
-        ]},
-        {"type": "bulletList", "content": [
-            _item(_para("one")),
-            _item(_para("two"), {"type": "orderedList", "attrs": {"order": 3},
-                                 "content": [_item(_para("a")), _item(_para("b"))]}),
-        ]},
-        {"type": "codeBlock", "attrs": {"language": "sh"}, "content": [{"type": "text", "text": "ls -l\npwd"}]},
+        {
+            "type": "paragraph",
+            "content": [
+                {"type": "text", "text": "Hi "},
+                {"type": "mention", "attrs": {"id": "5b10", "text": "@Ana"}},
+                {"type": "text", "text": ", thanks ", "marks": [{"type": "strong"}]},
+                {"type": "emoji", "attrs": {"shortName": ":smile:", "text": "😄"}},
+                {"type": "hardBreak"},
+                {"type": "text", "text": "see "},
+                {"type": "inlineCard", "attrs": {"url": "https://example.com/t/1"}},
+                {"type": "mention", "attrs": {"id": "abc"}},
+            ],
+        },
+        {
+            "type": "bulletList",
+            "content": [
+                _item(_para("one")),
+                _item(
+                    _para("two"),
+                    {
+                        "type": "orderedList",
+                        "attrs": {"order": 3},
+                        "content": [_item(_para("a")), _item(_para("b"))],
+                    },
+                ),
+            ],
+        },
+        {
+            "type": "codeBlock",
+            "attrs": {"language": "sh"},
+            "content": [{"type": "text", "text": "ls -l\npwd"}],
+        },
         {"type": "blockquote", "content": [_para("quoted")]},
         {"type": "rule"},
         {"type": "panel", "attrs": {"panelType": "info"}, "content": [_para("in a panel")]},
-        {"type": "table", "content": [
-            {"type": "tableRow", "content": [
-                {"type": "tableHeader", "content": [_para("k")]},
-                {"type": "tableHeader", "content": [_para("v")]},
-            ]},
-        ]},
+        {
+            "type": "table",
+            "content": [
+                {
+                    "type": "tableRow",
+                    "content": [
+                        {"type": "tableHeader", "content": [_para("k")]},
+                        {"type": "tableHeader", "content": [_para("v")]},
+                    ],
+                },
+            ],
+        },
         {"type": "futureNode", "content": [{"type": "text", "text": "still read"}]},
-        {"type": "paragraph", "content": [{"type": "status", "attrs": {"text": "DONE"}},
-                                          {"type": "text", "text": " on "},
-                                          {"type": "date", "attrs": {"timestamp": "1700000000000"}}]},
+        {
+            "type": "paragraph",
+            "content": [
+                {"type": "status", "attrs": {"text": "DONE"}},
+                {"type": "text", "text": " on "},
+                {"type": "date", "attrs": {"timestamp": "1700000000000"}},
+            ],
+        },
     ],
 }
 
@@ -159,10 +199,20 @@ def test_text_from_doc_reads_an_agent_comment():
 
 @pytest.mark.parametrize(
     "doc",
-    [None, 5, [], {}, {"type": "doc"}, {"type": "doc", "content": "x"}, {"content": [None, 1, "s", []]},
-     {"type": "mention"}, {"type": "date", "attrs": {"timestamp": "soon"}}, {"type": "text", "text": 5},
-     {"type": "bulletList", "content": [1, {"type": "listItem"}]},
-     {"type": "orderedList", "attrs": {"order": True}}],
+    [
+        None,
+        5,
+        [],
+        {},
+        {"type": "doc"},
+        {"type": "doc", "content": "x"},
+        {"content": [None, 1, "s", []]},
+        {"type": "mention"},
+        {"type": "date", "attrs": {"timestamp": "soon"}},
+        {"type": "text", "text": 5},
+        {"type": "bulletList", "content": [1, {"type": "listItem"}]},
+        {"type": "orderedList", "attrs": {"order": True}},
+    ],
 )
 def test_text_from_doc_tolerates_any_shape(doc):
     assert isinstance(text_from_doc(doc), str)
@@ -181,7 +231,9 @@ def test_text_from_doc_survives_deep_nesting():
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=10),
-    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.sampled_from(["type", "content", "attrs", "text"]), c),
+    lambda c: (
+        st.lists(c, max_size=4) | st.dictionaries(st.sampled_from(["type", "content", "attrs", "text"]), c)
+    ),
     max_leaves=25,
 )
 
@@ -194,6 +246,7 @@ def test_text_from_doc_never_raises(doc):
 
 # --- wiki markup ---------------------------------------------------------------------------------
 
+
 def find_markup(wiki: str) -> list[str]:
     """A deliberately paranoid model of Jira's wiki renderer: any markup character that is not
     backslash-escaped counts as markup, as do line-start block tokens, `\\\\` and letter emoticons."""
@@ -201,7 +254,7 @@ def find_markup(wiki: str) -> list[str]:
     found += [m.group() for m in re.finditer(r"[:;][PpDd](?![A-Za-z0-9])", wiki)]
     i = 0
     while i < len(wiki):
-        ch, nxt = wiki[i], wiki[i + 1: i + 2]
+        ch, nxt = wiki[i], wiki[i + 1 : i + 2]
         if ch == "\\":
             if nxt and nxt in ESCAPABLE:
                 i += 2  # an escape: the character is shown literally
@@ -246,7 +299,9 @@ def test_escape_wiki_examples(text, escaped):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet=st.sampled_from(list(ESCAPABLE + "\\:;PDhb1.q \n\t\r" + ZWSP + "ax")) | st.characters()))
+@given(
+    st.text(alphabet=st.sampled_from(list(ESCAPABLE + "\\:;PDhb1.q \n\t\r" + ZWSP + "ax")) | st.characters())
+)
 def test_escape_wiki_round_trips_and_leaves_no_markup(text):
     escaped = escape_wiki(text)
     assert find_markup(escaped) == []

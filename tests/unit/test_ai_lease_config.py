@@ -15,14 +15,17 @@ def test_the_default_lease_outlasts_the_default_openai_timeout_by_the_margin():
     assert s.openai.turn_lease_seconds >= s.openai.timeout_seconds + TURN_LEASE_MARGIN_SECONDS
 
 
-@pytest.mark.parametrize("openai, ok", [
-    ({"turn_lease_seconds": 300}, True),
-    ({"timeout_seconds": 10, "turn_lease_seconds": 40}, True),
-    ({"timeout_seconds": 10, "turn_lease_seconds": 39.5}, False),
-    ({"turn_lease_seconds": 60}, False),     # no longer than the call it must outlast
-    ({"timeout_seconds": 120}, False),       # a longer timeout needs a longer lease too
-    ({"timeout_seconds": 120, "turn_lease_seconds": 150}, True),
-])
+@pytest.mark.parametrize(
+    "openai, ok",
+    [
+        ({"turn_lease_seconds": 300}, True),
+        ({"timeout_seconds": 10, "turn_lease_seconds": 40}, True),
+        ({"timeout_seconds": 10, "turn_lease_seconds": 39.5}, False),
+        ({"turn_lease_seconds": 60}, False),  # no longer than the call it must outlast
+        ({"timeout_seconds": 120}, False),  # a longer timeout needs a longer lease too
+        ({"timeout_seconds": 120, "turn_lease_seconds": 150}, True),
+    ],
+)
 def test_the_lease_must_outlast_one_openai_call(openai, ok):
     data = minimal()
     data["openai"].update(openai)

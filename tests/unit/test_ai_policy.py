@@ -10,8 +10,12 @@ POLICY = AiPolicy()
 
 def facts(**over):
     base = dict(
-        now=NOW, last_customer_at=NOW - 10, last_human_at=None, replies_last_hour=0,
-        tokens_today=0, ai_reply_exists_after_last_customer=False,
+        now=NOW,
+        last_customer_at=NOW - 10,
+        last_human_at=None,
+        replies_last_hour=0,
+        tokens_today=0,
+        ai_reply_exists_after_last_customer=False,
     )
     base.update(over)
     return TurnFacts(**base)
@@ -45,7 +49,10 @@ def test_decisions(over, expected):
 @pytest.mark.parametrize(
     ("over", "reason"),
     [
-        ({"ai_reply_exists_after_last_customer": True, "last_human_at": NOW, "replies_last_hour": 99}, "answered"),
+        (
+            {"ai_reply_exists_after_last_customer": True, "last_human_at": NOW, "replies_last_hour": 99},
+            "answered",
+        ),
         ({"last_human_at": NOW - 5, "replies_last_hour": 99, "tokens_today": 10**9}, "handoff"),
         ({"replies_last_hour": 99, "tokens_today": 10**9, "last_customer_at": NOW}, "hourly_limit"),
         ({"tokens_today": 10**9, "last_customer_at": NOW}, "budget_exhausted"),
@@ -82,8 +89,13 @@ def test_policy_extremes(policy, over, action):
 
 @pytest.mark.parametrize(
     "bad",
-    [{"debounce_seconds": -1}, {"max_replies_per_hour": -1}, {"daily_token_budget": "lots"},
-     {"handoff_seconds": True}, {"handoff_seconds": None}],
+    [
+        {"debounce_seconds": -1},
+        {"max_replies_per_hour": -1},
+        {"daily_token_budget": "lots"},
+        {"handoff_seconds": True},
+        {"handoff_seconds": None},
+    ],
 )
 def test_policy_rejects_nonsense(bad):
     with pytest.raises(ValueError):

@@ -24,17 +24,27 @@ def test_retry_after_from_jira_wins_over_our_backoff():
 
 def test_phone_numbers_and_secrets_are_scrubbed_from_log_events():
     scrubber = logs._Scrubber(["super-secret-token"])
-    event = scrubber(None, "info", {
-        "event": "x", "error": "POST failed for +5215512345678 with super-secret-token",
-        "wa_id": "447700900123", "phone_number_id": "106540352242922", "issue_key": "WA-12",
-    })
+    event = scrubber(
+        None,
+        "info",
+        {
+            "event": "x",
+            "error": "POST failed for +5215512345678 with super-secret-token",
+            "wa_id": "447700900123",
+            "phone_number_id": "106540352242922",
+            "issue_key": "WA-12",
+        },
+    )
     assert "5512345678" not in event["error"] and "super-secret-token" not in event["error"]
     assert event["wa_id"].endswith("23") and "7700900" not in event["wa_id"]
     assert event["phone_number_id"] == "106540352242922" and event["issue_key"] == "WA-12"
 
 
 def test_masking_leaves_short_numbers_and_words_alone():
-    assert logs.mask_digits("retry in 30s, issue WA-1234, 2026-11-21T12:00") == "retry in 30s, issue WA-1234, 2026-11-21T12:00"
+    assert (
+        logs.mask_digits("retry in 30s, issue WA-1234, 2026-11-21T12:00")
+        == "retry in 30s, issue WA-1234, 2026-11-21T12:00"
+    )
 
 
 def test_request_and_job_ids_are_bound_to_every_line(capsys):
@@ -54,6 +64,7 @@ def test_request_and_job_ids_are_bound_to_every_line(capsys):
             def verify(self, query):
                 logs.get_logger("t").info("inside_request")
                 from bot.whatsapp.webhook import Reply
+
                 return Reply(200, b"ok", "text/plain")
 
         app = WsgiApp(webhook_path="/w", webhook=Handler(), health=lambda: (True, {}))

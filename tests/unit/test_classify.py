@@ -10,7 +10,11 @@ T0 = 1795262629.123  # 2026-11-21T12:03:49.123Z
 
 
 def adf(text):
-    return {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": text}]}]}
+    return {
+        "type": "doc",
+        "version": 1,
+        "content": [{"type": "paragraph", "content": [{"type": "text", "text": text}]}],
+    }
 
 
 def raw_v3(text="Hello", *, props=None, author=None, **extra):
@@ -28,8 +32,15 @@ def raw_v3(text="Hello", *, props=None, author=None, **extra):
 
 def view(**over):
     base = dict(
-        id="1", issue_key="SUP-1", author_id="agent-1", author_name="Ana", created=T0,
-        text="Hi", kind=None, wamid=None, internal=False,
+        id="1",
+        issue_key="SUP-1",
+        author_id="agent-1",
+        author_name="Ana",
+        created=T0,
+        text="Hi",
+        kind=None,
+        wamid=None,
+        internal=False,
     )
     base.update(over)
     return CommentView(**base)
@@ -46,8 +57,15 @@ def test_v3_comment_with_property_list():
     )
     c = comment_view("SUP-7", raw)
     assert c == CommentView(
-        id="10001", issue_key="SUP-7", author_id=BOT, author_name="wajira", created=pytest.approx(T0),
-        text="[WhatsApp] Maria: where is my order?", kind="customer", wamid="wamid.ABC", internal=False,
+        id="10001",
+        issue_key="SUP-7",
+        author_id=BOT,
+        author_name="wajira",
+        created=pytest.approx(T0),
+        text="[WhatsApp] Maria: where is my order?",
+        kind="customer",
+        wamid="wamid.ABC",
+        internal=False,
     )
 
 
@@ -59,13 +77,23 @@ def test_v2_server_comment_with_wiki_string():
         "created": "2026-11-21T12:03:49.123Z",
     }
     c = comment_view("SUP-1", raw)
-    assert (c.id, c.author_id, c.author_name, c.kind, c.internal) == ("42", "JIRAUSER10100", "John Doe", None, False)
+    assert (c.id, c.author_id, c.author_name, c.kind, c.internal) == (
+        "42",
+        "JIRAUSER10100",
+        "John Doe",
+        None,
+        False,
+    )
     assert c.text == "Thanks, *we* are on it"  # an agent's wiki markup stays as typed
 
 
 def test_our_wiki_comment_reads_back_unescaped():
     text = "[WhatsApp] Ana: *urgent* {code} [~admin]"
-    raw = {"id": "5", "body": escape_wiki(text), "properties": [{"key": "wajira", "value": {"kind": "customer"}}]}
+    raw = {
+        "id": "5",
+        "body": escape_wiki(text),
+        "properties": [{"key": "wajira", "value": {"kind": "customer"}}],
+    }
     assert comment_view("SUP-1", raw).text == text
 
 
@@ -76,7 +104,9 @@ def test_properties_as_mapping_and_absent():
 
 
 @pytest.mark.parametrize(
-    "value", [None, "customer", 7, {}, {"kind": 3}, {"kind": ""}], ids=["null", "str", "int", "empty", "int-kind", "blank"]
+    "value",
+    [None, "customer", 7, {}, {"kind": 3}, {"kind": ""}],
+    ids=["null", "str", "int", "empty", "int-kind", "blank"],
 )
 def test_malformed_own_property_is_still_ours(value):
     c = comment_view("K-1", raw_v3(props=[{"key": "wajira", "value": value}]))
@@ -86,8 +116,15 @@ def test_malformed_own_property_is_still_ours(value):
 
 @pytest.mark.parametrize(
     "stamp",
-    ["2026-11-21T12:03:49.123+0000", "2026-11-21T12:03:49.123Z", "2026-11-21T12:03:49.123+00:00",
-     "2026-11-21T09:03:49.123-0300", "2026-11-21T12:03:49.123", 1795262629123, 1795262629.123],
+    [
+        "2026-11-21T12:03:49.123+0000",
+        "2026-11-21T12:03:49.123Z",
+        "2026-11-21T12:03:49.123+00:00",
+        "2026-11-21T09:03:49.123-0300",
+        "2026-11-21T12:03:49.123",
+        1795262629123,
+        1795262629.123,
+    ],
 )
 def test_time_formats(stamp):
     assert parse_jira_time(stamp) == pytest.approx(T0)
@@ -100,8 +137,12 @@ def test_unreadable_time_is_zero(stamp):
 
 @pytest.mark.parametrize(
     "raw",
-    [{}, {"id": None, "author": "x", "body": None, "properties": "x", "created": 5j}, {"body": 12, "author": None},
-     {"properties": [None, 1, {"key": 2}, {"value": 1}]}],
+    [
+        {},
+        {"id": None, "author": "x", "body": None, "properties": "x", "created": 5j},
+        {"body": 12, "author": None},
+        {"properties": [None, 1, {"key": 2}, {"value": 1}]},
+    ],
     ids=["empty", "wrong-types", "odd-body", "junk-properties"],
 )
 def test_tolerates_garbage(raw):
@@ -137,8 +178,13 @@ def test_internal_marks(extra):
 
 @pytest.mark.parametrize(
     "extra",
-    [{"jsdPublic": True}, {"properties": [{"key": "sd.public.comment", "value": {"internal": False}}]},
-     {"visibility": None}, {"visibility": {}}, {"public": True}],
+    [
+        {"jsdPublic": True},
+        {"properties": [{"key": "sd.public.comment", "value": {"internal": False}}]},
+        {"visibility": None},
+        {"visibility": {}},
+        {"public": True},
+    ],
 )
 def test_public_marks(extra):
     raw = raw_v3()
@@ -194,8 +240,11 @@ def test_internal_customer_relay_from_raw_is_ignored(extra):
     raw = raw_v3("[WhatsApp] Maria: hi", props=[{"key": "wajira", "value": {"kind": "customer"}}])
     for key, value in extra.items():
         if key == "properties":
-            value = value + [{"key": "wajira", "value": {"kind": "customer"}}] if isinstance(value, list) else {
-                **value, "wajira": {"kind": "customer"}}
+            value = (
+                value + [{"key": "wajira", "value": {"kind": "customer"}}]
+                if isinstance(value, list)
+                else {**value, "wajira": {"kind": "customer"}}
+            )
         raw[key] = value
     c = comment_view("K-1", raw)
     assert c.kind == "customer"
@@ -204,11 +253,13 @@ def test_internal_customer_relay_from_raw_is_ignored(extra):
 
 @pytest.mark.parametrize(
     ("value", "history"),
-    [({"kind": "customer", "wamid": "w", "history": True}, True),
-     ({"kind": "echo", "wamid": "w", "history": True}, True),
-     ({"kind": "customer", "wamid": "w"}, False),
-     ({"kind": "customer", "history": "true"}, False),  # only our own JSON true counts
-     ("garbage", False)],
+    [
+        ({"kind": "customer", "wamid": "w", "history": True}, True),
+        ({"kind": "echo", "wamid": "w", "history": True}, True),
+        ({"kind": "customer", "wamid": "w"}, False),
+        ({"kind": "customer", "history": "true"}, False),  # only our own JSON true counts
+        ("garbage", False),
+    ],
 )
 def test_history_mark_comes_from_our_property(value, history):
     raw = raw_v3(props=[{"key": "wajira", "value": value}])

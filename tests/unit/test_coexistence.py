@@ -22,25 +22,42 @@ def queued(doc, n: int = 0, **over) -> QueuedMessage:
     """A parsed webhook message as the inbox job gets it back from the queue."""
     m = parse_webhook(doc).messages[n]
     fields = {
-        "id": 1, "wamid": m.wamid, "conversation_key": m.conversation_key, "wa_id": m.wa_id,
-        "user_id": m.user_id, "phone_number_id": m.phone_number_id,
-        "display_phone_number": m.display_phone_number, "profile_name": m.profile_name,
-        "timestamp": m.timestamp, "kind": m.kind, "raw": m.raw, "attempts": 0, "started": 0,
-        "next_attempt_at": 0.0, "last_error": None, "origin": m.origin, "from_business": m.from_business,
+        "id": 1,
+        "wamid": m.wamid,
+        "conversation_key": m.conversation_key,
+        "wa_id": m.wa_id,
+        "user_id": m.user_id,
+        "phone_number_id": m.phone_number_id,
+        "display_phone_number": m.display_phone_number,
+        "profile_name": m.profile_name,
+        "timestamp": m.timestamp,
+        "kind": m.kind,
+        "raw": m.raw,
+        "attempts": 0,
+        "started": 0,
+        "next_attempt_at": 0.0,
+        "last_error": None,
+        "origin": m.origin,
+        "from_business": m.from_business,
     }
     return QueuedMessage(**(fields | over))
 
 
 # -- rendering -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("echo", "text"),
     [
         (wa.text(PHONE, "Your order shipped"), f"[WhatsApp] {BUSINESS} (app): Your order shipped"),
-        (wa.image(PHONE, caption="the invoice", media_id="55"),
-         f"[WhatsApp] {BUSINESS} (app): [image] the invoice"),
-        (wa.text(PHONE, "yes", context={"from": PHONE, "id": "wamid.Q"}),
-         f"[WhatsApp] {BUSINESS} (app): (reply to wamid.Q) yes"),
+        (
+            wa.image(PHONE, caption="the invoice", media_id="55"),
+            f"[WhatsApp] {BUSINESS} (app): [image] the invoice",
+        ),
+        (
+            wa.text(PHONE, "yes", context={"from": PHONE, "id": "wamid.Q"}),
+            f"[WhatsApp] {BUSINESS} (app): (reply to wamid.Q) yes",
+        ),
         (wa.unknown_type(PHONE, "hologram"), f"[WhatsApp] {BUSINESS} (app): [unsupported: hologram]"),
     ],
     ids=["text", "image", "reply", "unknown"],
@@ -71,8 +88,10 @@ def test_history_shows_when_and_who():
         render_history("text", theirs, "Ana García", sent_at=JUNE_8),
         {"kind": "customer", "wamid": theirs["id"], "history": True},
     )
-    assert _comment_for(customer, _name(customer))[0].text == \
-        "[WhatsApp history 2025-06-08 20:59 UTC] Ana García: is it in stock?"
+    assert (
+        _comment_for(customer, _name(customer))[0].text
+        == "[WhatsApp history 2025-06-08 20:59 UTC] Ana García: is it in stock?"
+    )
     rendered, prop = _comment_for(business, _name(business))
     assert rendered.text == f"[WhatsApp history 2025-06-08 21:00 UTC] {BUSINESS} (app): yes, two left"
     assert prop == {"kind": "echo", "wamid": ours["id"], "history": True}
@@ -80,16 +99,21 @@ def test_history_shows_when_and_who():
 
 def test_history_name_falls_back_to_the_phone():
     row = queued(wa.history_payload(PHONE, [wa.history_message(PHONE, "hi", timestamp=JUNE_8)]))
-    assert _comment_for(row, _name(row))[0].text == "[WhatsApp history 2025-06-08 20:59 UTC] +52 55 1234 5678: hi"
+    assert (
+        _comment_for(row, _name(row))[0].text
+        == "[WhatsApp history 2025-06-08 20:59 UTC] +52 55 1234 5678: hi"
+    )
 
 
 def test_profile_name_wins_over_the_saved_one():
-    row = queued(wa.message_payload([wa.text(PHONE, "hi")], contacts=[wa.contact("Ana", PHONE)]),
-                 known_name="Ana (VIP, order 1042)")
+    row = queued(
+        wa.message_payload([wa.text(PHONE, "hi")], contacts=[wa.contact("Ana", PHONE)]),
+        known_name="Ana (VIP, order 1042)",
+    )
     assert _comment_for(row, _name(row))[0].text == "[WhatsApp] Ana: hi"
 
 
-@pytest.mark.parametrize("sent_at", [10**17, -10**17, "yesterday", None, True, float("nan")])
+@pytest.mark.parametrize("sent_at", [10**17, -(10**17), "yesterday", None, True, float("nan")])
 def test_history_with_an_absurd_timestamp_still_renders(sent_at):
     text = render_history("text", {"text": {"body": "x"}}, "Ana", sent_at=sent_at).text
     assert text == "[WhatsApp history (date unknown)] Ana: x"
@@ -103,13 +127,20 @@ def test_odd_shapes_never_raise(raw):
 
 # -- what the poller does with those comments ------------------------------------------------
 
+
 def jira_comment(text: str, prop: dict, cid: str = "10") -> dict:
     """The comment as the poller reads it back (API v3, properties expanded)."""
-    return {"id": cid, "author": {"accountId": "bot", "displayName": "wajira"},
-            "created": "2026-01-01T10:00:00.000+0000",
-            "body": {"type": "doc", "version": 1,
-                     "content": [{"type": "paragraph", "content": [{"type": "text", "text": text}]}]},
-            "properties": [{"key": "wajira", "value": prop}]}
+    return {
+        "id": cid,
+        "author": {"accountId": "bot", "displayName": "wajira"},
+        "created": "2026-01-01T10:00:00.000+0000",
+        "body": {
+            "type": "doc",
+            "version": 1,
+            "content": [{"type": "paragraph", "content": [{"type": "text", "text": text}]}],
+        },
+        "properties": [{"key": "wajira", "value": prop}],
+    }
 
 
 def route_of(row: QueuedMessage) -> Route:
@@ -132,7 +163,9 @@ def test_live_customer_comment_is_still_a_turn():
 
 
 def test_the_ai_sees_echoes_as_the_business_speaking():
-    customer = queued(wa.message_payload([wa.text(PHONE, "where is it?")], contacts=[wa.contact("Ana", PHONE)]))
+    customer = queued(
+        wa.message_payload([wa.text(PHONE, "where is it?")], contacts=[wa.contact("Ana", PHONE)])
+    )
     echo = queued(wa.echo_payload(PHONE, "shipped today"))
     views = []
     for n, row in enumerate((customer, echo)):

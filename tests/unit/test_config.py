@@ -455,8 +455,7 @@ def test_load_directory_is_an_error(tmp_path: Path) -> None:
 def test_load_reports_the_file_in_missing_value_messages(tmp_path: Path) -> None:
     path = tmp_path / "wajira.toml"
     path.write_text(
-        '[jira]\nurl = "https://jira.example"\ntoken = "pat"\n'
-        '[[services]]\nid = "a"\nproject_key = "AB"\n'
+        '[jira]\nurl = "https://jira.example"\ntoken = "pat"\n[[services]]\nid = "a"\nproject_key = "AB"\n'
     )
     with pytest.raises(ConfigError) as info:
         load_config(path, {})
@@ -467,7 +466,9 @@ def test_load_reports_the_file_in_missing_value_messages(tmp_path: Path) -> None
 def test_explicit_env_replaces_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WHATSAPP_APP_SECRET", "process-env-app-secret")
     assert parse(minimal(), {}).whatsapp.app_secret == "file-app-secret-0123"
-    assert parse_config(minimal()).whatsapp.app_secret == "process-env-app-secret"  # default env is os.environ
+    assert (
+        parse_config(minimal()).whatsapp.app_secret == "process-env-app-secret"
+    )  # default env is os.environ
     assert os.environ["WHATSAPP_APP_SECRET"] == "process-env-app-secret"
 
 

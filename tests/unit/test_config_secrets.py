@@ -272,7 +272,9 @@ def config_with(section: str, name: str, value: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(("section", "name"), sorted(SECRET_CASES))
-@pytest.mark.parametrize("value", ["change-me", "CHANGEME", "xxxxxxxxxxxxxxxxxxxx", "<your token>", "your-token-here-0123"])
+@pytest.mark.parametrize(
+    "value", ["change-me", "CHANGEME", "xxxxxxxxxxxxxxxxxxxx", "<your token>", "your-token-here-0123"]
+)
 def test_a_placeholder_secret_in_the_file_is_refused(section: str, name: str, value: str) -> None:
     error = error_of(config_with(section, name, value))
     assert error.key == f"{section}.{name}"
@@ -383,7 +385,9 @@ def test_a_placeholder_openai_key_is_refused_once_an_assistant_is_enabled() -> N
 
 
 def test_a_placeholder_passphrase_is_refused_before_any_key_file_is_read() -> None:
-    data = with_value(minimal(), "flows", {"private_key_file": "/nonexistent.pem", "private_key_passphrase": "changeme"})
+    data = with_value(
+        minimal(), "flows", {"private_key_file": "/nonexistent.pem", "private_key_passphrase": "changeme"}
+    )
     error = error_of(data)
     assert error.key == "flows.private_key_passphrase"
     assert "placeholder" in error.reason
@@ -396,7 +400,10 @@ CLEAR = "must be https:// unless the host is loopback: the token would travel in
 
 
 @pytest.mark.parametrize("key", TOKEN_URLS)
-@pytest.mark.parametrize("url", ["http://jira.example", "http://10.0.0.5:8080/v1", "HTTP://graph.example/", "http://[2001:db8::1]/"])
+@pytest.mark.parametrize(
+    "url",
+    ["http://jira.example", "http://10.0.0.5:8080/v1", "HTTP://graph.example/", "http://[2001:db8::1]/"],
+)
 def test_plain_http_to_a_remote_host_is_refused(key: str, url: str) -> None:
     error = error_of(with_value(minimal(), key, url))
     assert (error.key, error.reason) == (key, CLEAR)
@@ -405,7 +412,13 @@ def test_plain_http_to_a_remote_host_is_refused(key: str, url: str) -> None:
 @pytest.mark.parametrize("key", TOKEN_URLS)
 @pytest.mark.parametrize(
     "url",
-    ["http://127.0.0.1:9", "http://127.3.2.1/x", "http://localhost:8080", "http://[::1]:9000/", "https://remote.example"],
+    [
+        "http://127.0.0.1:9",
+        "http://127.3.2.1/x",
+        "http://localhost:8080",
+        "http://[::1]:9000/",
+        "https://remote.example",
+    ],
 )
 def test_https_or_loopback_is_accepted(key: str, url: str) -> None:
     s = parse(with_value(minimal(), key, url))

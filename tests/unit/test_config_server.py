@@ -10,12 +10,20 @@ from bot.config import ConfigError, parse_config
 def _config(**server) -> dict:
     return {
         "server": server,
-        "whatsapp": {"verify_token": "verify-token-for-tests", "app_secret": "app-secret-for-unit-tests",
-                     "access_token": "graph-token-for-tests", "phone_number_id": "106540352242922"},
-        "jira": {"url": "https://example.atlassian.net", "email": "bot@example.com",
-                 "api_token": "jira-token-for-tests"},
-        "services": [{"id": "support", "project_key": "WA", "default": True,
-                      "assistant": {"enabled": False}}],
+        "whatsapp": {
+            "verify_token": "verify-token-for-tests",
+            "app_secret": "app-secret-for-unit-tests",
+            "access_token": "graph-token-for-tests",
+            "phone_number_id": "106540352242922",
+        },
+        "jira": {
+            "url": "https://example.atlassian.net",
+            "email": "bot@example.com",
+            "api_token": "jira-token-for-tests",
+        },
+        "services": [
+            {"id": "support", "project_key": "WA", "default": True, "assistant": {"enabled": False}}
+        ],
     }
 
 

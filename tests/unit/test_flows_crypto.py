@@ -16,8 +16,13 @@ from bot.flows.crypto import DecryptError, decrypt_request, encrypt_response, in
 from bot.flows.keys import KeyFileError, load_private_key_file
 from sandbox.flows_client import new_key_pair, open_answer, seal
 
-REQUEST = {"version": "3.0", "action": "data_exchange", "screen": "DETAILS",
-           "data": {"order_id": "A-17", "note": "ünïcødé ✓"}, "flow_token": "order-issue:1"}
+REQUEST = {
+    "version": "3.0",
+    "action": "data_exchange",
+    "screen": "DETAILS",
+    "data": {"order_id": "A-17", "note": "ünïcødé ✓"},
+    "flow_token": "order-issue:1",
+}
 
 
 @pytest.fixture(scope="module")
@@ -56,12 +61,15 @@ def _tamper(body: dict, name: str, index: int) -> dict:
     return {**body, name: base64.b64encode(bytes(raw)).decode()}
 
 
-@pytest.mark.parametrize("name, index, reason", [
-    ("encrypted_flow_data", -1, "authentication"),  # the tag is the last 16 bytes
-    ("encrypted_flow_data", 0, "authentication"),  # the ciphertext
-    ("initial_vector", 0, "authentication"),
-    ("encrypted_aes_key", 5, "private key"),
-])
+@pytest.mark.parametrize(
+    "name, index, reason",
+    [
+        ("encrypted_flow_data", -1, "authentication"),  # the tag is the last 16 bytes
+        ("encrypted_flow_data", 0, "authentication"),  # the ciphertext
+        ("initial_vector", 0, "authentication"),
+        ("encrypted_aes_key", 5, "private key"),
+    ],
+)
 def test_tampering_is_a_decrypt_error(keys, name, index, reason) -> None:
     private, public = keys
     body = _tamper(seal(public, REQUEST).body, name, index)
@@ -74,13 +82,16 @@ def test_a_request_for_another_key_is_a_decrypt_error(keys, other_public) -> Non
         decrypt_request(keys[0], seal(other_public, REQUEST).body)
 
 
-@pytest.mark.parametrize("change, reason", [
-    (lambda b: {k: v for k, v in b.items() if k != "initial_vector"}, "initial_vector is missing"),
-    (lambda b: {**b, "encrypted_aes_key": 12}, "encrypted_aes_key is missing or not a string"),
-    (lambda b: {**b, "encrypted_flow_data": "not base64!"}, "encrypted_flow_data is not base64"),
-    (lambda b: {**b, "encrypted_flow_data": "AAAA"}, "shorter than a GCM tag"),
-    (lambda b: {**b, "initial_vector": ""}, "initial_vector is missing"),
-])
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        (lambda b: {k: v for k, v in b.items() if k != "initial_vector"}, "initial_vector is missing"),
+        (lambda b: {**b, "encrypted_aes_key": 12}, "encrypted_aes_key is missing or not a string"),
+        (lambda b: {**b, "encrypted_flow_data": "not base64!"}, "encrypted_flow_data is not base64"),
+        (lambda b: {**b, "encrypted_flow_data": "AAAA"}, "shorter than a GCM tag"),
+        (lambda b: {**b, "initial_vector": ""}, "initial_vector is missing"),
+    ],
+)
 def test_malformed_bodies_are_decrypt_errors(keys, change, reason) -> None:
     with pytest.raises(DecryptError, match=reason):
         decrypt_request(keys[0], change(seal(keys[1], REQUEST).body))
@@ -127,8 +138,11 @@ def test_key_file_errors_say_what_is_wrong(tmp_path) -> None:
     junk = tmp_path / "junk.pem"
     junk.write_text("-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----\n")
     ec_key = tmp_path / "ec.pem"
-    ec_key.write_bytes(ec.generate_private_key(ec.SECP256R1()).private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    ec_key.write_bytes(
+        ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
 
     missing = _key_error(tmp_path / "absent.pem")
     assert "cannot read" in missing.reason and not missing.passphrase

@@ -15,7 +15,9 @@ from sandbox.flows_client import new_key_pair, open_answer, seal
 
 SECRET = "unit-app-secret"
 SCREENS = (
-    FlowScreen(id="INIT", next_screen="DETAILS", data={"greeting": "Hi", "sizes": [{"id": "m", "title": "M"}]}),
+    FlowScreen(
+        id="INIT", next_screen="DETAILS", data={"greeting": "Hi", "sizes": [{"id": "m", "title": "M"}]}
+    ),
     FlowScreen(id="DETAILS", next_screen="CONFIRM", data={"echo": "Order {order_id} ({flow_token})", "n": 3}),
     FlowScreen(id="CONFIRM", next_screen="SUCCESS", data={"order_id": "{order_id}"}),
 )
@@ -30,23 +32,58 @@ def request(action: str, screen: str | None = None, data: dict | None = None) ->
     return out
 
 
-@pytest.mark.parametrize("req, answer, outcome", [
-    ({"version": "3.0", "action": "ping"}, {"data": {"status": "active"}}, "ping"),
-    (request("INIT"), {"screen": "DETAILS", "data": {"greeting": "Hi", "sizes": [{"id": "m", "title": "M"}]}}, "init"),
-    (request("data_exchange", "DETAILS", {"order_id": "A-17"}),
-     {"screen": "CONFIRM", "data": {"echo": "Order A-17 (tok-1)", "n": 3}}, "data_exchange"),
-    (request("data_exchange", "CONFIRM", {"order_id": "A-17"}),
-     {"screen": "SUCCESS", "data": {"extension_message_response": {"params": {"flow_token": "tok-1", "order_id": "A-17"}}}},
-     "data_exchange"),
-    (request("BACK", "CONFIRM", {"order_id": "A-17"}),
-     {"screen": "CONFIRM", "data": {"echo": "Order A-17 (tok-1)", "n": 3}}, "back"),
-    (request("BACK", "ELSEWHERE"), {"screen": "ELSEWHERE", "data": {}}, "back"),
-    (request("data_exchange", "UNKNOWN", {}), {"screen": "UNKNOWN", "data": {"error_message": UNAVAILABLE}}, "unanswered"),
-    (request("navigate", "DETAILS"), {"screen": "DETAILS", "data": {"error_message": UNAVAILABLE}}, "unanswered"),
-    (request("data_exchange", "DETAILS", {"error": "invalid-screen-data", "error_message": "bad"}),
-     {"data": {"acknowledged": True}}, "error_notification"),
-    (request("INIT", data={"error": "x", "error_message": "y"}), {"data": {"acknowledged": True}}, "error_notification"),
-])
+@pytest.mark.parametrize(
+    "req, answer, outcome",
+    [
+        ({"version": "3.0", "action": "ping"}, {"data": {"status": "active"}}, "ping"),
+        (
+            request("INIT"),
+            {"screen": "DETAILS", "data": {"greeting": "Hi", "sizes": [{"id": "m", "title": "M"}]}},
+            "init",
+        ),
+        (
+            request("data_exchange", "DETAILS", {"order_id": "A-17"}),
+            {"screen": "CONFIRM", "data": {"echo": "Order A-17 (tok-1)", "n": 3}},
+            "data_exchange",
+        ),
+        (
+            request("data_exchange", "CONFIRM", {"order_id": "A-17"}),
+            {
+                "screen": "SUCCESS",
+                "data": {
+                    "extension_message_response": {"params": {"flow_token": "tok-1", "order_id": "A-17"}}
+                },
+            },
+            "data_exchange",
+        ),
+        (
+            request("BACK", "CONFIRM", {"order_id": "A-17"}),
+            {"screen": "CONFIRM", "data": {"echo": "Order A-17 (tok-1)", "n": 3}},
+            "back",
+        ),
+        (request("BACK", "ELSEWHERE"), {"screen": "ELSEWHERE", "data": {}}, "back"),
+        (
+            request("data_exchange", "UNKNOWN", {}),
+            {"screen": "UNKNOWN", "data": {"error_message": UNAVAILABLE}},
+            "unanswered",
+        ),
+        (
+            request("navigate", "DETAILS"),
+            {"screen": "DETAILS", "data": {"error_message": UNAVAILABLE}},
+            "unanswered",
+        ),
+        (
+            request("data_exchange", "DETAILS", {"error": "invalid-screen-data", "error_message": "bad"}),
+            {"data": {"acknowledged": True}},
+            "error_notification",
+        ),
+        (
+            request("INIT", data={"error": "x", "error_message": "y"}),
+            {"data": {"acknowledged": True}},
+            "error_notification",
+        ),
+    ],
+)
 def test_answer_request(req, answer, outcome) -> None:
     assert answer_request(req, SCREENS) == (answer, outcome)
 
@@ -117,7 +154,15 @@ def test_non_json_is_400(endpoint) -> None:
         assert endpoint.handle(sign(SECRET, body), body).status == 400
 
 
-@pytest.mark.parametrize("body", [b"{}", b"[1]", b'"x"', b'{"encrypted_flow_data": "AAAA", "encrypted_aes_key": "AAAA", "initial_vector": "AAAA"}'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{}",
+        b"[1]",
+        b'"x"',
+        b'{"encrypted_flow_data": "AAAA", "encrypted_aes_key": "AAAA", "initial_vector": "AAAA"}',
+    ],
+)
 def test_undecryptable_is_421(endpoint, body) -> None:
     reply = endpoint.handle(sign(SECRET, body), body)
     assert reply.status == 421

@@ -31,20 +31,31 @@ ORDER = FlowDefinition(
 # -- templates --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("template, names", [
-    ("plain", ()),
-    ("Order {order_id}: {problem} / {order_id}", ("order_id", "problem")),
-    ("{{literal}} {a_1}", ("a_1",)),
-    ("", ()),
-])
+@pytest.mark.parametrize(
+    "template, names",
+    [
+        ("plain", ()),
+        ("Order {order_id}: {problem} / {order_id}", ("order_id", "problem")),
+        ("{{literal}} {a_1}", ("a_1",)),
+        ("", ()),
+    ],
+)
 def test_placeholders(template, names) -> None:
     assert placeholders(template) == names
 
 
-@pytest.mark.parametrize("template, shown", [
-    ("{}", "{}"), ("{0}", "{0}"), ("{a.b}", "{a.b}"), ("{a[0]}", "{a[0]}"),
-    ("{a!r}", "{a!r}"), ("{a:>9}", "{a:>9}"), ("{1a}", "{1a}"),
-])
+@pytest.mark.parametrize(
+    "template, shown",
+    [
+        ("{}", "{}"),
+        ("{0}", "{0}"),
+        ("{a.b}", "{a.b}"),
+        ("{a[0]}", "{a[0]}"),
+        ("{a!r}", "{a!r}"),
+        ("{a:>9}", "{a:>9}"),
+        ("{1a}", "{1a}"),
+    ],
+)
 def test_placeholders_must_be_bare_names(template, shown) -> None:
     with pytest.raises(ValueError, match="must be a bare field name") as info:
         placeholders(template)
@@ -57,10 +68,20 @@ def test_unbalanced_braces_are_refused(template) -> None:
         placeholders(template)
 
 
-@pytest.mark.parametrize("value, text", [
-    (None, ""), ("text", "text"), (True, "true"), (False, "false"), (3, "3"), (2.5, "2.5"),
-    (float("nan"), ""), (["a", 1, None, "b"], "a, 1, b"), ({"k": "v"}, '{"k": "v"}'),
-])
+@pytest.mark.parametrize(
+    "value, text",
+    [
+        (None, ""),
+        ("text", "text"),
+        (True, "true"),
+        (False, "false"),
+        (3, "3"),
+        (2.5, "2.5"),
+        (float("nan"), ""),
+        (["a", 1, None, "b"], "a, 1, b"),
+        ({"k": "v"}, '{"k": "v"}'),
+    ],
+)
 def test_as_text(value, text) -> None:
     assert as_text(value) == text
 
@@ -95,13 +116,22 @@ def test_the_longest_matching_prefix_wins_whatever_the_order() -> None:
 
 
 def test_fields_are_filled_from_the_answers() -> None:
-    answers = {"flow_token": "order-issue:1", "order_id": "A-17", "problem": "late  delivery",
-               "details": "Box was\r\nwet", "photo_ok": True}
+    answers = {
+        "flow_token": "order-issue:1",
+        "order_id": "A-17",
+        "problem": "late  delivery",
+        "details": "Box was\r\nwet",
+        "photo_ok": True,
+    }
     fields = ticket_fields_from_flow(ORDER, json.dumps(answers))
     assert fields == TicketFields(
         summary="Order issue: A-17 (late delivery)",
-        description_rows=(("order_id", "A-17"), ("problem", "late  delivery"), ("details", "Box was\nwet"),
-                          ("photo_ok", "true")),
+        description_rows=(
+            ("order_id", "A-17"),
+            ("problem", "late  delivery"),
+            ("details", "Box was\nwet"),
+            ("photo_ok", "true"),
+        ),
         labels=("flow-order", "problem-late_delivery"),
         custom_fields={"customfield_10010": "A-17"},
     )
@@ -125,13 +155,16 @@ def test_summary_is_one_line_of_at_most_255_characters() -> None:
     assert len(fields.custom_fields["customfield_10010"]) == 255
 
 
-@pytest.mark.parametrize("text, label", [
-    ("problem-late delivery", "problem-late_delivery"),
-    ("  tabs\tand\nlines ", "tabs_and_lines"),
-    ("ctrl\u0000x", "ctrlx"),
-    ("   ", ""),
-    ("é" * 300, "é" * 255),
-])
+@pytest.mark.parametrize(
+    "text, label",
+    [
+        ("problem-late delivery", "problem-late_delivery"),
+        ("  tabs\tand\nlines ", "tabs_and_lines"),
+        ("ctrl\u0000x", "ctrlx"),
+        ("   ", ""),
+        ("é" * 300, "é" * 255),
+    ],
+)
 def test_jira_label(text, label) -> None:
     assert jira_label(text) == label
 
@@ -143,7 +176,10 @@ def test_labels_are_deduplicated() -> None:
 
 def test_description_table() -> None:
     rows = (("order_id", "A-17"), ("details", "Box was\nwet"), ("photo", ""))
-    assert description_table(rows) == "Flow answers:\norder_id: A-17\ndetails: Box was\n    wet\nphoto: (no answer)"
+    assert (
+        description_table(rows)
+        == "Flow answers:\norder_id: A-17\ndetails: Box was\n    wet\nphoto: (no answer)"
+    )
     assert description_table(()) == ""
 
 
@@ -159,13 +195,16 @@ def test_a_matching_flow_reply_gives_fields() -> None:
     assert fields is not None and fields.summary == "Order issue: A-17 (late)"
 
 
-@pytest.mark.parametrize("message", [
-    wa.nfm_reply(PHONE, {"order_id": "A-17"}, flow_token="refund:1"),  # no definition for it
-    wa.nfm_reply(PHONE, "{not json"),
-    wa.text(PHONE, "order-issue: hello"),
-    wa.button_reply(PHONE, "Yes"),
-    {"type": "interactive", "interactive": {"type": "nfm_reply", "nfm_reply": "odd"}},
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        wa.nfm_reply(PHONE, {"order_id": "A-17"}, flow_token="refund:1"),  # no definition for it
+        wa.nfm_reply(PHONE, "{not json"),
+        wa.text(PHONE, "order-issue: hello"),
+        wa.button_reply(PHONE, "Yes"),
+        {"type": "interactive", "interactive": {"type": "nfm_reply", "nfm_reply": "odd"}},
+    ],
+)
 def test_other_messages_give_none(message) -> None:
     assert ticket_fields_for(message, SERVICE) is None
 

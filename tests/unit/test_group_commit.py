@@ -239,7 +239,9 @@ def test_the_committer_thread_ends_when_idle_and_comes_back_when_needed(monkeypa
 
     group = GroupCommit(run, passthrough=(Down,), wait_seconds=5)
     for _ in range(2):
-        assert submit_all(group, [lambda i=i: i for i in range(20)], threads=4) == [("ok", i) for i in range(20)]
+        assert submit_all(group, [lambda i=i: i for i in range(20)], threads=4) == [
+            ("ok", i) for i in range(20)
+        ]
         time.sleep(0.3)
         assert group._committer is None
     assert len(set(committers)) == 2  # one per burst, each gone once idle

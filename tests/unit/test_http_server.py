@@ -95,7 +95,7 @@ def test_a_body_arriving_in_pieces_reaches_the_app_whole(serve):
         sock.sendall(b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body))
         for start in range(0, len(body), 3000):
             time.sleep(0.05)
-            sock.sendall(body[start:start + 3000])
+            sock.sendall(body[start : start + 3000])
         answer = _read_all(sock)
     assert answer.startswith(b"HTTP/1.0 200") and answer.endswith(b"/p" + body)
 

@@ -30,6 +30,7 @@ def _parsed(messages, contacts):
 
 # -- double spellings --------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(("one", "other", "key"), PAIRS)
 def test_both_spellings_share_one_key(one, other, key):
     assert conversation_key_for_phone(one) == conversation_key_for_phone(other) == key
@@ -79,6 +80,7 @@ def test_logs_and_tickets_show_the_key_not_the_digits(one, other, key):
 
 # -- business-scoped user ids (no `from`) -------------------------------------------------------
 
+
 def test_user_without_from_is_keyed_on_from_user_id():
     [msg] = _parsed([wa.text(None, "hi", user_id=BSUID)], [wa.contact("Zed", None, BSUID)])
     assert msg.conversation_key == conversation_key_for_user(BSUID) == f"user:{BSUID}"
@@ -102,12 +104,15 @@ def test_two_bsuid_users_in_one_batch_keep_their_own_key_and_name():
         [wa.contact("Zed", None, BSUID), wa.contact("Yara", None, other)],
     )
     assert [(m.conversation_key, m.profile_name) for m in msgs] == [
-        (f"user:{BSUID}", "Zed"), (f"user:{other}", "Yara"),
+        (f"user:{BSUID}", "Zed"),
+        (f"user:{other}", "Yara"),
     ]
 
 
 def test_phone_users_id_is_kept_but_the_phone_keys_the_conversation():
-    [msg] = _parsed([wa.text("5215512345678", "hi", user_id=BSUID)], [wa.contact("Ana", "5215512345678", BSUID)])
+    [msg] = _parsed(
+        [wa.text("5215512345678", "hi", user_id=BSUID)], [wa.contact("Ana", "5215512345678", BSUID)]
+    )
     assert (msg.conversation_key, msg.wa_id, msg.user_id) == ("+525512345678", "5215512345678", BSUID)
 
 
@@ -149,9 +154,15 @@ def test_user_keys_are_masked_in_logs():
 
 # -- how a send addresses each kind of customer (the Graph sandbox, as Meta documents) -----------
 
+
 def _body(**address):
-    return {"messaging_product": "whatsapp", "recipient_type": "individual", **address,
-            "type": "text", "text": {"body": "hi"}}
+    return {
+        "messaging_product": "whatsapp",
+        "recipient_type": "individual",
+        **address,
+        "type": "text",
+        "text": {"body": "hi"},
+    }
 
 
 def test_a_phone_goes_in_to():

@@ -33,16 +33,23 @@ def _jira_error(status: int = 503) -> jira.JIRAError:
     response.status_code = status
     response.headers.update({"Set-Cookie": COOKIE, "Content-Type": "text/html"})
     response._content = f"<html>down; key={SECRET}</html>".encode()
-    request = requests.Request("GET", "https://example.atlassian.net/rest/api/3/myself",
-                               headers={"Authorization": "Basic Ym90OnRva2VuLXZhbHVl"}).prepare()
-    return jira.JIRAError(response.text, status_code=status, url=request.url, request=request, response=response)
+    request = requests.Request(
+        "GET",
+        "https://example.atlassian.net/rest/api/3/myself",
+        headers={"Authorization": "Basic Ym90OnRva2VuLXZhbHVl"},
+    ).prepare()
+    return jira.JIRAError(
+        response.text, status_code=status, url=request.url, request=request, response=response
+    )
 
 
 def test_the_rendered_exception_is_scrubbed_like_any_value():
     def emit():
         try:
-            raise ValueError(f"call +447700900123 with Authorization: Bearer abcdef123456 and {SECRET}; "
-                             f"Set-Cookie: {COOKIE}")
+            raise ValueError(
+                f"call +447700900123 with Authorization: Bearer abcdef123456 and {SECRET}; "
+                f"Set-Cookie: {COOKIE}"
+            )
         except ValueError:
             logs.get_logger("t").exception("failed")
 
@@ -74,7 +81,9 @@ def test_an_adapter_error_is_rendered_without_the_library_exception_behind_it():
                 try:
                     raise _jira_error(502)
                 except jira.JIRAError as exc:
-                    raise JiraUnavailable("Jira 502: no Jira error message (text/html, 40 bytes)", status=502) from exc
+                    raise JiraUnavailable(
+                        "Jira 502: no Jira error message (text/html, 40 bytes)", status=502
+                    ) from exc
             except JiraUnavailable:
                 raise KeyError("turn")
         except KeyError:
@@ -88,8 +97,11 @@ def test_an_adapter_error_is_rendered_without_the_library_exception_behind_it():
 
 
 def test_an_exception_passed_as_a_value_is_summarised_and_scrubbed():
-    (event,) = _lines(lambda: logs.get_logger("t").warning("failed", error=_jira_error(500),
-                                                           other=RuntimeError(f"token {SECRET}")))
+    (event,) = _lines(
+        lambda: logs.get_logger("t").warning(
+            "failed", error=_jira_error(500), other=RuntimeError(f"token {SECRET}")
+        )
+    )
     assert event["error"] == "jira.exceptions.JIRAError: HTTP 500 (response withheld from the log)"
     assert event["other"] == "RuntimeError: token ***"
 
@@ -100,7 +112,8 @@ def test_dependencies_logging_through_the_stdlib_are_scrubbed_the_same_way():
             raise _jira_error(401)
         except jira.JIRAError:
             logging.getLogger("apscheduler.executors.default").error(
-                "Job raised for +447700900123", exc_info=True)
+                "Job raised for +447700900123", exc_info=True
+            )
 
     (event,) = _lines(emit)
     assert "7700900123" not in event["event"] and event["logger"] == "apscheduler.executors.default"
@@ -109,14 +122,22 @@ def test_dependencies_logging_through_the_stdlib_are_scrubbed_the_same_way():
 
 def test_header_credentials_are_masked_in_strings_dicts_and_pairs():
     scrub = logs._Scrubber([SECRET])
-    event = scrub(None, "info", {
-        "event": "x",
-        "headers": {"Set-Cookie": COOKIE, "Authorization": "Basic Ym90OnRva2Vu", "Accept": "application/json"},
-        "pairs": [(b"Set-Cookie", COOKIE.encode())],
-        "raw": f"{{'Set-Cookie': '{COOKIE}', 'Server': 'nginx'}}",
-        "dump": f"(b'Set-Cookie', b'{COOKIE}'), (b'Server', b'nginx')",
-        "line": "Cookie: JSESSIONID=0123456789ABCDEF\nNext: kept",
-    })
+    event = scrub(
+        None,
+        "info",
+        {
+            "event": "x",
+            "headers": {
+                "Set-Cookie": COOKIE,
+                "Authorization": "Basic Ym90OnRva2Vu",
+                "Accept": "application/json",
+            },
+            "pairs": [(b"Set-Cookie", COOKIE.encode())],
+            "raw": f"{{'Set-Cookie': '{COOKIE}', 'Server': 'nginx'}}",
+            "dump": f"(b'Set-Cookie', b'{COOKIE}'), (b'Server', b'nginx')",
+            "line": "Cookie: JSESSIONID=0123456789ABCDEF\nNext: kept",
+        },
+    )
     text = json.dumps(event)
     assert "AAAA-BBBB" not in text and "0123456789ABCDEF" not in text and "Ym90OnRva2Vu" not in text
     assert event["headers"]["Accept"] == "application/json" and "'Server': 'nginx'" in event["raw"]
@@ -125,5 +146,6 @@ def test_header_credentials_are_masked_in_strings_dicts_and_pairs():
 
 def test_meta_error_codes_are_not_mistaken_for_phone_numbers():
     assert logs.mask_digits("Graph 400 (#131047) Re-engagement message, (#130429)") == (
-        "Graph 400 (#131047) Re-engagement message, (#130429)")
+        "Graph 400 (#131047) Re-engagement message, (#130429)"
+    )
     assert logs.mask_digits("to 4915112345678") == "to 491********78"

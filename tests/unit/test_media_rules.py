@@ -83,15 +83,27 @@ def test_nothing_to_name(kind, raw):
 def test_media_ref_carries_what_the_task_needs():
     msg = wa.document(W, media_id="42", filename="a.pdf")
     assert media_ref("document", msg) == MediaRef(
-        kind="document", media_id="42", mime_type="application/pdf",
-        sha256=msg["document"]["sha256"], attachment_name="a.pdf")
+        kind="document",
+        media_id="42",
+        mime_type="application/pdf",
+        sha256=msg["document"]["sha256"],
+        attachment_name="a.pdf",
+    )
 
 
 @pytest.mark.parametrize(
     ("mime", "ext"),
-    [("image/jpeg", ".jpg"), ("image/webp", ".webp"), ("audio/ogg; codecs=opus", ".ogg"),
-     ("audio/mpeg", ".mp3"), ("application/pdf", ".pdf"), ("", ".bin"), (None, ".bin"),
-     ("nonsense", ".bin"), ("application/json", ".json")],
+    [
+        ("image/jpeg", ".jpg"),
+        ("image/webp", ".webp"),
+        ("audio/ogg; codecs=opus", ".ogg"),
+        ("audio/mpeg", ".mp3"),
+        ("application/pdf", ".pdf"),
+        ("", ".bin"),
+        (None, ".bin"),
+        ("nonsense", ".bin"),
+        ("application/json", ".json"),
+    ],
 )
 def test_extension_for(mime, ext):
     assert extension_for(mime) == ext

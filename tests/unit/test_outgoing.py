@@ -14,7 +14,9 @@ def check(parts, text, limit):
     assert "".join("".join(p.split()) for p in parts) == "".join(text.split())
 
 
-@pytest.mark.parametrize(("text", "parts"), [("", []), ("   \n\n \t", []), ("hi", ["hi"]), ("\n\n  hi  \n", ["  hi"])])
+@pytest.mark.parametrize(
+    ("text", "parts"), [("", []), ("   \n\n \t", []), ("hi", ["hi"]), ("\n\n  hi  \n", ["  hi"])]
+)
 def test_small_inputs(text, parts):
     assert split_message(text, 10) == parts
 
@@ -32,7 +34,7 @@ def test_lines_before_sentences():
     ("text", "limit", "parts"),
     [
         ("First one. Second one. Third.", 23, ["First one. Second one.", "Third."]),
-        ("Really?! Yes. \"Quoted.\" Next", 24, ["Really?! Yes. \"Quoted.\"", "Next"]),
+        ('Really?! Yes. "Quoted." Next', 24, ['Really?! Yes. "Quoted."', "Next"]),
         ("第一句。第二句。第三句。", 8, ["第一句。第二句。", "第三句。"]),
         ("No sentence end here at all", 12, ["No sentence", "end here at", "all"]),
         ("x" * 25, 10, ["x" * 10, "x" * 10, "x" * 5]),
@@ -50,7 +52,7 @@ def test_hard_cut_keeps_accent_with_letter():
 
 
 def test_hard_cut_keeps_zwj_emoji_sequence():
-    family = "\U0001F468\u200d\U0001F469\u200d\U0001F467"
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
     parts = split_message("a" * 8 + family + "b", 10)
     assert parts[1].startswith(family)
     assert all(len(p) <= 10 for p in parts)
@@ -66,7 +68,22 @@ def test_whatsapp_limit_default():
 @pytest.mark.parametrize("seed", range(25))
 def test_random_texts_never_exceed_limit(seed):
     rng = random.Random(seed)
-    alphabet = ["a", "b", " ", "\n", "\n\n", ".", "!", "\t", "é", "\u0301", "\u200d", "\U0001F600", "。", "  "]
+    alphabet = [
+        "a",
+        "b",
+        " ",
+        "\n",
+        "\n\n",
+        ".",
+        "!",
+        "\t",
+        "é",
+        "\u0301",
+        "\u200d",
+        "\U0001f600",
+        "。",
+        "  ",
+    ]
     text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 400)))
     limit = rng.randint(1, 40)
     check(split_message(text, limit), text, limit)
@@ -111,7 +128,7 @@ def test_combining_run_cannot_stall():
         ("#", ""),
         ("[docs](https://x.io/a_b_c)", "docs (https://x.io/a_b_c)"),
         ("[https://x.io](https://x.io)", "https://x.io"),
-        ("[**Go**](https://x.io \"title\")", "*Go* (https://x.io)"),
+        ('[**Go**](https://x.io "title")', "*Go* (https://x.io)"),
         ("![alt](https://x.io/i.png)", "alt (https://x.io/i.png)"),
         ("<https://x.io/*a*>", "https://x.io/*a*"),
         ("see https://x.io/_a_/*b* now", "see https://x.io/_a_/*b* now"),
@@ -165,7 +182,15 @@ def test_fenced_code(md, wa):
         ("Ana", "{name} {0} {text.__class__}", "*{name}:* {text}", "*Ana:* {name} {0} {text.__class__}"),
         ("Ana", "x", "{text}\n— {name} {unknown}", "x\n— Ana {unknown}"),
     ],
-    ids=["plain", "multiline-name", "markup-name", "empty-name", "name-placeholder", "text-placeholders", "custom"],
+    ids=[
+        "plain",
+        "multiline-name",
+        "markup-name",
+        "empty-name",
+        "name-placeholder",
+        "text-placeholders",
+        "custom",
+    ],
 )
 def test_agent_message(name, text, fmt, out):
     assert agent_message(name, text, fmt) == out
@@ -176,13 +201,17 @@ def test_agent_message_format_needs_text():
         agent_message("Ana", "x", "{name} said something")
 
 
-@pytest.mark.parametrize(("reply", "out"), [("Hi", "[AI] Hi"), ("  Hi\n", "[AI] Hi"), ("[AI] x", "[AI] [AI] x")])
+@pytest.mark.parametrize(
+    ("reply", "out"), [("Hi", "[AI] Hi"), ("  Hi\n", "[AI] Hi"), ("[AI] x", "[AI] [AI] x")]
+)
 def test_ai_comment_text(reply, out):
     assert ai_comment_text(reply) == out
 
 
 @pytest.mark.timeout(5)
-@pytest.mark.parametrize("text", ["x" * 1_000_000, ("word " * 200_000), ("a.\n\n" * 250_000)], ids=["no-space", "words", "paras"])
+@pytest.mark.parametrize(
+    "text", ["x" * 1_000_000, ("word " * 200_000), ("a.\n\n" * 250_000)], ids=["no-space", "words", "paras"]
+)
 def test_long_texts_are_fast(text):
     check(split_message(text), text, 4096)
 
@@ -190,9 +219,26 @@ def test_long_texts_are_fast(text):
 @pytest.mark.timeout(5)
 @pytest.mark.parametrize(
     "md",
-    ["`" * 10_000, "**a " * 5_000, "[a" * 10_000, "[a](" * 5_000, "<https://" * 5_000, "~~a " * 5_000,
-     "```" + "`" * 10_000 + "x", "# " + " #" * 10_000],
-    ids=["ticks", "bold-openers", "brackets", "link-openers", "autolink-openers", "strike-openers", "fence", "heading"],
+    [
+        "`" * 10_000,
+        "**a " * 5_000,
+        "[a" * 10_000,
+        "[a](" * 5_000,
+        "<https://" * 5_000,
+        "~~a " * 5_000,
+        "```" + "`" * 10_000 + "x",
+        "# " + " #" * 10_000,
+    ],
+    ids=[
+        "ticks",
+        "bold-openers",
+        "brackets",
+        "link-openers",
+        "autolink-openers",
+        "strike-openers",
+        "fence",
+        "heading",
+    ],
 )
 def test_hostile_markdown_stays_fast(md):
     out = markdown_to_whatsapp(md)

@@ -86,7 +86,9 @@ def test_phone_wins_over_user_id_but_user_id_is_kept():
 
 
 def test_unparseable_from_falls_back_to_the_user_id():
-    got = _one(wa.message_payload([wa.text("US.13491208655302741918", "hi", user_id="US.13491208655302741918")]))
+    got = _one(
+        wa.message_payload([wa.text("US.13491208655302741918", "hi", user_id="US.13491208655302741918")])
+    )
     assert got.conversation_key == "user:US.13491208655302741918"
     assert got.wa_id == "US.13491208655302741918"
 
@@ -115,8 +117,14 @@ def test_every_kind_is_stored(label, msg):
 
 
 def test_statuses_become_status_events():
-    errors = [{"code": 131047, "title": "Re-engagement message", "message": "Re-engagement message",
-               "error_data": {"details": "More than 24 hours have passed"}}]
+    errors = [
+        {
+            "code": 131047,
+            "title": "Re-engagement message",
+            "message": "Re-engagement message",
+            "error_data": {"details": "More than 24 hours have passed"},
+        }
+    ]
     doc = wa.status_payload("wamid.F", "failed", "16505551234", errors=errors, timestamp="1750000000")
     batch = parse_webhook(doc)
     assert batch.statuses == (
@@ -151,15 +159,31 @@ def _dedupe(field, value):
         wa._body("smb_message_echoes", {"errors": [{"code": 1}]}, phone_number_id="1", display_phone="2"),
         wa.history_declined_payload(),
         wa.errors_payload(),
-        wa._body("smb_app_state_sync", {"state_sync": [{"type": "contact", "action": "add"}]},
-                 phone_number_id="1", display_phone="2"),
-        {"object": "whatsapp_business_account",
-         "entry": [{"id": "1", "changes": [{"field": "account_update", "value": {"event": "VERIFIED"}}]}]},
-        {"object": "whatsapp_business_account",
-         "entry": [{"id": "1", "changes": [{"field": "brand_new_field", "value": {}}]}]},
+        wa._body(
+            "smb_app_state_sync",
+            {"state_sync": [{"type": "contact", "action": "add"}]},
+            phone_number_id="1",
+            display_phone="2",
+        ),
+        {
+            "object": "whatsapp_business_account",
+            "entry": [{"id": "1", "changes": [{"field": "account_update", "value": {"event": "VERIFIED"}}]}],
+        },
+        {
+            "object": "whatsapp_business_account",
+            "entry": [{"id": "1", "changes": [{"field": "brand_new_field", "value": {}}]}],
+        },
         wa.message_payload([]),
     ],
-    ids=["echoes-errors-only", "history-declined", "errors-only", "app-state-sync", "account-update", "unknown-field", "no-messages"],
+    ids=[
+        "echoes-errors-only",
+        "history-declined",
+        "errors-only",
+        "app-state-sync",
+        "account-update",
+        "unknown-field",
+        "no-messages",
+    ],
 )
 def test_other_changes_are_kept_whole(doc):
     change = doc["entry"][0]["changes"][0]
@@ -222,18 +246,29 @@ M3 = V + ("messages", 3)
         (_mutate(("entry", 0, "changes", 0, "field"), 3), "entry[0].changes[0].field", "string"),
         (_mutate(V, []), "entry[0].changes[0].value", "object"),
         (_mutate(V + ("messages",), {}), "entry[0].changes[0].value.messages", "list"),
-        (_mutate(V + ("metadata", "phone_number_id"), KeyError),
-         "entry[0].changes[0].value.metadata.phone_number_id", "missing"),
+        (
+            _mutate(V + ("metadata", "phone_number_id"), KeyError),
+            "entry[0].changes[0].value.metadata.phone_number_id",
+            "missing",
+        ),
         (_mutate(V + ("metadata",), KeyError), "entry[0].changes[0].value.metadata", "object"),
         (_mutate(M3, "text"), "entry[0].changes[0].value.messages[3]", "object"),
         (_mutate(M3 + ("id",), KeyError), "entry[0].changes[0].value.messages[3].id", "missing"),
         (_mutate(M3 + ("id",), 12), "entry[0].changes[0].value.messages[3].id", "string"),
-        (_mutate(M3 + ("timestamp",), KeyError), "entry[0].changes[0].value.messages[3].timestamp", "missing"),
+        (
+            _mutate(M3 + ("timestamp",), KeyError),
+            "entry[0].changes[0].value.messages[3].timestamp",
+            "missing",
+        ),
         (_mutate(M3 + ("timestamp",), "soon"), "entry[0].changes[0].value.messages[3].timestamp", "numeric"),
         (_mutate(M3 + ("timestamp",), "-5"), "entry[0].changes[0].value.messages[3].timestamp", "numeric"),
         (_mutate(M3 + ("timestamp",), 1.5), "entry[0].changes[0].value.messages[3].timestamp", "string"),
         (_mutate(M3 + ("timestamp",), True), "entry[0].changes[0].value.messages[3].timestamp", "epoch"),
-        (_mutate(M3 + ("timestamp",), "9" * 40), "entry[0].changes[0].value.messages[3].timestamp", "numeric"),
+        (
+            _mutate(M3 + ("timestamp",), "9" * 40),
+            "entry[0].changes[0].value.messages[3].timestamp",
+            "numeric",
+        ),
         (_mutate(M3 + ("type",), KeyError), "entry[0].changes[0].value.messages[3].type", "missing"),
         (_mutate(M3 + ("from",), KeyError), "entry[0].changes[0].value.messages[3].from", "neither"),
         (_mutate(M3 + ("from",), "not-a-phone"), "entry[0].changes[0].value.messages[3].from", "digits"),
@@ -276,8 +311,10 @@ def test_deep_nesting_is_a_payload_error():
     deep: object = "bottom"
     for _ in range(100_000):
         deep = [deep]
-    doc = {"object": "whatsapp_business_account",
-           "entry": [{"id": "1", "changes": [{"field": "history", "value": {"x": deep}}]}]}
+    doc = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": "history", "value": {"x": deep}}]}],
+    }
     with pytest.raises(PayloadError):
         parse_webhook(doc)
 
@@ -291,7 +328,9 @@ def test_huge_batch():
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5)
+    ),
     max_leaves=30,
 )
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -333,10 +372,13 @@ def _paths(node, prefix=()):
 _TEMPLATES = [wa.message_payload([m]) for _, m in wa.ALL_KINDS] + [
     wa.status_payload("wamid.S", "failed", "1", errors=[{"code": 1}]),
     wa.echo_payload("16505551234", "x"),
-    wa.history_payload("16505551234", [wa.history_message("16505551234", "a"),
-                                       wa.history_message("16505551234", "b", from_business=True)]),
-    wa.state_sync_payload([wa.contact_sync("16505551234", "Ana García"),
-                           wa.contact_sync("16505551235", action="remove")]),
+    wa.history_payload(
+        "16505551234",
+        [wa.history_message("16505551234", "a"), wa.history_message("16505551234", "b", from_business=True)],
+    ),
+    wa.state_sync_payload(
+        [wa.contact_sync("16505551234", "Ana García"), wa.contact_sync("16505551235", action="remove")]
+    ),
 ]
 
 
@@ -361,13 +403,16 @@ def test_other_event_with_odd_but_valid_json_values():
 
 
 def test_values_json_cannot_hold_are_a_payload_error():
-    doc = {"object": "whatsapp_business_account",
-           "entry": [{"id": "1", "changes": [{"field": "x", "value": {"s": {1, 2}}}]}]}
+    doc = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": "x", "value": {"s": {1, 2}}}]}],
+    }
     with pytest.raises(PayloadError):
         parse_webhook(doc)
 
 
 # -- coexistence: echoes, history, app state sync ----------------------------------------------
+
 
 def test_echo_is_a_message_of_the_customers_conversation():
     doc = wa.echo_payload("+5215512345678", "Your order shipped", wamid="wamid.E1", timestamp=1749416400)
@@ -376,7 +421,7 @@ def test_echo_is_a_message_of_the_customers_conversation():
     assert got == InboundMessage(
         wamid="wamid.E1",
         conversation_key="+525512345678",  # the customer's (`to`), folded like `from` is
-        wa_id="5215512345678",              # bare digits, as messages' `from`
+        wa_id="5215512345678",  # bare digits, as messages' `from`
         user_id=None,
         phone_number_id=wa.PHONE_NUMBER_ID,
         display_phone_number=wa.DISPLAY_PHONE,
@@ -396,8 +441,14 @@ def test_echo_of_media_keeps_the_message_shape():
 
 
 def test_echo_to_a_business_scoped_user():
-    echo = {"from": wa.DISPLAY_PHONE, "to_user_id": "US.99", "id": "wamid.U", "timestamp": "1",
-            "type": "text", "text": {"body": "hi"}}
+    echo = {
+        "from": wa.DISPLAY_PHONE,
+        "to_user_id": "US.99",
+        "id": "wamid.U",
+        "timestamp": "1",
+        "type": "text",
+        "text": {"body": "hi"},
+    }
     got = _one(wa.echo_payload(PHONE, "", echoes=[echo]))
     assert got.conversation_key == "user:US.99" and got.wa_id is None and got.user_id == "US.99"
 
@@ -423,15 +474,23 @@ def test_echoes_are_read_as_strictly_as_messages(mutate, path):
 
 
 def test_history_chunk_becomes_history_messages_in_payload_order():
-    old = [wa.history_message(PHONE, "hello?", wamid="wamid.H1", timestamp=100),
-           wa.history_message(PHONE, "hi! how can we help", from_business=True, wamid="wamid.H2", timestamp=160)]
+    old = [
+        wa.history_message(PHONE, "hello?", wamid="wamid.H1", timestamp=100),
+        wa.history_message(PHONE, "hi! how can we help", from_business=True, wamid="wamid.H2", timestamp=160),
+    ]
     other = [wa.history_message("16505551234", "thanks", wamid="wamid.H3", timestamp=90)]
-    doc = wa.history_payload(PHONE, threads=[{"id": PHONE, "messages": old},
-                                             {"id": "16505551234", "messages": other}],
-                             phase=1, chunk_order=3, progress=40)
+    doc = wa.history_payload(
+        PHONE,
+        threads=[{"id": PHONE, "messages": old}, {"id": "16505551234", "messages": other}],
+        phase=1,
+        chunk_order=3,
+        progress=40,
+    )
     batch = parse_webhook(doc)
     assert not batch.others and not batch.statuses
-    got = [(m.wamid, m.conversation_key, m.wa_id, m.origin, m.from_business, m.timestamp) for m in batch.messages]
+    got = [
+        (m.wamid, m.conversation_key, m.wa_id, m.origin, m.from_business, m.timestamp) for m in batch.messages
+    ]
     assert got == [
         ("wamid.H1", "+525512345678", PHONE, "history", False, 100),
         ("wamid.H2", "+525512345678", PHONE, "history", True, 160),
@@ -477,11 +536,15 @@ def test_history_without_metadata_is_kept_raw_not_bounced():
 
 
 def test_state_sync_becomes_contact_syncs():
-    items = [wa.contact_sync(PHONE, "Ana García (VIP)", first_name="Ana", timestamp=50),
-             wa.contact_sync("16505551234", action="remove", timestamp=51)]
+    items = [
+        wa.contact_sync(PHONE, "Ana García (VIP)", first_name="Ana", timestamp=50),
+        wa.contact_sync("16505551234", action="remove", timestamp=51),
+    ]
     batch = parse_webhook(wa.state_sync_payload(items))
     assert not batch.messages and not batch.others and not batch.empty
-    assert [(c.conversation_key, c.full_name, c.first_name, c.action, c.timestamp) for c in batch.contacts] == [
+    assert [
+        (c.conversation_key, c.full_name, c.first_name, c.action, c.timestamp) for c in batch.contacts
+    ] == [
         ("+525512345678", "Ana García (VIP)", "Ana", "add", 50),
         ("+16505551234", None, None, "remove", 51),
     ]
@@ -490,10 +553,22 @@ def test_state_sync_becomes_contact_syncs():
 
 @pytest.mark.parametrize(
     "item",
-    [{"type": "label", "label": {"name": "VIP"}, "action": "add", "metadata": {"timestamp": "1"}},
-     {"type": "contact", "contact": {"full_name": "No Number"}, "action": "add", "metadata": {"timestamp": "1"}},
-     {"type": "contact", "contact": {"phone_number": PHONE}, "action": "add"},
-     {"type": "contact", "contact": {"phone_number": "call me"}, "action": "add", "metadata": {"timestamp": "1"}}],
+    [
+        {"type": "label", "label": {"name": "VIP"}, "action": "add", "metadata": {"timestamp": "1"}},
+        {
+            "type": "contact",
+            "contact": {"full_name": "No Number"},
+            "action": "add",
+            "metadata": {"timestamp": "1"},
+        },
+        {"type": "contact", "contact": {"phone_number": PHONE}, "action": "add"},
+        {
+            "type": "contact",
+            "contact": {"phone_number": "call me"},
+            "action": "add",
+            "metadata": {"timestamp": "1"},
+        },
+    ],
     ids=["other-state-type", "no-phone", "no-timestamp", "not-a-phone"],
 )
 def test_unreadable_state_sync_items_keep_the_change_raw(item):

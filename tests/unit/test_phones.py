@@ -59,7 +59,19 @@ def test_unvalidated_numbers_keep_their_digits():
 
 @pytest.mark.parametrize(
     "garbage",
-    ["", "+", "abc", "12ab34", "١٢٣٤٥٦٧٨", "user:123", "12", "1234567890123456", "++15551234", None, 15551234],
+    [
+        "",
+        "+",
+        "abc",
+        "12ab34",
+        "١٢٣٤٥٦٧٨",
+        "user:123",
+        "12",
+        "1234567890123456",
+        "++15551234",
+        None,
+        15551234,
+    ],
 )
 def test_garbage_is_rejected(garbage):
     with pytest.raises(ValueError):

@@ -16,13 +16,31 @@ MINUTE = 60_000
 @pytest.mark.parametrize(
     ("keys", "labels", "since", "jql"),
     [
-        (["A", "B"], ["x"], 1700000000000,
-         'project in ("A", "B") AND labels in ("x") AND updated >= 1700000000000 ORDER BY updated ASC'),
-        (["SUP"], ["whatsapp", "vip"], 0,
-         'project in ("SUP") AND labels in ("whatsapp", "vip") AND updated >= 0 ORDER BY updated ASC'),
-        (["SUP", "SUP"], ["w", "w"], 5, 'project in ("SUP") AND labels in ("w") AND updated >= 5 ORDER BY updated ASC'),
+        (
+            ["A", "B"],
+            ["x"],
+            1700000000000,
+            'project in ("A", "B") AND labels in ("x") AND updated >= 1700000000000 ORDER BY updated ASC',
+        ),
+        (
+            ["SUP"],
+            ["whatsapp", "vip"],
+            0,
+            'project in ("SUP") AND labels in ("whatsapp", "vip") AND updated >= 0 ORDER BY updated ASC',
+        ),
+        (
+            ["SUP", "SUP"],
+            ["w", "w"],
+            5,
+            'project in ("SUP") AND labels in ("w") AND updated >= 5 ORDER BY updated ASC',
+        ),
         (["SUP"], [], 5, 'project in ("SUP") AND updated >= 5 ORDER BY updated ASC'),
-        (["ÄÖ_1"], ["ñ-label.2"], 5, 'project in ("ÄÖ_1") AND labels in ("ñ-label.2") AND updated >= 5 ORDER BY updated ASC'),
+        (
+            ["ÄÖ_1"],
+            ["ñ-label.2"],
+            5,
+            'project in ("ÄÖ_1") AND labels in ("ñ-label.2") AND updated >= 5 ORDER BY updated ASC',
+        ),
     ],
     ids=["two-projects", "two-labels", "deduped", "no-labels", "unicode"],
 )
@@ -74,7 +92,15 @@ def test_poll_jql_rejects_bad_since(since):
         (30_000, 120, 3600, 0),  # never before the epoch
         (None, 0, 10**12, 0),
     ],
-    ids=["overlap", "no-overlap", "first-run", "first-run-no-lookback", "future-watermark", "epoch", "huge-lookback"],
+    ids=[
+        "overlap",
+        "no-overlap",
+        "first-run",
+        "first-run-no-lookback",
+        "future-watermark",
+        "epoch",
+        "huge-lookback",
+    ],
 )
 def test_window_start(watermark, overlap, lookback, start):
     got = window_start_ms(watermark, overlap, NOW_MS, first_run_lookback_seconds=lookback)
@@ -146,8 +172,24 @@ def test_catch_up_since_naive_now_is_utc():
 
 @pytest.mark.parametrize(
     "spec",
-    ["", "   ", "2", "h", "-2h", "2 h", "1w", "2h30m", "1.5h", "yesterday", "2026-11-22T00:00:00Z",
-     "999999999d", "0001-01-01T00:00:00+01:00", "2h; DROP TABLE", None, 5],
+    [
+        "",
+        "   ",
+        "2",
+        "h",
+        "-2h",
+        "2 h",
+        "1w",
+        "2h30m",
+        "1.5h",
+        "yesterday",
+        "2026-11-22T00:00:00Z",
+        "999999999d",
+        "0001-01-01T00:00:00+01:00",
+        "2h; DROP TABLE",
+        None,
+        5,
+    ],
 )
 def test_catch_up_since_rejects(spec):
     with pytest.raises(ValueError, match="--since"):

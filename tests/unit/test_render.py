@@ -83,15 +83,25 @@ def test_button_context_is_not_shown_as_a_reply():
 
 
 def test_product_enquiry_context():
-    ctx = {"from": "1", "id": "wamid.P", "referred_product": {"catalog_id": "C1", "product_retailer_id": "sku-9"}}
+    ctx = {
+        "from": "1",
+        "id": "wamid.P",
+        "referred_product": {"catalog_id": "C1", "product_retailer_id": "sku-9"},
+    }
     expected = "[WhatsApp] Ana: (about product sku-9 in catalog C1) in red?"
     assert _render(wa.text(W, "in red?", context=ctx)) == expected
 
 
 def test_click_to_whatsapp_ad_referral():
-    referral = {"source_url": "https://fb.me/3cr4Wqqkv", "source_id": "1", "source_type": "ad",
-                "body": "Summer Succulents are here!", "headline": "Chat with us", "media_type": "image",
-                "ctwa_clid": "x"}
+    referral = {
+        "source_url": "https://fb.me/3cr4Wqqkv",
+        "source_id": "1",
+        "source_type": "ad",
+        "body": "Summer Succulents are here!",
+        "headline": "Chat with us",
+        "media_type": "image",
+        "ctwa_clid": "x",
+    }
     text = _render(wa.text(W, "hi", referral=referral))
     assert text == "[WhatsApp] Ana: hi\n(via ad: Chat with us — https://fb.me/3cr4Wqqkv)"
     assert _render(wa.text(W, "hi", referral={})) == "[WhatsApp] Ana: hi\n(via ad)"
@@ -102,36 +112,62 @@ def test_click_to_whatsapp_ad_referral():
     [
         (wa.document(W, filename="a.pdf", media_id="1"), "[document] a.pdf (attached: a.pdf)"),
         (wa.document(W, filename=None, caption="c", media_id="2"), "[document] c (attached: 2.pdf)"),
-        (wa.document(W, filename="../../etc/passwd", media_id="2"),
-         "[document] ../../etc/passwd (attached: .._.._etc_passwd)"),
-        (wa.document(W, filename="..", media_id="2", mime_type="text/plain"), "[document] .. (attached: 2.txt)"),
+        (
+            wa.document(W, filename="../../etc/passwd", media_id="2"),
+            "[document] ../../etc/passwd (attached: .._.._etc_passwd)",
+        ),
+        (
+            wa.document(W, filename="..", media_id="2", mime_type="text/plain"),
+            "[document] .. (attached: 2.txt)",
+        ),
         (wa.sticker(W, media_id="3"), "[sticker] (attached: 3.webp)"),
         (wa.image(W, media_id="4"), "[image] (attached: 4.jpg)"),
         (wa.image(W) | {"image": {"caption": "no id"}}, "[image] no id"),
         (wa.audio(W, media_id="5", mime_type="audio/x-unheard-of"), "[audio] (attached: 5.bin)"),
-        (wa.location(W), "[location] (37.44221496582, -122.16165924072) "
-         "https://maps.google.com/?q=37.44221496582,-122.16165924072"),
+        (
+            wa.location(W),
+            "[location] (37.44221496582, -122.16165924072) "
+            "https://maps.google.com/?q=37.44221496582,-122.16165924072",
+        ),
         (wa.location(W, latitude=None, longitude=None, name="Home"), "[location] Home"),
         (wa.list_reply(W, "Only title"), "[list] Only title"),
         (wa.nfm_reply(W, {}), "[flow] (no answers)"),
-        (wa.nfm_reply(W, '{"a": 1, "b": [1, 2], "flow_token": "t"}'), '[flow] a: 1, b: [1, 2]'),
+        (wa.nfm_reply(W, '{"a": 1, "b": [1, 2], "flow_token": "t"}'), "[flow] a: 1, b: [1, 2]"),
         (wa.nfm_reply(W, "{not json"), "[flow] {not json"),
         (wa.nfm_reply(W, "[1, 2]"), "[flow] [1, 2]"),
-        (wa.order(W, [{"product_retailer_id": "p", "quantity": 1, "item_price": 9.5, "currency": "EUR"}],
-                  note="gift wrap"), "[order] catalog 194836987003835, 1 item (1 × p @ 9.5 EUR)\ngift wrap"),
+        (
+            wa.order(
+                W,
+                [{"product_retailer_id": "p", "quantity": 1, "item_price": 9.5, "currency": "EUR"}],
+                note="gift wrap",
+            ),
+            "[order] catalog 194836987003835, 1 item (1 × p @ 9.5 EUR)\ngift wrap",
+        ),
         (wa.order(W, []), "[order] catalog 194836987003835, 0 items"),
-        (wa.contacts_msg(W, [{"name": {"first_name": "Jo", "last_name": "Li"}}, {}]),
-         "[contacts] Jo Li; (no name)"),
+        (
+            wa.contacts_msg(W, [{"name": {"first_name": "Jo", "last_name": "Li"}}, {}]),
+            "[contacts] Jo Li; (no name)",
+        ),
         (wa.unsupported(W) | {"errors": []}, "[unsupported: unsupported]"),
-        (wa.edit(W, "wamid.O", "x") | {"edit": {"original_message_id": "wamid.O",
-                                               "message": {"image": {"caption": "new caption", "id": "9"}}}},
-         "[edited message wamid.O] [image] new caption"),
-        (wa.edit(W, "wamid.O", "x") | {"edit": {"original_message_id": "wamid.O"}}, "[edited message wamid.O]"),
+        (
+            wa.edit(W, "wamid.O", "x")
+            | {
+                "edit": {
+                    "original_message_id": "wamid.O",
+                    "message": {"image": {"caption": "new caption", "id": "9"}},
+                }
+            },
+            "[edited message wamid.O] [image] new caption",
+        ),
+        (
+            wa.edit(W, "wamid.O", "x") | {"edit": {"original_message_id": "wamid.O"}},
+            "[edited message wamid.O]",
+        ),
         (wa.revoke(W, "x") | {"revoke": None}, "[deleted message ?]"),
         (wa.reaction(W, "wamid.R") | {"reaction": {"emoji": "❤️"}}, "[reaction] ❤️ to message ?"),
         (wa.unknown_type(W, "request_welcome"), "[unsupported: request_welcome]"),
         (wa.unknown_type(W, "x\ny"), "[unsupported: x y]"),
-        (wa.text(W, "") , "[empty text]"),
+        (wa.text(W, ""), "[empty text]"),
     ],
 )
 def test_variants_and_missing_fields(msg, body):
@@ -173,11 +209,32 @@ def test_name_cannot_inject_lines():
 
 odd = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=20,
 )
-KINDS = ["text", "image", "video", "audio", "document", "sticker", "location", "contacts", "interactive",
-         "button", "reaction", "order", "system", "edit", "revoke", "unsupported", "unknown", "zzz", ""]
+KINDS = [
+    "text",
+    "image",
+    "video",
+    "audio",
+    "document",
+    "sticker",
+    "location",
+    "contacts",
+    "interactive",
+    "button",
+    "reaction",
+    "order",
+    "system",
+    "edit",
+    "revoke",
+    "unsupported",
+    "unknown",
+    "zzz",
+    "",
+]
 
 
 @settings(max_examples=300, deadline=None)
@@ -185,7 +242,9 @@ KINDS = ["text", "image", "video", "audio", "document", "sticker", "location", "
     kind=st.sampled_from(KINDS),
     inner=odd,
     sub=st.sampled_from(["button_reply", "list_reply", "nfm_reply", "x"]),
-    extra=st.dictionaries(st.sampled_from(["context", "referral", "errors", "edit", "message"]), odd, max_size=3),
+    extra=st.dictionaries(
+        st.sampled_from(["context", "referral", "errors", "edit", "message"]), odd, max_size=3
+    ),
     name=odd,
 )
 def test_render_never_raises_on_odd_fields(kind, inner, sub, extra, name):
@@ -210,8 +269,9 @@ def test_ticket_summary():
 
 
 def test_ticket_description():
-    text = ticket_description("Ana\x00", "+52 55 1234 5678", "5215512345678", "15550783881",
-                              "[WhatsApp] Ana: hola\nsegunda línea")
+    text = ticket_description(
+        "Ana\x00", "+52 55 1234 5678", "5215512345678", "15550783881", "[WhatsApp] Ana: hola\nsegunda línea"
+    )
     assert text == (
         "Conversation started on WhatsApp.\n"
         "\n"

@@ -9,8 +9,16 @@ from bot.rules.routing import phone_of, route_batch, service_key
 
 def message(key, pnid="A", user_id=None):
     return InboundMessage(
-        wamid=f"w-{key}-{pnid}", conversation_key=key, wa_id=None, user_id=user_id, phone_number_id=pnid,
-        display_phone_number=None, profile_name="Ana", timestamp=1, kind="text", raw={},
+        wamid=f"w-{key}-{pnid}",
+        conversation_key=key,
+        wa_id=None,
+        user_id=user_id,
+        phone_number_id=pnid,
+        display_phone_number=None,
+        profile_name="Ana",
+        timestamp=1,
+        kind="text",
+        raw={},
     )
 
 
@@ -19,11 +27,16 @@ SERVICES = {"A": ("support", True), "B": ("sales", False)}
 
 @pytest.mark.parametrize(
     "key, pnid, expected",
-    [("+525512345678", "A", "+525512345678"), ("+525512345678", "B", "+525512345678#sales"),
-     ("user:US.123", "B", "user:US.123#sales")],
+    [
+        ("+525512345678", "A", "+525512345678"),
+        ("+525512345678", "B", "+525512345678#sales"),
+        ("user:US.123", "B", "user:US.123#sales"),
+    ],
 )
 def test_default_service_keeps_the_bare_key_others_get_their_own(key, pnid, expected):
-    [routed] = route_batch(ParsedBatch(messages=(message(key, pnid),)), SERVICES.__getitem__, lambda u, s: None).messages
+    [routed] = route_batch(
+        ParsedBatch(messages=(message(key, pnid),)), SERVICES.__getitem__, lambda u, s: None
+    ).messages
     assert routed.conversation_key == expected
 
 
@@ -34,7 +47,9 @@ def test_a_user_who_hid_their_phone_goes_back_to_their_conversation():
         seen.append((user_id, service_id))
         return "+525512345678"
 
-    batch = ParsedBatch(messages=(message("user:US.9", "A", user_id="US.9"), message("+4477009", "A", user_id="US.8")))
+    batch = ParsedBatch(
+        messages=(message("user:US.9", "A", user_id="US.9"), message("+4477009", "A", user_id="US.8"))
+    )
     first, second = route_batch(batch, SERVICES.__getitem__, known).messages
     assert first.conversation_key == "+525512345678"
     assert second.conversation_key == "+4477009"  # a phone key needs no lookup

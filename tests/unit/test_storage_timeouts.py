@@ -11,8 +11,13 @@ def test_postgres_gets_connect_keepalive_and_tcp_user_timeouts():
     db = open_database("postgresql://wajira@db.example/wajira", timeout_seconds=5)
     params = {k: v for k, v in db.connect_params.items() if k != "connection_factory"}
     assert params == {
-        "application_name": "wajira", "connect_timeout": 5, "keepalives": 1, "keepalives_idle": 5,
-        "keepalives_interval": 2, "keepalives_count": 3, "tcp_user_timeout": 5000,
+        "application_name": "wajira",
+        "connect_timeout": 5,
+        "keepalives": 1,
+        "keepalives_idle": 5,
+        "keepalives_interval": 2,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 5000,
     }
     assert db.connect_params["connection_factory"].round_trip_seconds == 5
     assert round_trip_seconds(db) == 5
@@ -26,8 +31,10 @@ def test_postgres_small_bounds_stay_within_what_libpq_accepts():
 
 
 def test_postgres_settings_in_the_url_win():
-    url = ("postgresql://wajira@db.example/wajira?connect_timeout=30&keepalives_idle=60"
-           "&tcp_user_timeout=0&options=-csearch_path%3Dx%20-c%20statement_timeout%3D30s")
+    url = (
+        "postgresql://wajira@db.example/wajira?connect_timeout=30&keepalives_idle=60"
+        "&tcp_user_timeout=0&options=-csearch_path%3Dx%20-c%20statement_timeout%3D30s"
+    )
     db = open_database(url, timeout_seconds=5)
     assert not {"connect_timeout", "keepalives_idle", "tcp_user_timeout"} & set(db.connect_params)
     assert db.connect_params["keepalives_interval"] == 2  # what the URL leaves out is still ours
@@ -44,7 +51,9 @@ def test_mysql_gets_connect_read_and_write_timeouts_and_a_shorter_lock_wait():
 
 
 def test_mysql_settings_in_the_url_win_and_may_be_fractions():
-    db = open_database("mysql://wajira@db.example/wajira?read_timeout=30&connect_timeout=1.5", timeout_seconds=3)
+    db = open_database(
+        "mysql://wajira@db.example/wajira?read_timeout=30&connect_timeout=1.5", timeout_seconds=3
+    )
     assert (db.connect_params["read_timeout"], db.connect_params["connect_timeout"]) == (30.0, 1.5)
     assert db.connect_params["write_timeout"] == 3
     with pytest.raises(ValueError, match="read_timeout"):
@@ -73,7 +82,9 @@ def test_config_default_and_a_value():
     from tests.unit.test_config import minimal, with_value
 
     assert parse_config(minimal(), {}).storage.timeout_seconds == 5.0
-    assert parse_config(with_value(minimal(), "storage.timeout_seconds", 2), {}).storage.timeout_seconds == 2.0
+    assert (
+        parse_config(with_value(minimal(), "storage.timeout_seconds", 2), {}).storage.timeout_seconds == 2.0
+    )
 
 
 @pytest.mark.parametrize("value", [0, 0.4, -1, 3601, "5", float("nan")])

@@ -206,13 +206,22 @@ MARKDOWN = {**HEADINGS, **RULES_AND_BULLETS, **EMPHASIS, **LINKS, **CODE, **LINE
 
 
 def _adf(text: str) -> dict:
-    return {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": text}]}]}
+    return {
+        "type": "doc",
+        "version": 1,
+        "content": [{"type": "paragraph", "content": [{"type": "text", "text": text}]}],
+    }
 
 
 def _comment(author: str, body: object, kind: str | None = None) -> classify.CommentView:
     props = [{"key": "wajira", "value": {"kind": kind}}] if kind else []
-    raw = {"id": "10001", "author": {"accountId": "a-1", "displayName": author}, "body": body,
-           "created": "2026-11-21T12:03:49.123+0000", "properties": props}
+    raw = {
+        "id": "10001",
+        "author": {"accountId": "a-1", "displayName": author},
+        "body": body,
+        "created": "2026-11-21T12:03:49.123+0000",
+        "properties": props,
+    }
     return classify.comment_view("SUP-1", raw)
 
 
@@ -221,15 +230,31 @@ def _agent_comment_to_whatsapp(text: str) -> list[str]:
     view = _comment("Agent Smith", _adf(text))
     if classify.route_comment(view, bot_account_id=None) is not classify.Route.TO_CUSTOMER:
         return []  # a blank comment
-    return outgoing.split_message(outgoing.agent_message(view.author_name, outgoing.markdown_to_whatsapp(view.text)))
+    return outgoing.split_message(
+        outgoing.agent_message(view.author_name, outgoing.markdown_to_whatsapp(view.text))
+    )
 
 
 def _webhook(text: str) -> object:
-    message = {"from": "15551234567", "id": "wamid.1", "timestamp": "1", "type": "text", "text": {"body": text}}
-    value = {"messaging_product": "whatsapp", "metadata": {"phone_number_id": "1", "display_phone_number": text},
-             "contacts": [{"profile": {"name": text}, "wa_id": "15551234567"}], "messages": [message]}
-    return parse_webhook({"object": "whatsapp_business_account",
-                          "entry": [{"id": "1", "changes": [{"field": "messages", "value": value}]}]})
+    message = {
+        "from": "15551234567",
+        "id": "wamid.1",
+        "timestamp": "1",
+        "type": "text",
+        "text": {"body": text},
+    }
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"phone_number_id": "1", "display_phone_number": text},
+        "contacts": [{"profile": {"name": text}, "wa_id": "15551234567"}],
+        "messages": [message],
+    }
+    return parse_webhook(
+        {
+            "object": "whatsapp_business_account",
+            "entry": [{"id": "1", "changes": [{"field": "messages", "value": value}]}],
+        }
+    )
 
 
 def _tolerant(fn: Callable[[str], object]) -> Callable[[str], object]:
@@ -238,12 +263,19 @@ def _tolerant(fn: Callable[[str], object]) -> Callable[[str], object]:
             return fn(text)
         except ValueError:  # refusing the text is fine, as long as it is refused quickly
             return None
+
     return call
 
 
 def _flow_answers(text: str) -> object:
-    definition = FlowDefinition(id="order", flow_token_prefix="t", summary="Order {a}", description_fields=("a",),
-                                labels=("{a}",), custom_fields={"customfield_1": "{a}"})
+    definition = FlowDefinition(
+        id="order",
+        flow_token_prefix="t",
+        summary="Order {a}",
+        description_fields=("a",),
+        labels=("{a}",),
+        custom_fields={"customfield_1": "{a}"},
+    )
     return mapping.ticket_fields_from_flow(definition, {"a": text})
 
 
@@ -254,28 +286,64 @@ FUNCTIONS: dict[str, tuple[Callable[[str], object], dict[str, Shape]]] = {
     "agent_message_name": (lambda s: outgoing.agent_message(s, "x"), {**GENERAL, **EMPHASIS}),
     "ai_reply_to_whatsapp": (lambda s: outgoing.split_message(outgoing.markdown_to_whatsapp(s)), GENERAL),
     "ai_comment_text": (outgoing.ai_comment_text, GENERAL),
-    "render_message_text": (lambda s: render.render_message("text", {"text": {"body": s}, "context": {"id": s}}, s),
-                            {**GENERAL, **LINES}),
+    "render_message_text": (
+        lambda s: render.render_message("text", {"text": {"body": s}, "context": {"id": s}}, s),
+        {**GENERAL, **LINES},
+    ),
     "render_message_document": (
-        lambda s: render.render_message("document", {"document": {"id": s, "filename": s, "caption": s,
-                                                                  "mime_type": s}}, s), GENERAL),
+        lambda s: render.render_message(
+            "document", {"document": {"id": s, "filename": s, "caption": s, "mime_type": s}}, s
+        ),
+        GENERAL,
+    ),
     "render_message_flow": (
-        lambda s: render.render_message("interactive", {"interactive": {"type": "nfm_reply", "nfm_reply": {
-            "response_json": json.dumps({"a": s})}}}, "n"), GENERAL),
-    "render_history": (lambda s: render.render_history("text", {"text": {"body": s}}, s, sent_at=1, business=s),
-                       GENERAL),
+        lambda s: render.render_message(
+            "interactive",
+            {"interactive": {"type": "nfm_reply", "nfm_reply": {"response_json": json.dumps({"a": s})}}},
+            "n",
+        ),
+        GENERAL,
+    ),
+    "render_history": (
+        lambda s: render.render_history("text", {"text": {"body": s}}, s, sent_at=1, business=s),
+        GENERAL,
+    ),
     "ticket_summary": (lambda s: render.ticket_summary(s, s), GENERAL),
     "ticket_description": (lambda s: render.ticket_description(s, s, s, s, s), GENERAL),
     "doc_from_text": (adf.doc_from_text, {**GENERAL, **LINES}),
     "text_from_doc": (lambda s: adf.text_from_doc(_adf(s)), {**GENERAL, **LINES}),
-    "text_from_doc_breaks": (lambda s: adf.text_from_doc({"type": "doc", "content": [{"type": "paragraph", "content": [
-        {"type": "hardBreak"} if ch == "\n" else {"type": "text", "text": ch} for ch in s[:4000]]}]}), LINES),
+    "text_from_doc_breaks": (
+        lambda s: adf.text_from_doc(
+            {
+                "type": "doc",
+                "content": [
+                    {
+                        "type": "paragraph",
+                        "content": [
+                            {"type": "hardBreak"} if ch == "\n" else {"type": "text", "text": ch}
+                            for ch in s[:4000]
+                        ],
+                    }
+                ],
+            }
+        ),
+        LINES,
+    ),
     "escape_wiki": (wiki.escape_wiki, {**GENERAL, **WIKI, **LINES}),
     "unescape_wiki": (wiki.unescape_wiki, {**GENERAL, **WIKI, **LINES}),
     "comment_view_adf": (lambda s: _comment(s, _adf(s)), {**GENERAL, **LINES}),
-    "comment_view_wiki_ours": (lambda s: _comment(s, wiki.escape_wiki(s), kind="customer"), {**GENERAL, **WIKI}),
-    "ai_messages": (lambda s: ai_context.ai_messages(system_prompt=s, summary=s, comments=[
-        _comment(s, _adf(s)), _comment(s, _adf("[WhatsApp] " + s), kind="customer")]), GENERAL),
+    "comment_view_wiki_ours": (
+        lambda s: _comment(s, wiki.escape_wiki(s), kind="customer"),
+        {**GENERAL, **WIKI},
+    ),
+    "ai_messages": (
+        lambda s: ai_context.ai_messages(
+            system_prompt=s,
+            summary=s,
+            comments=[_comment(s, _adf(s)), _comment(s, _adf("[WhatsApp] " + s), kind="customer")],
+        ),
+        GENERAL,
+    ),
     "conversation_key_for_phone": (_tolerant(phones.conversation_key_for_phone), {**GENERAL, **DIGITS}),
     "mask_phone": (phones.mask_phone, {**GENERAL, **DIGITS}),
     "display_phone": (phones.display_phone, {**GENERAL, **DIGITS}),
@@ -289,8 +357,10 @@ FUNCTIONS: dict[str, tuple[Callable[[str], object], dict[str, Shape]]] = {
     "template_fill": (lambda s: templates.fill(s, {"a": s}), GENERAL),
     "template_placeholders": (_tolerant(templates.placeholders), GENERAL),
     "mask_digits": (mask_digits, {**GENERAL, **DIGITS}),
-    "graph_error": (lambda s: error_from_response(400, {}, json.dumps({"error": {"message": s, "code": 100}}).encode()),
-                    {**GENERAL, **DIGITS}),
+    "graph_error": (
+        lambda s: error_from_response(400, {}, json.dumps({"error": {"message": s, "code": 100}}).encode()),
+        {**GENERAL, **DIGITS},
+    ),
 }
 
 
@@ -314,9 +384,13 @@ def test_linear_on_every_pathological_shape(name):
         timings = (_seconds(fn, small), _seconds(fn, large))
         if not _linear(*timings):
             # Another process may have had the CPU: the best of three runs says what the code costs.
-            timings = tuple(min(t, _seconds(fn, text), _seconds(fn, text)) for t, text in zip(timings, (small, large)))
+            timings = tuple(
+                min(t, _seconds(fn, text), _seconds(fn, text)) for t, text in zip(timings, (small, large))
+            )
         if not _linear(*timings):
-            slow.append(f"{shape_name}: {timings[0] * 1000:.0f} ms at {N}, {timings[1] * 1000:.0f} ms at {2 * N}")
+            slow.append(
+                f"{shape_name}: {timings[0] * 1000:.0f} ms at {N}, {timings[1] * 1000:.0f} ms at {2 * N}"
+            )
     assert not slow, f"{name} is not linear on:\n" + "\n".join(slow)
 
 
@@ -366,7 +440,13 @@ def _old_inline(text: str) -> str:
             return groups["bare"]
         if groups["bolditalic"] is not None:
             return f"*_{_old_inline(groups['bolditalic'])}_*"
-        for name, mark in (("bold", "*"), ("bold_u", "*"), ("strike", "~"), ("italic", "_"), ("italic_u", "_")):
+        for name, mark in (
+            ("bold", "*"),
+            ("bold_u", "*"),
+            ("strike", "~"),
+            ("italic", "_"),
+            ("italic_u", "_"),
+        ):
             if groups[name] is not None:
                 return f"{mark}{_old_inline(groups[name])}{mark}"
         return m.group(0)
@@ -374,10 +454,37 @@ def _old_inline(text: str) -> str:
     return _OLD_INLINE.sub(replace, text)
 
 
-PIECES = [*"*_~`[]()!<>\\\"' \t\nah:/#-+.|{}xé1\xa0\u3000", "http://", "https://", "**", "__", "~~", "***",
-          "](", "# ", "##", " #", "- ", "[a](b)", '[a](b "t")', "<https://x>"]
-LONG_PIECES = [*"*_~[]()!<> \"\nah", "http://", "https://", "**", "__", "~~", "***", "[a](", '[a](b "', ")",
-               *("a" * k for k in (998, 999, 1000, 1001, 1002, 2046, 2047, 2048, 2049)), " " * 1000]
+PIECES = [
+    *"*_~`[]()!<>\\\"' \t\nah:/#-+.|{}xé1\xa0\u3000",
+    "http://",
+    "https://",
+    "**",
+    "__",
+    "~~",
+    "***",
+    "](",
+    "# ",
+    "##",
+    " #",
+    "- ",
+    "[a](b)",
+    '[a](b "t")',
+    "<https://x>",
+]
+LONG_PIECES = [
+    *'*_~[]()!<> "\nah',
+    "http://",
+    "https://",
+    "**",
+    "__",
+    "~~",
+    "***",
+    "[a](",
+    '[a](b "',
+    ")",
+    *("a" * k for k in (998, 999, 1000, 1001, 1002, 2046, 2047, 2048, 2049)),
+    " " * 1000,
+]
 
 
 def _texts(pieces: list[str], count: int, most: int, seed: int) -> list[str]:
@@ -392,9 +499,20 @@ def test_inline_scanner_matches_the_regex_it_replaced():
 
 @pytest.mark.parametrize(
     "text",
-    ["**" + "a" * 1002 + "**", "**" + "a" * 1003 + "**", "[" + "x" * 1000 + "](u)", "[" + "x" * 1001 + "](u)",
-     "[a](" + "u" * 2048 + ")", "[a](" + "u" * 2049 + ")", "<https://" + "u" * 2048 + ">",
-     "<https://" + "u" * 2049 + ">", "__a__b", "_a_b", "**a\nb**", "*a\nb*"],
+    [
+        "**" + "a" * 1002 + "**",
+        "**" + "a" * 1003 + "**",
+        "[" + "x" * 1000 + "](u)",
+        "[" + "x" * 1001 + "](u)",
+        "[a](" + "u" * 2048 + ")",
+        "[a](" + "u" * 2049 + ")",
+        "<https://" + "u" * 2048 + ">",
+        "<https://" + "u" * 2049 + ">",
+        "__a__b",
+        "_a_b",
+        "**a\nb**",
+        "*a\nb*",
+    ],
 )
 def test_inline_scanner_keeps_the_regex_limits(text):
     assert outgoing._inline(text) == _old_inline(text)
@@ -409,4 +527,6 @@ def test_heading_reader_matches_the_regex_it_replaced():
 def test_line_cut_matches_the_regex_it_replaced():
     line_cut = outgoing._CUTS[1]
     for text in _texts([*" \t\nab.", "  ", " \n", "\t\n \n"], 5_000, 30, seed=13):
-        assert [m.span() for m in line_cut.finditer(text)] == [m.span() for m in _OLD_LINE_CUT.finditer(text)], text
+        assert [m.span() for m in line_cut.finditer(text)] == [
+            m.span() for m in _OLD_LINE_CUT.finditer(text)
+        ], text

@@ -33,11 +33,15 @@ def make_app(store=None, max_body=4096):
     store = store or FakeStore()
     nudges = []
     handler = WebhookHandler(
-        verify_token="vt", app_secret=SECRET, max_body_bytes=max_body, store=store,
+        verify_token="vt",
+        app_secret=SECRET,
+        max_body_bytes=max_body,
+        store=store,
         on_stored=nudges.append,
     )
     app = WsgiApp(
-        webhook_path="/api/whatsapp/webhook", webhook=handler,
+        webhook_path="/api/whatsapp/webhook",
+        webhook=handler,
         health=lambda: (True, {"status": "ok", "problems": [], "last_poll": 1.0}),
     )
     return app, store, nudges
@@ -45,8 +49,11 @@ def make_app(store=None, max_body=4096):
 
 def call(app, method="POST", path="/api/whatsapp/webhook", body=b"", headers=None, query="", stream=None):
     environ = {
-        "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query,
-        "CONTENT_LENGTH": str(len(body)), "wsgi.input": stream or io.BytesIO(body),
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": stream or io.BytesIO(body),
     }
     for name, value in (headers or {}).items():
         environ["HTTP_" + name.upper().replace("-", "_")] = value
@@ -65,7 +72,9 @@ def signed(body: bytes) -> dict:
 
 
 def text_body() -> bytes:
-    return json.dumps(wa.message_payload([wa.text("447700900123", "hi")], contacts=[wa.contact("Bo", "447700900123")])).encode()
+    return json.dumps(
+        wa.message_payload([wa.text("447700900123", "hi")], contacts=[wa.contact("Bo", "447700900123")])
+    ).encode()
 
 
 def test_verify_handshake_echoes_the_challenge():
@@ -74,7 +83,14 @@ def test_verify_handshake_echoes_the_challenge():
     assert (status, body) == (200, b"1158201444")
 
 
-@pytest.mark.parametrize("query", ["hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1", "hub.challenge=1", "hub.mode=unsubscribe&hub.verify_token=vt&hub.challenge=1"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1",
+        "hub.challenge=1",
+        "hub.mode=unsubscribe&hub.verify_token=vt&hub.challenge=1",
+    ],
+)
 def test_verify_refuses_wrong_token_or_mode(query):
     app, _, _ = make_app()
     assert call(app, "GET", query=query)[0] == 403
@@ -140,15 +156,20 @@ def test_other_routes():
 
 
 def test_public_health_gives_the_verdict_and_no_reason():
-    app = WsgiApp(webhook_path="/hook", webhook=make_app()[0].webhook,
-                  health=lambda: (False, {"status": "unhealthy", "problems": ["storage: db.internal:5432 refused"]}))
+    app = WsgiApp(
+        webhook_path="/hook",
+        webhook=make_app()[0].webhook,
+        health=lambda: (False, {"status": "unhealthy", "problems": ["storage: db.internal:5432 refused"]}),
+    )
     status, body = call(app, "GET", "/healthz")
     assert (status, json.loads(body)) == (503, {"status": "unavailable"})
 
 
 def test_admin_routes_give_metrics_and_the_reasons():
-    admin = AdminApp(health=lambda: (False, {"status": "unhealthy", "problems": ["storage: down"]}),
-                     metrics=lambda: (b"m 1\n", "text/plain"))
+    admin = AdminApp(
+        health=lambda: (False, {"status": "unhealthy", "problems": ["storage: down"]}),
+        metrics=lambda: (b"m 1\n", "text/plain"),
+    )
     assert call(admin, "GET", "/metrics") == (200, b"m 1\n")
     status, body = call(admin, "GET", "/healthz")
     assert status == 503 and json.loads(body)["problems"] == ["storage: down"]
