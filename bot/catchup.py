@@ -11,9 +11,13 @@ import socket
 import sys
 import time
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from bot.config import Settings
 from bot.rules.poll_window import catch_up_since
+
+if TYPE_CHECKING:  # the parts' modules import the vendor libraries: loaded only when run
+    from bot.bootstrap import Components
 
 
 class ProgressBar:
@@ -38,7 +42,7 @@ class ProgressBar:
 
 
 def run_catch_up(settings: Settings, since: str, *, dry_run: bool, drain_seconds: float = 120.0) -> int:
-    from bot.daemon import Daemon
+    from bot.bootstrap import bootstrap
 
     now = datetime.now(timezone.utc)
     try:
@@ -46,12 +50,13 @@ def run_catch_up(settings: Settings, since: str, *, dry_run: bool, drain_seconds
     except ValueError as exc:
         print(f"wajira catch-up: {exc}", file=sys.stderr)
         return 2
-    daemon = Daemon(settings)
-    daemon.build(owner=f"catch-up@{socket.gethostname()}:{os.getpid()}")
+    # The daemon's parts, driven by hand: no HTTP listener, no schedule.
+    parts = bootstrap(settings, owner=f"catch-up@{socket.gethostname()}:{os.getpid()}")
+    poll = parts.jobs.runners.poll
     since_ms = int(start.timestamp() * 1000)
     bar = ProgressBar(since_ms, int(now.timestamp() * 1000))
-    daemon.poll.progress = bar
-    result, _ = daemon.poll.pass_over(since_ms, dry_run=dry_run)
+    poll.progress = bar
+    result, _ = poll.pass_over(since_ms, dry_run=dry_run)
     bar.done(result.issues)
     if dry_run:
         for line in result.planned:
@@ -64,14 +69,20 @@ def run_catch_up(settings: Settings, since: str, *, dry_run: bool, drain_seconds
         f"read {result.issues} issues since {start.isoformat()}: {result.ai_turns} AI turns, "
         f"{result.pushed} agent comments to send, {result.ignored} comments with nothing to do"
     )
+    _drain(parts, drain_seconds)
+    parts.close()
+    return 0
+
+
+def _drain(parts: Components, seconds: float) -> None:
+    """Answer the AI turns and send the messages the pass queued, until none is pending."""
+    jobs, storage = parts.jobs.runners, parts.storage
     answered = sent = 0
-    deadline = time.monotonic() + drain_seconds
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        answered += daemon.ai_job.run()
-        sent += daemon.outbox.run()
-        if not daemon.turns.stats().get("pending") and not daemon.outbound.stats().get("pending"):
+        answered += jobs.ai.run()
+        sent += jobs.outbox.run()
+        if not storage.turns.stats().get("pending") and not storage.outbound.stats().get("pending"):
             break
         time.sleep(0.5)
     print(f"answered {answered} turns, sent {sent} WhatsApp messages")
-    daemon.db.close()
-    return 0

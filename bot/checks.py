@@ -16,16 +16,19 @@ from __future__ import annotations
 import pathlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TextIO
 
 from bot.ai.client import AiError, AiRejected, OpenAIAdapter
+from bot.bootstrap import Probes, Storage
 from bot.config import ServiceSettings, Settings
 from bot.jira_api.adapter import JiraAdapter
 from bot.jira_api.errors import JiraAuthFailed, JiraError, JiraRejected, JiraUnavailable
 from bot.status_report import redact
 from bot.whatsapp.graph import GraphAdapter, GraphAuthFailed, GraphError
-from storage.db import StorageUnavailable, dialect, open_database, ping
-from storage.schema import SchemaTooNew, migrate
+from storage.db import StorageUnavailable, ping
+from storage.engines import dialect
+from storage.schema import SchemaTooNew
 
 CHECK_TIMEOUT = 10.0
 """Seconds per request: a check that hangs for the daemon's 30-60 s helps nobody."""
@@ -46,33 +49,13 @@ class Check:
     run: Callable[[], Outcome]
 
 
-def plan(
-    settings: Settings,
-    config_path: pathlib.Path | str,
-    *,
-    jira: JiraAdapter | None = None,
-    graph: GraphAdapter | None = None,
-    ai: OpenAIAdapter | None = None,
-    timeout: float = CHECK_TIMEOUT,
-) -> list[Check]:
-    """The checks for these settings, in the order they run; adapters are built unless given."""
+def plan(settings: Settings, config_path: pathlib.Path | str, probes: Probes) -> list[Check]:
+    """The checks for these settings, in the order they run, reaching what `probes` holds."""
     s = settings
-    jira = jira or JiraAdapter.connect(
-        s.jira.url,
-        email=s.jira.email,
-        api_token=s.jira.api_token,
-        token=s.jira.token,
-        timeout=min(timeout, s.jira.timeout_seconds),
-    )
-    graph = graph or GraphAdapter.connect(
-        base_url=s.whatsapp.graph_url,
-        api_version=s.whatsapp.api_version,
-        access_token=s.whatsapp.access_token,
-        timeout=timeout,
-    )
+    jira, graph, ai = probes.clients.jira, probes.clients.graph, probes.clients.ai
     checks = [
         Check("config", lambda: Outcome(True, f"{config_path}: {len(s.services)} service(s)")),
-        Check("storage", lambda: _storage(s.storage.url, s.storage.timeout_seconds)),
+        Check("storage", lambda: _storage(probes.storage)),
     ]
     jira_answered: list[bool] = []
 
@@ -83,21 +66,18 @@ def plan(
 
     checks.append(Check("Jira", whoami))
     checks += [
-        Check(f"Jira service {svc.id}", _after(jira_answered, lambda svc=svc: _service(jira, svc)))
+        Check(f"Jira service {svc.id}", _after(jira_answered, partial(_service, jira, svc)))
         for svc in s.services
     ]
     numbers = dict.fromkeys(
         [s.whatsapp.phone_number_id, *(n for svc in s.services for n in svc.phone_number_ids)]
     )
-    checks += [Check(f"Graph {number}", lambda number=number: _phone(graph, number)) for number in numbers]
+    checks += [Check(f"Graph {number}", partial(_phone, graph, number)) for number in numbers]
     models = list(dict.fromkeys(svc.assistant.model for svc in s.services if svc.assistant.enabled))
     if not models:
         checks.append(Check("OpenAI", lambda: Outcome(None, "no assistant enabled; not checked")))
         return checks
-    ai = ai or OpenAIAdapter.connect(
-        api_key=s.openai.api_key, base_url=s.openai.base_url, timeout=min(timeout, s.openai.timeout_seconds)
-    )
-    checks += [Check(f"OpenAI {model}", lambda model=model: _model(ai, model)) for model in models]
+    checks += [Check(f"OpenAI {model}", partial(_model, ai, model)) for model in models]
     return checks
 
 
@@ -109,7 +89,7 @@ def run(checks: list[Check], out: TextIO, *, secrets: list[str]) -> bool:
     for check in checks:
         try:
             outcome = check.run()
-        except Exception as exc:  # noqa: BLE001 - a check reports every failure as a line, not a traceback
+        except Exception as exc:  # a check reports every failure as a line, not a traceback
             outcome = Outcome(False, f"{type(exc).__name__}: {exc}")
         ok = ok and outcome.ok is not False
         print(
@@ -140,15 +120,14 @@ def _after(answered: list[bool], check: Callable[[], Outcome]) -> Callable[[], O
 # -- the checks ---------------------------------------------------------------------------------
 
 
-def _storage(url: str, timeout_seconds: float) -> Outcome:
+def _storage(open_storage: Callable[[], Storage]) -> Outcome:
     try:
-        db = open_database(url, timeout_seconds=timeout_seconds)
-        version = migrate(db)
-        ping(db)
+        storage = open_storage()
+        ping(storage.db)
     except (StorageUnavailable, SchemaTooNew, ValueError) as exc:
         return Outcome(False, str(exc))
-    db.close()
-    return Outcome(True, f"{dialect(db)}, schema version {version}")
+    storage.close()
+    return Outcome(True, f"{dialect(storage.db)}, schema version {storage.schema_version}")
 
 
 def _myself(jira: JiraAdapter, s: Settings) -> Outcome:

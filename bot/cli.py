@@ -1,4 +1,8 @@
-"""`wajira` command line. `main(argv) -> exit code`; 2 means the configuration is wrong."""
+"""`wajira` command line. `main(argv) -> exit code`; 2 means the configuration is wrong.
+
+Each command takes its parts from the composition root, `bot.bootstrap`, and only those it
+needs: `status` and `queue retry` open storage and build no vendor client.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,8 @@ import pathlib
 import sys
 from collections.abc import Sequence
 
-from bot.config import ConfigError, Settings, load_config, resolve_config_path
 from bot import logs
+from bot.config import ConfigError, Settings, load_config, resolve_config_path
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -102,39 +106,43 @@ def _run(settings: Settings) -> int:
 
 def _check(settings: Settings, config_path: pathlib.Path) -> int:
     from bot import checks
+    from bot.bootstrap import probes
 
-    passed = checks.run(checks.plan(settings, config_path), sys.stdout, secrets=settings.secrets())
+    reach = probes(settings, max_timeout=checks.CHECK_TIMEOUT)
+    passed = checks.run(checks.plan(settings, config_path, reach), sys.stdout, secrets=settings.secrets())
     return EXIT_OK if passed else EXIT_FAILED
 
 
 def _status(settings: Settings, *, as_json: bool) -> int:
     from bot import status_report
+    from bot.bootstrap import open_storage
     from storage.db import StorageUnavailable
     from storage.schema import SchemaTooNew
 
     try:
-        db = status_report.open_storage(settings.storage.url, settings.storage.timeout_seconds)
-        report = status_report.gather(db, secrets=settings.secrets())
+        storage = open_storage(settings)
+        report = status_report.gather(storage, secrets=settings.secrets())
     except (StorageUnavailable, SchemaTooNew) as exc:
         print(f"wajira: storage unavailable: {exc}", file=sys.stderr)
         return EXIT_FAILED
     print(json.dumps(report, indent=2) if as_json else status_report.render(report))
-    db.close()
+    storage.close()
     return EXIT_OK
 
 
 def _queue_retry(settings: Settings, ids: list[int] | None) -> int:
     from bot import status_report
+    from bot.bootstrap import open_storage
     from storage.db import StorageUnavailable
     from storage.schema import SchemaTooNew
 
     try:
-        db = status_report.open_storage(settings.storage.url, settings.storage.timeout_seconds)
-        result = status_report.retry_dead(db, ids)
+        storage = open_storage(settings)
+        result = status_report.retry_dead(storage, ids)
     except (StorageUnavailable, SchemaTooNew) as exc:
         print(f"wajira: storage unavailable: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    db.close()
+    storage.close()
     print(f"requeued {result.requeued} dead inbound message(s)")
     for row_id, why in result.refused:
         print(f"wajira: inbound #{row_id} was not requeued: {why}", file=sys.stderr)

@@ -10,10 +10,13 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from bot import logs
 from bot.config import parse_config
 from bot.rules.adf import text_from_doc
+
+T = TypeVar("T")
 
 DEMO_SECRET = "demo-app-secret-0123456789"  # >= 16 chars, as the config requires
 DEMO_PHONE_NUMBER_ID = "106540352242922"
@@ -92,7 +95,7 @@ def run_demo() -> int:
                     sandbox.stop()
 
 
-def _wait(predicate: Callable[[], object], seconds: float = 20.0) -> object:
+def _wait(predicate: Callable[[], T], seconds: float = 20.0) -> T | None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         value = predicate()

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from storage.queue import OLDEST_PENDING_AGE
 
 
 class Metrics:
@@ -41,8 +44,10 @@ class Metrics:
         return observe
 
     def add_storage_gauges(
-        self, queues: dict[str, Callable[[], dict]], poll_record: Callable[[], object]
+        self, queues: dict[str, Callable[[], dict[str, Any]]], poll_record: Callable[[], object]
     ) -> None:
+        """Gauges read at scrape time: each queue's `stats()` (every queue reports the same
+        `storage.queue` keys) and the poll record's last success."""
         self.registry.register(_StorageCollector(queues, poll_record))
 
     def render(self) -> tuple[bytes, str]:
@@ -53,7 +58,9 @@ class _StorageCollector:
     """Reads queue depths and the poll state from storage at scrape time, so every instance
     reports the shared truth rather than what it alone did."""
 
-    def __init__(self, queues: dict[str, Callable[[], dict]], poll_record: Callable[[], object]) -> None:
+    def __init__(
+        self, queues: dict[str, Callable[[], dict[str, Any]]], poll_record: Callable[[], object]
+    ) -> None:
         self._queues = queues
         self._poll_record = poll_record
 
@@ -75,7 +82,7 @@ class _StorageCollector:
             for state, value in stats.items():
                 if isinstance(value, int) and not state.endswith("seconds"):
                     depth.add_metric([name, state], float(value))
-            age = stats.get("oldest_pending_age_seconds")
+            age = stats.get(OLDEST_PENDING_AGE)
             oldest.add_metric([name], float(age or 0.0))
         yield depth
         yield oldest

@@ -4,7 +4,7 @@ look like, read straight from storage.
 The report is a read model in the manner of Cosmic Python's `views.py`: it queries the tables
 for what an operator wants to see (failure rows with their issue keys) instead of adding
 display-only methods to the queues. It only reads, except `retry_dead`, which goes through
-`InboundQueue.requeue_dead`.
+`InboundQueue.requeue_dead`. Storage comes opened from the composition root (`bot.bootstrap`).
 """
 
 from __future__ import annotations
@@ -17,30 +17,22 @@ from typing import Any
 
 import peewee
 
-from storage.db import bind, guarded, open_database
-from storage.ai_turns import AiTurns
-from storage.inbound import DEAD, DONE, InboundQueue
-from storage.leases import Leases
+from bot.bootstrap import Storage
+from storage.ai_turns import STATES as ai_turn_states
+from storage.db import guarded
+from storage.inbound import DEAD, DONE
 from storage.models import InboundMessageRow, OutboundMessageRow
-from storage.outbound import FAILED, UNKNOWN, OutboundQueue
-from storage.polling import PollState
-from storage.schema import migrate
+from storage.outbound import FAILED, UNKNOWN
+from storage.outbound import STATES as outbound_states
 
 POLL_STATE, POLL_LEASE = "jira", "poll"  # the names jobs/poll.py writes under
 FAILURE_LIMIT = 10  # per queue
 _ERROR_WIDTH = 100  # human output keeps one line per failure; --json has the whole text
-
-
-def open_storage(url: str, timeout_seconds: float) -> peewee.Database:
-    """Open, migrate and bind the database (a fresh one gets its tables: status then shows zeros).
-
-    Raises:
-        StorageUnavailable, SchemaTooNew, ValueError (a URL the storage layer cannot use).
-    """
-    db = open_database(url, timeout_seconds=timeout_seconds)
-    migrate(db)
-    bind(db)
-    return db
+# What `status` shows of each queue's stats(), in this order: the output's contract, kept when
+# the queues' stats carry more (`parked`, `retrying` and both ages for every queue).
+INBOUND_FIELDS = ("pending", "retrying", "dead", "done", "oldest_pending_age_seconds")
+OUTBOUND_FIELDS = (*outbound_states, "oldest_pending_age_seconds")
+AI_TURN_FIELDS = (*ai_turn_states, "oldest_due_lag_seconds")
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -60,7 +52,7 @@ def iso(epoch: float | None) -> str | None:
 
 
 def gather(
-    db: peewee.Database,
+    storage: Storage,
     *,
     secrets: Iterable[str] = (),
     clock: Callable[[], float] = time.time,
@@ -69,17 +61,18 @@ def gather(
     """Everything `wajira status` shows, as plain JSON-able data with a fixed set of keys."""
     now = clock()
     secrets = list(secrets)
-    poll = PollState(db, clock=clock).get(POLL_STATE)
-    lease = Leases(db, clock=clock).holder(POLL_LEASE)
+    db = storage.db
+    poll = storage.poll_state.get(POLL_STATE)
+    lease = storage.leases.holder(POLL_LEASE)
     failures = _inbound_failures(db, limit) + _outbound_failures(db, limit)
     failures.sort(key=lambda f: (f["at"] or "", f["queue"], f["id"]), reverse=True)
     for failure in failures:
         failure["error"] = redact(failure["error"] or "", secrets)
     return {
         "generated_at": iso(now),
-        "inbound": _rounded(InboundQueue(db, clock=clock).stats()),
-        "outbound": _rounded(OutboundQueue(db, clock=clock).stats()),
-        "ai_turns": _rounded(AiTurns(db, clock=clock).stats()),
+        "inbound": _shown(storage.inbound.stats(), INBOUND_FIELDS),
+        "outbound": _shown(storage.outbound.stats(), OUTBOUND_FIELDS),
+        "ai_turns": _shown(storage.turns.stats(), AI_TURN_FIELDS),
         "poll": {
             "last_run_at": iso(poll.last_run_at),
             "last_success_at": iso(poll.last_success_at),
@@ -96,8 +89,8 @@ def gather(
     }
 
 
-def _rounded(stats: dict[str, Any]) -> dict[str, Any]:
-    return {k: round(v, 1) if isinstance(v, float) else v for k, v in stats.items()}
+def _shown(stats: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    return {k: round(v, 1) if isinstance(v, float) else v for k in fields for v in [stats[k]]}
 
 
 def _inbound_failures(db: peewee.Database, limit: int) -> list[dict[str, Any]]:
@@ -270,13 +263,13 @@ class RetryResult:
     """(id, why) for every id asked for that is not a dead inbound row."""
 
 
-def retry_dead(db: peewee.Database, ids: list[int] | None) -> RetryResult:
+def retry_dead(storage: Storage, ids: list[int] | None) -> RetryResult:
     """Requeue dead inbound rows: all of them (`ids` None) or those listed that are dead.
 
     Listed ids that are not dead are refused, the rest requeued (like `rm a b c` when c is
     missing), so one typo does not hold back the other rows.
     """
-    queue = InboundQueue(db)
+    db, queue = storage.db, storage.inbound
     if ids is None:
         return RetryResult(queue.requeue_dead(None))
     M = InboundMessageRow

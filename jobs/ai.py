@@ -20,22 +20,22 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from bot.ai.client import AiError, AiRejected, AiUnavailable, OpenAIAdapter
+from bot.ai.client import AiError, AiRejected, AiUnavailable
 from bot.config import ServiceSettings, Settings
-from bot.jira_api.adapter import PROPERTY_KEY, JiraAdapter
 from bot.jira_api.errors import IssueNotFound, JiraError, JiraRejected
 from bot.logs import get_logger
+from bot.ports import AiPort, AiTurnsPort, CustomerWindowPort, GraphPort, HandledCommentsPort, JiraPort
 from bot.rules.ai_context import ai_messages
 from bot.rules.ai_policy import AiPolicy, TurnFacts, decide_turn
 from bot.rules.backoff import retry_delay
 from bot.rules.classify import comment_view
-from bot.rules.outgoing import ai_comment_text, markdown_to_whatsapp, split_message
-from bot.whatsapp.graph import GraphAdapter, GraphError
-from jobs.notes import Notes
+from bot.rules.comment_property import KIND_AI, PROPERTY_KEY, ai_value, issue_value, read_comment
+from bot.rules.markdown import markdown_to_whatsapp
+from bot.rules.outgoing import ai_comment_text, split_message
 from bot.rules.window import window_open
-from storage.ai_turns import AiTurn, AiTurns
-from storage.inbound import InboundQueue
-from storage.polling import HandledComments
+from bot.whatsapp.graph import GraphError
+from jobs.notes import Notes
+from storage.ai_turns import AiTurn
 
 log = get_logger(__name__)
 
@@ -47,12 +47,12 @@ class _TakenOver(Exception):
 @dataclass
 class AiJob:
     settings: Settings
-    jira: JiraAdapter
-    ai: OpenAIAdapter
-    graph: GraphAdapter
-    turns: AiTurns
-    handled: HandledComments
-    inbound: InboundQueue
+    jira: JiraPort
+    ai: AiPort
+    graph: GraphPort
+    turns: AiTurnsPort
+    handled: HandledCommentsPort
+    inbound: CustomerWindowPort
     notes: Notes
     owner: str
     clock: Callable[[], float] = time.time
@@ -131,7 +131,7 @@ class AiJob:
             handoff_seconds=a.handoff_seconds,
         )
         last_message = self.inbound.last_customer_message(turn.conversation_key)
-        if not window_open(last_message[0] if last_message else None, now):
+        if not window_open(last_message.timestamp if last_message else None, now):
             # Meta's timestamp says the customer wrote over 24 h ago (a late redelivery, an
             # import): a reply could not be sent free-form, and it would answer old news.
             self.turns.mark_skipped(turn.id, reason="window_closed")
@@ -174,7 +174,7 @@ class AiJob:
         existing = _our_reply(raw, turn.id)
         issue = self.jira.get_issue(turn.issue_key, fields=["summary"], properties=[PROPERTY_KEY])
         self._hold(turn)
-        ours = (issue.get("properties") or {}).get(PROPERTY_KEY) or {}
+        ours = issue_value(issue) or {}
         reply_text: str | None = None
         tokens = 0
         if existing is None:
@@ -198,7 +198,7 @@ class AiJob:
                 self.turns.mark_skipped(turn.id, reason="the model returned an empty reply")
                 return 0
             comment_id = self.jira.add_comment(
-                turn.issue_key, ai_comment_text(reply_text), prop={"kind": "ai", "turn": turn.id}
+                turn.issue_key, ai_comment_text(reply_text), prop=ai_value(turn.id)
             )
         else:
             comment_id, reply_text = existing
@@ -264,16 +264,10 @@ class AiJob:
 def _our_reply(raw_comments: list[dict[str, Any]], turn_id: int) -> tuple[str, str] | None:
     """(comment id, reply text) of the `[AI]` comment this turn already posted, if any."""
     for comment in raw_comments:
-        for prop in comment.get("properties") or ():
-            value = prop.get("value") if isinstance(prop, dict) else None
-            if (
-                prop.get("key") == PROPERTY_KEY
-                and isinstance(value, dict)
-                and value.get("kind") == "ai"
-                and value.get("turn") == turn_id
-            ):
-                text = comment_view("", comment).text
-                return str(comment["id"]), text.removeprefix("[AI]").strip()
+        mark = read_comment(comment.get("properties"))
+        if mark is not None and mark.kind == KIND_AI and mark.turn == turn_id:
+            text = comment_view("", comment).text
+            return str(comment["id"]), text.removeprefix("[AI]").strip()
     return None
 
 
@@ -282,4 +276,4 @@ def _utc_midnight(now: float) -> float:
     return day.timestamp()
 
 
-__all__ = ["AiJob", "AiError"]
+__all__ = ["AiError", "AiJob"]

@@ -21,19 +21,20 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
-from bot.config import Settings
-from bot.jira_api.adapter import JiraAdapter
+from bot.config import ServiceSettings, Settings
 from bot.jira_api.errors import IssueNotFound, JiraRejected, JiraUnavailable, RateLimited
 from bot.logs import get_logger
+from bot.ports import InboundQueuePort, JiraPort, LeasesPort
 from bot.rules.backoff import honour_retry_after, retry_delay
-from bot.rules.phones import display_phone, mask_phone
+from bot.rules.comment_property import customer_value, echo_value, wamid_match
 from bot.rules.events import RenderedComment
+from bot.rules.phones import display_phone, mask_phone
 from bot.rules.render import render_echo, render_history, render_message
 from jobs.tickets import CreationPending, TicketOpener
 from storage.db import StorageUnavailable
-from storage.inbound import ORIGIN_CUSTOMER, ORIGIN_ECHO, ORIGIN_HISTORY, InboundQueue, QueuedMessage
-from storage.leases import Leases
+from storage.inbound import ORIGIN_CUSTOMER, ORIGIN_ECHO, ORIGIN_HISTORY, QueuedMessage
 
 log = get_logger(__name__)
 
@@ -58,9 +59,9 @@ class SweepSummary:
 @dataclass
 class InboxJob:
     settings: Settings
-    queue: InboundQueue
-    leases: Leases
-    jira: JiraAdapter
+    queue: InboundQueuePort
+    leases: LeasesPort
+    jira: JiraPort
     tickets: TicketOpener
     owner: str
     clock: Callable[[], float] = time.time
@@ -193,30 +194,39 @@ class InboxJob:
             log.exception("inbox_unexpected_error", wamid=row.wamid)
             self._failed(row, f"{type(exc).__name__}: {exc}")
         else:
-            # Listeners first: if storage fails between, the message is retried (its comment is
-            # found, not posted again) and the listeners, idempotent, run again.
-            for listener in self.on_delivered:
-                listener(row, issue_key, comment_id)
-            self.queue.mark_done(row.id, issue_key=issue_key, comment_id=comment_id)
-            with self._lock:
-                self._outage_streak = 0
-            self.after_write(issue_key)
-            log.info(
-                "message_delivered",
-                wamid=row.wamid,
-                kind=row.kind,
-                origin=row.origin,
-                issue_key=issue_key,
-                comment_id=comment_id,
-                conversation=mask_phone(row.conversation_key),
-            )
+            self._delivered(row, issue_key, comment_id)
         return True
 
+    def _delivered(self, row: QueuedMessage, issue_key: str, comment_id: str) -> None:
+        # Listeners first: if storage fails between, the message is retried (its comment is
+        # found, not posted again) and the listeners, idempotent, run again.
+        for listener in self.on_delivered:
+            listener(row, issue_key, comment_id)
+        self.queue.mark_done(row.id, issue_key=issue_key, comment_id=comment_id)
+        with self._lock:
+            self._outage_streak = 0
+        self.after_write(issue_key)
+        log.info(
+            "message_delivered",
+            wamid=row.wamid,
+            kind=row.kind,
+            origin=row.origin,
+            issue_key=issue_key,
+            comment_id=comment_id,
+            conversation=mask_phone(row.conversation_key),
+        )
+
     def _comment_once(
-        self, row: QueuedMessage, issue_key: str, text: str, service, name: str, prop: dict
+        self,
+        row: QueuedMessage,
+        issue_key: str,
+        text: str,
+        service: ServiceSettings,
+        name: str,
+        prop: dict[str, Any],
     ) -> str:
         if row.started:
-            existing = self.jira.find_comment_with_property(issue_key, {"wamid": row.wamid})
+            existing = self.jira.find_comment_with_property(issue_key, wamid_match(row.wamid))
             if existing is not None:
                 log.info("message_already_in_jira", wamid=row.wamid, issue_key=issue_key)
                 return existing
@@ -277,14 +287,14 @@ def _comment_for(row: QueuedMessage, name: str) -> tuple[RenderedComment, dict]:
     """The comment text and the `wajira` property for a row, by where it came from."""
     business = display_phone(row.display_phone_number) if row.display_phone_number else ""
     if row.origin == ORIGIN_ECHO:
-        return render_echo(row.kind, row.raw, business), {"kind": "echo", "wamid": row.wamid}
+        return render_echo(row.kind, row.raw, business), echo_value(row.wamid)
     if row.origin == ORIGIN_HISTORY:
         rendered = render_history(
             row.kind, row.raw, name, sent_at=row.timestamp, business=business if row.from_business else None
         )
-        kind = "echo" if row.from_business else "customer"
-        return rendered, {"kind": kind, "wamid": row.wamid, "history": True}
-    return render_message(row.kind, row.raw, name), {"kind": "customer", "wamid": row.wamid}
+        value = echo_value if row.from_business else customer_value
+        return rendered, value(row.wamid, history=True)
+    return render_message(row.kind, row.raw, name), customer_value(row.wamid)
 
 
 def _fallback_name(row: QueuedMessage) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from storage.issue_states import IssueStates
+from bot.ports import IssueStatesPort
 
 
 def status_of(fields: dict[str, Any]) -> tuple[str, str] | None:
@@ -44,7 +44,7 @@ def find_transition(transitions: list[dict[str, Any]], name: str) -> dict[str, A
 class IssueStateRecorder:
     """`PollJob.on_issue_seen` listener: upserts each seen issue's status into `issue_state`."""
 
-    states: IssueStates
+    states: IssueStatesPort
 
     def __call__(self, issue_key: str, fields: dict[str, Any], ours: dict[str, Any]) -> None:
         seen = status_of(fields)

@@ -17,8 +17,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
-from bot.jira_api.adapter import JiraAdapter
 from bot.jira_api.errors import (
     IssueNotFound,
     JiraAuthFailed,
@@ -27,10 +27,10 @@ from bot.jira_api.errors import (
     RateLimited,
 )
 from bot.logs import get_logger
+from bot.ports import GraphPort, JiraPort, MediaTasksPort
 from bot.rules.backoff import honour_retry_after, retry_delay
 from bot.rules.media import media_ref, sha256_matches
 from bot.whatsapp.graph import (
-    GraphAdapter,
     GraphAuthFailed,
     GraphError,
     GraphRateLimited,
@@ -40,7 +40,7 @@ from bot.whatsapp.graph import (
 from jobs.notes import Notes
 from storage.db import StorageUnavailable
 from storage.inbound import QueuedMessage
-from storage.media import MediaTask, MediaTasks
+from storage.media import MediaTask
 
 log = get_logger(__name__)
 
@@ -76,9 +76,9 @@ class MediaSummary:
 
 @dataclass
 class MediaJob:
-    tasks: MediaTasks
-    graph: GraphAdapter
-    jira: JiraAdapter
+    tasks: MediaTasksPort
+    graph: GraphPort
+    jira: JiraPort
     notes: Notes
     owner: str
     policy: MediaPolicy = field(default_factory=MediaPolicy)
@@ -263,7 +263,7 @@ class MediaEnqueuer:
     Writes one row and nudges the job; no network (the inbox holds the conversation meanwhile).
     """
 
-    tasks: MediaTasks
+    tasks: MediaTasksPort
     on_enqueued: Callable[[], None] = lambda: None
 
     def __call__(self, row: QueuedMessage, issue_key: str, comment_id: str) -> None:
@@ -297,9 +297,9 @@ class MediaEnqueuer:
             self.on_enqueued()
 
 
-def _int(value: object) -> int | None:
+def _int(value: Any) -> int | None:
     try:
-        return int(value)  # type: ignore[arg-type]
+        return int(value)
     except (TypeError, ValueError):
         return None
 

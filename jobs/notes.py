@@ -9,26 +9,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.jira_api.adapter import JiraAdapter
 from bot.jira_api.errors import JiraError
 from bot.logs import get_logger
+from bot.ports import JiraPort
+from bot.rules.comment_property import note_value
 
 log = get_logger(__name__)
 
 
 @dataclass
 class Notes:
-    jira: JiraAdapter
+    jira: JiraPort
 
     def post(self, issue_key: str, *, ref: str, text: str) -> str | None:
         """Post the note once; returns its comment id, or None when Jira could not take it now."""
         try:
-            existing = self.jira.find_comment_with_property(issue_key, {"kind": "note", "ref": ref})
+            existing = self.jira.find_comment_with_property(issue_key, note_value(ref))
             if existing is not None:
                 return existing
-            return self.jira.add_comment(
-                issue_key, f"[wajira] {text}", prop={"kind": "note", "ref": ref}, internal=True
-            )
+            return self.jira.add_comment(issue_key, f"[wajira] {text}", prop=note_value(ref), internal=True)
         except JiraError as exc:
             # The event stays in the logs and in `wajira status`; a note is not worth a retry loop.
             log.error("note_failed", issue_key=issue_key, ref=ref, error=str(exc))

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 
 from bot.config import Settings
 from bot.logs import get_logger
+from bot.ports import CustomerWindowPort, GraphPort, OutboundQueuePort, StatusFeedPort
 from bot.rules.backoff import honour_retry_after, retry_delay
 from bot.rules.phones import mask_phone
-from bot.rules.window import window_open
+from bot.rules.window import LastCustomerMessage, window_open
 from bot.whatsapp.graph import (
-    GraphAdapter,
     GraphRateLimited,
     GraphRejected,
     GraphUnavailable,
@@ -27,8 +27,7 @@ from bot.whatsapp.graph import (
     WindowClosed,
 )
 from jobs.notes import Notes
-from storage.inbound import InboundQueue
-from storage.outbound import OutboundMessage, OutboundQueue, StatusFeed
+from storage.outbound import OutboundMessage
 
 log = get_logger(__name__)
 
@@ -40,10 +39,10 @@ UNMATCHED_STATUS_PATIENCE = 600.0
 @dataclass
 class OutboxJob:
     settings: Settings
-    graph: GraphAdapter
-    outbound: OutboundQueue
-    statuses: StatusFeed
-    inbound: InboundQueue
+    graph: GraphPort
+    outbound: OutboundQueuePort
+    statuses: StatusFeedPort
+    inbound: CustomerWindowPort
     notes: Notes
     owner: str
     clock: Callable[[], float] = time.time
@@ -70,7 +69,7 @@ class OutboxJob:
     def _send(self, row: OutboundMessage) -> int:
         to = Recipient(wa_id=row.to_wa_id, user_id=row.to_user_id)
         last = self.inbound.last_customer_message(row.conversation_key)
-        if not window_open(last[0] if last else None, self.clock()):
+        if not window_open(last.timestamp if last else None, self.clock()):
             return self._window_closed(row, to, last)
         try:
             wamid = self.graph.send_text(row.phone_number_id, to, row.body)
@@ -106,11 +105,11 @@ class OutboxJob:
         )
         log.warning("whatsapp_rate_limited", row=row.id, code=exc.code, retry_in=round(delay, 1))
 
-    def _window_closed(self, row: OutboundMessage, to: Recipient, last: tuple[int, str | None] | None) -> int:
+    def _window_closed(self, row: OutboundMessage, to: Recipient, last: LastCustomerMessage | None) -> int:
         wa = self.settings.whatsapp
-        name = last[1] if last else None
+        name = last.profile_name if last else None
         if wa.template_name and not self.outbound.template_sent_since(
-            row.conversation_key, float(last[0] if last else 0)
+            row.conversation_key, float(last.timestamp if last else 0)
         ):
             values = {"name": name or "", "issue_key": row.issue_key}
             try:

@@ -16,14 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.config import Settings
-from bot.jira_api.adapter import PROPERTY_KEY, JiraAdapter
+from bot.config import ServiceSettings, Settings
 from bot.logs import get_logger
+from bot.ports import HandledCommentsPort, JiraPort, LeasesPort, PollStatePort
 from bot.rules.classify import CommentView, Route, comment_view, parse_jira_time, route_comment
-from bot.rules.outgoing import agent_message, markdown_to_whatsapp, split_message
+from bot.rules.comment_property import PROPERTY_KEY, issue_value
+from bot.rules.markdown import markdown_to_whatsapp
+from bot.rules.outgoing import agent_message, split_message
 from bot.rules.poll_window import advance_watermark, poll_jql, window_start_ms
-from storage.leases import Leases
-from storage.polling import HandledComments, PollState
 
 log = get_logger(__name__)
 
@@ -50,10 +50,10 @@ class PassResult:
 @dataclass
 class PollJob:
     settings: Settings
-    jira: JiraAdapter
-    state: PollState
-    handled: HandledComments
-    leases: Leases
+    jira: JiraPort
+    state: PollStatePort
+    handled: HandledCommentsPort
+    leases: LeasesPort
     owner: str
     clock: Callable[[], float] = time.time
     on_ai_turn: Callable[[float], None] = lambda due_at: None
@@ -144,17 +144,14 @@ class PollJob:
     def _handle_issue(
         self, issue: dict[str, Any], fields: dict[str, Any], result: PassResult, *, dry_run: bool
     ) -> None:
-        ours = (issue.get("properties") or {}).get(PROPERTY_KEY)
-        if not isinstance(ours, dict) or not ours.get("conversation"):
+        ours = issue_value(issue)
+        if ours is None or not ours.get("conversation"):
             return  # a ticket we did not open has no customer to talk to
         key = issue["key"]
         if not dry_run:
             for listener in self.on_issue_seen:
                 listener(key, fields, ours)
-        inline = _inline_comments(fields)
-        if inline is not None and not set(str(c.get("id")) for c in inline) - self.handled.known(
-            [str(c.get("id")) for c in inline]
-        ):
+        if self._all_handled(_inline_comments(fields)):
             return  # every comment already handled: no second request for this issue
         # Search inlines comments without their properties (which say what is ours), and may
         # truncate them: read the full list for an issue with something new.
@@ -166,6 +163,14 @@ class PollJob:
                 continue
             result.new_comments += 1
             self._handle_comment(view, ours, result, dry_run=dry_run)
+
+    def _all_handled(self, inline: list[dict[str, Any]] | None) -> bool:
+        """Whether every comment search inlined was handled before (False when it truncated them)."""
+        if inline is None:
+            return False
+        inline_ids = [str(c.get("id")) for c in inline]
+        unhandled = set(inline_ids) - self.handled.known(inline_ids)
+        return not unhandled
 
     def _handle_comment(
         self, view: CommentView, ours: dict[str, Any], result: PassResult, *, dry_run: bool
@@ -246,7 +251,7 @@ def _inline_comments(fields: dict[str, Any]) -> list[dict[str, Any]] | None:
     return comments
 
 
-def _service(settings: Settings, ours: dict[str, Any]):
+def _service(settings: Settings, ours: dict[str, Any]) -> ServiceSettings:
     try:
         return settings.service(ours.get("service") or "")
     except KeyError:

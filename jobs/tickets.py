@@ -18,20 +18,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.config import ServiceSettings
 from bot.flows.mapping import TicketFields, description_table, ticket_fields_for
-from bot.jira_api.adapter import JiraAdapter
 from bot.jira_api.errors import IssueNotFound, JiraRejected, RateLimited
 from bot.logs import get_logger
+from bot.ports import IssueStatesPort, JiraPort, MappingsPort, TicketHistoryPort
+from bot.rules.comment_property import conversation_match, ticket_properties
 from bot.rules.phones import display_phone, mask_phone
 from bot.rules.render import ticket_description, ticket_summary
 from jobs.lifecycle import find_transition, status_of
-from storage.db import transact
 from storage.inbound import QueuedMessage
-from storage.issue_states import DONE, IssueStates
-from storage.mappings import MappingExists, Mappings, TicketMapping
-from storage.ticket_history import TicketHistory
+from storage.issue_states import DONE
+from storage.mappings import MappingExists, TicketMapping
+from storage.transactions import transact
 
 log = get_logger(__name__)
 
@@ -46,15 +47,15 @@ class CreationPending(Exception):
 
 @dataclass
 class TicketOpener:
-    jira: JiraAdapter
-    mappings: Mappings
+    jira: JiraPort
+    mappings: MappingsPort
     clock: Callable[[], float] = time.time
     search_grace_seconds: float = 20.0
     created_ids: dict[str, str] = field(default_factory=dict)
     """Issue ids of tickets this process created (key → id), so search can reconcile them."""
-    states: IssueStates | None = None
+    states: IssueStatesPort | None = None
     """Issue statuses the poll job saw; without it closed tickets are not told apart."""
-    history: TicketHistory | None = None
+    history: TicketHistoryPort | None = None
     """Where a conversation's replaced tickets are kept."""
     fields_for: Callable[[QueuedMessage, ServiceSettings], TicketFields | None] = lambda row, service: (
         ticket_fields_for(row.raw, service)
@@ -85,10 +86,10 @@ class TicketOpener:
         return issue_key
 
     def _open(self, row: QueuedMessage, service: ServiceSettings, first_text: str) -> str:
-        found = self._recover(row, service, {"conversation": row.conversation_key})
+        found = self._recover(row, service, conversation_match(row.conversation_key))
         return self._remember(row, service, found or self._create(row, service, first_text))
 
-    def _recover(self, row: QueuedMessage, service: ServiceSettings, match: dict) -> str | None:
+    def _recover(self, row: QueuedMessage, service: ServiceSettings, match: dict[str, Any]) -> str | None:
         """The issue an earlier, uncertain creation made, if search shows it."""
         key = row.conversation_key
         started = self.mappings.creation_started_at(key)
@@ -113,8 +114,9 @@ class TicketOpener:
         """Whether the ticket is done. Decided by the poll job's last read (no Jira call for an
         open ticket); a "done" from it is confirmed with Jira before anything is changed, since
         an agent may have reopened the ticket within the last poll interval."""
-        state = self.states.get(issue_key) if self.states is not None else None
-        if state is None or not state.done:
+        states = self.states
+        state = states.get(issue_key) if states is not None else None
+        if states is None or state is None or not state.done:
             return False
         try:
             issue = self.jira.get_issue(issue_key, fields=["status"])
@@ -123,7 +125,7 @@ class TicketOpener:
         seen = status_of(issue.get("fields") or {})
         if seen is None:
             return False
-        self.states.record(issue_key, *seen)
+        states.record(issue_key, *seen)
         return seen[0] == DONE
 
     def _reopen(self, issue_key: str, service: ServiceSettings) -> bool:
@@ -155,7 +157,7 @@ class TicketOpener:
     ) -> str:
         """A new ticket for the conversation, linked to its closed one, which becomes history."""
         old_key = mapping.issue_key
-        match = {"conversation": row.conversation_key, "previous": old_key}
+        match = conversation_match(row.conversation_key, previous=old_key)
         new_key = self._recover(row, service, match) or self._create(
             row, service, first_text, previous=old_key
         )
@@ -222,16 +224,14 @@ class TicketOpener:
                 description=description,
                 labels=labels,
                 extra_fields=extra_fields,
-                properties={
-                    "wajira": {
-                        "conversation": key,
-                        "wa_id": row.wa_id,
-                        "user_id": row.user_id,
-                        "service": service.id,
-                        "phone_number_id": row.phone_number_id,
-                        **({"previous": previous} if previous else {}),
-                    }
-                },
+                properties=ticket_properties(
+                    conversation=key,
+                    wa_id=row.wa_id,
+                    user_id=row.user_id,
+                    service=service.id,
+                    phone_number_id=row.phone_number_id,
+                    previous=previous,
+                ),
             )
         except (RateLimited, JiraRejected):
             # Jira answered and refused: certainly nothing was created, nothing to look for later.

@@ -36,9 +36,7 @@ class _Rule:
     headers: dict[str, str]
 
     def applies(self, path: str, now: float) -> bool:
-        if self.until is not None and now >= self.until:
-            return False
-        if self.remaining is not None and self.remaining <= 0:
+        if not _alive(self, now):
             return False
         return self.path_re is None or self.path_re.search(path) is not None
 

@@ -1,4 +1,4 @@
-"""A threaded loopback HTTP server for any WSGI app (the sandboxes share it).
+"""A threaded loopback HTTP server for any WSGI app, and ``SandboxServer``, the sandboxes' base.
 
 Stdlib only: the sandboxes must start in tests and in ``wajira demo`` without
 extra dependencies or network access.
@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import socketserver
 import threading
+from typing import TYPE_CHECKING, Self
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 
 class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
@@ -23,7 +27,7 @@ class _ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
 
 class _QuietHandler(WSGIRequestHandler):
     # wsgiref logs every request to stderr; tests and the demo want clean output.
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
@@ -36,7 +40,7 @@ class LoopbackServer:
         port: 0 picks a free port (read it back from ``url``).
     """
 
-    def __init__(self, app, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, app: WSGIApplication, host: str = "127.0.0.1", port: int = 0) -> None:
         self._app = app
         self._host = host
         self._port = port
@@ -49,7 +53,7 @@ class LoopbackServer:
         if self._server is None:
             raise RuntimeError("server not started")
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> str:
         """Bind, start serving in a daemon thread and return the base URL."""
@@ -82,7 +86,64 @@ class LoopbackServer:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> "LoopbackServer":
+    def __enter__(self) -> LoopbackServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class SandboxServer:
+    """Base of the three sandboxes: serve ``self.app`` on loopback, with start/stop/url/``with``.
+
+    A subclass sets ``app`` (its WSGI callable) in ``__init__`` and may override ``_starting``
+    and ``_stopped`` for workers of its own (the Graph sandbox's status callbacks).
+
+    Args:
+        host: interface to bind; loopback by default.
+        port: 0 picks a free port (read it back from ``url``).
+    """
+
+    app: WSGIApplication
+    url_path = ""  # appended to the server's base URL (OpenAI's SDK wants ``…/v1``)
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._host = host
+        self._port = port
+        self._server: LoopbackServer | None = None
+
+    def start(self, host: str | None = None, port: int | None = None) -> str:
+        """Start serving (on ``host:port`` if given, else the constructor's); return ``url``."""
+        self._starting()
+        if self._server is None:
+            self._server = LoopbackServer(
+                self.app, self._host if host is None else host, self._port if port is None else port
+            )
+        self._server.start()
+        return self.url
+
+    def stop(self) -> None:
+        """Stop serving and release the port; safe to call twice."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.stop()
+        self._stopped()
+
+    @property
+    def url(self) -> str:
+        """Base URL such as ``http://127.0.0.1:54321`` (only valid once started)."""
+        if self._server is None:
+            raise RuntimeError("sandbox not started")
+        return self._server.url + self.url_path
+
+    def _starting(self) -> None:
+        """Hook: runs before the server binds."""
+
+    def _stopped(self) -> None:
+        """Hook: runs after the server has stopped."""
+
+    def __enter__(self) -> Self:
         self.start()
         return self
 

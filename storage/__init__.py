@@ -1,12 +1,15 @@
-"""Durable state: the database from a URL, schema migrations, the inbound and outbound queues,
-AI turns, poll state, ticket mappings and leases. Importing this package never connects to
-anything."""
+"""Durable state: the database from a URL, schema migrations, the webhook's ingest, the inbound
+and outbound queues, AI turns and media tasks (one claimable-queue mechanism, `storage.queue`),
+poll state, ticket mappings and leases. Importing this package never connects to anything."""
 
 from storage.ai_turns import AiTurn, AiTurns
+from storage.customer_window import CustomerWindow
 from storage.db import StorageUnavailable, bind, guarded, open_database, ping
-from storage.inbound import InboundQueue, QueuedMessage, StoreResult
+from storage.inbound import InboundQueue, QueuedMessage
+from storage.ingest import Ingest, StoreResult
 from storage.leases import Leases
 from storage.mappings import MappingExists, Mappings, TicketMapping
+from storage.media import MediaTask, MediaTasks
 from storage.outbound import OutboundMessage, OutboundQueue
 from storage.polling import HandledComments, PollRecord, PollState
 from storage.schema import SCHEMA_VERSION, SchemaTooNew, migrate
@@ -16,11 +19,15 @@ __all__ = [
     "SCHEMA_VERSION",
     "AiTurn",
     "AiTurns",
+    "CustomerWindow",
     "HandledComments",
     "InboundQueue",
+    "Ingest",
     "Leases",
     "MappingExists",
     "Mappings",
+    "MediaTask",
+    "MediaTasks",
     "OutboundMessage",
     "OutboundQueue",
     "PollRecord",

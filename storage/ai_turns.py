@@ -14,109 +14,32 @@ A live worker `renew`s its claim before each slow step, and stops if the claim i
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import peewee
 
-from storage.claims import lock_claimable
-from storage.db import guarded, transact
-from storage.models import AiTurnRow, HandledCommentRow
+from storage.ai_turn_rows import OPEN, SUPERSEDED, WORKING, AiTurn, add_turn, load_turn, supersede_older
+from storage.db import guarded
+from storage.models import AiTurnRow
 from storage.outbound_rows import insert_rows, prepare_rows
+from storage.queue import PENDING, ClaimableQueue, QueueSpec
+from storage.transactions import transact
 
-PENDING, WORKING, DONE = "pending", "working", "done"
-SKIPPED, FAILED, SUPERSEDED = "skipped", "failed", "superseded"
+DONE, SKIPPED, FAILED = "done", "skipped", "failed"
 STATES = (PENDING, WORKING, DONE, SKIPPED, FAILED, SUPERSEDED)
-_OPEN = (PENDING, WORKING)
-_MAX_ERROR_CHARS = 2000
-
-
-@dataclass(frozen=True)
-class AiTurn:
-    id: int
-    issue_key: str
-    service_id: str
-    conversation_key: str
-    trigger_comment_id: str
-    created_at: float
-    due_at: float
-    state: str
-    attempts: int
-    next_attempt_at: float
-    reply_comment_id: str | None
-    tokens: int
-    last_error: str | None
-    trigger_created: float = 0.0
-    """When the triggering comment was written (Jira's time, epoch seconds)."""
-
-
-def add_turn(
-    db: peewee.Database,
-    now: float,
-    *,
-    issue_key: str,
-    service_id: str,
-    conversation_key: str,
-    trigger_comment_id: str,
-    due_at: float,
-    trigger_created: float | None = None,
-) -> bool:
-    """`AiTurns.add` in the caller's transaction (HandledComments.record uses it)."""
-    T = AiTurnRow
-    for name, value in (
-        ("issue_key", issue_key),
-        ("service_id", service_id),
-        ("conversation_key", conversation_key),
-        ("trigger_comment_id", trigger_comment_id),
-    ):
-        # SQLite's INSERT OR IGNORE would silently drop a row that breaks NOT NULL.
-        if not isinstance(value, str) or not value:
-            raise ValueError(f"AI turn field {name!r} must be a non-empty string")
-    if trigger_created is None:
-        # The poll job records the comment in handled_comment in the same transaction;
-        # without it, the turn's own creation time is the best guess.
-        known = (
-            HandledCommentRow.select(HandledCommentRow.comment_created)
-            .where(HandledCommentRow.comment_id == trigger_comment_id)
-            .scalar(db)
-        )
-        trigger_created = now if known is None else float(known)
-    inserted = (
-        T.insert(
-            issue_key=issue_key,
-            service_id=service_id,
-            conversation_key=conversation_key,
-            trigger_comment_id=trigger_comment_id,
-            trigger_created=trigger_created,
-            created_at=now,
-            due_at=due_at,
-            state=PENDING,
-            attempts=0,
-            next_attempt_at=due_at,
-            tokens=0,
-            updated_at=now,
-        )
-        .on_conflict_ignore()
-        .as_rowcount()
-        .execute(db)
-    )
-    if inserted:
-        _supersede_older(db, issue_key, now)
-    return bool(inserted)
-
-
-def _supersede_older(db: peewee.Database, issue_key: str, now: float) -> None:
-    # Only the newest open turn of a ticket may answer: its reply covers everything before.
-    # (Two statements: MySQL cannot UPDATE a table while selecting from it in a subquery.)
-    T = AiTurnRow
-    newest = T.select(peewee.fn.MAX(T.id)).where((T.issue_key == issue_key) & T.state.in_(_OPEN)).scalar(db)
-    if newest is not None:
-        (
-            T.update(state=SUPERSEDED, claimed_until=None, finished_at=now, updated_at=now)
-            .where((T.issue_key == issue_key) & (T.state == PENDING) & (T.id < newest))
-            .execute(db)
-        )
+__all__ = [
+    "DONE",
+    "FAILED",
+    "PENDING",
+    "SKIPPED",
+    "STATES",
+    "SUPERSEDED",
+    "WORKING",
+    "AiTurn",
+    "AiTurns",
+    "add_turn",
+]
 
 
 class AiTurns:
@@ -125,6 +48,7 @@ class AiTurns:
     def __init__(self, db: peewee.Database, clock: Callable[[], float] = time.time):
         self.db = db
         self.clock = clock
+        self._queue = ClaimableQueue(db, clock, _SPEC)
 
     def add(
         self,
@@ -166,38 +90,15 @@ class AiTurns:
         At most one turn per ticket, and none of a ticket another worker is answering, so
         two replies to one ticket are never written at once.
         """
-        now = self.clock()
-        T = AiTurnRow
-        still_due = ((T.state == PENDING) & (T.next_attempt_at <= now)) | (
-            (T.state == WORKING) & (T.claimed_until < now)
+        return self._queue.claim(
+            owner, limit=limit, lease_seconds=lease_seconds, candidates=self._first_per_ticket
         )
 
-        def work() -> list[dict[str, Any]]:
-            first_per_issue: dict[str, int] = {}
-            for row_id, issue_key in _candidates(now, limit * 4).execute(self.db):
-                first_per_issue.setdefault(issue_key, row_id)
-            ids = lock_claimable(self.db, T, sorted(first_per_issue.values()), still_due, limit)
-            if not ids:
-                return []
-            # Read before the claim, not as a CASE inside it: MySQL evaluates SET left to
-            # right with the new values, so a CASE on `state` would see `working` always.
-            reclaimed = [
-                i
-                for (i,) in T.select(T.id)
-                .where(T.id.in_(ids) & (T.state == WORKING))
-                .tuples()
-                .execute(self.db)
-            ]
-            (
-                T.update(state=WORKING, claimed_by=owner, claimed_until=now + lease_seconds, updated_at=now)
-                .where(T.id.in_(ids))
-                .execute(self.db)
-            )
-            if reclaimed:
-                T.update(attempts=T.attempts + 1).where(T.id.in_(reclaimed)).execute(self.db)
-            return list(T.select().where(T.id.in_(ids)).order_by(T.id).dicts().execute(self.db))
-
-        return [_turn(row) for row in transact(self.db, work)]
+    def _first_per_ticket(self, now: float, limit: int) -> list[int]:
+        first_per_issue: dict[str, int] = {}
+        for row_id, issue_key in _candidates(now, limit).execute(self.db):
+            first_per_issue.setdefault(issue_key, row_id)
+        return sorted(first_per_issue.values())
 
     def renew(self, turn: AiTurn, owner: str, *, lease_seconds: float) -> bool:
         """Extend `owner`'s claim on a turn it is answering to `lease_seconds` from now.
@@ -216,7 +117,7 @@ class AiTurns:
             (T.id == turn.id) & (T.state == WORKING) & (T.claimed_by == owner) & (T.attempts == turn.attempts)
         )
         with guarded(self.db):
-            return query.execute(self.db) == 1
+            return bool(query.execute(self.db) == 1)
 
     def postpone(self, id: int, *, due_at: float) -> None:
         """Back to pending until `due_at` (the customer may still be typing). Superseded
@@ -225,21 +126,17 @@ class AiTurns:
         now = self.clock()
 
         def work() -> None:
-            (
-                T.update(
-                    state=PENDING, due_at=due_at, next_attempt_at=due_at, claimed_until=None, updated_at=now
-                )
-                .where((T.id == id) & T.state.in_(_OPEN))
-                .execute(self.db)
-            )
+            self._queue.changing(
+                id, at=now, state=PENDING, due_at=due_at, next_attempt_at=due_at, claimed_until=None
+            ).execute(self.db)
             issue = T.select(T.issue_key).where(T.id == id).scalar(self.db)
             if issue is not None:
-                _supersede_older(self.db, issue, now)
+                supersede_older(self.db, issue, now)
 
         transact(self.db, work)
 
     def mark_done(
-        self, id: int, *, reply_comment_id: str | None, tokens: int, outbound: list[dict[str, Any]] = ()
+        self, id: int, *, reply_comment_id: str | None, tokens: int, outbound: Sequence[dict[str, Any]] = ()
     ) -> None:
         """Finish the turn and enqueue its reply's outbound rows, in one transaction.
 
@@ -247,33 +144,24 @@ class AiTurns:
         expired, and got there first) stays as it is and nothing is enqueued: the customer
         gets one reply per turn.
         """
-        T = AiTurnRow
         now = self.clock()
         prepared = prepare_rows(outbound, now)
+        finishing = self._queue.finishing(
+            id, DONE, at=now, reply_comment_id=reply_comment_id, tokens=int(tokens)
+        )
 
         def work() -> None:
-            finished = (
-                T.update(
-                    state=DONE,
-                    reply_comment_id=reply_comment_id,
-                    tokens=int(tokens),
-                    claimed_until=None,
-                    finished_at=now,
-                    updated_at=now,
-                )
-                .where((T.id == id) & T.state.in_(_OPEN))
-                .execute(self.db)
-            )
+            finished = finishing.execute(self.db)
             if finished and prepared:
                 insert_rows(self.db, prepared)
 
         transact(self.db, work)
 
     def mark_skipped(self, id: int, *, reason: str) -> None:
-        self._finish(id, SKIPPED, reason)
+        self._queue.finish(id, SKIPPED, reason=reason)
 
     def mark_failed(self, id: int, *, error: str) -> None:
-        self._finish(id, FAILED, error)
+        self._queue.finish(id, FAILED, reason=error)
 
     def mark_retry(self, id: int, *, error: str, delay_seconds: float) -> int:
         """Count a failed attempt and try again after `delay_seconds`.
@@ -284,28 +172,7 @@ class AiTurns:
         Raises:
             KeyError: no turn has this id.
         """
-        T = AiTurnRow
-        now = self.clock()
-
-        def work() -> int:
-            (
-                T.update(
-                    state=PENDING,
-                    attempts=T.attempts + 1,
-                    last_error=_clip(error),
-                    next_attempt_at=now + max(0.0, delay_seconds),
-                    claimed_until=None,
-                    updated_at=now,
-                )
-                .where((T.id == id) & T.state.in_(_OPEN))
-                .execute(self.db)
-            )
-            attempts = T.select(T.attempts).where(T.id == id).scalar(self.db)
-            if attempts is None:
-                raise KeyError(id)
-            return int(attempts)
-
-        return transact(self.db, work)
+        return self._queue.retry(id, error=error, delay_seconds=delay_seconds)
 
     def replies_since(self, issue_key: str, since: float) -> int:
         """Turns of the ticket finished with a reply at or after `since`."""
@@ -348,34 +215,11 @@ class AiTurns:
         )
 
     def get(self, id: int) -> AiTurn | None:
-        query = AiTurnRow.select().where(AiTurnRow.id == id).dicts()
-        with guarded(self.db):
-            row = query.first(self.db)
-        return None if row is None else _turn(row)
+        return self._queue.first(AiTurnRow.id == id)
 
     def stats(self) -> dict[str, Any]:
-        """Turns per state (every state named) and how overdue the oldest due pending turn is."""
-        T = AiTurnRow
-        now = self.clock()
-        by_state = T.select(T.state, peewee.fn.COUNT(T.id)).group_by(T.state).tuples()
-        oldest = T.select(peewee.fn.MIN(T.next_attempt_at)).where(
-            (T.state == PENDING) & (T.next_attempt_at <= now)
-        )
-        with guarded(self.db):
-            counts = dict(by_state.execute(self.db))
-            first = oldest.scalar(self.db)
-        out: dict[str, Any] = {state: int(counts.get(state, 0)) for state in STATES}
-        out["oldest_due_lag_seconds"] = None if first is None else max(0.0, now - first)
-        return out
-
-    def _finish(self, id: int, state: str, reason: str) -> None:
-        T = AiTurnRow
-        now = self.clock()
-        query = T.update(
-            state=state, last_error=_clip(reason), claimed_until=None, finished_at=now, updated_at=now
-        ).where((T.id == id) & T.state.in_(_OPEN))
-        with guarded(self.db):
-            query.execute(self.db)
+        """Turns per state (every state named) and the ages of the pending ones (`ClaimableQueue.stats`)."""
+        return self._queue.stats()
 
     def _scalar(self, query: peewee.Select) -> Any:
         with guarded(self.db):
@@ -397,24 +241,13 @@ def _candidates(now: float, limit: int) -> peewee.Select:
     )
 
 
-def _clip(error: str) -> str:
-    return error if len(error) <= _MAX_ERROR_CHARS else error[: _MAX_ERROR_CHARS - 1] + "…"
-
-
-def _turn(row: dict[str, Any]) -> AiTurn:
-    return AiTurn(
-        id=int(row["id"]),
-        issue_key=row["issue_key"],
-        service_id=row["service_id"],
-        conversation_key=row["conversation_key"],
-        trigger_comment_id=row["trigger_comment_id"],
-        created_at=float(row["created_at"]),
-        due_at=float(row["due_at"]),
-        state=row["state"],
-        attempts=int(row["attempts"]),
-        next_attempt_at=float(row["next_attempt_at"]),
-        reply_comment_id=row["reply_comment_id"],
-        tokens=int(row["tokens"]),
-        last_error=row["last_error"],
-        trigger_created=float(row["trigger_created"]),
-    )
+_SPEC = QueueSpec(
+    model=AiTurnRow,
+    load=load_turn,
+    states=STATES,
+    in_flight=WORKING,
+    # A finished turn stays finished: a worker that outlived its claim changes nothing.
+    open_states=OPEN,
+    reclaim_expired=True,
+    finished_column="finished_at",
+)

@@ -23,12 +23,12 @@ from typing import Any
 
 import peewee
 
-from storage.db import dialect
+from storage.engines import dialect
 
 
 def lock_claimable(
     db: peewee.Database,
-    model: type[peewee.Model],
+    model: Any,
     candidate_ids: Sequence[int],
     still_claimable: Any,
     limit: int,

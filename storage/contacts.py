@@ -19,8 +19,10 @@ from collections.abc import Callable, Iterable
 import peewee
 
 from bot.rules.events import ContactSync
-from storage.db import guarded, transact, utf8_safe
+from storage.db import guarded
 from storage.models import KEY_LENGTH, BaseModel
+from storage.text import utf8_safe
+from storage.transactions import transact
 
 REMOVE = "remove"
 _MAX_NAME_CHARS = 1000  # a name, not a document; the renderer trims to 100 anyway

@@ -30,13 +30,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from functools import partial
+from typing import Any, Generic, TypeVar, cast
 
 R = TypeVar("R")
 
 Unit = Callable[[], R]
 """Work that runs inside the transaction and returns the caller's result."""
-RunInTransaction = Callable[[Callable[[], list]], list]
+RunInTransaction = Callable[[Callable[[], list[Any]]], list[Any]]
 """Runs its argument in one committed transaction and returns its result, or raises."""
 
 
@@ -46,7 +47,7 @@ IDLE_SECONDS = 60.0
 
 @dataclass(eq=False)
 class _Waiting(Generic[R]):
-    unit: Unit
+    unit: Unit[R]
     done: bool = False
     abandoned: bool = False
     result: R | None = None
@@ -84,7 +85,7 @@ class GroupCommit:
         self._wait_seconds = wait_seconds
         self._timed_out = timed_out
         self._lock = threading.Lock()
-        self._queue: list[_Waiting] = []
+        self._queue: list[_Waiting[Any]] = []
         self._leading = False  # a commit is under way, by a caller or by the committer
         self._handed_over = threading.Condition(self._lock)
         self._committer_has_work = False
@@ -101,7 +102,7 @@ class GroupCommit:
                 still be committed (see the module's docstring).
             the transaction's error, or the unit's own.
         """
-        me = _Waiting(unit)
+        me: _Waiting[R] = _Waiting(unit)
         with self._lock:
             self._queue.append(me)
             leads = not self._leading
@@ -112,7 +113,7 @@ class GroupCommit:
             self._give_up(me)
         if me.error is not None:
             raise me.error
-        return me.result  # type: ignore[return-value]
+        return cast(R, me.result)  # done without an error: the unit's own result
 
     def _lead(self) -> None:
         with self._lock:  # our unit among them: nobody else takes from the queue meanwhile
@@ -126,7 +127,7 @@ class GroupCommit:
                 else:
                     self._leading = False
 
-    def _give_up(self, me: _Waiting) -> None:
+    def _give_up(self, me: _Waiting[Any]) -> None:
         with self._lock:
             if me.done:  # the answer came as the wait ended: it is the real one
                 return
@@ -136,7 +137,7 @@ class GroupCommit:
             self.gave_up += 1
         raise self._timed_out(f"no commit within {self._wait_seconds:g}s: the database is not answering")
 
-    def _take(self) -> list[_Waiting]:
+    def _take(self) -> list[_Waiting[Any]]:
         # The oldest waiting units go first; the caller holds the lock.
         group, self._queue = self._queue[: self._max_group], self._queue[self._max_group :]
         return group
@@ -164,7 +165,7 @@ class GroupCommit:
                     continue
             self._finish(group)
 
-    def _finish(self, group: list[_Waiting]) -> None:
+    def _finish(self, group: list[_Waiting[Any]]) -> None:
         try:
             self._commit(group)
         finally:
@@ -174,7 +175,7 @@ class GroupCommit:
             for w in group:
                 w.wake.set()
 
-    def _commit(self, group: list[_Waiting]) -> None:
+    def _commit(self, group: list[_Waiting[Any]]) -> None:
         self.groups += 1
         self.units += len(group)
         try:
@@ -189,7 +190,7 @@ class GroupCommit:
                 return
             for w in group:  # find the unit at fault: each alone in its own transaction
                 try:
-                    [w.result] = self._run(lambda w=w: [_run_unless_abandoned(w)])
+                    [w.result] = self._run(partial(_alone, w))
                 except BaseException as alone:
                     w.error = alone
                 w.done = True
@@ -198,6 +199,10 @@ class GroupCommit:
             w.result, w.done = result, True
 
 
-def _run_unless_abandoned(w: _Waiting) -> object:
+def _alone(w: _Waiting[Any]) -> list[Any]:
+    return [_run_unless_abandoned(w)]
+
+
+def _run_unless_abandoned(w: _Waiting[Any]) -> object:
     # Nobody waits for this unit any more: writing it would only make its retry a duplicate.
     return None if w.abandoned else w.unit()

@@ -29,22 +29,25 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import peewee
 
-from storage.db import dialect, guarded, in_transaction_retrying
+from storage.db import guarded
+from storage.engines import dialect, run_sql
+from storage.transactions import in_transaction_retrying
 
 TABLE, MESSAGES = "inbound_conversation", "inbound_message"
 RECONCILE_SECONDS = 300.0
 _ROUNDS = 3  # reads per `due` call when stale rows stand in the way (each repairs what it saw)
 _CHUNK = 500
 
-_sql_cache: dict[tuple, str] = {}
+_sql_cache: dict[tuple[object, ...], str] = {}
 _sql_lock = threading.Lock()
 
 
-def _cached(key: tuple, build: Callable[[], str]) -> str:
+def _cached(key: tuple[object, ...], build: Callable[[], str]) -> str:
     # Built once per shape: peewee's query builder costs more than the statements themselves.
     sql = _sql_cache.get(key)
     if sql is None:
@@ -146,8 +149,8 @@ class ConversationIndex:
                     )
                 )
 
-            self.db.execute_sql(
-                _cached(("merge_history", names.kind, len(chunk)), build), [*chunk, created_after]
+            run_sql(
+                self.db, _cached(("merge_history", names.kind, len(chunk)), build), [*chunk, created_after]
             )
 
     def _merge_in(self, column: str, values: Sequence[Any]) -> None:
@@ -159,7 +162,7 @@ class ConversationIndex:
                 marks = ", ".join([names.param] * n)
                 return names.upsert(names.pending_groups(f"{names.q(column)} IN ({marks})"))
 
-            self.db.execute_sql(_cached(("merge_in", names.kind, column, len(chunk)), build), chunk)
+            run_sql(self.db, _cached(("merge_in", names.kind, column, len(chunk)), build), chunk)
 
     def reconcile(self) -> int:
         """Fold every pending row in (idempotent). Read first, then write: on MySQL an
@@ -171,7 +174,7 @@ class ConversationIndex:
         names = self._names
         select = _cached(("groups", names.kind), lambda: names.pending_groups("1 = 1"))
         with guarded(self.db):
-            groups = [tuple(row) for row in self.db.execute_sql(select).fetchall()]
+            groups = [tuple(row) for row in run_sql(self.db, select).fetchall()]
         for start in range(0, len(groups), _CHUNK):
             chunk = groups[start : start + _CHUNK]
 
@@ -182,7 +185,7 @@ class ConversationIndex:
             sql = _cached(("reconcile", names.kind, len(chunk)), build)
             params = [value for key, first, due, _ in chunk for value in (key, int(first), float(due), 0)]
             with guarded(self.db):
-                in_transaction_retrying(self.db, lambda: self.db.execute_sql(sql, params))
+                in_transaction_retrying(self.db, partial(run_sql, self.db, sql, params))
         return len(groups)
 
     # -- the reader ---------------------------------------------------------------------------
@@ -232,7 +235,7 @@ class ConversationIndex:
 
         sql = _cached(("candidates", names.kind), build)
         with guarded(self.db):
-            rows = self.db.execute_sql(sql, (now, window)).fetchall()
+            rows = run_sql(self.db, sql, (now, window)).fetchall()
         return [
             (key, int(first), int(version), None if head is None else int(head))
             for key, first, version, head in rows
@@ -253,7 +256,7 @@ class ConversationIndex:
                     ("drop", names.kind, len(gone)),
                     lambda: f"DELETE FROM {names.table} WHERE {' OR '.join([match] * len(gone))}",
                 )
-                self.db.execute_sql(sql, [value for pair in gone for value in pair])
+                run_sql(self.db, sql, [value for pair in gone for value in pair])
             if moved:
 
                 def build() -> str:
@@ -266,7 +269,7 @@ class ConversationIndex:
                 sql = _cached(("move", names.kind, len(moved)), build)
                 params: list[Any] = [value for key, _, head in moved for value in (key, head)]
                 params += [value for key, version, _ in moved for value in (key, version)]
-                self.db.execute_sql(sql, params)
+                run_sql(self.db, sql, params)
 
         with guarded(self.db):
             in_transaction_retrying(self.db, work)

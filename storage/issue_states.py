@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import peewee
 
-from storage.db import guarded, transact
+from storage.db import guarded
 from storage.models import KEY_LENGTH, BaseModel
+from storage.transactions import transact
 
 DONE = "done"
 """Jira's status category key for finished work (Done, Closed, Resolved, …)."""

@@ -55,7 +55,8 @@ class Leases:
         with guarded(self.db):
             if insert.execute(self.db):
                 return True
-            return take.execute(self.db) == 1
+            taken: int = take.execute(self.db)
+        return taken == 1
 
     def release(self, name: str, owner: str) -> None:
         """Give the lease up, if `owner` still holds it (never someone else's)."""

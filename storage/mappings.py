@@ -11,11 +11,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any, cast
 
 import peewee
 
-from storage.db import guarded, write_transaction
+from storage.db import guarded
 from storage.models import TicketCreation, WhatsappTicketMapping
+from storage.transactions import write_transaction
 
 
 class MappingExists(Exception):
@@ -83,14 +85,14 @@ class Mappings:
             StorageUnavailable: the database did not answer.
         """
         now = self._now()
-        values = dict(
-            phone_number=phone_number,
-            issue_key=issue_key,
-            service_id=service_id,
-            user_id=user_id,
-            created_at=now,
-            updated_at=now,
-        )
+        values = {
+            "phone_number": phone_number,
+            "issue_key": issue_key,
+            "service_id": service_id,
+            "user_id": user_id,
+            "created_at": now,
+            "updated_at": now,
+        }
         try:
             with guarded(self.db):
                 # Its own (sub)transaction: a failed INSERT must not poison a caller's
@@ -138,7 +140,8 @@ class Mappings:
         with guarded(self.db):
             with write_transaction(self.db):
                 insert.execute(self.db)
-                (started_at,) = select.get(self.db)
+                # .tuples(): a tuple, though peewee's stub types get() as the model
+                (started_at,) = cast(tuple[float], select.get(self.db))
         return float(started_at)
 
     def clear_creation(self, conversation_key: str) -> None:
@@ -153,7 +156,7 @@ def _utc(value: datetime | str) -> datetime:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
 
 
-def _mapping(row: dict) -> TicketMapping:
+def _mapping(row: dict[str, Any]) -> TicketMapping:
     return TicketMapping(
         id=int(row["id"]),
         phone_number=row["phone_number"],

@@ -20,48 +20,13 @@ from typing import Any
 
 import peewee
 
-from storage.claims import lock_claimable
-from storage.db import guarded, transact
-from storage.models import KEY_LENGTH, BaseModel
+from storage.models import MediaTaskRow
+from storage.queue import PENDING, ClaimableQueue, QueueSpec
+from storage.transactions import transact
 
-PENDING, WORKING, DONE, FAILED, TOO_LARGE = "pending", "working", "done", "failed", "too_large"
+WORKING, DONE, FAILED, TOO_LARGE = "working", "done", "failed", "too_large"
 STATES = (PENDING, WORKING, DONE, FAILED, TOO_LARGE)
-_MAX_ERROR_CHARS = 2000
-
-
-class MediaTaskRow(BaseModel):
-    """One medium of a customer's message on its way to becoming a Jira attachment."""
-
-    id = peewee.BigAutoField()
-    wamid = peewee.CharField(max_length=KEY_LENGTH)
-    media_id = peewee.CharField(max_length=KEY_LENGTH)
-    kind = peewee.CharField(max_length=16)
-    mime_type = peewee.TextField(null=True)
-    filename = peewee.TextField()
-    """The attachment's name, decided when the comment naming it was rendered."""
-    expected_sha256 = peewee.CharField(max_length=128, null=True)
-    """As the webhook gave it (base64)."""
-    issue_key = peewee.CharField(max_length=KEY_LENGTH)
-    state = peewee.CharField(max_length=16, default=PENDING)
-    attempts = peewee.IntegerField(default=0)
-    uploads = peewee.IntegerField(default=0)
-    next_attempt_at = peewee.DoubleField()
-    claimed_by = peewee.CharField(max_length=KEY_LENGTH, null=True)
-    claimed_until = peewee.DoubleField(null=True)
-    attachment_id = peewee.CharField(max_length=KEY_LENGTH, null=True)
-    size = peewee.BigIntegerField(null=True)
-    last_error = peewee.TextField(null=True)
-    created_at = peewee.DoubleField()
-    updated_at = peewee.DoubleField()
-    finished_at = peewee.DoubleField(null=True)
-
-    class Meta:
-        table_name = "media_task"
-        indexes = (
-            (("wamid", "media_id"), True),
-            (("state", "next_attempt_at"), False),
-            (("issue_key",), False),
-        )
+__all__ = ["DONE", "FAILED", "PENDING", "STATES", "TOO_LARGE", "WORKING", "MediaTask", "MediaTasks"]
 
 
 @dataclass(frozen=True)
@@ -89,6 +54,7 @@ class MediaTasks:
     def __init__(self, db: peewee.Database, clock: Callable[[], float] = time.time):
         self.db = db
         self.clock = clock
+        self._queue = ClaimableQueue(db, clock, _SPEC)
 
     def add(
         self,
@@ -138,64 +104,27 @@ class MediaTasks:
         }
 
         def work() -> int:
-            return MediaTaskRow.insert(**values).on_conflict_ignore().as_rowcount().execute(self.db)
+            return int(MediaTaskRow.insert(**values).on_conflict_ignore().as_rowcount().execute(self.db))
 
         return bool(transact(self.db, work))
 
     def claim_due(self, owner: str, *, limit: int = 1, lease_seconds: float = 300) -> list[MediaTask]:
         """Move due tasks to `working` for `owner`: pending ones whose time has come, and
         working ones whose claim expired (their worker died; `attempts` goes up by one)."""
-        now = self.clock()
-        T = MediaTaskRow
-        due = ((T.state == PENDING) & (T.next_attempt_at <= now)) | (
-            (T.state == WORKING) & (T.claimed_until < now)
-        )
-
-        def work() -> list[dict[str, Any]]:
-            candidates = [
-                i
-                for (i,) in T.select(T.id)
-                .where(due)
-                .order_by(T.id)
-                .limit(limit * 4)
-                .tuples()
-                .execute(self.db)
-            ]
-            ids = lock_claimable(self.db, T, candidates, due, limit)
-            if not ids:
-                return []
-            # Read before the claim: MySQL evaluates SET with the new values, left to right.
-            reclaimed = [
-                i
-                for (i,) in T.select(T.id)
-                .where(T.id.in_(ids) & (T.state == WORKING))
-                .tuples()
-                .execute(self.db)
-            ]
-            (
-                T.update(state=WORKING, claimed_by=owner, claimed_until=now + lease_seconds, updated_at=now)
-                .where(T.id.in_(ids))
-                .execute(self.db)
-            )
-            if reclaimed:
-                T.update(attempts=T.attempts + 1).where(T.id.in_(reclaimed)).execute(self.db)
-            return list(T.select().where(T.id.in_(ids)).order_by(T.id).dicts().execute(self.db))
-
-        return [_task(row) for row in transact(self.db, work)]
+        return self._queue.claim(owner, limit=limit, lease_seconds=lease_seconds)
 
     def mark_upload_started(self, id: int) -> None:
         """Committed before each upload, so a retry knows to look for it in Jira first."""
-        T = MediaTaskRow
-        self._update(id, uploads=T.uploads + 1)
+        self._queue.update(id, uploads=MediaTaskRow.uploads + 1)
 
     def mark_done(self, id: int, *, attachment_id: str, size: int) -> None:
-        self._finish(id, DONE, attachment_id=attachment_id, size=size, last_error=None)
+        self._queue.finish(id, DONE, attachment_id=attachment_id, size=size, last_error=None)
 
     def mark_too_large(self, id: int, *, size: int | None, reason: str) -> None:
-        self._finish(id, TOO_LARGE, size=size, last_error=_clip(reason))
+        self._queue.finish(id, TOO_LARGE, reason=reason, size=size)
 
     def mark_failed(self, id: int, *, error: str) -> None:
-        self._finish(id, FAILED, last_error=_clip(error))
+        self._queue.finish(id, FAILED, reason=error)
 
     def mark_retry(self, id: int, *, error: str, delay_seconds: float, count_attempt: bool) -> int:
         """Back to pending after `delay_seconds`.
@@ -206,70 +135,17 @@ class MediaTasks:
         Raises:
             KeyError: no task has this id.
         """
-        T = MediaTaskRow
-        now = self.clock()
-
-        def work() -> int:
-            (
-                T.update(
-                    state=PENDING,
-                    attempts=T.attempts + (1 if count_attempt else 0),
-                    next_attempt_at=now + max(0.0, delay_seconds),
-                    last_error=_clip(error),
-                    claimed_until=None,
-                    updated_at=now,
-                )
-                .where((T.id == id) & (T.state == WORKING))
-                .execute(self.db)
-            )
-            attempts = T.select(T.attempts).where(T.id == id).scalar(self.db)
-            if attempts is None:
-                raise KeyError(id)
-            return int(attempts)
-
-        return transact(self.db, work)
+        return self._queue.retry(id, error=error, delay_seconds=delay_seconds, count_attempt=count_attempt)
 
     def get(self, id: int) -> MediaTask | None:
-        return self._first(MediaTaskRow.id == id)
+        return self._queue.first(MediaTaskRow.id == id)
 
     def for_wamid(self, wamid: str) -> MediaTask | None:
-        return self._first(MediaTaskRow.wamid == wamid)
+        return self._queue.first(MediaTaskRow.wamid == wamid)
 
     def stats(self) -> dict[str, Any]:
-        """Tasks per state (every state named) and how overdue the oldest due pending task is."""
-        T = MediaTaskRow
-        now = self.clock()
-        by_state = T.select(T.state, peewee.fn.COUNT(T.id)).group_by(T.state).tuples()
-        oldest = T.select(peewee.fn.MIN(T.next_attempt_at)).where(
-            (T.state == PENDING) & (T.next_attempt_at <= now)
-        )
-        with guarded(self.db):
-            counts = dict(by_state.execute(self.db))
-            first = oldest.scalar(self.db)
-        out: dict[str, Any] = {state: int(counts.get(state, 0)) for state in STATES}
-        out["oldest_due_lag_seconds"] = None if first is None else max(0.0, now - first)
-        return out
-
-    def _finish(self, id: int, state: str, **values: Any) -> None:
-        now = self.clock()
-        self._update(id, state=state, claimed_until=None, finished_at=now, **values)
-
-    def _update(self, id: int, **values: Any) -> None:
-        # Only a working task: a finished one stays finished, whoever else still holds it.
-        T = MediaTaskRow
-        query = T.update(updated_at=self.clock(), **values).where((T.id == id) & (T.state == WORKING))
-        with guarded(self.db):
-            query.execute(self.db)
-
-    def _first(self, where: Any) -> MediaTask | None:
-        query = MediaTaskRow.select().where(where).order_by(MediaTaskRow.id).dicts()
-        with guarded(self.db):
-            row = query.first(self.db)
-        return None if row is None else _task(row)
-
-
-def _clip(error: str) -> str:
-    return error if len(error) <= _MAX_ERROR_CHARS else error[: _MAX_ERROR_CHARS - 1] + "…"
+        """Tasks per state (every state named) and the ages of the pending ones (`ClaimableQueue.stats`)."""
+        return self._queue.stats()
 
 
 def _task(row: dict[str, Any]) -> MediaTask:
@@ -290,3 +166,15 @@ def _task(row: dict[str, Any]) -> MediaTask:
         size=None if row["size"] is None else int(row["size"]),
         last_error=row["last_error"],
     )
+
+
+_SPEC = QueueSpec(
+    model=MediaTaskRow,
+    load=_task,
+    states=STATES,
+    in_flight=WORKING,
+    # Only a working task moves: a finished one stays finished, whoever else still holds it.
+    open_states=(WORKING,),
+    reclaim_expired=True,
+    finished_column="finished_at",
+)

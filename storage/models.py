@@ -244,6 +244,41 @@ class AiTurnRow(BaseModel):
         )
 
 
+class MediaTaskRow(BaseModel):
+    """One medium of a customer's message on its way to becoming a Jira attachment (schema v4)."""
+
+    id = peewee.BigAutoField()
+    wamid = peewee.CharField(max_length=KEY_LENGTH)
+    media_id = peewee.CharField(max_length=KEY_LENGTH)
+    kind = peewee.CharField(max_length=16)
+    mime_type = peewee.TextField(null=True)
+    filename = peewee.TextField()
+    """The attachment's name, decided when the comment naming it was rendered."""
+    expected_sha256 = peewee.CharField(max_length=128, null=True)
+    """As the webhook gave it (base64)."""
+    issue_key = peewee.CharField(max_length=KEY_LENGTH)
+    state = peewee.CharField(max_length=16, default="pending")
+    attempts = peewee.IntegerField(default=0)
+    uploads = peewee.IntegerField(default=0)
+    next_attempt_at = peewee.DoubleField()
+    claimed_by = peewee.CharField(max_length=KEY_LENGTH, null=True)
+    claimed_until = peewee.DoubleField(null=True)
+    attachment_id = peewee.CharField(max_length=KEY_LENGTH, null=True)
+    size = peewee.BigIntegerField(null=True)
+    last_error = peewee.TextField(null=True)
+    created_at = peewee.DoubleField()
+    updated_at = peewee.DoubleField()
+    finished_at = peewee.DoubleField(null=True)
+
+    class Meta:
+        table_name = "media_task"
+        indexes = (
+            (("wamid", "media_id"), True),
+            (("state", "next_attempt_at"), False),
+            (("issue_key",), False),
+        )
+
+
 ALL_MODELS = (
     WhatsappTicketMapping,
     InboundMessageRow,
@@ -256,4 +291,5 @@ ALL_MODELS = (
     PollStateRow,
     HandledCommentRow,
     AiTurnRow,
+    MediaTaskRow,
 )

@@ -20,11 +20,13 @@ from typing import Any
 
 import peewee
 
-from storage.claims import lock_claimable
-from storage.db import guarded, transact
+from storage.db import guarded
+from storage.last_error import clip_error
 from storage.models import OutboundMessageRow
-from storage.outbound_rows import PENDING, insert_rows, prepare_rows
+from storage.outbound_rows import insert_rows, prepare_rows
+from storage.queue import PENDING, ClaimableQueue, QueueSpec
 from storage.statuses import StatusFeed  # noqa: F401 - part of this module's API
+from storage.transactions import transact
 
 SENDING, SENT, DELIVERED, READ = "sending", "sent", "delivered", "read"
 FAILED, HELD, UNKNOWN = "failed", "held", "unknown"
@@ -41,8 +43,7 @@ _STATUS_FROM = {
 # Final outcomes of a send attempt. `unknown` is included: a worker that outlived its claim
 # still knows best what Meta answered (but see mark_retry).
 _SEND_OUTCOME_FROM = (SENDING, UNKNOWN)
-
-_MAX_ERROR_CHARS = 2000
+_FINAL_FROM = (PENDING, SENDING, UNKNOWN)
 _STALE_BATCH = 1000
 
 
@@ -77,6 +78,7 @@ class OutboundQueue:
     def __init__(self, db: peewee.Database, clock: Callable[[], float] = time.time):
         self.db = db
         self.clock = clock
+        self._queue = ClaimableQueue(db, clock, _SPEC)
 
     def enqueue_many(self, rows: list[dict[str, Any]], *, txn_ok: bool = False) -> int:
         """Add messages; rows whose dedupe_key is known are ignored.
@@ -112,42 +114,29 @@ class OutboundQueue:
         conversation's next row becomes claimable once this one is marked, so call again
         until nothing comes back.
         """
-        now = self.clock()
-        M = OutboundMessageRow
+        return self._queue.claim(owner, limit=limit, lease_seconds=lease_seconds, candidates=self._candidates)
 
-        def work() -> list[dict[str, Any]]:
-            # More candidates than the limit: concurrent claimers see the same oldest rows
-            # and skip each other's, and each should still come away with work.
-            ids = [row_id for (row_id,) in _candidates(now, limit * 4).execute(self.db)]
-            ids = lock_claimable(self.db, M, ids, (M.state == PENDING) & (M.next_attempt_at <= now), limit)
-            if not ids:
-                return []
-            (
-                M.update(state=SENDING, claimed_by=owner, claimed_until=now + lease_seconds, updated_at=now)
-                .where(M.id.in_(ids))
-                .execute(self.db)
-            )
-            return list(M.select().where(M.id.in_(ids)).order_by(M.id).dicts().execute(self.db))
-
-        return [_message(row) for row in transact(self.db, work)]
+    def _candidates(self, now: float, limit: int) -> list[int]:
+        return [row_id for (row_id,) in _candidates(now, limit).execute(self.db)]
 
     def mark_sent(self, id: int, *, wamid: str, via_template: bool = False) -> None:
         now = self.clock()
-        self._move(
+        self._queue.finish(
             id,
-            _SEND_OUTCOME_FROM,
-            state=SENT,
+            SENT,
+            at=now,
+            from_states=_SEND_OUTCOME_FROM,
             wamid=wamid,
             via_template=int(via_template),
             sent_at=now,
-            claimed_until=None,
-            updated_at=now,
         )
 
     def mark_retry(
         self, id: int, *, error: str, code: int | None, delay_seconds: float, count_attempt: bool
     ) -> int:
         """Back to pending after `delay_seconds` (Meta did not take it: safe to send again).
+        Only from `sending`: an `unknown` row has been reported on the ticket as never to be
+        sent again, and a late retry must not make that untrue.
 
         Returns:
             The row's attempts after this call.
@@ -155,52 +144,15 @@ class OutboundQueue:
         Raises:
             KeyError: no row has this id.
         """
-        M = OutboundMessageRow
-        now = self.clock()
-
-        def work() -> int:
-            # Only from `sending`: an `unknown` row has been reported on the ticket as never
-            # to be sent again, and a late retry must not make that untrue.
-            (
-                M.update(
-                    state=PENDING,
-                    attempts=M.attempts + (1 if count_attempt else 0),
-                    next_attempt_at=now + max(0.0, delay_seconds),
-                    last_error=_clip(error),
-                    error_code=code,
-                    claimed_until=None,
-                    updated_at=now,
-                )
-                .where((M.id == id) & (M.state == SENDING))
-                .execute(self.db)
-            )
-            row = M.select(M.attempts).where(M.id == id).tuples().first(self.db)
-            if row is None:
-                raise KeyError(id)
-            return int(row[0])
-
-        return transact(self.db, work)
+        return self._queue.retry(
+            id, error=error, delay_seconds=delay_seconds, count_attempt=count_attempt, error_code=code
+        )
 
     def mark_failed(self, id: int, *, error: str, code: int | None) -> None:
-        self._move(
-            id,
-            (PENDING,) + _SEND_OUTCOME_FROM,
-            state=FAILED,
-            last_error=_clip(error),
-            error_code=code,
-            claimed_until=None,
-            updated_at=self.clock(),
-        )
+        self._queue.finish(id, FAILED, reason=error, from_states=_FINAL_FROM, error_code=code)
 
     def mark_held(self, id: int, *, reason: str) -> None:
-        self._move(
-            id,
-            (PENDING,) + _SEND_OUTCOME_FROM,
-            state=HELD,
-            last_error=_clip(reason),
-            claimed_until=None,
-            updated_at=self.clock(),
-        )
+        self._queue.finish(id, HELD, reason=reason, from_states=_FINAL_FROM)
 
     def recover_stale(self) -> list[OutboundMessage]:
         """Rows still `sending` after their claim expired become `unknown` and are returned.
@@ -209,36 +161,9 @@ class OutboundQueue:
         and sending again could show the customer a duplicate, so the row is never retried;
         the caller says so on the ticket. `claimed_by` is kept: it names the worker that died.
         """
-        M = OutboundMessageRow
-        now = self.clock()
-        stale = (M.state == SENDING) & (M.claimed_until < now)
-
-        def work() -> list[dict[str, Any]]:
-            ids = [
-                i
-                for (i,) in M.select(M.id)
-                .where(stale)
-                .order_by(M.id)
-                .limit(_STALE_BATCH)
-                .tuples()
-                .execute(self.db)
-            ]
-            ids = lock_claimable(self.db, M, ids, stale, _STALE_BATCH)
-            if not ids:
-                return []
-            (
-                M.update(
-                    state=UNKNOWN,
-                    claimed_until=None,
-                    updated_at=now,
-                    last_error="claim expired mid-send; not resent (at most once)",
-                )
-                .where(M.id.in_(ids))
-                .execute(self.db)
-            )
-            return list(M.select().where(M.id.in_(ids)).order_by(M.id).dicts().execute(self.db))
-
-        return [_message(row) for row in transact(self.db, work)]
+        return self._queue.expire(
+            UNKNOWN, "claim expired mid-send; not resent (at most once)", batch=_STALE_BATCH
+        )
 
     def apply_status(
         self, wamid: str, status: str, *, at: float, error: str | None = None, code: int | None = None
@@ -252,7 +177,7 @@ class OutboundQueue:
         M = OutboundMessageRow
         values: dict[Any, Any] = {M.state: status, M.status_at: at, M.updated_at: self.clock()}
         if status == FAILED:
-            values.update({M.last_error: _clip(error or "failed"), M.error_code: code})
+            values.update({M.last_error: clip_error(error or "failed"), M.error_code: code})
         allowed = _STATUS_FROM.get(status, ())
 
         def work() -> tuple[dict[str, Any] | None, bool]:
@@ -267,10 +192,10 @@ class OutboundQueue:
         return (None if row is None else _message(row)), changed
 
     def get(self, id: int) -> OutboundMessage | None:
-        return self._first(OutboundMessageRow.id == id)
+        return self._queue.first(OutboundMessageRow.id == id)
 
     def by_wamid(self, wamid: str) -> OutboundMessage | None:
-        return self._first(OutboundMessageRow.wamid == wamid)
+        return self._queue.first(OutboundMessageRow.wamid == wamid)
 
     def for_issue(self, issue_key: str) -> list[OutboundMessage]:
         M = OutboundMessageRow
@@ -283,36 +208,16 @@ class OutboundQueue:
         (the customer's last message): one template per closed window is enough."""
         M = OutboundMessageRow
         return (
-            self._first(
+            self._queue.first(
                 (M.conversation_key == conversation_key) & (M.via_template == 1) & (M.sent_at >= since)
             )
             is not None
         )
 
     def stats(self) -> dict[str, Any]:
-        """Rows per state (every state named, zeros included) and the oldest pending age."""
-        M = OutboundMessageRow
-        by_state = M.select(M.state, peewee.fn.COUNT(M.id)).group_by(M.state).tuples()
-        oldest = M.select(peewee.fn.MIN(M.created_at)).where(M.state == PENDING).scalar
-        with guarded(self.db):
-            counts = dict(by_state.execute(self.db))
-            first = oldest(self.db)
-        out: dict[str, Any] = {state: int(counts.get(state, 0)) for state in STATES}
-        out["oldest_pending_age_seconds"] = None if first is None else max(0.0, self.clock() - first)
-        return out
-
-    def _move(self, id: int, from_states: tuple[str, ...], **values: Any) -> None:
-        M = OutboundMessageRow
-        query = M.update(**values).where((M.id == id) & M.state.in_(from_states))
-        with guarded(self.db):
-            query.execute(self.db)
-
-    def _first(self, where: Any) -> OutboundMessage | None:
-        M = OutboundMessageRow
-        query = M.select().where(where).order_by(M.id).dicts()
-        with guarded(self.db):
-            row = query.first(self.db)
-        return None if row is None else _message(row)
+        """Rows per state (every state named, zeros included) and the ages of the pending ones
+        (`ClaimableQueue.stats`)."""
+        return self._queue.stats()
 
 
 def _candidates(now: float, limit: int) -> peewee.Select:
@@ -330,10 +235,6 @@ def _candidates(now: float, limit: int) -> peewee.Select:
         .limit(limit)
         .tuples()
     )
-
-
-def _clip(error: str) -> str:
-    return error if len(error) <= _MAX_ERROR_CHARS else error[: _MAX_ERROR_CHARS - 1] + "…"
 
 
 def _message(row: dict[str, Any]) -> OutboundMessage:
@@ -361,3 +262,14 @@ def _message(row: dict[str, Any]) -> OutboundMessage:
         via_template=bool(row["via_template"]),
         status_at=opt_float("status_at"),
     )
+
+
+_SPEC = QueueSpec(
+    model=OutboundMessageRow,
+    load=_message,
+    states=STATES,
+    in_flight=SENDING,
+    # A send that outlived its claim is never claimed again (at most once): `recover_stale`.
+    open_states=(SENDING,),
+    reclaim_expired=False,
+)

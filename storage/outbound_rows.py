@@ -8,12 +8,11 @@ from typing import Any
 
 import peewee
 
-from storage.models import OutboundMessageRow
+from storage.models import KEY_LENGTH, OutboundMessageRow
+from storage.queue import PENDING
 
-PENDING = "pending"
 _REQUIRED = ("dedupe_key", "issue_key", "conversation_key", "phone_number_id", "kind", "body")
 _OPTIONAL = ("to_wa_id", "to_user_id")
-_KEY_LENGTH = 191
 _CHUNK = 200
 
 
@@ -36,8 +35,8 @@ def prepare_rows(rows: Iterable[Mapping[str, Any]], now: float) -> list[dict[str
         for key in _REQUIRED:
             if not isinstance(row.get(key), str) or (key != "body" and not row[key]):
                 raise ValueError(f"outbound field {key!r} must be a non-empty string")
-        if len(row["dedupe_key"]) > _KEY_LENGTH:
-            raise ValueError(f"dedupe_key longer than {_KEY_LENGTH} characters")
+        if len(row["dedupe_key"]) > KEY_LENGTH:
+            raise ValueError(f"dedupe_key longer than {KEY_LENGTH} characters")
         prepared.setdefault(
             row["dedupe_key"],
             {

@@ -36,7 +36,7 @@ def install() -> None:
         psycopg2.extensions.set_wait_callback(wait)
 
 
-def wait(conn) -> None:
+def wait(conn: psycopg2.extensions.connection) -> None:
     """Poll `conn`'s socket until libpq is done, or its bound has passed.
 
     Connections made elsewhere (no `round_trip_seconds`) wait as long as it takes, as they

@@ -9,16 +9,18 @@ neither, so a comment is never acted on twice nor silently dropped.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import peewee
 
-from storage.ai_turns import add_turn
-from storage.db import guarded, transact
+from storage.ai_turn_rows import add_turn
+from storage.db import guarded
+from storage.last_error import clip_error
 from storage.models import HandledCommentRow, PollStateRow
 from storage.outbound_rows import insert_rows, prepare_rows
+from storage.transactions import transact
 
 ROUTE_TO_CUSTOMER = "to_customer"  # an agent's public comment, sent to WhatsApp
 ROUTE_ECHO = "echo"  # the team wrote from the WhatsApp Business App
@@ -26,7 +28,6 @@ ROUTE_AI_TURN = "ai_turn"  # a customer message the AI may answer
 HUMAN_ROUTES = (ROUTE_TO_CUSTOMER, ROUTE_ECHO)
 
 _COMMENT_ID_LENGTH = 64
-_MAX_ERROR_CHARS = 2000
 _IN_CHUNK = 500
 
 
@@ -89,7 +90,7 @@ class PollState:
 
     def save_failure(self, name: str, *, error: str) -> None:
         P = PollStateRow
-        self._save(name, {P.last_run_at: self.clock(), P.last_error: _clip(error), P.runs: P.runs + 1})
+        self._save(name, {P.last_run_at: self.clock(), P.last_error: clip_error(error), P.runs: P.runs + 1})
 
     def _save(self, name: str, values: dict[Any, Any]) -> None:
         P = PollStateRow
@@ -129,7 +130,7 @@ class HandledComments:
         issue_key: str,
         route: str,
         comment_created: float,
-        outbound: list[dict[str, Any]] = (),
+        outbound: Sequence[dict[str, Any]] = (),
         ai_turn: dict[str, Any] | None = None,
         author_kind: str | None = None,
     ) -> bool:
@@ -153,16 +154,7 @@ class HandledComments:
             raise ValueError(f"comment_id longer than {_COMMENT_ID_LENGTH} characters")
         now = self.clock()
         prepared = prepare_rows(outbound, now)
-        turn = (
-            None
-            if ai_turn is None
-            else {
-                "issue_key": issue_key,
-                "trigger_comment_id": comment_id,
-                "trigger_created": comment_created,
-                **ai_turn,
-            }
-        )
+        turn = None if ai_turn is None else _turn_defaults(ai_turn, issue_key, comment_id, comment_created)
         H = HandledCommentRow
 
         def work() -> bool:
@@ -206,9 +198,17 @@ class HandledComments:
             return _opt_float(query.scalar(self.db))
 
 
+def _turn_defaults(
+    ai_turn: dict[str, Any], issue_key: str, comment_id: str, comment_created: float
+) -> dict[str, Any]:
+    """`AiTurns.add` keywords, the trigger defaulting to the comment being recorded."""
+    return {
+        "issue_key": issue_key,
+        "trigger_comment_id": comment_id,
+        "trigger_created": comment_created,
+        **ai_turn,
+    }
+
+
 def _opt_float(value: Any) -> float | None:
     return None if value is None else float(value)
-
-
-def _clip(error: str) -> str:
-    return error if len(error) <= _MAX_ERROR_CHARS else error[: _MAX_ERROR_CHARS - 1] + "…"

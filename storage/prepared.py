@@ -11,19 +11,20 @@ surrogate in what Meta sent is stored, and matched, as U+FFFD instead of failing
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import peewee
 
-from storage.db import dialect, utf8_safe
+from storage.engines import dialect, run_sql
+from storage.text import utf8_safe
 
-_cache: dict[tuple, str] = {}
+_cache: dict[tuple[object, ...], str] = {}
 _cache_lock = threading.Lock()
 _MAX_SHAPES = 512  # shapes are few (row counts up to a chunk); this only bounds the odd case
 
 
-def _remember(key: tuple, build) -> str:
+def _remember(key: tuple[object, ...], build: Callable[[], str]) -> str:
     sql = _cache.get(key)
     if sql is None:
         sql = build()
@@ -70,7 +71,7 @@ def insert_ignoring(db: peewee.Database, model: type[peewee.Model], rows: Sequen
     params = [
         convert(utf8_safe(row[n])) for row in rows for n, convert in zip(names, converters, strict=True)
     ]
-    return db.execute_sql(sql, params).rowcount
+    return run_sql(db, sql, params).rowcount
 
 
 def update_where_in(
@@ -106,4 +107,4 @@ def update_where_in(
     params += [fields[n].db_value(utf8_safe(equal[n])) for n in wheres]
     convert = fields[in_field].db_value
     params += [convert(utf8_safe(m)) for m in members]
-    return db.execute_sql(sql, params).rowcount
+    return run_sql(db, sql, params).rowcount

@@ -19,13 +19,24 @@ from contextlib import contextmanager
 
 import peewee
 
-from storage.db import LOCK_WAIT_SECONDS, StorageUnavailable, dialect, guarded, patient, write_transaction
-from storage.schema_steps import _SCHEMA_VERSION_TABLE, STEPS, _create
+from storage.db import StorageUnavailable, guarded
+from storage.engines import LOCK_WAIT_SECONDS, dialect, patient, run_sql
+from storage.schema_ddl import Table, create_tables
+from storage.schema_steps import STEPS
+from storage.transactions import write_transaction
 
 SCHEMA_VERSION: int = STEPS[-1][0]
 MIGRATION_ROUND_TRIP_SECONDS = 60.0
 """A migration's statements may take this long whatever `[storage] timeout_seconds` says: a step
 may build an index on a big table, and a second instance waits for the first one's lock."""
+
+_SCHEMA_VERSION_TABLE = Table(
+    "schema_version",
+    (
+        ("version", "{int} NOT NULL PRIMARY KEY"),
+        ("applied_at", "{double} NOT NULL"),
+    ),
+)
 
 
 class SchemaTooNew(RuntimeError):
@@ -47,7 +58,7 @@ def migrate(db: peewee.Database, *, target: int | None = None) -> int:
     """
     with guarded(db), patient(db, at_least=MIGRATION_ROUND_TRIP_SECONDS):
         with _migration_lock(db):
-            _create(db, (_SCHEMA_VERSION_TABLE,))
+            create_tables(db, (_SCHEMA_VERSION_TABLE,))
             current = _current_version(db)
             if current > SCHEMA_VERSION:
                 raise SchemaTooNew(
@@ -58,7 +69,8 @@ def migrate(db: peewee.Database, *, target: int | None = None) -> int:
             for version, step in STEPS:
                 if current < version <= goal:
                     step(db)
-                    db.execute_sql(
+                    run_sql(
+                        db,
                         f"INSERT INTO schema_version (version, applied_at) VALUES ({db.param}, {db.param})",
                         (version, time.time()),
                     )
@@ -66,7 +78,7 @@ def migrate(db: peewee.Database, *, target: int | None = None) -> int:
 
 
 def _current_version(db: peewee.Database) -> int:
-    row = db.execute_sql("SELECT MAX(version) FROM schema_version").fetchone()
+    row = run_sql(db, "SELECT MAX(version) FROM schema_version").fetchone()
     return int(row[0]) if row and row[0] is not None else 0
 
 
@@ -80,16 +92,16 @@ def _migration_lock(db: peewee.Database) -> Iterator[None]:
     if kind == "mysql":
         # Per database, so test sessions in their own databases do not queue for each other.
         name = "LEFT(CONCAT('wajira-migrate:', DATABASE()), 64)"
-        got = db.execute_sql(f"SELECT GET_LOCK({name}, %s)", (LOCK_WAIT_SECONDS * 3,)).fetchone()[0]
+        got = run_sql(db, f"SELECT GET_LOCK({name}, %s)", (LOCK_WAIT_SECONDS * 3,)).fetchone()[0]
         if got != 1:
             raise StorageUnavailable("timed out waiting for the schema migration lock")
         try:
             yield
         finally:
-            db.execute_sql(f"SELECT RELEASE_LOCK({name})")
+            run_sql(db, f"SELECT RELEASE_LOCK({name})")
         return
     with write_transaction(db):
         if kind == "postgres":
             # Keyed by schema, for the same reason as the MySQL lock name.
-            db.execute_sql("SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))", (_PG_LOCK_KEY,))
+            run_sql(db, "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))", (_PG_LOCK_KEY,))
         yield

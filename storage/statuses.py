@@ -1,6 +1,6 @@
 """Delivery statuses the webhook stored, fed once each to the outbox.
 
-The webhook writes `message_status` rows (see `storage.inbound`) and answers Meta; the outbox
+The webhook writes `message_status` rows (see `storage.ingest`) and answers Meta; the outbox
 later reads the unapplied ones, moves its outbound rows with `OutboundQueue.apply_status`,
 and marks them applied. A status whose wamid has no outbound row yet (Meta's `sent` can
 overtake our own `mark_sent` commit) may be left unapplied and read again next time.

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 import peewee
 
-from storage.db import guarded, transact
+from storage.db import guarded
 from storage.models import KEY_LENGTH, BaseModel
+from storage.transactions import transact
 
 
 class TicketHistoryRow(BaseModel):

@@ -16,9 +16,10 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 import openai
+from openai.types.chat import ChatCompletionMessageParam
 
 from bot.logs import get_logger
 
@@ -143,7 +144,9 @@ class OpenAIAdapter:
             extra["max_completion_tokens"] = max_tokens
 
         def ask() -> AiReply:
-            answer = self._client.chat.completions.create(model=model, messages=messages, **extra)
+            answer = self._client.chat.completions.create(
+                model=model, messages=_sdk_messages(messages), **extra
+            )
             if not answer.choices:
                 raise AiUnavailable("complete: the model answered without a choice")
             choice = answer.choices[0]
@@ -219,3 +222,9 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         if math.isfinite(seconds):
             return max(0.0, seconds)
     return None
+
+
+def _sdk_messages(messages: list[dict[str, Any]]) -> list[ChatCompletionMessageParam]:
+    # The dicts are already the SDK's message shape (role, content, image parts), built by
+    # `bot.rules.ai_context`, which stays free of the SDK's TypedDicts; only the type is told.
+    return cast("list[ChatCompletionMessageParam]", messages)

@@ -13,18 +13,18 @@ from bot.config.model import (
     AssistantSettings,
     FlowsSettings,
     InboxSettings,
-    OutboxSettings,
     JiraSettings,
     LoggingSettings,
     MediaSettings,
     OpenAISettings,
+    OutboxSettings,
     PollerSettings,
     ServerSettings,
     ServiceSettings,
-    Settings,
     StorageSettings,
     WhatsAppSettings,
 )
+from bot.config.settings import Settings
 
 __all__ = [
     "DEFAULT_SYSTEM_PROMPT",
@@ -32,11 +32,11 @@ __all__ = [
     "ConfigError",
     "FlowsSettings",
     "InboxSettings",
-    "OutboxSettings",
     "JiraSettings",
     "LoggingSettings",
     "MediaSettings",
     "OpenAISettings",
+    "OutboxSettings",
     "PollerSettings",
     "ServerSettings",
     "ServiceSettings",

@@ -6,31 +6,16 @@ Nothing here runs at import time: the CLI calls `load_config` once and hands the
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import pathlib
 import tomllib
 from collections.abc import Mapping
 from typing import Any
 
-from bot.config import sections
+from bot.config import flows, sections, services
 from bot.config.errors import ConfigError
-from bot.config.model import (
-    FlowsSettings,
-    InboxSettings,
-    JiraSettings,
-    LoggingSettings,
-    MediaSettings,
-    OpenAISettings,
-    OutboxSettings,
-    PollerSettings,
-    ServerSettings,
-    ServiceSettings,
-    Settings,
-    StorageSettings,
-    WhatsAppSettings,
-)
 from bot.config.reader import SecretSource, Table
+from bot.config.settings import Settings
 
 # Served by the daemon itself; a webhook or flows path there would shadow them.
 RESERVED_PATHS = ("/healthz", "/metrics")
@@ -86,92 +71,52 @@ def parse_config(
         ConfigError: naming the dotted key of the first unknown, missing or wrong value.
     """
     root = Table(data, "", Settings, SecretSource(env), source)
-    openai = sections.openai(root.table("openai", OpenAISettings))
+    openai = sections.openai(root.table("openai"))
     settings = Settings(
-        server=sections.server(root.table("server", ServerSettings)),
-        storage=sections.storage(root.table("storage", StorageSettings)),
-        whatsapp=sections.whatsapp(root.table("whatsapp", WhatsAppSettings)),
-        jira=sections.jira(root.table("jira", JiraSettings)),
+        server=sections.server(root.table("server")),
+        storage=sections.storage(root.table("storage")),
+        whatsapp=sections.whatsapp(root.table("whatsapp")),
+        jira=sections.jira(root.table("jira")),
         openai=openai,
-        poller=sections.poller(root.table("poller", PollerSettings)),
-        inbox=sections.inbox(root.table("inbox", InboxSettings)),
-        outbox=sections.outbox(root.table("outbox", OutboxSettings)),
-        services=_services(root, openai.model),
-        media=sections.media(root.table("media", MediaSettings)),
-        flows=sections.flows(root.table("flows", FlowsSettings)),
-        logging=sections.logging(root.table("logging", LoggingSettings)),
+        poller=sections.poller(root.table("poller")),
+        inbox=sections.inbox(root.table("inbox")),
+        outbox=sections.outbox(root.table("outbox")),
+        services=services.services(root, openai.model),
+        media=sections.media(root.table("media")),
+        flows=flows.flows(root.table("flows")),
+        logging=sections.logging(root.table("logging")),
     )
-    _check_paths(settings)
+    _check_paths(root, settings)
     _check_openai_key(root, settings)
     return settings
 
 
-def _services(root: Table, default_model: str) -> tuple[ServiceSettings, ...]:
-    tables = root.tables("services", ServiceSettings)
-    if not tables:
-        raise root.error("services", "at least one [[services]] table is required")
-    services = [sections.service(t, default_model) for t in tables]
-
-    seen_ids: dict[str, int] = {}
-    routed: dict[str, str] = {}
-    for index, (t, svc) in enumerate(zip(tables, services)):
-        if svc.id in seen_ids:
-            first = seen_ids[svc.id]
-            raise t.error("id", f"duplicate service id {svc.id!r} (also services[{first}])")
-        seen_ids[svc.id] = index
-        for number in svc.phone_number_ids:
-            # One number, one service: otherwise routing would depend on file order.
-            if routed.get(number, svc.id) != svc.id:
-                owner = routed[number]
-                reason = f"{number!r} is already routed to service {owner!r}"
-                raise t.error("phone_number_ids", reason)
-            routed[number] = svc.id
-
-    if len(services) == 1:
-        # A lone service takes everything, whatever `default` says.
-        return (dataclasses.replace(services[0], default=True),)
-    defaults = [index for index, svc in enumerate(services) if svc.default]
-    if len(defaults) > 1:
-        raise tables[defaults[1]].error(
-            "default", f"only one service may be the default (services[{defaults[0]}] already is)"
-        )
-    if not defaults:
-        raise root.error(
-            "services",
-            "with several services, exactly one needs default = true "
-            "(it takes messages to business numbers no service lists)",
-        )
-    return tuple(services)
-
-
-def _check_paths(settings: Settings) -> None:
+def _check_paths(root: Table, settings: Settings) -> None:
+    # The root names keys across sections by their dotted path ("server.webhook_path").
     webhook = settings.server.webhook_path
     endpoint = settings.flows.endpoint_path
-    if webhook in RESERVED_PATHS:
-        raise ConfigError("server.webhook_path", f"{webhook} is served by the daemon itself")
-    if endpoint in RESERVED_PATHS:
-        raise ConfigError("flows.endpoint_path", f"{endpoint} is served by the daemon itself")
+    for key, path in (("server.webhook_path", webhook), ("flows.endpoint_path", endpoint)):
+        if path in RESERVED_PATHS:
+            raise root.error(key, f"{path} is served by the daemon itself")
     if endpoint == webhook:
-        raise ConfigError("flows.endpoint_path", "must differ from server.webhook_path")
+        raise root.error("flows.endpoint_path", "must differ from server.webhook_path")
     server = settings.server
     if server.admin_port and server.admin_port == server.port:
         # Even on different addresses one port for both invites exposing the admin one by mistake.
-        raise ConfigError(
-            "server.admin_port", f"must differ from server.port ({server.port}); 0 turns it off"
-        )
+        raise root.error("server.admin_port", f"must differ from server.port ({server.port}); 0 turns it off")
 
 
 def _check_openai_key(root: Table, settings: Settings) -> None:
     # Only an enabled assistant uses the key: unused, it is neither required nor checked.
     for index, svc in enumerate(settings.services):
         if svc.assistant.enabled:
-            openai = root.table("openai", OpenAISettings)
+            openai = root.table("openai")
             if settings.openai.api_key:
                 openai.refuse_placeholder("api_key")
                 return
-            error = openai.missing("api_key")
-            raise ConfigError(
-                error.key,
-                f"{error.reason}: services[{index}] ({svc.id}) has its assistant enabled; "
+            missing = openai.missing("api_key").reason
+            raise openai.error(
+                "api_key",
+                f"{missing}: services[{index}] ({svc.id}) has its assistant enabled; "
                 "set enabled = false in its [services.assistant] to run without one",
             )

@@ -1,19 +1,16 @@
-"""The validated configuration, as frozen dataclasses.
+"""The validated configuration's sections, as frozen dataclasses.
 
 The dataclasses are the schema: their field names are the only keys config.toml may use
 (the loader rejects anything else), and their defaults are the documented defaults, kept
 in this one place. Field metadata marks secrets (`secret`) and the environment variable
-that may supply a value instead of the file (`env`).
+that may supply a value instead of the file (`env`). `bot.config.settings.Settings` is the
+root that holds one of each.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, urlsplit
-
-REDACTED = "***"
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are the support assistant of this business on WhatsApp. Answer the customer "
@@ -230,112 +227,3 @@ class LoggingSettings:
     level: str = "info"
     format: str = "auto"
     """"auto" means JSON when stderr is not a terminal, pretty console output when it is."""
-
-
-@dataclass(frozen=True)
-class Settings:
-    server: ServerSettings
-    storage: StorageSettings
-    whatsapp: WhatsAppSettings
-    jira: JiraSettings
-    openai: OpenAISettings
-    poller: PollerSettings
-    inbox: InboxSettings
-    outbox: OutboxSettings
-    services: tuple[ServiceSettings, ...]
-    media: MediaSettings
-    flows: FlowsSettings
-    logging: LoggingSettings
-
-    @property
-    def default_service(self) -> ServiceSettings:
-        for service in self.services:
-            if service.default:
-                return service
-        # A hand-built Settings with one service behaves as the loader's would.
-        if len(self.services) == 1:
-            return self.services[0]
-        raise LookupError("no default service")
-
-    def service_for(self, phone_number_id: str) -> ServiceSettings:
-        """The service owning messages sent to this business number (listed, else the default)."""
-        for service in self.services:
-            if phone_number_id in service.phone_number_ids:
-                return service
-        return self.default_service
-
-    def service(self, service_id: str) -> ServiceSettings:
-        """The service with this id; KeyError when none has it (e.g. a removed service)."""
-        for service in self.services:
-            if service.id == service_id:
-                return service
-        raise KeyError(service_id)
-
-    def secrets(self) -> list[str]:
-        """Every non-empty secret value, for scrubbing logs and for tests that look for leaks."""
-        found: list[str] = []
-        for section, f in _secret_fields(self):
-            value = getattr(section, f.name)
-            if value:
-                found.append(value)
-        found.extend(_url_password(self.storage.url))
-        return list(dict.fromkeys(found))  # dedupe, keep order
-
-    def redacted(self) -> dict[str, Any]:
-        """The settings as plain data, fit for printing: secrets shown as "***"."""
-        return _plain(self)
-
-
-def _sections(settings: Settings) -> list[Any]:
-    sections: list[Any] = []
-    for f in dataclasses.fields(settings):
-        value = getattr(settings, f.name)
-        if isinstance(value, tuple):  # services
-            for service in value:
-                sections += [service, service.assistant]
-        else:
-            sections.append(value)
-    return sections
-
-
-def _secret_fields(settings: Settings) -> list[tuple[Any, dataclasses.Field[Any]]]:
-    return [
-        (section, f)
-        for section in _sections(settings)
-        for f in dataclasses.fields(section)
-        if f.metadata.get("secret")
-    ]
-
-
-def _url_password(url: str) -> list[str]:
-    # A database URL may carry a password; drivers echo it back both ways in errors.
-    password = urlsplit(url).password
-    if not password:
-        return []
-    return list(dict.fromkeys([password, unquote(password)]))
-
-
-def _mask_url(url: str) -> str:
-    parts = urlsplit(url)
-    if not parts.password:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", f":{REDACTED}@", 1)
-    return parts._replace(netloc=netloc).geturl()
-
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, StorageSettings):
-        return {"url": _mask_url(obj.url), "timeout_seconds": obj.timeout_seconds}
-    if dataclasses.is_dataclass(obj):
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(obj):
-            value = getattr(obj, f.name)
-            if f.metadata.get("secret"):
-                # Keep "" visible: "not set" is useful to an operator, the value is not.
-                out[f.name] = REDACTED if value else ""
-            else:
-                out[f.name] = _plain(value)
-        return out
-    if isinstance(obj, tuple):
-        return [_plain(item) for item in obj]
-    return obj

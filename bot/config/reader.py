@@ -1,16 +1,20 @@
 """Typed reads from one TOML table, each failure naming the dotted key.
 
 A `Table` reads a table against the dataclass that will hold it: the dataclass's fields
-are the allowed keys and its defaults are the defaults, so neither is written twice.
+are the allowed keys and its defaults are the defaults, so neither is written twice. A
+sub-table's dataclass is the type of the parent's field of that name, so a reader names a
+table by its key alone (`root.table("server")`) and the model says what it holds.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import math
 import pathlib
 import re
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -86,6 +90,18 @@ class SecretSource:
         return Supplied(value, f"credential file {path}") if value else None
 
 
+@functools.cache
+def _table_schema(parent: type, name: str) -> type:
+    """The dataclass a sub-table `name` of `parent` is read into: the field's type, or the
+    element type of a `tuple[X, ...]` field (an array of tables)."""
+    hint = typing.get_type_hints(parent)[name]
+    if typing.get_origin(hint) is tuple:
+        hint = typing.get_args(hint)[0]
+    if not (isinstance(hint, type) and dataclasses.is_dataclass(hint)):
+        raise TypeError(f"{parent.__name__}.{name} is not a table in the model")
+    return hint
+
+
 class Table:
     """One TOML table, read against the dataclass `schema` that will hold it."""
 
@@ -101,6 +117,7 @@ class Table:
             raise ConfigError(path or "config", f"expected a table, got {toml_type(data)}")
         self.path = path
         self._data = data
+        self._schema = schema
         self._fields = {f.name: f for f in dataclasses.fields(schema)}
         self._secrets = secrets
         self._source = source
@@ -209,19 +226,20 @@ class Table:
 
     # -- nested tables ---------------------------------------------------------------------
 
-    def table(self, name: str, schema: type) -> Table:
+    def table(self, name: str) -> Table:
         """A sub-table; an absent one reads as empty so every key takes its default."""
         data = self._data.get(name, {})
         if not isinstance(data, dict):
             raise self.error(name, f"expected a table ([{self.key(name)}]), got {toml_type(data)}")
-        return Table(data, self.key(name), schema, self._secrets, self._source)
+        return Table(data, self.key(name), _table_schema(self._schema, name), self._secrets, self._source)
 
-    def tables(self, name: str, schema: type) -> list[Table]:
+    def tables(self, name: str) -> list[Table]:
         """An array of tables (`[[name]]`); an absent one reads as empty."""
         data = self._data.get(name, [])
         if not isinstance(data, list) or not all(isinstance(item, dict) for item in data):
             header = f"[[{self.key(name)}]]"
             raise self.error(name, f"expected an array of tables ({header}), got {toml_type(data)}")
+        schema = _table_schema(self._schema, name)
         return [
             Table(item, f"{self.key(name)}[{index}]", schema, self._secrets, self._source)
             for index, item in enumerate(data)

@@ -125,7 +125,7 @@ class Intake:
                 self._drain_wakeups()
             elif key.data == "listen":
                 self._accept()
-            else:
+            elif isinstance(key.fileobj, socket.socket):  # "client": registered in _accept
                 self._receive(key.fileobj)
 
     def _sleep_for(self, now: float) -> float:

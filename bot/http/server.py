@@ -45,6 +45,9 @@ def connection_limit(max_connections: int = MAX_CONNECTIONS) -> int:
 
 
 class _ServerHandler(ServerHandler):
+    # Set by the request handler, as wsgiref's own does; `close` logs through it.
+    request_handler: WSGIRequestHandler
+
     def log_exception(self, exc_info) -> None:
         # wsgiref would print a multi-line traceback to stderr, past our JSON and our scrubber.
         log.error("http_response_failed", exc_info=exc_info)
@@ -55,7 +58,9 @@ class _BufferedRequestHandler(WSGIRequestHandler):
 
     def __init__(self, sock: socket.socket, address: tuple, server: _Serving, raw: bytes) -> None:
         self._raw = raw
-        super().__init__(sock, address, server)
+        self._serving = server
+        # wsgiref asks its server for get_app() and base_environ only, which _Serving provides.
+        super().__init__(sock, address, server)  # type: ignore[arg-type]
 
     def setup(self) -> None:
         self.connection = self.request
@@ -73,16 +78,23 @@ class _BufferedRequestHandler(WSGIRequestHandler):
             return
         if not self.parse_request():  # it has answered 400 (or similar) itself
             return
-        handler = _ServerHandler(self.rfile, self.wfile, sys.stderr, self.get_environ(), multithread=True)
+        handler = _ServerHandler(
+            self.rfile,
+            # wsgiref's stub wants IO[bytes]; it only writes and flushes, as with wsgiref's own writer.
+            self.wfile,  # type: ignore[arg-type]
+            sys.stderr,
+            self.get_environ(),
+            multithread=True,
+        )
         handler.request_handler = self
-        handler.run(self.server.get_app())
+        handler.run(self._serving.get_app())
 
     # Access lines would carry query strings (verify tokens); wsgiref writes them to stderr.
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
-class _SocketWriter(io.RawIOBase):
+class _SocketWriter(io.BufferedIOBase):
     """Blocking writes of whole buffers (with the socket's timeout), as wsgiref expects."""
 
     def __init__(self, sock: socket.socket) -> None:

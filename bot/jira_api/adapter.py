@@ -16,20 +16,25 @@ from urllib.parse import quote
 import jira
 import requests
 
-from bot.jira_api.setup_calls import WorkflowAndSetupCalls
-from bot.jira_api.translate import ISSUE_OPERATIONS, translate
 from bot.jira_api.errors import (
     JiraUnavailable,
 )
+from bot.jira_api.setup_calls import WorkflowAndSetupCalls
+from bot.jira_api.translate import ISSUE_OPERATIONS, translate
 from bot.logs import get_logger
 from bot.rules.adf import doc_from_text
+from bot.rules.comment_property import (
+    PROPERTY_KEY,
+    comment_properties,
+    entity_properties,
+    issue_value,
+    matches,
+    our_value,
+)
 from bot.rules.wiki import escape_wiki
 
 log = get_logger(__name__)
 T = TypeVar("T")
-
-PROPERTY_KEY = "wajira"
-"""Entity property on every issue and comment the bot writes (DESIGN.md)."""
 
 
 @dataclass(frozen=True)
@@ -170,7 +175,7 @@ class JiraAdapter(WorkflowAndSetupCalls):
                 "description": self._body(description),
                 "labels": list(labels),
             },
-            "properties": [{"key": k, "value": v} for k, v in properties.items()],
+            "properties": entity_properties(properties),
         }
         created = self._request("create_issue", "POST", "issue", body=body)
         return IssueRef(key=created["key"], id=str(created["id"]))
@@ -185,8 +190,7 @@ class JiraAdapter(WorkflowAndSetupCalls):
         since_ms = int(created_since_epoch * 1000)
         jql = f'project = "{project_key}" AND created >= {since_ms} ORDER BY created ASC'
         for issue in self._search(jql, fields=["summary"], properties=[PROPERTY_KEY]):
-            value = (issue.get("properties") or {}).get(PROPERTY_KEY) or {}
-            if all(value.get(k) == v for k, v in match.items()):
+            if matches(issue_value(issue) or {}, match):
                 return IssueRef(key=issue["key"], id=str(issue["id"]))
         return None
 
@@ -202,10 +206,7 @@ class JiraAdapter(WorkflowAndSetupCalls):
             IssueNotFound: the issue is gone.
             JiraUnavailable: outcome unknown; use `find_comment_with_property` before posting again.
         """
-        properties = [{"key": PROPERTY_KEY, "value": prop}]
-        if internal:
-            properties.append({"key": "sd.public.comment", "value": {"internal": True}})
-        body = {"body": self._body(text), "properties": properties}
+        body = {"body": self._body(text), "properties": comment_properties(prop, internal=internal)}
         created = self._request("add_comment", "POST", f"issue/{issue_key}/comment", body=body)
         return str(created["id"])
 
@@ -249,11 +250,9 @@ class JiraAdapter(WorkflowAndSetupCalls):
     def find_comment_with_property(self, issue_key: str, match: dict[str, Any]) -> str | None:
         """The id of a comment on the issue whose `wajira` property contains `match`, newest first."""
         for comment in self._comments(issue_key, newest_first=True):
-            for prop in comment.get("properties") or ():
-                if prop.get("key") != PROPERTY_KEY or not isinstance(prop.get("value"), dict):
-                    continue
-                if all(prop["value"].get(k) == v for k, v in match.items()):
-                    return str(comment["id"])
+            value = our_value(comment.get("properties"))
+            if value is not None and matches(value, match):
+                return str(comment["id"])
         return None
 
     def search_issues(
@@ -276,7 +275,9 @@ class JiraAdapter(WorkflowAndSetupCalls):
         """All comments of an issue, oldest first, with their properties."""
         return list(self._comments(issue_key, newest_first=False))
 
-    def get_issue(self, issue_key: str, *, fields: list[str], properties: list[str] = ()) -> dict[str, Any]:
+    def get_issue(
+        self, issue_key: str, *, fields: list[str], properties: list[str] | tuple[str, ...] = ()
+    ) -> dict[str, Any]:
         """The issue with the given fields and entity properties (`issue["properties"][key]`)."""
         params = {"fields": ",".join(fields)}
         if properties:

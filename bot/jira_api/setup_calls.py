@@ -3,11 +3,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 
 class WorkflowAndSetupCalls:
+    if TYPE_CHECKING:
+        # Provided by `JiraAdapter`; declared for mypy only, so the mixin has no stub at run time
+        # that could answer in its place.
+        def _request(
+            self,
+            operation: str,
+            method: str,
+            path: str,
+            *,
+            params: dict[str, Any] | None = None,
+            body: Any = None,
+        ) -> Any: ...
+
     # -- workflow and links (the ticket lifecycle) ------------------------------------------
 
     def transitions(self, issue_key: str) -> list[dict[str, Any]]:

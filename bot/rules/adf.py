@@ -100,6 +100,8 @@ def _mention(node: dict[str, Any]) -> str:
 
 def _date(node: dict[str, Any]) -> str:
     stamp = _attrs(node).get("timestamp")
+    if stamp is None:
+        return ""
     try:
         millis = int(stamp)  # ADF stores epoch milliseconds as a string
         return datetime.fromtimestamp(millis / 1000, tz=timezone.utc).strftime("%Y-%m-%d")

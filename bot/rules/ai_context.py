@@ -11,14 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.rules.classify import (
-    KIND_AI,
-    KIND_CUSTOMER,
-    KIND_ECHO,
-    CommentView,
-    Route,
-    route_comment,
-)
+from bot.rules.classify import CommentView, Route, route_comment
+from bot.rules.comment_property import KIND_AI, KIND_CUSTOMER, KIND_ECHO
 
 CUSTOMER_PREFIX = "[WhatsApp] "
 AI_PREFIX = "[AI] "
@@ -110,4 +104,4 @@ def _trim(turns: list[Message], budget: int) -> list[Message]:
             continue
         keep[i] = False
         total -= sizes[i]
-    return [t for t, k in zip(turns, keep) if k]
+    return [t for t, k in zip(turns, keep, strict=True) if k]

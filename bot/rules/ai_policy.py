@@ -1,7 +1,9 @@
 """Whether the AI answers a ticket now, later, or not at all.
 
-The poll job gathers the facts (from Jira comments and our own counters) and asks `decide_turn`;
-this module only weighs them. The order of the checks is the policy:
+The AI job (`jobs/ai.py`) gathers the facts from our own records (the comments the poll job
+handled, the AI turns and their tokens) and asks `decide_turn`; this module only weighs them.
+The tuning (`AiPolicy`) has no defaults here: the job builds it from the service's `[assistant]`
+settings, whose defaults `bot/config` documents. The order of the checks is the policy:
 
 1. `answered`  - an AI reply already follows the last customer message (a re-poll, a restart).
 2. `handoff`   - a human (an agent in Jira, or the team in the WhatsApp Business App) spoke within
@@ -18,11 +20,11 @@ this module only weighs them. The order of the checks is the policy:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
-REPLY = "reply"
-WAIT = "wait"
-SKIP = "skip"
+REPLY: Final = "reply"
+WAIT: Final = "wait"
+SKIP: Final = "skip"
 
 REASON_ANSWERED = "answered"
 REASON_HANDOFF = "handoff"
@@ -50,10 +52,12 @@ class TurnFacts:
 
 @dataclass(frozen=True)
 class AiPolicy:
-    debounce_seconds: float = 3.0
-    max_replies_per_hour: int = 10
-    daily_token_budget: int = 200000
-    handoff_seconds: float = 3600.0
+    """The assistant's tuning; no defaults of its own, so it cannot disagree with the config's."""
+
+    debounce_seconds: float
+    max_replies_per_hour: int
+    daily_token_budget: int
+    handoff_seconds: float
 
     def __post_init__(self) -> None:
         for name in ("debounce_seconds", "max_replies_per_hour", "daily_token_budget", "handoff_seconds"):

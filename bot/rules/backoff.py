@@ -11,7 +11,7 @@ def retry_delay(
 ) -> float:
     """Delay after the `failures`-th consecutive failure (1-based): base·2^(n-1), at most cap, ±jitter."""
     n = max(1, failures)
-    raw = min(cap, base * (2 ** min(n - 1, 32)))
+    raw = min(cap, base * (2.0 ** min(n - 1, 32)))
     spread = raw * jitter
     return max(0.0, raw + (rng or random).uniform(-spread, spread))
 

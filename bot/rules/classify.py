@@ -4,8 +4,8 @@
 wiki string; inline in search results or from `/issue/{key}/comment?expand=properties`) into one
 small record. `route_comment` then decides what the poll job does with it.
 
-The `wajira` comment property, never the text, says which comments the bot wrote: anyone can type
-`[AI] ...` into a comment, but only the bot sets the property.
+The `wajira` comment property (`comment_property.py`), never the text, says which comments the bot
+wrote: anyone can type `[AI] ...` into a comment, but only the bot sets the property.
 
 Safety order: a comment Jira marks as internal is IGNOREd before anything else is looked at.
 Internal comments never reach WhatsApp, and whatever they say, they never start an AI turn.
@@ -19,18 +19,15 @@ from datetime import datetime, timezone
 from typing import Any
 
 from bot.rules.adf import text_from_doc
+from bot.rules.comment_property import (
+    JSM_PUBLIC_KEY,
+    KIND_CUSTOMER,
+    KIND_ECHO,
+    properties_map,
+    read_comment,
+)
 from bot.rules.wiki import unescape_wiki
 
-PROPERTY_KEY = "wajira"
-KIND_CUSTOMER = "customer"
-KIND_AI = "ai"
-KIND_ECHO = "echo"
-KIND_NOTE = "note"
-# Our property is present but its `kind` is missing or not a string: still ours, so still never
-# relayed back (the safe way to fail), but it matches none of the kinds above.
-KIND_UNKNOWN = "unknown"
-
-_JSM_PROPERTY = "sd.public.comment"
 # Below this, a number is epoch seconds; above it, epoch milliseconds (year 5138 in seconds).
 _MS_THRESHOLD = 10**11
 
@@ -48,7 +45,7 @@ class CommentView:
     """Epoch seconds; 0.0 when Jira sent no readable time."""
     text: str
     kind: str | None
-    """Our `wajira` property's kind (customer, ai, echo, note, unknown); None when not ours."""
+    """Our `wajira` property's kind (`comment_property.KINDS`, or unknown); None when not ours."""
     wamid: str | None
     internal: bool
     history: bool = False
@@ -69,22 +66,20 @@ class Route(enum.Enum):
 def comment_view(issue_key: str, raw: dict[str, Any]) -> CommentView:
     """Flatten one comment of any shape Jira sends; never raises on odd or missing fields."""
     raw = raw if isinstance(raw, dict) else {}
-    props = _properties(raw.get("properties"))
-    ours = props.get(PROPERTY_KEY, _MISSING)
-    kind, wamid = _our_kind(ours)
-    history = isinstance(ours, dict) and ours.get("history") is True
-    author = raw.get("author") if isinstance(raw.get("author"), dict) else {}
+    props = properties_map(raw.get("properties"))
+    mark = read_comment(props)
+    author = _dict(raw.get("author"))
     return CommentView(
         id=_str(raw.get("id")),
         issue_key=issue_key,
         author_id=_author_id(author),
         author_name=_str(author.get("displayName")) or _str(author.get("name")),
         created=parse_jira_time(raw.get("created")),
-        text=_body_text(raw.get("body"), ours=kind is not None),
-        kind=kind,
-        wamid=wamid,
+        text=_body_text(raw.get("body"), ours=mark is not None),
+        kind=mark.kind if mark else None,
+        wamid=mark.wamid if mark else None,
         internal=_is_internal(raw, props),
-        history=history,
+        history=mark.history if mark else False,
     )
 
 
@@ -127,32 +122,8 @@ def parse_jira_time(value: object) -> float:
     return stamp.timestamp()
 
 
-_MISSING = object()
-
-
-def _properties(value: object) -> dict[str, Any]:
-    # expand=properties gives [{"key": k, "value": v}]; some callers pass a ready {k: v} mapping.
-    if isinstance(value, dict):
-        return value
-    found: dict[str, Any] = {}
-    if isinstance(value, list):
-        for item in value:
-            if isinstance(item, dict) and isinstance(item.get("key"), str):
-                found[item["key"]] = item.get("value")
-    return found
-
-
-def _our_kind(value: object) -> tuple[str | None, str | None]:
-    if value is _MISSING:
-        return None, None
-    if not isinstance(value, dict):
-        return KIND_UNKNOWN, None
-    kind = value.get("kind")
-    wamid = value.get("wamid")
-    return (
-        kind if isinstance(kind, str) and kind else KIND_UNKNOWN,
-        wamid if isinstance(wamid, str) and wamid else None,
-    )
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _author_id(author: dict[str, Any]) -> str | None:
@@ -179,7 +150,7 @@ def _is_internal(raw: dict[str, Any], props: dict[str, Any]) -> bool:
         return True  # restricted to a group or role: not for the customer's eyes
     if _is_false(raw.get("jsdPublic")) or _is_false(raw.get("public")):
         return True
-    jsm = props.get(_JSM_PROPERTY)
+    jsm = props.get(JSM_PUBLIC_KEY)
     if isinstance(jsm, dict) and "internal" in jsm:
         # Anything but an explicit "not internal" counts as internal: leaking an agents-only
         # remark to a customer is worse than holding back a public one.

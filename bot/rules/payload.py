@@ -143,11 +143,10 @@ def _message(
     wa_id = sender or None
     user_id = str_or_none(msg, "from_user_id")
     contact = _find_contact(contacts, wa_id, user_id)
-    if user_id is None and contact is not None:
-        # Take a contact's user id only from the sender's own entry (same wa_id) or, for a
-        # message without `from`, from the change's contact: never from someone else's entry.
-        if wa_id is None or contact.get("wa_id") == wa_id:
-            user_id = str_or_none(contact, "user_id")
+    # Take a contact's user id only from the sender's own entry (same wa_id) or, for a
+    # message without `from`, from the change's contact: never from someone else's entry.
+    if user_id is None and contact is not None and (wa_id is None or contact.get("wa_id") == wa_id):
+        user_id = str_or_none(contact, "user_id")
 
     return inbound_message(
         msg,

@@ -7,6 +7,8 @@ approved templates go through; Meta answers anything else with error 131047.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 CUSTOMER_WINDOW_SECONDS = 24 * 3600
 
 
@@ -25,3 +27,11 @@ def window_closes_at(last_customer_ts: int | None) -> float | None:
     if last_customer_ts is None or isinstance(last_customer_ts, bool):
         return None
     return float(last_customer_ts) + CUSTOMER_WINDOW_SECONDS
+
+
+class LastCustomerMessage(NamedTuple):
+    """The customer's latest message, as far as the window cares: the window runs from its
+    Meta `timestamp`; `profile_name` is the latest name the customer had, if any."""
+
+    timestamp: int
+    profile_name: str | None

@@ -8,17 +8,14 @@ OpenAPI description (specs/whatsapp-business-messaging-v23.openapi.yaml).
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
 
 from bot.logs import get_logger
-from bot.rules.phones import mask_phone
 from bot.whatsapp.graph_errors import (
     MAX_ERROR_BODY,
     GraphAuthFailed,
@@ -29,6 +26,8 @@ from bot.whatsapp.graph_errors import (
     WindowClosed,
     error_from_response,
 )
+from bot.whatsapp.media import CHUNK_BYTES, MediaInfo, check_download_url, read_capped
+from bot.whatsapp.recipient import Recipient, envelope
 
 # Callers take the adapter and the exceptions it raises from one place.
 __all__ = [
@@ -46,44 +45,6 @@ __all__ = [
 log = get_logger(__name__)
 T = TypeVar("T")
 Observe = Callable[[str, str, float], None]
-
-_CHUNK = 64 * 1024
-
-
-@dataclass(frozen=True)
-class Recipient:
-    """Who a message goes to: a phone (`wa_id`) or, for users who hide theirs, the
-    business-scoped user id Meta sent as `from_user_id` / `contacts[].user_id`."""
-
-    wa_id: str | None = None
-    user_id: str | None = None
-
-    def __post_init__(self) -> None:
-        if not self.wa_id and not self.user_id:
-            raise ValueError("a Recipient needs a wa_id or a user_id")
-
-    @property
-    def address(self) -> str:
-        return self.wa_id or self.user_id or ""
-
-    def envelope_fields(self) -> dict[str, str]:
-        # `to` is a phone (or group id). Meta's BSUID guide, newer than the v23 spec, adds
-        # `recipient` for business-scoped user ids; with both, Meta uses `to`. A phone, when we
-        # have one, wins: Meta recommends it, and it keeps phone fields in later webhooks.
-        return {"to": self.wa_id} if self.wa_id else {"recipient": self.user_id or ""}
-
-    def masked(self) -> str:
-        return mask_phone(self.wa_id) if self.wa_id else mask_phone(f"user:{self.user_id}")
-
-
-@dataclass(frozen=True)
-class MediaInfo:
-    """`GET /{media-id}`: where to fetch a medium (for 5 minutes) and what to expect there."""
-
-    url: str
-    mime_type: str
-    sha256: str
-    file_size: int | None
 
 
 class GraphAdapter:
@@ -233,7 +194,7 @@ class GraphAdapter:
             GraphUnavailable: outcome unknown; the message may have been sent.
         """
         message: dict[str, Any] = {
-            **_envelope(to),
+            **envelope(to),
             "type": "text",
             "text": {"body": body, "preview_url": preview_url},
         }
@@ -266,7 +227,7 @@ class GraphAdapter:
                     "parameters": [{"type": "text", "text": str(p)} for p in body_parameters],
                 }
             ]
-        message = {**_envelope(to), "type": "template", "template": template}
+        message = {**envelope(to), "type": "template", "template": template}
         return self._send("send_template", phone_number_id, to, message)
 
     def mark_read(self, phone_number_id: str, wamid: str, *, typing: bool = False) -> None:
@@ -324,20 +285,10 @@ class GraphAdapter:
                 `media_info` again); or the URL is not https (the token must not travel in clear).
             GraphUnavailable, GraphAuthFailed.
         """
-        _check_download_url(url)
-
-        def read(response: requests.Response) -> bytes:
-            declared = response.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > max_bytes:
-                raise _too_large(int(declared), max_bytes)
-            data = bytearray()
-            for chunk in response.iter_content(_CHUNK):
-                data += chunk
-                if len(data) > max_bytes:
-                    raise _too_large(None, max_bytes)
-            return bytes(data)
-
-        return self._request("download", "GET", url, read=read, stream=True)
+        check_download_url(url)
+        return self._request(
+            "download", "GET", url, read=lambda response: read_capped(response, max_bytes), stream=True
+        )
 
     def phone_number(self, phone_number_id: str) -> dict[str, Any]:
         """The business number's node (id, display_phone_number, verified_name, quality_rating);
@@ -376,10 +327,6 @@ class GraphAdapter:
             raise GraphUnavailable(f"{operation}: Graph answered 2xx without a message id") from None
 
 
-def _envelope(to: Recipient) -> dict[str, Any]:
-    return {"messaging_product": "whatsapp", "recipient_type": "individual", **to.envelope_fields()}
-
-
 def _json(response: requests.Response) -> Any:
     try:
         return response.json()
@@ -390,39 +337,8 @@ def _json(response: requests.Response) -> Any:
 def _head(response: requests.Response, limit: int) -> bytes:
     """At most `limit` bytes of a body (an error page must not be read without bound)."""
     data = bytearray()
-    for chunk in response.iter_content(_CHUNK):
+    for chunk in response.iter_content(CHUNK_BYTES):
         data += chunk
         if len(data) >= limit:
             break
     return bytes(data[:limit])
-
-
-def _too_large(declared: int | None, max_bytes: int) -> GraphRejected:
-    size = f"{declared} bytes" if declared is not None else f"more than {max_bytes} bytes"
-    return GraphRejected(
-        f"download: medium too large ({size}, limit {max_bytes})",
-        title="too large",
-        details=f"limit {max_bytes} bytes",
-    )
-
-
-def _check_download_url(url: str) -> None:
-    # The bearer token goes with the download, so only over TLS; plain http is allowed to a
-    # loopback host, which is where the sandbox (tests, `wajira demo`) serves media.
-    parts = urlsplit(url)
-    if parts.scheme == "https" and parts.hostname:
-        return
-    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
-        return
-    raise GraphRejected(
-        "download: refusing to send the access token to a non-https media URL", title="insecure media url"
-    )
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

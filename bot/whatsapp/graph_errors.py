@@ -124,7 +124,8 @@ def error_from_response(status: int, headers: Mapping[str, str], body: bytes) ->
     code = error.get("code") if isinstance(error.get("code"), int) else None
     message = str(error.get("message") or "")
     title = _CODE_PREFIX.sub("", message)
-    error_data = error.get("error_data") if isinstance(error.get("error_data"), dict) else {}
+    raw_data = error.get("error_data")
+    error_data = raw_data if isinstance(raw_data, dict) else {}
     details = str(error_data.get("details") or error.get("error_user_msg") or "")
     subcode = error.get("error_subcode") if isinstance(error.get("error_subcode"), int) else None
     cls = _class_for(code, status)

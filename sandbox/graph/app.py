@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 import time
-import traceback
+from collections.abc import Callable
 from typing import Any
 
 from sandbox import whatsapp_payloads
 from sandbox.faults import FaultPlan
+from sandbox.web import BadJson, Request, Response, Router, WsgiApp, injected, text_response
 
 from . import errors
 from .control import add_control_routes
@@ -23,7 +24,8 @@ from .media import DOWNLOAD_PATH, MediaExpired, MediaStore
 from .state import GraphState
 from .statuses import StatusNotifier
 from .validate import MarkRead, Send, parse
-from .wsgi import BadJson, Request, Response, Router, send
+
+Handler = Callable[[Request], Response]
 
 _VERSION_RE = re.compile(r"^v\d+\.\d+$")
 _OBJECT_ROUTE = "/{version}/{object_id}"
@@ -40,7 +42,7 @@ _PHONE_FIELDS = (
 )
 
 
-class GraphApp:
+class GraphApp(WsgiApp[Request]):
     """WSGI callable; GraphSandbox builds it and owns its collaborators."""
 
     def __init__(
@@ -57,6 +59,7 @@ class GraphApp:
         window_error_via: str,
         verified_name: str,
     ) -> None:
+        super().__init__(Request)
         self.state = state
         self.media = media
         self.faults = faults
@@ -67,41 +70,33 @@ class GraphApp:
         self.enforce_window = enforce_window
         self.window_error_via = window_error_via
         self.verified_name = verified_name
-        self.graph = Router()
+        self.graph: Router[Handler] = Router()
         # The download path has two segments too, so it must be tried before the object route.
         self.graph.add("GET", DOWNLOAD_PATH.rstrip("/"), self.download_media)
         self.graph.add("POST", "/{version}/{phone_number_id}/messages", self.post_messages)
         self.graph.add("GET", _OBJECT_ROUTE, self.get_object)
-        self.control = Router()
+        self.control: Router[Handler] = Router()
         add_control_routes(self.control, self)
 
-    def __call__(self, environ: dict[str, Any], start_response):
-        request = Request.from_environ(environ)
-        try:
-            response = self.dispatch(request)
-        except GraphError as exc:
-            response = Response(exc.http_status, exc.body(), exc.headers)
-        except Exception:  # a sandbox bug must surface in the test, not hang the client
-            response = Response(
-                500, {"error": {"message": traceback.format_exc(), "type": "SandboxBug", "code": 1}}
-            )
-        return send(start_response, response)
+    def bug(self, trace: str) -> Response:
+        return Response(500, {"error": {"message": trace, "type": "SandboxBug", "code": 1}})
 
     def dispatch(self, request: Request) -> Response:
         if request.path.startswith("/_sandbox/"):
-            route, params, _ = self.control.match(request.method, request.path)
-            if route is None:
+            control = self.control.match(request.method, request.path)
+            if control.route is None:
                 return Response(404, {"error": f"no control route {request.method} {request.path}"})
-            request.params = params
-            return route.handler(request)
-        route, params, _ = self.graph.match(request.method, request.path)
+            request.params = control.params
+            return control.route.handler(request)
+        match = self.graph.match(request.method, request.path)
+        route, params = match.route, match.params
         if route is None:
             raise GraphError(400, 2500, f"Unknown path components: {request.path}")
         request.params = params
         self.state.count(self._route_key(route.method, route.template, params))
-        fault = self.faults.check(request.method, request.path)
+        fault = injected(self.faults, request)
         if fault is not None:
-            return Response(fault.status, fault.body, dict(fault.headers))
+            return fault
         token = request.bearer()
         if token is None:
             raise errors.missing_token()
@@ -236,7 +231,7 @@ class GraphApp:
             medium = self.media.open(request.arg("mid"), request.arg("ext"), request.arg("hash"))
         except MediaExpired as exc:
             # Meta's CDN answers 404 in plain text for expired or doctored URLs.
-            return Response(404, str(exc).encode(), content_type="text/plain")
+            return text_response(404, str(exc))
         return Response(
             200,
             medium.data,

@@ -13,6 +13,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox.web import HttpError, Response
+
 ERROR_DOCS = "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/"
 
 
@@ -77,7 +79,7 @@ def info(code: int) -> CodeInfo:
 
 
 @dataclass
-class GraphError(Exception):
+class GraphError(HttpError):
     """An error answer; raise it from a handler and the app renders it."""
 
     http_status: int
@@ -102,6 +104,9 @@ class GraphError(Exception):
             err["is_transient"] = self.transient
         err["fbtrace_id"] = fbtrace_id()
         return {"error": err}
+
+    def response(self) -> Response:
+        return Response(self.http_status, self.body(), self.headers)
 
 
 def whatsapp_error(code: int, http_status: int | None = None, details: str | None = None) -> GraphError:

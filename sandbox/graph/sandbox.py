@@ -12,7 +12,7 @@ from typing import Any
 
 from sandbox import whatsapp_payloads
 from sandbox.faults import FaultPlan
-from sandbox.httpserver import LoopbackServer
+from sandbox.httpserver import SandboxServer
 from sandbox.meta import MetaSender
 
 from . import errors
@@ -24,7 +24,7 @@ from .statuses import StatusNotifier
 DEFAULT_PHONE_NUMBERS = {whatsapp_payloads.PHONE_NUMBER_ID: whatsapp_payloads.DISPLAY_PHONE}
 
 
-class GraphSandbox:
+class GraphSandbox(SandboxServer):
     """Meta's Graph API on a free loopback port.
 
     Args:
@@ -40,6 +40,8 @@ class GraphSandbox:
             `failed` status with 131047, which Meta also does).
         verified_name: the business name `GET /{phone-number-id}` reports.
     """
+
+    app: GraphApp
 
     def __init__(
         self,
@@ -60,6 +62,7 @@ class GraphSandbox:
     ) -> None:
         if window_error_via not in ("response", "webhook"):
             raise ValueError("window_error_via must be 'response' or 'webhook'")
+        super().__init__(host, port)
         self.access_token = access_token
         self.api_version = api_version
         self.state = GraphState(phone_numbers or DEFAULT_PHONE_NUMBERS)
@@ -81,31 +84,16 @@ class GraphSandbox:
             window_error_via=window_error_via,
             verified_name=verified_name,
         )
-        self._server = LoopbackServer(self.app, host, port)
 
-    # --- lifecycle ----------------------------------------------------------------------------
+    # --- lifecycle (start, stop, url and `with` come from SandboxServer) ----------------------
 
-    def start(self) -> str:
-        """Start serving (and the status worker); return the base URL (the daemon's graph_url)."""
+    def _starting(self) -> None:
         if self.notifier is not None:
             self.notifier.start()
-        return self._server.start()
 
-    def stop(self) -> None:
-        self._server.stop()
+    def _stopped(self) -> None:
         if self.notifier is not None:
             self.notifier.stop()
-
-    def __enter__(self) -> "GraphSandbox":
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return self._server.url
 
     @property
     def phone_number_id(self) -> str:
@@ -169,7 +157,7 @@ class GraphSandbox:
     @property
     def calls(self) -> Counter[str]:
         """Requests per route template, e.g. `calls["POST /{version}/{phone_number_id}/messages"]`."""
-        return self.state.calls
+        return self.state.calls.snapshot()
 
     def reset_calls(self) -> None:
         self.state.reset_calls()

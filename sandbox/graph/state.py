@@ -10,8 +10,10 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from typing import Any
+
+from sandbox.web import CallCounter
 
 WINDOW_SECONDS = 24 * 60 * 60
 
@@ -25,7 +27,7 @@ class GraphState:
 
     def __init__(self, phone_numbers: dict[str, str]) -> None:
         self.phone_numbers = dict(phone_numbers)
-        self.calls: Counter[str] = Counter()
+        self.calls = CallCounter()
         self._lock = threading.Lock()
         self._windows: dict[tuple[str, str], float] = {}
         self._sent: list[dict[str, Any]] = []
@@ -89,17 +91,15 @@ class GraphState:
             return copy.deepcopy(self._reads)
 
     def count(self, route: str) -> None:
-        with self._lock:
-            self.calls[route] += 1
+        self.calls.count(route)
 
     def reset_calls(self) -> None:
-        with self._lock:
-            self.calls.clear()
+        self.calls.clear()
 
     def reset(self) -> None:
         """Forget everything except the configured phone numbers."""
+        self.calls.clear()
         with self._lock:
-            self.calls.clear()
             self._windows.clear()
             self._sent.clear()
             self._reads.clear()

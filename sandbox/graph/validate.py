@@ -14,6 +14,7 @@ number (or group id); a body with both is sent to `to`, as Meta documents.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -212,12 +213,13 @@ def _contacts(kind: str, content: Any) -> tuple[None, None]:
     return None, None
 
 
-_CHECKS = {
+# Each check takes the type's content and returns (text, template) for the sent record.
+_CHECKS: dict[str, Callable[[str, Any], tuple[str | None, dict[str, Any] | None]]] = {
     "text": _text,
     "template": _template,
     "interactive": _interactive,
     "reaction": _reaction,
     "location": _location,
     "contacts": _contacts,
-    **{m: _media for m in MEDIA_TYPES},
+    **dict.fromkeys(MEDIA_TYPES, _media),
 }

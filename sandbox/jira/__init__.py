@@ -1,5 +1,5 @@
 """A loopback Jira stand-in (Cloud by default) for tests and ``wajira demo``."""
 
-from .app import JiraSandbox
+from .sandbox import JiraSandbox
 
 __all__ = ["JiraSandbox"]

@@ -10,7 +10,7 @@ import argparse
 import signal
 import threading
 
-from .app import JiraSandbox
+from .sandbox import JiraSandbox
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import mimetypes
 
+from sandbox.web import Response
+
 from .model import ApiError
-from .web import Request, Response, parse_multipart
+from .web import Request, parse_multipart
 
 
 def add_attachments(sb, req: Request) -> Response:
@@ -13,7 +15,7 @@ def add_attachments(sb, req: Request) -> Response:
     if req.headers.get("x-atlassian-token", "").lower() != "no-check":
         raise ApiError(403, "XSRF check failed")
     issue = sb.store.find_issue(req.params["key"])
-    files = [p for p in parse_multipart(req.headers.get("content-type", ""), req.body) if p[0] == "file"]
+    files = [p for p in parse_multipart(req.headers.get("content-type", ""), req.body) if p.name == "file"]
     if not files:
         raise ApiError(400, "No attachments were found in the request: use the multipart field name 'file'.")
     if len(files) > 60:

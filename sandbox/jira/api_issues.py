@@ -6,11 +6,12 @@ Each handler takes the sandbox (``sb``: ``store``, ``settings``, ``view(req)``) 
 
 from __future__ import annotations
 
-from .model import ApiError
-from .render import resolve_fields
-from .store import LINK_TYPES
+from sandbox.web import Response
+
+from .fields import resolve_fields
+from .model import LINK_TYPES, ApiError
 from .validate import property_value
-from .web import Request, Response
+from .web import Request
 
 
 def myself(sb, req: Request) -> Response:

@@ -10,8 +10,10 @@ test puts in ``sandbox.denied_permissions`` (a set; absent means none denied).
 
 from __future__ import annotations
 
+from sandbox.web import Response
+
 from .model import ApiError
-from .web import Request, Response
+from .web import Request
 
 # key → (id, name, type, description), Jira's built-in permissions the bot may care about.
 KNOWN = {
@@ -80,7 +82,7 @@ def my_permissions(sb, req: Request) -> Response:
     issue_ref = req.arg("issueId") or req.arg("issueKey")
     if issue_ref:
         sb.store.find_issue(issue_ref)  # 404 in Jira's words when it does not exist
-    denied = getattr(sb, "denied_permissions", None) or set()
+    denied = sb.denied_permissions or set()
     answer = {}
     for key in dict.fromkeys(keys):
         pid, name, kind, description = KNOWN[key]

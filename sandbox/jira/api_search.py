@@ -11,11 +11,13 @@ import hashlib
 import json
 from typing import Any
 
+from sandbox.web import Response
+
+from .fields import TOP_LEVEL, resolve_fields, split_list
 from .jql import JqlError, parse
 from .jqleval import Context, IssueView, compile_query
 from .model import ApiError, Issue
-from .render import TOP_LEVEL, resolve_fields, split_list
-from .web import Request, Response
+from .web import Request
 
 MAX_PAGE = 5000  # the spec: "It returns max 5000 issues" (when only ids/keys are asked for)
 MAX_PAGE_WITH_FIELDS = 100  # fewer per page "where a large number of fields are requested"

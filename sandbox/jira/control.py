@@ -1,215 +1,48 @@
-"""Test-side access to the Jira sandbox: Python helpers and the ``/_sandbox/`` control routes.
+"""``/_sandbox/…`` routes: steer and inspect the Jira sandbox over HTTP.
 
-The control routes need no auth and bypass the fault plan, so a test driving the
-daemon as a subprocess can still inspect and steer the sandbox mid-outage.
+For tests that drive the daemon as a subprocess and cannot call JiraSandbox's methods. The
+control routes need no auth and bypass the fault plan, so such a test can still inspect and
+steer the sandbox mid-outage.
 """
 
 from __future__ import annotations
 
-import copy
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from . import adf
-from .model import CATEGORIES, ApiError, Comment, Issue
-from .render import format_time
-from .web import Request, Response
+from sandbox.web import Response, Router
 
+from .model import ApiError
+from .web import Request
 
-class SandboxHelpers:
-    """State accessors mixed into ``JiraSandbox`` (all return deep copies)."""
+if TYPE_CHECKING:
+    from .sandbox import JiraSandbox
 
-    def add_project(
-        self, key: str, name: str | None = None, issue_types: tuple[str, ...] = ("Task", "Bug")
-    ) -> dict:
-        """Pre-seed a project (kept across ``reset``) with the given issue types."""
-        project = self.store.add_project(key, name, tuple(issue_types))
-        return {
-            "id": project.id,
-            "key": project.key,
-            "name": project.name,
-            "issue_types": list(project.issue_types),
-        }
-
-    def issues(self) -> list[dict]:
-        with self.store.lock:
-            return [self._issue_dict(i) for i in self.store.issues.values()]
-
-    def issue(self, key: str) -> dict:
-        with self.store.lock:
-            return self._issue_dict(self._find(key))
-
-    def comments(self, key: str) -> list[dict]:
-        with self.store.lock:
-            return [self._comment_dict(c) for c in self.store.issue_comments(self._find(key))]
-
-    def attachments(self, key: str) -> list[dict]:
-        with self.store.lock:
-            issue = self._find(key)
-            return [
-                {
-                    "id": a.id,
-                    "filename": a.filename,
-                    "bytes": a.data,
-                    "mimeType": a.mime_type,
-                    "size": len(a.data),
-                }
-                for a in (self.store.attachments[x] for x in issue.attachment_ids)
-            ]
-
-    def add_agent_comment(
-        self,
-        key: str,
-        text: str,
-        *,
-        internal: bool = False,
-        visibility: dict | None = None,
-        author: str = "Agent Smith",
-    ) -> str:
-        """Add a comment as a human agent would in Jira's UI; return its id.
-
-        ``internal`` marks it as a JSM internal note (property ``sd.public.comment``).
-        """
-        payload: dict[str, Any] = {"body": adf.from_text(text) if self.settings.cloud else text}
-        if internal:
-            payload["properties"] = [{"key": "sd.public.comment", "value": {"internal": True}}]
-        if visibility is not None:
-            payload["visibility"] = visibility
-        with self.store.lock:
-            issue = self._find(key)
-            version = 3 if self.settings.cloud else 2
-            return self.store.add_comment(issue, payload, version, self.store.user(author)).id
-
-    def set_status(self, key: str, name: str, category_key: str) -> None:
-        """Move an issue to any status (category "new", "indeterminate" or "done")."""
-        if category_key not in CATEGORIES:
-            raise ValueError(f"unknown status category {category_key!r}")
-        with self.store.lock:
-            self.store.set_status(self._find(key), name, category_key)
-
-    def advance_clock(self, seconds: float) -> None:
-        """Shift the sandbox's clock (times of later writes and JQL's now) forward."""
-        with self.store.lock:
-            self.store.clock.advance(seconds)
-
-    def reset(self) -> None:
-        """Back to an empty Jira (seeded projects stay), no calls counted, no faults."""
-        self.store.reset()
-        self.reset_calls()
-        self.faults.clear()
-
-    def _find(self, key: str) -> Issue:
-        try:
-            return self.store.find_issue(key)
-        except ApiError:
-            raise KeyError(key) from None
-
-    def _issue_dict(self, issue: Issue) -> dict:
-        tz = self.settings.time_zone
-        return copy.deepcopy(
-            {
-                "key": issue.key,
-                "id": issue.id,
-                "project": issue.project_key,
-                "summary": issue.summary,
-                "description": issue.description,
-                "labels": issue.labels,
-                "issuetype": issue.issuetype,
-                "status": issue.status,
-                "statusCategory": self.store.status(issue.status)[1],
-                "created": format_time(issue.created_ms, tz),
-                "updated": format_time(issue.updated_ms, tz),
-                "created_ms": issue.created_ms,
-                "updated_ms": issue.updated_ms,
-                "reporter": issue.reporter.account_id,
-                "properties": issue.properties,
-                "custom": issue.custom,
-                "attachments": [
-                    {"id": a.id, "filename": a.filename, "size": len(a.data), "mimeType": a.mime_type}
-                    for a in (self.store.attachments[x] for x in issue.attachment_ids)
-                ],
-                "links": [
-                    {
-                        "type": self.store.links[x].type_name,
-                        "inward": self.store.issues[self.store.links[x].inward_id].key,
-                        "outward": self.store.issues[self.store.links[x].outward_id].key,
-                    }
-                    for x in issue.link_ids
-                ],
-            }
-        )
-
-    def _comment_dict(self, comment: Comment) -> dict:
-        tz = self.settings.time_zone
-        return copy.deepcopy(
-            {
-                "id": comment.id,
-                "body": comment.body,
-                "author": {
-                    "accountId": comment.author.account_id,
-                    "displayName": comment.author.display_name,
-                },
-                "created": format_time(comment.created_ms, tz),
-                "updated": format_time(comment.updated_ms, tz),
-                "properties": comment.properties,
-                "visibility": comment.visibility,
-                "jsdPublic": comment.jsd_public,
-            }
-        )
+# A control handler gets the sandbox and the request's JSON body ({} when empty).
+Control = Callable[["JiraSandbox", Any], Response]
 
 
-def handle(sb, req: Request) -> Response:
+def handle(sb: JiraSandbox, req: Request) -> Response:
     """Serve ``/_sandbox/...``: faults, state, calls, reset and a few steering helpers."""
+    match = _ROUTES.match(req.method, req.path)
+    body = req.json() or {}
+    if match.route is None:
+        raise ApiError(404, f"No sandbox control route {req.method} {req.path}")
     try:
-        return _handle(sb, req)
+        return match.route.handler(sb, body)
     except KeyError as exc:  # a missing JSON field or an unknown issue key
         raise ApiError(400, f"Missing or unknown value: {exc}") from None
     except (TypeError, ValueError) as exc:
         raise ApiError(400, str(exc)) from None
 
 
-def _handle(sb, req: Request) -> Response:
-    route = (req.method, req.path.rstrip("/"))
-    body = req.json() or {}
-    if route == ("POST", "/_sandbox/faults"):
-        _add_faults(sb, body)
-        return Response(204)
-    if route == ("POST", "/_sandbox/faults/clear"):
-        sb.faults.clear()
-        return Response(204)
-    if route == ("GET", "/_sandbox/state"):
-        with sb.store.lock:
-            issues = [dict(i, comments=sb.comments(i["key"])) for i in sb.issues()]
-        return Response(200, {"issues": issues})
-    if route == ("GET", "/_sandbox/calls"):
-        return Response(200, dict(sb.calls))
-    if route == ("POST", "/_sandbox/reset"):
-        sb.reset()
-        return Response(204)
-    if route == ("POST", "/_sandbox/agent-comment"):
-        comment_id = sb.add_agent_comment(
-            body["key"],
-            body["text"],
-            internal=bool(body.get("internal")),
-            visibility=body.get("visibility"),
-            author=body.get("author", "Agent Smith"),
-        )
-        return Response(201, {"id": comment_id})
-    if route == ("POST", "/_sandbox/status"):
-        sb.set_status(body["key"], body["name"], body["category"])
-        return Response(204)
-    if route == ("POST", "/_sandbox/clock"):
-        sb.advance_clock(float(body.get("advance", 0)))
-        return Response(204)
-    raise ApiError(404, f"No sandbox control route {req.method} {req.path}")
-
-
-def _add_faults(sb, body: dict) -> None:
+def _add_faults(sb: JiraSandbox, body: Any) -> Response:
     if not isinstance(body, dict):
         raise ApiError(400, "Expected a JSON object.")
     if "latency" in body:
         sb.faults.set_latency(float(body["latency"]))
     if "status" not in body:
-        return
+        return Response(204)
     options = {
         "retry_after": body.get("retry_after"),
         "path_regex": body.get("path_regex"),
@@ -220,3 +53,59 @@ def _add_faults(sb, body: dict) -> None:
         sb.faults.fail_for(float(body["for_seconds"]), int(body["status"]), **options)
     else:
         sb.faults.fail_next(int(body["status"]), int(body.get("count", 1)), **options)
+    return Response(204)
+
+
+def _clear_faults(sb: JiraSandbox, body: Any) -> Response:
+    sb.faults.clear()
+    return Response(204)
+
+
+def _state(sb: JiraSandbox, body: Any) -> Response:
+    with sb.store.lock:
+        issues = [dict(i, comments=sb.comments(i["key"])) for i in sb.issues()]
+    return Response(200, {"issues": issues})
+
+
+def _calls(sb: JiraSandbox, body: Any) -> Response:
+    return Response(200, dict(sb.calls))
+
+
+def _reset(sb: JiraSandbox, body: Any) -> Response:
+    sb.reset()
+    return Response(204)
+
+
+def _agent_comment(sb: JiraSandbox, body: Any) -> Response:
+    comment_id = sb.add_agent_comment(
+        body["key"],
+        body["text"],
+        internal=bool(body.get("internal")),
+        visibility=body.get("visibility"),
+        author=body.get("author", "Agent Smith"),
+    )
+    return Response(201, {"id": comment_id})
+
+
+def _status(sb: JiraSandbox, body: Any) -> Response:
+    sb.set_status(body["key"], body["name"], body["category"])
+    return Response(204)
+
+
+def _clock(sb: JiraSandbox, body: Any) -> Response:
+    sb.advance_clock(float(body.get("advance", 0)))
+    return Response(204)
+
+
+_ROUTES: Router[Control] = Router()
+for _method, _path, _handler in (
+    ("POST", "/_sandbox/faults", _add_faults),
+    ("POST", "/_sandbox/faults/clear", _clear_faults),
+    ("GET", "/_sandbox/state", _state),
+    ("GET", "/_sandbox/calls", _calls),
+    ("POST", "/_sandbox/reset", _reset),
+    ("POST", "/_sandbox/agent-comment", _agent_comment),
+    ("POST", "/_sandbox/status", _status),
+    ("POST", "/_sandbox/clock", _clock),
+):
+    _ROUTES.add(_method, _path, _handler)

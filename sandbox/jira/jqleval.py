@@ -8,10 +8,12 @@ survive, so it is modelled exactly rather than assuming UTC.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from .jql import And, Clause, JqlError, Not, Or, Query, Value
@@ -142,13 +144,13 @@ def compile_query(query: Query, ctx: Context) -> tuple[Callable[[IssueView], boo
     def sort(issues: list[IssueView]) -> list[IssueView]:
         result = sorted(issues, key=lambda i: int(i.id), reverse=True)  # Jira's default: newest first
         for field, ascending in reversed(order):  # stable sorts, least significant first
-            result.sort(key=lambda i, f=field: _sort_value(i, f), reverse=not ascending)
+            result.sort(key=functools.partial(_sort_value, field=field), reverse=not ascending)
         return result
 
     return predicate, sort
 
 
-def _sort_value(issue: IssueView, field: str):
+def _sort_value(issue: IssueView, field: str) -> Any:
     if field == "issuekey":
         project, _, number = issue.key.rpartition("-")
         return (project, int(number))

@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from sandbox.web import HttpError, Response
+
 # Jira's fixed status categories: key -> (id, name, colour).
 CATEGORIES = {
     "undefined": (1, "No Category", "medium-gray"),
@@ -21,9 +23,15 @@ TRANSITIONS = (
     ("31", "Reopen", "To Do", {"indeterminate", "done"}),
 )
 PROJECT_KEY = re.compile(r"^[A-Z][A-Z0-9]+$")
+LINK_TYPES = {  # id -> (name, inward, outward), Jira's defaults
+    "10000": ("Blocks", "is blocked by", "blocks"),
+    "10001": ("Cloners", "is cloned by", "clones"),
+    "10002": ("Duplicate", "is duplicated by", "duplicates"),
+    "10003": ("Relates", "relates to", "relates to"),
+}
 
 
-class ApiError(Exception):
+class ApiError(HttpError):
     """A request Jira would refuse; rendered as an ErrorCollection body."""
 
     def __init__(
@@ -39,8 +47,11 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
         super().__init__(f"{status}: {self.messages} {self.errors}")
 
-    def body(self) -> dict:
+    def body(self) -> dict[str, Any]:
         return {"errorMessages": self.messages, "errors": self.errors}
+
+    def response(self) -> Response:
+        return Response(self.status, self.body(), self.headers)
 
 
 def not_found_issue() -> ApiError:

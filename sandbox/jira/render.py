@@ -7,65 +7,21 @@ the offset rather than assume UTC.
 
 from __future__ import annotations
 
+from collections.abc import Set
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from . import adf
-from .model import CATEGORIES, Attachment, Comment, Issue, Project, User
-from .store import LINK_TYPES, JiraStore
-
-ALL_FIELDS = (
-    "summary",
-    "description",
-    "labels",
-    "issuetype",
-    "project",
-    "status",
-    "created",
-    "updated",
-    "reporter",
-    "creator",
-    "comment",
-    "attachment",
-    "issuelinks",
-)
-# Fields Jira cannot show as navigator columns; "*navigable" leaves them out.
-NOT_NAVIGABLE = {"comment", "attachment"}
-TOP_LEVEL = {"id", "key", "issuekey"}  # requested as "fields" but rendered outside "fields"
+from .fields import property_keys
+from .model import CATEGORIES, LINK_TYPES, Attachment, Comment, Issue, Project, User
+from .store import JiraStore
 
 
 def format_time(ms: int, time_zone: str) -> str:
     moment = datetime.fromtimestamp(ms // 1000, ZoneInfo(time_zone))
     return f"{moment:%Y-%m-%dT%H:%M:%S}.{ms % 1000:03d}{moment:%z}"
-
-
-def split_list(values) -> list[str]:
-    """Flatten repeated and comma-separated list parameters (``a,b&x=c`` or a JSON list)."""
-    if values is None:
-        return []
-    if isinstance(values, str):
-        values = [values]
-    return [part.strip() for value in values for part in str(value).split(",") if part.strip()]
-
-
-def resolve_fields(tokens: list[str], default: str) -> set[str]:
-    """Apply Jira's ``fields`` rules (``*all``, ``*navigable``, names, ``-name``) to a field set."""
-    tokens = tokens or [default]
-    include: set[str] = set()
-    exclude: set[str] = set()
-    for token in tokens:
-        if token == "*all":
-            include |= set(ALL_FIELDS) | {"*custom"}
-        elif token == "*navigable":
-            include |= (set(ALL_FIELDS) - NOT_NAVIGABLE) | {"*custom"}
-        elif token.startswith("-"):
-            exclude.add(token[1:])
-        else:
-            include.add(token)
-    if not include:  # only exclusions: they subtract from the default
-        include = resolve_fields([default], default)
-    return include - exclude
 
 
 @dataclass
@@ -90,6 +46,7 @@ class View:
             size: f"{self.base}/secure/useravatar?size={size}&ownerId={user.account_id}"
             for size in ("48x48", "24x24", "16x16", "32x32")
         }
+        out: dict[str, Any]
         if self.cloud:
             out = {"self": f"{self.api}/user?accountId={user.account_id}", "accountId": user.account_id}
         else:  # Server/DC users are named, not account ids
@@ -177,7 +134,7 @@ class View:
             )
         return out
 
-    def comment(self, comment: Comment, expand: set[str] = frozenset()) -> dict:
+    def comment(self, comment: Comment, expand: Set[str] = frozenset()) -> dict:
         out = {
             "self": f"{self.api}/issue/{comment.issue_id}/comment/{comment.id}",
             "id": comment.id,
@@ -202,7 +159,7 @@ class View:
         comments: list[Comment],
         start: int,
         limit: int,
-        expand: set[str] = frozenset(),
+        expand: Set[str] = frozenset(),
         issue_id: str | None = None,
     ) -> dict:
         """A PageOfComments; ``issue_id`` adds the ``self`` link of the form inlined in issue fields."""
@@ -275,7 +232,7 @@ class View:
                 "fields": self._fields(issue, fields, comment_limit),
             }
         if properties:
-            wanted = _property_keys(properties, issue.properties)
+            wanted = property_keys(properties, issue.properties)
             out["properties"] = {k: issue.properties[k] for k in wanted}
         return out
 
@@ -305,17 +262,6 @@ class View:
             if name in fields or "*custom" in fields:
                 out[name] = value
         return out
-
-
-def _property_keys(requested: list[str], present: dict) -> list[str]:
-    keys: list[str] = []
-    excluded = {r[1:] for r in requested if r.startswith("-")}
-    for r in requested:
-        if r == "*all":
-            keys.extend(present)
-        elif not r.startswith("-") and r in present:
-            keys.append(r)
-    return [k for k in dict.fromkeys(keys) if k not in excluded]
 
 
 def _html(text: str) -> str:

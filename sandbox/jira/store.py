@@ -13,6 +13,7 @@ from typing import Any
 
 from . import validate
 from .model import (
+    LINK_TYPES,
     PROJECT_KEY,
     TRANSITIONS,
     ApiError,
@@ -25,13 +26,6 @@ from .model import (
     User,
     not_found_issue,
 )
-
-LINK_TYPES = {  # id -> (name, inward, outward), Jira's defaults
-    "10000": ("Blocks", "is blocked by", "blocks"),
-    "10001": ("Cloners", "is cloned by", "clones"),
-    "10002": ("Duplicate", "is duplicated by", "duplicates"),
-    "10003": ("Relates", "relates to", "relates to"),
-}
 
 
 class JiraStore:
@@ -115,7 +109,7 @@ class JiraStore:
                 self.issuetypes[name] = self.next_id("issuetype")
             return self.issuetypes[name]
 
-    def issuetype_name(self, ref: dict) -> str | None:
+    def issuetype_name(self, ref: dict[str, Any]) -> str | None:
         if ref.get("name"):
             return next((n for n in self.issuetypes if n.lower() == str(ref["name"]).lower()), None)
         return next((n for n, i in self.issuetypes.items() if i == str(ref.get("id"))), None)
@@ -153,22 +147,13 @@ class JiraStore:
     def create_issue(self, payload: Any, version: int, reporter: User) -> Issue:
         if not isinstance(payload, dict):
             raise ApiError(400, "Can not deserialize the request body.")
-        fields = payload.get("fields")
+        fields: Any = payload.get("fields")  # a dict once check_fields found no error
         errors = validate.check_fields(fields, version, creating=True)
         properties = validate.entity_properties(payload.get("properties"))
         with self.lock:
-            project = None
-            if "project" not in errors:
-                ref = fields["project"].get("key") or fields["project"].get("id")
-                project = self.project(str(ref))
-                if project is None:
-                    errors["project"] = "Specify a valid project ID or key"
-            type_name = None
-            if project is not None and "issuetype" not in errors:
-                type_name = self.issuetype_name(fields["issuetype"])
-                if type_name not in project.issue_types:
-                    errors["issuetype"] = "The issue type selected is invalid."
-            if errors:
+            project, type_name = self._placement(fields, errors)
+            # Without errors both are known: each lookup that fails adds one.
+            if errors or project is None or type_name is None:
                 raise ApiError(400, errors=errors)
             now = self.clock.now_ms()
             issue = Issue(
@@ -190,6 +175,21 @@ class JiraStore:
             self.issues[issue.id] = issue
             return issue
 
+    def _placement(self, fields: Any, errors: dict[str, str]) -> tuple[Project | None, str | None]:
+        """The project and issue type a new issue names; adds to ``errors`` what does not exist."""
+        project = None
+        if "project" not in errors:
+            ref = fields["project"].get("key") or fields["project"].get("id")
+            project = self.project(str(ref))
+            if project is None:
+                errors["project"] = "Specify a valid project ID or key"
+        type_name = None
+        if project is not None and "issuetype" not in errors:
+            type_name = self.issuetype_name(fields["issuetype"])
+            if type_name not in project.issue_types:
+                errors["issuetype"] = "The issue type selected is invalid."
+        return project, type_name
+
     def edit_issue(self, issue: Issue, payload: Any, version: int) -> None:
         if not isinstance(payload, dict):
             raise ApiError(400, "Can not deserialize the request body.")
@@ -201,15 +201,7 @@ class JiraStore:
                 errors[name] = (
                     f"Field '{name}' cannot be set. It is not on the appropriate screen, or unknown."
                 )
-        labels = list(issue.labels if "labels" not in fields else fields["labels"] or [])
-        for op in update.get("labels", []) if isinstance(update, dict) else []:
-            for verb, value in (op or {}).items():
-                if verb == "add" and value not in labels:
-                    labels.append(value)
-                elif verb == "remove" and value in labels:
-                    labels.remove(value)
-                elif verb == "set":
-                    labels = list(value or [])
+        labels = validate.edited_labels(issue.labels, fields, update)
         problem = validate.labels_problem(labels)
         if problem:
             errors["labels"] = problem
@@ -292,24 +284,7 @@ class JiraStore:
     def link(self, payload: Any, version: int) -> None:
         if not isinstance(payload, dict):
             raise ApiError(400, "Can not deserialize the request body.")
-        errors = {
-            k: f"'{k}' is required"
-            for k in ("type", "inwardIssue", "outwardIssue")
-            if not isinstance(payload.get(k), dict)
-        }
-        if errors:
-            raise ApiError(400, errors=errors)
-        ref = payload["type"]
-        type_id = next(
-            (
-                i
-                for i, t in LINK_TYPES.items()
-                if i == str(ref.get("id")) or t[0].lower() == str(ref.get("name", "")).lower()
-            ),
-            None,
-        )
-        if type_id is None:
-            raise ApiError(404, f"No issue link type with name '{ref.get('name') or ref.get('id')}' found.")
+        type_id = validate.link_type_id(payload)
         with self.lock:
             inward = self.find_issue(
                 str(payload["inwardIssue"].get("key") or payload["inwardIssue"].get("id"))

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from . import adf
-from .model import ApiError
+from .model import LINK_TYPES, ApiError
 
 MAX_TEXT = 32_767  # Jira's limit for comment bodies and text fields
 MAX_PROPERTY_VALUE = 32_768
@@ -133,3 +133,44 @@ def property_value(key: str, raw: bytes) -> Any:
         return json.loads(text)
     except ValueError:
         raise ApiError(400, f"The property '{key}' has an invalid JSON value.") from None
+
+
+def edited_labels(current: list[str], fields: Any, update: Any) -> list[str]:
+    """The labels after an edit: ``fields.labels`` replaces, then ``update.labels`` add/remove/set."""
+    labels = list(current if "labels" not in fields else fields["labels"] or [])
+    for op in update.get("labels", []) if isinstance(update, dict) else []:
+        for verb, value in (op or {}).items():
+            if verb == "add" and value not in labels:
+                labels.append(value)
+            elif verb == "remove" and value in labels:
+                labels.remove(value)
+            elif verb == "set":
+                labels = list(value or [])
+    return labels
+
+
+def link_type_id(payload: dict[str, Any]) -> str:
+    """The id of the link type an issueLink body names.
+
+    Raises:
+        ApiError: 400 when a part of the body is missing, 404 for an unknown type.
+    """
+    errors = {
+        k: f"'{k}' is required"
+        for k in ("type", "inwardIssue", "outwardIssue")
+        if not isinstance(payload.get(k), dict)
+    }
+    if errors:
+        raise ApiError(400, errors=errors)
+    ref = payload["type"]
+    type_id = next(
+        (
+            i
+            for i, t in LINK_TYPES.items()
+            if i == str(ref.get("id")) or t[0].lower() == str(ref.get("name", "")).lower()
+        ),
+        None,
+    )
+    if type_id is None:
+        raise ApiError(404, f"No issue link type with name '{ref.get('name') or ref.get('id')}' found.")
+    return type_id

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
+from sandbox.web import HttpError, Response
+
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 # OpenAI frames every message with a few tokens of its own; the figure only needs to be plausible.
 _TOKENS_PER_MESSAGE = 3
@@ -22,7 +24,7 @@ Reply = Callable[[list[dict[str, Any]]], str]
 
 
 @dataclass
-class OpenAIError(Exception):
+class OpenAIError(HttpError):
     status: int
     message: str
     type: str = "invalid_request_error"
@@ -35,6 +37,9 @@ class OpenAIError(Exception):
 
     def body(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+    def response(self) -> Response:
+        return Response(self.status, self.body(), self.headers)
 
 
 def error_for_status(status: int) -> dict[str, Any]:
@@ -175,7 +180,7 @@ def completion(
     n = n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1
     prompt_tokens = sum(estimate_tokens(text_of(m.get("content"))) + _TOKENS_PER_MESSAGE for m in messages)
     completion_tokens = max(1, estimate_tokens(reply_text)) * n
-    choice = {"role": "assistant", "content": reply_text, "refusal": None, "annotations": []}
+    choice: dict[str, Any] = {"role": "assistant", "content": reply_text, "refusal": None, "annotations": []}
     return {
         "id": "chatcmpl-" + os.urandom(15).hex()[:29],
         "object": "chat.completion",

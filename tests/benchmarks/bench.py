@@ -353,14 +353,16 @@ def bench_latencies(
             for step, kind in ((0, "comment_new_ticket"), (1, "comment_existing_ticket")):
                 token = f"Z{i}X{step}Q"
                 t0 = say(phone, token)
-                key = wait_for(lambda: comments_with(token), 30)
+                key = wait_for(lambda token=token: comments_with(token), 30)
                 out[kind].append(time.perf_counter() - t0)
-                wait_for(lambda: len(texts_to(phone)) > step, 30)
+                wait_for(lambda phone=phone, step=step: len(texts_to(phone)) > step, 30)
                 out["ai_reply"].append(time.perf_counter() - t0)
             time.sleep(0.2)
             t0 = time.perf_counter()
             jira.add_agent_comment(key, f"Agent answer {i}", author="Agent Smith")
-            wait_for(lambda: any("Agent answer" in m.get("body", "") for m in texts_to(phone)), 30)
+            wait_for(
+                lambda phone=phone: any("Agent answer" in m.get("body", "") for m in texts_to(phone)), 30
+            )
             out["agent_to_whatsapp"].append(time.perf_counter() - t0)
             print(
                 f"  latency sample {i + 1}/{samples}: comment {out['comment_new_ticket'][-1]:.2f}s, "
@@ -421,7 +423,7 @@ def bench_calls(workdir: Path, poll_interval: int) -> dict:
             graph.observe_webhook(payload)
             body = json.dumps(payload, separators=(",", ":")).encode()
             assert post(daemon.port, body, sign(APP_SECRET, body)) == 200
-            wait_for(lambda: comment_count() > before, 30)
+            wait_for(lambda before=before: comment_count() > before, 30)
             # The inbox's calls are done when the comment exists; the poll it nudges follows.
             out[label] = split(jira.calls)
         # idle polls: nothing changes in Jira

@@ -5,7 +5,7 @@
     WAJIRA_TEST_MYSQL_URL=mysql://root@127.0.0.1:3306/test \\
         python -m tests.benchmarks.inbox_backlog --rows 100000 --conversations 5000
 
-Not collected by pytest (no `test_` prefix). Fills an isolated database (tests/dbs.py) with
+Not collected by pytest (no `test_` prefix). Fills an isolated database (tests/support/databases.py) with
 `--rows` pending messages spread over `--conversations` conversations, then, for three states
 of that backlog, times (median of `--repeat` calls, milliseconds):
 
@@ -39,7 +39,7 @@ from storage.inbound import InboundQueue
 from storage.leases import Leases
 from storage.models import InboundMessageRow
 from storage.schema import migrate
-from tests.dbs import ENGINES, ServerNotConfigured, isolated_url
+from tests.support.databases import ENGINES, ServerNotConfigured, isolated_url
 
 NOW = 1_800_000_000.0
 LIMIT = 32  # the inbox asks for workers * 8 (4 workers by default)

@@ -111,7 +111,7 @@ def run_and_probe(
 
 def assert_config_error(code: int, stderr: str, key: str) -> str:
     assert code == 2, stderr
-    line = next((l for l in stderr.splitlines() if l.startswith("wajira: configuration error: ")), "")
+    line = next((ln for ln in stderr.splitlines() if ln.startswith("wajira: configuration error: ")), "")
     assert line.startswith(f"wajira: configuration error: {key}: "), stderr
     return line
 

@@ -15,7 +15,8 @@ import pytest
 import requests
 
 from bot.rules.adf import text_from_doc
-from bot.rules.outgoing import agent_message, markdown_to_whatsapp, split_message
+from bot.rules.markdown import markdown_to_whatsapp
+from bot.rules.outgoing import agent_message, split_message
 from sandbox import whatsapp_payloads as wa
 from sandbox.meta import MetaSender
 from tests.e2e.harness import APP_SECRET, wait_until

@@ -133,7 +133,7 @@ def test_kill_9_mid_burst_then_restart_delivers_every_message_once(jira, make_da
     jira.faults.set_latency(0)
     second = first.start()  # same config and port: the same instance, restarted
     sender = MetaSender(second.webhook_url, APP_SECRET)
-    for n, payload in enumerate(payloads):
+    for payload in payloads:
         # Meta redelivers whatever it has no 200 for; we redeliver everything, which is harsher.
         assert sender.deliver(payload, retries_until_200=True) == 200
     wait_until(lambda: comment_count(jira) == len(payloads), timeout=60, what="all comments")

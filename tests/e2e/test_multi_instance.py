@@ -10,8 +10,8 @@ from sandbox import whatsapp_payloads as wa
 from sandbox.meta import MetaSender
 from storage.db import open_database
 from storage.leases import Leases
-from tests.dbs import isolated_for_pytest
 from tests.e2e.harness import APP_SECRET, free_port, wait_until
+from tests.support.databases import isolated_for_pytest
 
 pytestmark = pytest.mark.e2e
 

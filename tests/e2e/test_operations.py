@@ -49,9 +49,9 @@ def test_storage_outage_gives_503s_and_meta_redelivers_later(
 
     from sandbox import whatsapp_payloads as wa
     from sandbox.meta import MetaSender
-    from tests.dbs import isolated_for_pytest
     from tests.e2e.harness import APP_SECRET
-    from tests.tcp_proxy import TcpProxy
+    from tests.support.databases import isolated_for_pytest
+    from tests.support.tcp_proxy import TcpProxy
 
     with isolated_for_pytest("postgres") as url:
         parts = urlsplit(url)

@@ -61,7 +61,7 @@ def story(jira, graph_sandbox, openai_sandbox, make_daemon):
 def test_ai_answers_on_whatsapp_within_seconds_not_a_poll_interval(
     story, jira, graph_sandbox, openai_sandbox
 ):
-    daemon, ana = story(assistant=True, poll_interval=30)
+    _daemon, ana = story(assistant=True, poll_interval=30)
     started = time.monotonic()
     ana.says("Where is my order 1042?")
     sent = wait_until(lambda: sent_to_customer(graph_sandbox), timeout=15, what="AI reply on WhatsApp")
@@ -80,7 +80,7 @@ def test_ai_answers_on_whatsapp_within_seconds_not_a_poll_interval(
 def test_agent_comment_reaches_customer_and_internal_never_leaves_jira(
     story, jira, graph_sandbox, openai_sandbox
 ):
-    daemon, ana = story(assistant=True)
+    _daemon, ana = story(assistant=True)
     ana.says("Hello?")
     wait_until(lambda: sent_to_customer(graph_sandbox), what="AI reply")
     key = the_issue(jira)
@@ -101,7 +101,7 @@ def test_agent_comment_reaches_customer_and_internal_never_leaves_jira(
 
 
 def test_no_ai_reply_to_ai_or_agent_comments_over_many_polls(story, jira, graph_sandbox, openai_sandbox):
-    daemon, ana = story(assistant=True, poll_interval=1)
+    _daemon, ana = story(assistant=True, poll_interval=1)
     ana.says("One question")
     wait_until(lambda: sent_to_customer(graph_sandbox), what="AI reply")
     time.sleep(6)  # six polls over the same comments
@@ -196,7 +196,7 @@ def test_delivery_statuses_update_the_outbound_row_and_never_go_back(story, jira
 
 
 def test_failed_delivery_leaves_a_note_with_metas_reason(story, jira, graph_sandbox):
-    daemon, ana = story(assistant=False)
+    _daemon, ana = story(assistant=False)
     ana.says("hi")
     key = the_issue(jira)
     wait_until(lambda: len(jira.comments(key)) == 1, what="comment")

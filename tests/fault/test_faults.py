@@ -30,7 +30,7 @@ from bot.rules.adf import text_from_doc
 from sandbox import whatsapp_payloads as wa
 from sandbox.meta import MetaSender
 from tests.e2e.harness import APP_SECRET, wait_until
-from tests.tcp_proxy import TcpProxy
+from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.fault, pytest.mark.e2e]
 
@@ -125,7 +125,7 @@ def settled(db_url: str, *, ai: bool = True) -> bool:
         outbound = query(
             db_url, "select count(*) from outbound_message where state in ('pending', 'sending')"
         )[0][0]
-    except Exception:  # noqa: BLE001  (a table not there yet, a locked SQLite file: not settled)
+    except Exception:
         return False
     return inbound == 0 and turns == 0 and outbound == 0
 
@@ -138,7 +138,7 @@ def handled(db_url: str, comment_ids: list[str]) -> bool:
         return query(db_url, f"select count(*) from handled_comment where comment_id in ({ids})")[0][
             0
         ] == len(comment_ids)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return False
 
 
@@ -182,7 +182,7 @@ def assert_outbound_at_most_once(graph, db_url: str) -> list[tuple]:
     for (to, body), n in sends.items():
         assert n <= allowed[(to, body)], f"sent {n}× to {to} for {allowed[(to, body)]} row(s): {body!r}"
     sent_wamids = Counter(m["wamid"] for m in graph.sent())
-    for dedupe, _, _, state, wamid in rows:
+    for dedupe, _, _, _state, wamid in rows:
         if wamid:
             assert sent_wamids[wamid] == 1, f"{dedupe}: wamid {wamid} not a single Graph send"
     return rows
@@ -194,7 +194,7 @@ def explain(jira, db_url: str, daemon) -> str:
     for table in ("inbound_message", "ai_turn", "outbound_message"):
         try:
             lines.append(f"{table}: {query(db_url, f'select state, count(*) from {table} group by state')}")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             lines.append(f"{table}: {exc}")
     try:
         lines.append(
@@ -206,7 +206,7 @@ def explain(jira, db_url: str, daemon) -> str:
                 )[:5]
             )
         )
-    except Exception:  # noqa: BLE001, S110  (best effort: this only decorates a failure)
+    except Exception:
         pass
     events = [
         e
@@ -410,7 +410,7 @@ def test_storage_outage_at_webhook_time_then_metas_retry(
 ):
     # SQLite is a file: it cannot be cut like a server. isolated_for_pytest skips, naming the
     # variable, when no PostgreSQL server is configured.
-    from tests.dbs import isolated_for_pytest
+    from tests.support.databases import isolated_for_pytest
 
     with isolated_for_pytest("postgres") as url:
         parts = urlsplit(url)

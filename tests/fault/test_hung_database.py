@@ -17,7 +17,6 @@ import pytest
 import requests
 
 from sandbox.meta import MetaSender
-from tests.dbs import isolated_for_pytest
 from tests.e2e.harness import APP_SECRET, VERIFY_TOKEN, wait_until
 from tests.fault.test_faults import (
     assert_ai_once_per_turn,
@@ -30,7 +29,8 @@ from tests.fault.test_faults import (
     settle,
     settled,
 )
-from tests.tcp_proxy import TcpProxy
+from tests.support.databases import isolated_for_pytest
+from tests.support.tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.fault, pytest.mark.e2e]
 

@@ -10,8 +10,8 @@ import io
 from collections.abc import Callable
 from pathlib import Path
 
+from bot.bootstrap import Components, bootstrap_server
 from bot.config import parse_config
-from bot.daemon import Daemon
 from bot.rules.signature import sign
 from tests.fakes import FakeAI, FakeGraph, FakeJira
 
@@ -49,11 +49,13 @@ def settings_for(tmp: Path, *, flows_key_file: Path | None = None, assistant: bo
     return parse_config(data, env={})
 
 
-def build_daemon(tmp: Path, **kwargs) -> tuple[Daemon, Callable]:
-    """A daemon built as `wajira run` builds it, without its HTTP server or schedule."""
-    daemon = Daemon(settings_for(tmp, **kwargs), jira=FakeJira(), graph=FakeGraph(), ai=FakeAI())
-    daemon.build("fuzz:1")
-    return daemon, daemon._wsgi_app()
+def build_daemon(tmp: Path, **kwargs) -> tuple[Components, Callable]:
+    """The daemon's parts and its public WSGI app, built as `wajira run` builds them (by
+    `bot.bootstrap`), without HTTP listeners or a running schedule."""
+    server = bootstrap_server(
+        settings_for(tmp, **kwargs), owner="fuzz:1", jira=FakeJira(), graph=FakeGraph(), ai=FakeAI()
+    )
+    return server.components, server.web.public
 
 
 class _NoRead(io.RawIOBase):
@@ -66,9 +68,9 @@ def call(
     path: str,
     body: bytes = b"",
     *,
-    signature: str | None | bool = True,
+    signature: str | bool | None = True,
     method: str = "POST",
-    content_length: str | None | bool = True,
+    content_length: str | bool | None = True,
     query: str = "",
     unreadable: bool = False,
 ) -> tuple[int, bytes]:

@@ -31,8 +31,8 @@ from bot.rules.events import PayloadError
 from bot.rules.payload import parse_webhook
 from sandbox import whatsapp_payloads as wa
 from sandbox.flows_client import new_key_pair
-from storage.db import utf8_safe
 from storage.models import InboundMessageRow, StatusRow
+from storage.text import utf8_safe
 from tests.fuzz import FLOWS_PATH, WEBHOOK_PATH, build_daemon, call
 
 pytestmark = pytest.mark.fuzz
@@ -66,7 +66,7 @@ def world(tmp_path_factory):
     w = World()
     w.daemon, w.app, w.public = daemon, app, public
     yield w
-    daemon.db.close()
+    daemon.storage.db.close()
 
 
 def table_counts(db) -> dict[str, int]:
@@ -103,7 +103,7 @@ def declared_message_ids(doc: Any) -> set[str]:
 
 def deliver(world, body: bytes) -> int:
     """POST a signed body and check the storage invariants; returns the status."""
-    db = world.daemon.db
+    db = world.daemon.storage.db
     try:
         doc = json.loads(body)
     except (ValueError, RecursionError):
@@ -468,11 +468,11 @@ def test_a_thousand_entries_and_a_body_just_under_the_limit(world):
 
 
 def flows_status(world, body: bytes) -> int:
-    before = table_counts(world.daemon.db)
+    before = table_counts(world.daemon.storage.db)
     status, answer = call(world.app, FLOWS_PATH, body)
     assert status < 500, (status, answer[:300])
     assert status in (200, 400, 421), (status, answer[:300])
-    assert table_counts(world.daemon.db) == before  # the endpoint stores nothing
+    assert table_counts(world.daemon.storage.db) == before  # the endpoint stores nothing
     return status
 
 
@@ -482,7 +482,10 @@ def seal_raw(public, plaintext: bytes, *, aes_key: bytes | None = None, iv: byte
     wrapped = public.encrypt(
         aes_key, padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
     )
-    b64 = lambda raw: base64.b64encode(raw).decode()
+
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).decode()
+
     return {
         "encrypted_flow_data": b64(AESGCM(aes_key).encrypt(iv, plaintext, None)),
         "encrypted_aes_key": b64(wrapped),

@@ -17,14 +17,12 @@ from jobs.poll import PollJob
 from jobs.tickets import TicketOpener
 from sandbox import whatsapp_payloads as wa
 from storage.ai_turns import AiTurns
-from storage.db import bind, open_database
 from storage.inbound import InboundQueue
 from storage.leases import Leases
 from storage.mappings import Mappings
 from storage.models import AiTurnRow
 from storage.outbound import OutboundQueue
 from storage.polling import HandledComments, PollState
-from storage.schema import migrate
 from tests.fakes import FakeAI, FakeClock, FakeGraph, FakeJira
 
 PHONE = "447700900123"
@@ -140,12 +138,8 @@ class World:
 
 
 @pytest.fixture
-def world(db_url):
-    db = open_database(db_url)
-    migrate(db)
-    bind(db)
+def world(db):
     yield lambda **assistant: World(db, settings(**assistant))
-    db.close()
 
 
 def contents(prompt, role=None):

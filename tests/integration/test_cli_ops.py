@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-from pathlib import Path
 
 import pytest
 import requests
@@ -25,7 +23,7 @@ from storage.leases import Leases
 from storage.outbound import OutboundQueue
 from storage.polling import PollState
 from storage.schema import migrate
-from tests.spec_check import load_spec
+from tests.support.spec import jira_spec
 
 JIRA_TOKEN = "jira-token-s3cret"
 GRAPH_TOKEN = "graph-token-s3cret"
@@ -33,7 +31,6 @@ OPENAI_KEY = "openai-key-s3cret"
 APP_SECRET = "app-secret-s3cret"
 MAIN_NUMBER, SALES_NUMBER = wa.PHONE_NUMBER_ID, "209876543210987"
 SECRETS = (JIRA_TOKEN, GRAPH_TOKEN, OPENAI_KEY, APP_SECRET)
-SPECS = Path(os.environ.get("WAJIRA_SPECS_DIR", Path(__file__).resolve().parents[3] / "shared" / "specs"))
 ENV_SECRETS = (
     "WHATSAPP_VERIFY_TOKEN",
     "WHATSAPP_APP_SECRET",
@@ -242,7 +239,7 @@ def test_config_error_exits_2_with_the_key(capsys, config):
 def test_check_requests_and_the_sandbox_answers_fit_jira_spec(jira):
     """What `check` asks Jira (project, createmeta issue types, mypermissions) and what the
     sandbox answers, against Atlassian's published description."""
-    spec = load_spec(SPECS / "jira-platform-v3.openapi.json")
+    spec = jira_spec()
     session = requests.Session()
     session.auth = ("bot@example.com", JIRA_TOKEN)
     jira.denied_permissions = {"ADD_COMMENTS"}

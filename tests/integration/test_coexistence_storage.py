@@ -99,12 +99,8 @@ class World:
 
 
 @pytest.fixture
-def world(db_url):
-    db = open_database(db_url)
-    migrate(db)
-    bind(db)
+def world(db):
     yield World(db)
-    db.close()
 
 
 # -- schema ----------------------------------------------------------------------------------
@@ -219,7 +215,10 @@ def test_parked_rows_come_back_ahead_of_the_customers_message(world):
 
 def test_contact_changes_apply_newest_first_whatever_the_delivery_order(world):
     names = ContactNames(world.db)
-    sync = lambda *items: world.deliver(wa.state_sync_payload(list(items))).contacts_applied
+
+    def sync(*items):
+        return world.deliver(wa.state_sync_payload(list(items))).contacts_applied
+
     assert sync(wa.contact_sync(PHONE, "Ana García", timestamp=10)) == 1
     assert names.name_for(wa.PHONE_NUMBER_ID, KEY) == "Ana García"
     assert sync(wa.contact_sync(PHONE, "Stale Name", timestamp=5)) == 0  # an older edit, redelivered

@@ -5,7 +5,7 @@ cassette does not hold fails the test instead of reaching a network. Re-record w
 `WAJIRA_RECORD_CASSETTES=1`, which starts `sandbox.graph.GraphSandbox` on loopback and injects the
 failures through its fault hooks. Recorded bodies are checked against Meta's v23 OpenAPI spec.
 
-The vcr set-up (`adapter_vcr`) is shared with test_openai_adapter.py.
+The vcr set-up is tests/support/vcr.py's, as for every cassette.
 """
 
 from __future__ import annotations
@@ -13,17 +13,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 import structlog
-import vcr
-import yaml
 
 from bot.whatsapp.graph import GraphAdapter, MediaInfo, Recipient
 from bot.whatsapp.graph_errors import (
@@ -35,112 +31,27 @@ from bot.whatsapp.graph_errors import (
     WindowClosed,
 )
 from sandbox.graph import GraphSandbox
-from tests.spec_check import Operation, OpenAPISpec, load_spec
-
-RECORD = os.environ.get("WAJIRA_RECORD_CASSETTES") == "1"
-CASSETTES = Path(__file__).resolve().parents[1] / "cassettes"
-# Replay needs some URL; nothing listens here and vcr answers before a socket is opened.
-REPLAY_URL = "http://127.0.0.1:9"
-FAKE_AUTH = "Bearer fake-token-for-cassettes"
+from tests.support.spec import OpenAPISpec, Operation, whatsapp_spec
+from tests.support.vcr import (
+    FAKE_BEARER,
+    RECORD,
+    REPLAY_URL,
+    cassette_name,
+    cassette_recorder,
+    json_of,
+    open_cassette,
+    recorded,
+)
 
 CUSTOMER = "16505551234"
 USER_ID = "US.13491208655302741918"  # a business-scoped user id, as Meta formats them
 PNID = "106540352242922"  # sandbox.whatsapp_payloads.PHONE_NUMBER_ID
 API = "v23.0"
-SPECS = Path(os.environ.get("WAJIRA_SPECS_DIR", Path(__file__).resolve().parents[3] / "shared" / "specs"))
-SPEC_PATH = SPECS / "whatsapp-business-messaging-v23.openapi.yaml"
-
-
-# -- vcr: readable cassettes, no secrets, host/port-insensitive -----------------------------------
-
-
-class _Literal(str):
-    """A string YAML should write as a `|` block."""
-
-
-class _Dumper(yaml.SafeDumper):
-    pass
-
-
-_Dumper.add_representer(
-    _Literal, lambda dumper, data: dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
-)
-
-
-def _pretty(value: Any) -> Any:
-    # JSON bodies as indented blocks, so a cassette diff reads like the API call it is.
-    if isinstance(value, str) and value.lstrip()[:1] in ("{", "["):
-        try:
-            return _Literal(json.dumps(json.loads(value), indent=2, ensure_ascii=False) + "\n")
-        except ValueError:
-            pass
-    return value
-
-
-class PrettyYaml:
-    """vcr serializer: YAML with pretty JSON bodies. Content-Length is recomputed on load, since
-    re-indenting a body changes its length and the HTTP clients believe the header."""
-
-    @staticmethod
-    def serialize(cassette: dict[str, Any]) -> str:
-        for interaction in cassette["interactions"]:
-            interaction["request"]["body"] = _pretty(interaction["request"]["body"])
-            body = interaction["response"]["body"]
-            body["string"] = _pretty(body["string"])
-        return yaml.dump(cassette, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110)
-
-    @staticmethod
-    def deserialize(text: str) -> dict[str, Any]:
-        cassette = yaml.safe_load(text) or {"interactions": []}
-        for interaction in cassette["interactions"]:
-            response = interaction["response"]
-            raw = response["body"]["string"]
-            size = len(raw.encode("utf-8") if isinstance(raw, str) else raw)
-            for name in response["headers"]:
-                if name.lower() == "content-length":
-                    response["headers"][name] = [str(size)]
-        return cassette
-
-
-def _scrub_response(response: dict[str, Any]) -> dict[str, Any]:
-    # Nothing we call sets cookies today; a real endpoint recorded tomorrow might.
-    for name in [n for n in response["headers"] if n.lower() == "set-cookie"]:
-        del response["headers"][name]
-    return response
-
-
-def adapter_vcr(module: str) -> vcr.VCR:
-    """The cassette recorder for `tests/cassettes/<module>/`."""
-    recorder = vcr.VCR(
-        cassette_library_dir=str(CASSETTES / module),
-        serializer="pretty-yaml",
-        record_mode="all" if RECORD else "none",
-        # No host or port: the sandbox listens on a fresh port at every recording.
-        match_on=("method", "scheme", "path", "query", "body"),
-        filter_headers=[("authorization", FAKE_AUTH), ("cookie", None)],
-        before_record_response=_scrub_response,
-        decode_compressed_response=True,
-    )
-    recorder.register_serializer("pretty-yaml", PrettyYaml)
-    return recorder
-
-
-def cassette_name(node: pytest.Item) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", node.name.removeprefix("test_")).strip("_") + ".yaml"
-
-
-def recorded(cassette: Any) -> list[tuple[Any, dict[str, Any]]]:
-    """(request, response) pairs of a cassette, recorded or replayed alike."""
-    return list(zip(cassette.requests, cassette.responses, strict=True))
-
-
-def json_of(body: Any) -> Any:
-    return json.loads(body.decode() if isinstance(body, bytes) else body)
 
 
 # -- fixtures -------------------------------------------------------------------------------------
 
-VCR = adapter_vcr("graph_adapter")
+VCR = cassette_recorder("graph_adapter", authorization=FAKE_BEARER)
 FAKE_TOKEN = "fake-graph-token"
 
 
@@ -184,31 +95,13 @@ def graph(base_url: str, fake_keys: str, observed: list) -> GraphAdapter:
     )
 
 
-def use_cassette(recorder: vcr.VCR, module: str, node: pytest.Item) -> Iterator[Any]:
-    """One cassette per test, named after it; recording starts from an empty file (vcr's "all"
-    mode would otherwise keep the old interactions it cannot match, such as sends whose body
-    quoted an older wamid)."""
-    name = cassette_name(node)
-    if RECORD:
-        (CASSETTES / module / name).unlink(missing_ok=True)
-    with recorder.use_cassette(name) as cas:
-        yield cas
-    if not RECORD:
-        assert cas.all_played, "the cassette holds requests the test no longer makes"
-
-
 @pytest.fixture
 def cassette(request: pytest.FixtureRequest) -> Iterator[Any]:
-    yield from use_cassette(VCR, "graph_adapter", request.node)
+    with open_cassette(VCR, cassette_name(request.node)) as recorded_cassette:
+        yield recorded_cassette
 
 
 # -- the spec -------------------------------------------------------------------------------------
-
-
-def wa_spec() -> OpenAPISpec:
-    if not SPEC_PATH.exists():
-        pytest.skip(f"spec not found at {SPEC_PATH} (set WAJIRA_SPECS_DIR)")
-    return load_spec(SPEC_PATH)
 
 
 def _template(method: str, path: str) -> str | None:
@@ -252,7 +145,7 @@ def send_schema(spec: OpenAPISpec, body: dict[str, Any]) -> dict:
 
 def spec_problems(cassette: Any) -> list[str]:
     """Every recorded Graph request body and JSON response against the v23 spec."""
-    spec = wa_spec()
+    spec = whatsapp_spec()
     problems = []
     for request, response in recorded(cassette):
         path = requests.utils.urlparse(request.uri).path
@@ -310,7 +203,7 @@ def test_send_text_returns_the_wamid(sandbox, graph, cassette, observed):
     ]
     request, _ = recorded(cassette)[0]
     assert request.uri.endswith(f"/{API}/{PNID}/messages")
-    assert request.headers["Authorization"] == FAKE_AUTH  # the filter ran; replay needs no token
+    assert request.headers["Authorization"] == FAKE_BEARER  # the filter ran; replay needs no token
     assert observed == [("send_text", "ok"), ("send_text", "ok")]
     assert spec_problems(cassette) == []
 
@@ -458,7 +351,7 @@ def test_mark_read_and_typing(graph, cassette, observed):
     read = {"messaging_product": "whatsapp", "status": "read", "message_id": wamid}
     assert sent_bodies(cassette) == [read, {**read, "typing_indicator": {"type": "text"}}]
     assert observed == [("mark_read", "ok"), ("mark_read", "ok")]
-    spec = wa_spec()
+    spec = whatsapp_spec()
     for body in sent_bodies(cassette):
         assert spec.errors(body, spec.component("MarkMessageRequestPayload"), direction="request") == []
     for _, response in recorded(cassette):
@@ -494,7 +387,7 @@ def test_media_info_then_download(sandbox, graph, cassette, observed):
     assert (info.mime_type, info.sha256, info.file_size) == ("application/pdf", digest, len(PDF))
     assert graph.download(info.url, max_bytes=len(PDF)) == PDF  # exactly at the limit is fine
     request, _ = recorded(cassette)[1]
-    assert request.headers["Authorization"] == FAKE_AUTH  # Meta's CDN wants the bearer token too
+    assert request.headers["Authorization"] == FAKE_BEARER  # Meta's CDN wants the bearer token too
     assert observed == [("media_info", "ok"), ("download", "ok")]
     assert spec_problems(cassette) == []
 

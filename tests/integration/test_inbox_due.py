@@ -15,7 +15,8 @@ from storage.inbound import InboundQueue
 from storage.inbound_index import RECONCILE_SECONDS
 from storage.models import InboundConversationRow, InboundMessageRow
 from storage.schema import SCHEMA_VERSION, migrate
-from tests.integration.test_storage import Clock, message, run_threads
+from tests.integration.test_storage import message, run_threads
+from tests.support.clock import FakeClock
 
 KEYS = [f"+4477009001{i:02d}" for i in range(7)]
 
@@ -96,7 +97,7 @@ def store_as_before(db, wamid: str, key: str, now: float) -> None:
 
 @pytest.fixture
 def queue(db):
-    return InboundQueue(db, clock=Clock())
+    return InboundQueue(db, clock=FakeClock())
 
 
 # -- the semantics, case by case ----------------------------------------------------------------
@@ -182,10 +183,10 @@ def test_the_migration_indexes_the_backlog_already_there(db_url):
         migrate(db, target=SCHEMA_VERSION - 1)
         bind(db)
         for wamid, key in (("a1", KEYS[0]), ("b1", KEYS[1]), ("a2", KEYS[0])):
-            store_as_before(db, wamid, key, Clock()())
+            store_as_before(db, wamid, key, FakeClock()())
         assert migrate(db) == SCHEMA_VERSION
-        queue = InboundQueue(db, clock=Clock())
-        assert index_rows(queue) == {KEYS[0]: (1, Clock()()), KEYS[1]: (2, Clock()())}
+        queue = InboundQueue(db, clock=FakeClock())
+        assert index_rows(queue) == {KEYS[0]: (1, FakeClock()()), KEYS[1]: (2, FakeClock()())}
         queue.index._reconciled_at = queue.clock()  # the migration alone, no reconcile
         assert queue.due_conversations() == [KEYS[0], KEYS[1]]
     finally:
@@ -246,7 +247,7 @@ def test_concurrent_deliveries_and_deliveries_to_jira_keep_the_index_right(db_ur
     them and reads the index (repairing it): nothing pending is ever lost from it."""
     from storage.db import open_database
 
-    clock = Clock()
+    clock = FakeClock()
     dbs = [open_database(db_url) for _ in range(4)]
     queues = [InboundQueue(d, clock=clock) for d in dbs]
     stop = threading.Event()

@@ -12,25 +12,13 @@ from bot.rules.payload import parse_webhook
 from jobs.inbox import InboxJob
 from jobs.tickets import TicketOpener
 from sandbox import whatsapp_payloads as wa
-from storage.db import bind, open_database
 from storage.inbound import InboundQueue
 from storage.leases import Leases
 from storage.mappings import Mappings
-from storage.schema import migrate
 from tests.fakes import FakeJira
+from tests.support.clock import FakeClock
 
 PHONE = "5215512345678"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def settings(**inbox):
@@ -58,11 +46,8 @@ def settings(**inbox):
 
 
 @pytest.fixture
-def world(db_url):
-    db = open_database(db_url)
-    migrate(db)
-    bind(db)
-    clock = Clock()
+def world(db):
+    clock = FakeClock()
     jira = FakeJira(clock=clock)
     queue = InboundQueue(db, clock=clock)
     mappings = Mappings(db)
@@ -88,7 +73,6 @@ def world(db_url):
 
     w.send = send
     yield w
-    db.close()
 
 
 def texts(w, key="WA-1"):
@@ -206,7 +190,7 @@ def test_deleted_ticket_gets_a_new_one(world):
 
 def test_one_ticket_per_phone_under_concurrent_sweeps(world):
     phones = [f"44770090{i:04d}" for i in range(12)]
-    for i, phone in enumerate(phones):
+    for phone in phones:
         world.send(*(wa.text(phone, f"{phone}-{j}", timestamp=j) for j in range(3)), phone=phone)
     threads = [threading.Thread(target=world.job.run) for _ in range(4)]
     for t in threads:
@@ -216,5 +200,5 @@ def test_one_ticket_per_phone_under_concurrent_sweeps(world):
     world.job.run()
     assert len(world.jira.issues) == len(phones)
     assert sum(len(c) for c in world.jira.comments.values()) == 3 * len(phones)
-    for key, comments in world.jira.comments.items():
+    for comments in world.jira.comments.values():
         assert [c["text"].rsplit("-", 1)[1] for c in comments] == ["0", "1", "2"]

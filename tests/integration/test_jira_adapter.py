@@ -19,14 +19,12 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 import vcr
-import yaml
 
 from bot.jira_api.adapter import IssueRef, JiraAdapter
 from bot.jira_api.errors import (
@@ -40,15 +38,17 @@ from bot.rules.adf import doc_from_text, text_from_doc
 from bot.rules.wiki import escape_wiki, unescape_wiki
 from sandbox.httpserver import LoopbackServer
 from sandbox.jira import JiraSandbox, api_search
-from tests.spec_check import OpenAPISpec, SpecLookupError, load_spec
-
-RECORD = os.environ.get("WAJIRA_RECORD_CASSETTES") == "1"
-CASSETTES = Path(__file__).resolve().parents[1] / "cassettes" / "jira_adapter"
-REPO = Path(__file__).resolve().parents[2]
-SPEC_PATH = (
-    Path(os.environ.get("WAJIRA_SPECS_DIR", REPO.parent / "shared" / "specs"))
-    / "jira-platform-v3.openapi.json"
+from tests.support.spec import OpenAPISpec, SpecLookupError, jira_spec
+from tests.support.vcr import (
+    DROPPED_RESPONSE_HEADERS,
+    RECORD,
+    cassette_files,
+    cassette_recorder,
+    open_cassette,
+    read_cassette,
 )
+
+MODULE = "jira_adapter"
 
 # One base URL in every cassette. While recording, the sandbox listens on a free loopback port
 # and the recorder rewrites that origin to CASSETTE_URL in each stored URI and response body;
@@ -58,22 +58,11 @@ SPEC_PATH = (
 CASSETTE_URL = "http://jira.wajira.test"
 REDACTED = "Basic REDACTED"
 MATCH_ON = ("method", "scheme", "host", "port", "path", "query", "body")
-# Response headers naming a session, an account or a request (Jira Cloud's and Server's).
-DROPPED_RESPONSE_HEADERS = {
-    "set-cookie",
-    "set-cookie2",
-    "x-aaccountid",
-    "x-ausername",
-    "x-asessionid",
-    "x-arequestid",
-    "atl-traceid",
-    "atl-request-id",
-}
 EMAIL = "agent@example.com"
 SINCE = 1_767_225_600.0  # 2026-01-01T00:00Z: a fixed window start keeps the recorded JQL replayable
 
 
-# -- fake secrets, readable cassettes, the recorder ----------------------------------------------
+# -- fake secrets and the recorder ----------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -93,89 +82,9 @@ def credentials(monkeypatch) -> Credentials:
     return Credentials(EMAIL, os.environ["JIRA_API_TOKEN"], os.environ["JIRA_TOKEN"])
 
 
-class _Block(str):
-    """A string YAML writes as a `|` block, so pretty JSON keeps its lines."""
-
-
-class _CassetteDumper(yaml.SafeDumper):
-    pass
-
-
-_CassetteDumper.add_representer(
-    _Block, lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|")
-)
-
-
-class ReadableYaml:
-    """vcr serializer: YAML whose JSON bodies are indented, so a cassette reads like the API call.
-
-    Indenting changes a body's length, so Content-Length follows it (on save, and again on load
-    for hand-edited cassettes); the body matcher compares parsed JSON, so request bodies still
-    match what the adapter sends.
-    """
-
-    @staticmethod
-    def serialize(cassette: dict) -> str:
-        for interaction in cassette["interactions"]:
-            request, response = interaction["request"], interaction["response"]
-            request["body"] = _pretty(request["body"])
-            _set_content_length(request["headers"], request["body"])
-            response["body"]["string"] = _pretty(response["body"]["string"])
-            _set_content_length(response["headers"], response["body"]["string"])
-        return yaml.dump(cassette, Dumper=_CassetteDumper, allow_unicode=True, sort_keys=False, width=110)
-
-    @staticmethod
-    def deserialize(text: str) -> dict:
-        cassette = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506 - safe
-        for interaction in cassette.get("interactions", []):
-            response = interaction["response"]
-            _set_content_length(response["headers"], response["body"]["string"])
-        return cassette
-
-
-def _pretty(body: Any) -> Any:
-    try:
-        value = json.loads(body) if isinstance(body, str) and body.strip() else None
-    except ValueError:
-        return body
-    return _Block(json.dumps(value, indent=2, ensure_ascii=False)) if isinstance(value, dict | list) else body
-
-
-def _set_content_length(headers: dict, body: str | bytes | None) -> None:
-    size = len(body.encode() if isinstance(body, str) else body or b"")
-    for name in [n for n in headers if n.lower() == "content-length"]:
-        headers[name] = [str(size)]
-
-
 def _recorder(live_url: str | None) -> vcr.VCR:
-    def rewrite_request(request):
-        if live_url:
-            request.uri = request.uri.replace(live_url, CASSETTE_URL, 1)
-        return request
-
-    def scrub_response(response: dict) -> dict:
-        headers = response["headers"]
-        for name in [n for n in headers if n.lower() in DROPPED_RESPONSE_HEADERS]:
-            del headers[name]
-        body = response["body"]["string"]
-        if live_url and isinstance(body, bytes):
-            response["body"]["string"] = body.replace(live_url.encode(), CASSETTE_URL.encode())
-            _set_content_length(response["headers"], response["body"]["string"])
-        return response
-
-    recorder = vcr.VCR(
-        cassette_library_dir=str(CASSETTES),
-        serializer="readable-yaml",
-        record_mode="all" if RECORD else "none",
-        match_on=MATCH_ON,
-        filter_headers=[("authorization", REDACTED), ("cookie", None)],
-        before_record_request=rewrite_request,
-        before_record_response=scrub_response,
-        decode_compressed_response=True,
-        record_on_exception=False,  # a failed recording must not leave half a cassette behind
-    )
-    recorder.register_serializer("readable-yaml", ReadableYaml)
-    return recorder
+    origin = (live_url, CASSETTE_URL) if live_url else None
+    return cassette_recorder(MODULE, authorization=REDACTED, match_on=MATCH_ON, origin=origin)
 
 
 @dataclass
@@ -230,7 +139,7 @@ def jira(request, credentials, monkeypatch) -> Iterator[Callable[..., Rig]]:
             *, deployment: str = "cloud", comment_page: int = 5000, search_page: int | None = None
         ) -> Rig:
             assert not rigs, "one cassette per test"
-            name = f"{request.node.name}.yaml"
+            name = f"{request.node.name}.yaml"  # this module's cassettes keep the `test_` prefix
             sandbox, live_url = None, None
             if RECORD:
                 if search_page:
@@ -244,15 +153,11 @@ def jira(request, credentials, monkeypatch) -> Iterator[Callable[..., Rig]]:
                 )
                 live_url = sandbox.start()
                 stack.callback(sandbox.stop)
-                (CASSETTES / name).unlink(missing_ok=True)  # "all" would keep old interactions too
-            cassette = stack.enter_context(_recorder(live_url).use_cassette(name))
+            cassette = stack.enter_context(open_cassette(_recorder(live_url), name))
             rigs.append(Rig(live_url or CASSETTE_URL, credentials, cassette, sandbox))
             return rigs[-1]
 
         yield start
-    for rig in rigs:
-        if not RECORD:
-            assert rig.cassette.all_played, "the adapter made fewer calls than the cassette holds"
 
 
 def _limit_search_pages(monkeypatch, size: int) -> None:
@@ -626,21 +531,17 @@ def test_server_dc_finds_by_property_with_offset_paging(jira):
 
 @pytest.fixture(scope="module")
 def spec() -> OpenAPISpec:
-    if not SPEC_PATH.exists():
-        pytest.skip(f"OpenAPI description not found at {SPEC_PATH} (set WAJIRA_SPECS_DIR)")
-    return load_spec(SPEC_PATH)
+    return jira_spec()
 
 
 def _interactions() -> Iterator[tuple[str, int, dict, dict]]:
-    for path in sorted(CASSETTES.glob("*.yaml")):
-        for i, interaction in enumerate(
-            ReadableYaml.deserialize(path.read_text(encoding="utf-8"))["interactions"]
-        ):
+    for path in cassette_files(MODULE):
+        for i, interaction in enumerate(read_cassette(path)["interactions"]):
             yield path.name, i, interaction["request"], interaction["response"]
 
 
 def test_no_cassette_holds_a_credential_or_a_cookie(credentials):
-    files = sorted(CASSETTES.glob("*.yaml"))
+    files = cassette_files(MODULE)
     assert len(files) >= 12
     for path in files:
         text = path.read_text(encoding="utf-8")

@@ -4,8 +4,6 @@ closed ticket does under each `on_closed`, and that an open ticket costs no extr
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
@@ -28,15 +26,10 @@ from storage.polling import HandledComments, PollState
 from storage.schema import SCHEMA_VERSION
 from storage.ticket_history import TicketHistory, TicketHistoryRow
 from tests.fakes import FakeClock, FakeJira
-from tests.spec_check import load_spec
+from tests.support.spec import jira_spec
 
 PHONE = "5215512345678"
 CONVERSATION = "+525512345678"
-REPO = Path(__file__).resolve().parents[2]
-SPEC_PATH = (
-    Path(os.environ.get("WAJIRA_SPECS_DIR", REPO.parent / "shared" / "specs"))
-    / "jira-platform-v3.openapi.json"
-)
 
 
 def settings(service: dict):
@@ -340,7 +333,7 @@ def test_reuse_comments_on_the_closed_ticket_without_asking_jira(make_world):
 
 
 def test_adapter_lists_applies_transitions_and_links_as_the_spec_says():
-    spec = load_spec(SPEC_PATH)
+    spec = jira_spec()
     with JiraSandbox(email="bot@example.com", api_token="tok") as sb:
         adapter = JiraAdapter.connect(sb.url, email="bot@example.com", api_token="tok")
         exchanges = []

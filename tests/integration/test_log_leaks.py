@@ -52,7 +52,7 @@ FORBIDDEN = (
 
 class _Answer:
     status = 500
-    headers: list[tuple[str, str]] = []
+    headers: tuple[tuple[str, str], ...] = ()
     body = b""
 
 

@@ -5,22 +5,19 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import itertools
 import threading
-from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 
 from bot.jira_api.adapter import JiraAdapter
 from bot.jira_api.errors import IssueNotFound, JiraRejected, JiraUnavailable
-from bot.whatsapp.graph import GraphAdapter, GraphRejected, GraphUnavailable, MediaInfo
+from bot.whatsapp.graph import GraphAdapter, GraphRejected, GraphUnavailable
 from jobs.media import MediaEnqueuer, MediaJob, MediaPolicy
 from jobs.notes import Notes
 from sandbox import whatsapp_payloads as wa
 from sandbox.graph import GraphSandbox
 from sandbox.jira import JiraSandbox
-from storage.db import bind, open_database
+from storage.db import open_database
 from storage.inbound import QueuedMessage
 from storage.media import (
     DONE,
@@ -28,115 +25,24 @@ from storage.media import (
     PENDING,
     TOO_LARGE,
     WORKING,
-    MediaTaskRow,
     MediaTasks,
 )
+from storage.models import MediaTaskRow
 from storage.schema import SCHEMA_VERSION, migrate
-from tests.fakes import FakeClock, FakeJira
+from tests.fakes import FakeClock, FakeGraph, FakeJira
 
 PHONE = "5215512345678"
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 40
 
 
-@dataclass
-class AttachingJira(FakeJira):
-    """FakeJira plus attachments (`attachments[issue_key]`: id, filename, data, mimeType, size)."""
-
-    attachments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-
-    def add_attachment(self, issue_key: str, filename: str, data: bytes, mime_type: str) -> str:
-        self._enter("add_attachment")
-        if issue_key not in self.issues:
-            raise IssueNotFound(f"Jira 404: issue {issue_key} does not exist", status=404)
-        attachment_id = str(next(self._ids))
-        self.attachments.setdefault(issue_key, []).append(
-            {
-                "id": attachment_id,
-                "filename": filename,
-                "data": bytes(data),
-                "mimeType": mime_type,
-                "size": len(data),
-            }
-        )
-        self._after_write("add_attachment")
-        return attachment_id
-
-    def list_attachments(self, issue_key: str) -> list[dict[str, Any]]:
-        self._enter("list_attachments")
-        return [{k: v for k, v in a.items() if k != "data"} for a in self.attachments.get(issue_key, [])]
-
-
-class FakeMediaGraph:
-    """Graph's media half: `media_info` hands out a fresh URL per call, `download` serves it.
-    `fail(op, *errors)` scripts the next answers (None lets a call through); `calls` records."""
-
-    def __init__(self) -> None:
-        self.media: dict[str, tuple[bytes, str, str, int | None]] = {}
-        self.calls: list[str] = []
-        self.script: dict[str, list[Exception | None]] = {}
-        self._urls = itertools.count(1)
-        self._lock = threading.Lock()
-
-    def add(
-        self,
-        media_id: str,
-        data: bytes,
-        mime: str,
-        *,
-        sha256: str | None = None,
-        file_size: int | None | str = "real",
-    ) -> None:
-        size = len(data) if file_size == "real" else file_size
-        self.media[media_id] = (
-            data,
-            mime,
-            hashlib.sha256(data).hexdigest() if sha256 is None else sha256,
-            size,
-        )
-
-    def fail(self, operation: str, *errors: Exception | None) -> None:
-        self.script.setdefault(operation, []).extend(errors)
-
-    def _enter(self, operation: str) -> None:
-        with self._lock:
-            self.calls.append(operation)
-            queued = self.script.get(operation)
-            error = queued.pop(0) if queued else None
-        if error is not None:
-            raise error
-
-    def media_info(self, media_id: str) -> MediaInfo:
-        self._enter("media_info")
-        if media_id not in self.media:
-            raise GraphRejected("Graph 400 (#100) Unsupported get request", code=100, status=400)
-        _data, mime, sha, size = self.media[media_id]
-        return MediaInfo(
-            url=f"https://cdn.example/{media_id}?u={next(self._urls)}",
-            mime_type=mime,
-            sha256=sha,
-            file_size=size,
-        )
-
-    def download(self, url: str, *, max_bytes: int) -> bytes:
-        self._enter("download")
-        data = self.media[url.rsplit("/", 1)[1].split("?")[0]][0]
-        if len(data) > max_bytes:
-            raise GraphRejected("download: medium too large", title="too large")
-        return data
-
-
 @pytest.fixture
-def world(db_url):
-    db = open_database(db_url)
-    migrate(db)
-    bind(db)
-
+def world(db):
     class World:
         pass
 
     w = World()
     w.db, w.clock = db, FakeClock()
-    w.jira, w.graph = AttachingJira(clock=w.clock), FakeMediaGraph()
+    w.jira, w.graph = FakeJira(clock=w.clock), FakeGraph()
     w.tasks = MediaTasks(db, clock=w.clock)
     w.nudges = []
     w.enqueue = MediaEnqueuer(w.tasks, on_enqueued=lambda: w.nudges.append(1))
@@ -178,7 +84,6 @@ def world(db_url):
 
     w.job, w.deliver = job, deliver
     yield w
-    db.close()
 
 
 def attached(w):
@@ -191,7 +96,7 @@ def state(w, wamid):
 
 def test_an_image_becomes_an_attachment_named_as_the_comment_says(world):
     w = world
-    w.graph.add("1003383421387256", JPEG, "image/jpeg")
+    w.graph.add_media("1003383421387256", JPEG, "image/jpeg")
     msg = wa.image(PHONE, caption="Taj Mahal", media_id="1003383421387256")
     w.deliver(msg)
     w.deliver(msg)  # a redelivered message adds nothing
@@ -211,8 +116,8 @@ def test_an_image_becomes_an_attachment_named_as_the_comment_says(world):
 
 def test_a_document_keeps_its_filename_and_a_voice_note_gets_ogg(world):
     w = world
-    w.graph.add("d1", b"%PDF-1.7 ...", "application/pdf")
-    w.graph.add("v1", b"OggS voice", "audio/ogg; codecs=opus")
+    w.graph.add_media("d1", b"%PDF-1.7 ...", "application/pdf")
+    w.graph.add_media("v1", b"OggS voice", "audio/ogg; codecs=opus")
     w.deliver(wa.document(PHONE, media_id="d1", filename="../Factura 7.pdf"))
     w.deliver(wa.audio(PHONE, media_id="v1", voice=True))
     w.job().run()
@@ -224,7 +129,7 @@ def test_a_document_keeps_its_filename_and_a_voice_note_gets_ogg(world):
 
 def test_too_large_by_graphs_file_size_is_not_downloaded_and_noted(world):
     w = world
-    w.graph.add("big", b"x" * 2048, "video/mp4")
+    w.graph.add_media("big", b"x" * 2048, "video/mp4")
     msg = wa.video(PHONE, media_id="big")
     w.deliver(msg)
     assert w.job(max_bytes=1024).run().too_large == 1
@@ -236,7 +141,7 @@ def test_too_large_by_graphs_file_size_is_not_downloaded_and_noted(world):
 
 def test_too_large_found_while_downloading(world):
     w = world
-    w.graph.add("big", b"x" * 2048, "video/mp4", file_size=None)  # Graph did not say
+    w.graph.add_media("big", b"x" * 2048, "video/mp4", file_size=None)  # Graph did not say
     msg = wa.video(PHONE, media_id="big")
     w.deliver(msg)
     assert w.job(max_bytes=1024).run().too_large == 1
@@ -245,7 +150,7 @@ def test_too_large_found_while_downloading(world):
 
 def test_an_expired_url_is_fetched_again_once(world):
     w = world
-    w.graph.add("m1", JPEG, "image/jpeg")
+    w.graph.add_media("m1", JPEG, "image/jpeg")
     w.graph.fail("download", GraphRejected("Graph HTTP 404: URL signature expired", status=404))
     w.deliver(wa.image(PHONE, media_id="m1"))
     assert w.job().run().done == 1
@@ -255,7 +160,7 @@ def test_an_expired_url_is_fetched_again_once(world):
 
 def test_a_failing_download_is_retried_with_back_off_then_noted(world):
     w = world
-    w.graph.add("m1", JPEG, "image/jpeg")
+    w.graph.add_media("m1", JPEG, "image/jpeg")
     w.graph.fail("download", *[GraphUnavailable("cannot reach Graph")] * 3)
     msg = wa.image(PHONE, media_id="m1")
     w.deliver(msg)
@@ -275,7 +180,7 @@ def test_a_failing_download_is_retried_with_back_off_then_noted(world):
 
 def test_a_retry_that_succeeds_attaches_once(world):
     w = world
-    w.graph.add("m1", JPEG, "image/jpeg")
+    w.graph.add_media("m1", JPEG, "image/jpeg")
     w.graph.fail("media_info", GraphUnavailable("Graph 503"))
     w.deliver(wa.image(PHONE, media_id="m1"))
     w.job().run()
@@ -286,7 +191,7 @@ def test_a_retry_that_succeeds_attaches_once(world):
 
 def test_sha256_mismatch_is_retried_then_failed(world):
     w = world
-    w.graph.add("m1", JPEG, "image/jpeg", sha256=hashlib.sha256(b"something else").hexdigest())
+    w.graph.add_media("m1", JPEG, "image/jpeg", sha256=hashlib.sha256(b"something else").hexdigest())
     msg = wa.image(PHONE, media_id="m1")
     w.deliver(msg)
     for _ in range(3):
@@ -302,8 +207,8 @@ def test_webhook_hash_in_base64_is_used_when_graph_gives_none(world):
     good = wa.image(PHONE, media_id="ok")
     good["image"]["sha256"] = base64.b64encode(hashlib.sha256(JPEG).digest()).decode()
     bad = wa.image(PHONE, media_id="bad")  # the builder's webhook hash is random
-    w.graph.add("ok", JPEG, "image/jpeg", sha256="")
-    w.graph.add("bad", JPEG, "image/jpeg", sha256="")
+    w.graph.add_media("ok", JPEG, "image/jpeg", sha256="")
+    w.graph.add_media("bad", JPEG, "image/jpeg", sha256="")
     w.deliver(good)
     w.deliver(bad)
     w.job(max_attempts=1).run()
@@ -312,7 +217,7 @@ def test_webhook_hash_in_base64_is_used_when_graph_gives_none(world):
 
 def test_graphs_hex_hash_wins_over_a_differing_webhook_hash(world):
     w = world
-    w.graph.add("m1", JPEG, "image/jpeg")  # Graph: the right hex digest
+    w.graph.add_media("m1", JPEG, "image/jpeg")  # Graph: the right hex digest
     msg = wa.image(PHONE, media_id="m1")  # webhook: a random base64 digest
     w.deliver(msg)
     assert w.job().run().done == 1
@@ -328,7 +233,7 @@ def test_unknown_media_is_noted_at_once(world):
 
 def test_jira_down_does_not_count_and_a_lost_upload_is_found_not_repeated(world):
     w = world
-    w.graph.add("m1", JPEG, "image/jpeg")
+    w.graph.add_media("m1", JPEG, "image/jpeg")
     msg = wa.image(PHONE, media_id="m1")
     w.deliver(msg)
     w.jira.fail("add_attachment", JiraUnavailable("Jira 503"))
@@ -348,8 +253,8 @@ def test_jira_down_does_not_count_and_a_lost_upload_is_found_not_repeated(world)
 
 def test_jira_refusing_the_file_is_noted_and_a_deleted_issue_just_fails(world):
     w = world
-    w.graph.add("m1", JPEG, "image/jpeg")
-    w.graph.add("m2", JPEG, "image/jpeg")
+    w.graph.add_media("m1", JPEG, "image/jpeg")
+    w.graph.add_media("m2", JPEG, "image/jpeg")
     first, second = wa.image(PHONE, media_id="m1"), wa.image(PHONE, media_id="m2")
     w.deliver(first)
     w.jira.fail("add_attachment", JiraRejected("Jira 413: too big for Jira", status=413))
@@ -363,7 +268,7 @@ def test_jira_refusing_the_file_is_noted_and_a_deleted_issue_just_fails(world):
 
 def test_a_dead_workers_task_is_taken_over_and_given_up_after_max_attempts(world):
     w = world
-    w.graph.add("m1", JPEG, "image/jpeg")
+    w.graph.add_media("m1", JPEG, "image/jpeg")
     msg = wa.image(PHONE, media_id="m1")
     w.deliver(msg)
     [claimed] = w.tasks.claim_due("dead:1", lease_seconds=30)

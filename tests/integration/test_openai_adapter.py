@@ -1,7 +1,7 @@
 """OpenAIAdapter against cassettes recorded from the OpenAI sandbox, through the real `openai` SDK.
 
 Replay (the default) needs no server and no key; `WAJIRA_RECORD_CASSETTES=1` re-records against
-`sandbox.openai_stub.OpenAISandbox` on loopback. The vcr set-up is test_graph_adapter.py's.
+`sandbox.openai_stub.OpenAISandbox` on loopback. The vcr set-up is tests/support/vcr.py's.
 """
 
 from __future__ import annotations
@@ -16,17 +16,18 @@ import structlog
 
 from bot.ai import AiRejected, AiReply, AiUnavailable, OpenAIAdapter
 from sandbox.openai_stub import OpenAISandbox
-from tests.integration.test_graph_adapter import (
-    FAKE_AUTH,
+from tests.support.vcr import (
+    FAKE_BEARER,
     RECORD,
     REPLAY_URL,
-    adapter_vcr,
+    cassette_name,
+    cassette_recorder,
     json_of,
+    open_cassette,
     recorded,
-    use_cassette,
 )
 
-VCR = adapter_vcr("openai_adapter")
+VCR = cassette_recorder("openai_adapter", authorization=FAKE_BEARER)
 FAKE_KEY = "fake-openai-key"
 MODEL = "gpt-4o-mini"
 CHAT = [
@@ -75,7 +76,8 @@ def ai(base_url: str, fake_keys: str, observed: list) -> OpenAIAdapter:
 
 @pytest.fixture
 def cassette(request: pytest.FixtureRequest) -> Iterator[Any]:
-    yield from use_cassette(VCR, "openai_adapter", request.node)
+    with open_cassette(VCR, cassette_name(request.node)) as recorded_cassette:
+        yield recorded_cassette
 
 
 def chat_bodies(cassette: Any) -> list[dict[str, Any]]:
@@ -95,7 +97,7 @@ def test_complete_returns_text_and_usage(ai, cassette, observed):
     [body] = chat_bodies(cassette)
     assert body == {"model": MODEL, "messages": CHAT}  # nothing we did not ask for
     request, _ = recorded(cassette)[0]
-    assert request.uri.endswith("/v1/chat/completions") and request.headers["Authorization"] == FAKE_AUTH
+    assert request.uri.endswith("/v1/chat/completions") and request.headers["Authorization"] == FAKE_BEARER
     assert observed == [("complete", "ok")]
 
 

@@ -20,12 +20,10 @@ from jobs.notes import Notes
 from jobs.outbox import UNMATCHED_STATUS_PATIENCE, OutboxJob
 from jobs.poll import PollJob
 from sandbox import whatsapp_payloads as wa
-from storage.db import bind, open_database
 from storage.inbound import InboundQueue
 from storage.leases import Leases
 from storage.outbound import OutboundQueue, StatusFeed
 from storage.polling import HandledComments, PollState
-from storage.schema import migrate
 from tests.fakes import FakeClock, FakeGraph, FakeJira
 
 PHONE = "447700900123"
@@ -125,12 +123,8 @@ class World:
 
 
 @pytest.fixture
-def world(db_url):
-    db = open_database(db_url)
-    migrate(db)
-    bind(db)
+def world(db):
     yield lambda **kw: World(db, settings(**kw))
-    db.close()
 
 
 # -- sending ------------------------------------------------------------------------------------
@@ -305,7 +299,7 @@ def test_a_split_reply_outside_the_window_sends_one_template(world):
 def test_a_row_stuck_in_sending_becomes_unknown_and_is_never_resent(world):
     w = world()
     w.customer_wrote()
-    first, second = w.queue("first", "second")
+    first, _second = w.queue("first", "second")
     (claimed,) = w.outbound.claim_due("crashed-worker", limit=20, lease_seconds=60)
     assert claimed.id == first  # then the worker died mid-send
     w.clock.advance(30)

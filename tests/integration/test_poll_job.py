@@ -9,12 +9,10 @@ from bot.jira_api.errors import JiraUnavailable
 from bot.rules.outgoing import WHATSAPP_TEXT_LIMIT
 from jobs.poll import PollJob
 from storage.ai_turns import AiTurns
-from storage.db import bind, open_database
 from storage.leases import Leases
 from storage.models import AiTurnRow
 from storage.outbound import OutboundQueue
 from storage.polling import HandledComments, PollState
-from storage.schema import migrate
 from tests.fakes import FakeClock, FakeJira
 
 CONVERSATION = "+447700900123"
@@ -116,10 +114,7 @@ class World:
 
 
 @pytest.fixture
-def world(db_url):
-    db = open_database(db_url)
-    migrate(db)
-    bind(db)
+def world(db):
     made: list[World] = []
 
     def build(**kw) -> World:
@@ -127,7 +122,6 @@ def world(db_url):
         return made[-1]
 
     yield build
-    db.close()
 
 
 def floor_minute(ms: int) -> int:

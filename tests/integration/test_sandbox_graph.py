@@ -1,8 +1,8 @@
 """The Graph sandbox, driven with `requests` the way the daemon's WhatsApp adapter calls Meta.
 
 Bodies are checked against Meta's published OpenAPI description
-(shared/specs/whatsapp-business-messaging-v23.openapi.yaml) with a small checker below, so the
-sandbox cannot drift from what the Cloud API answers and what its webhooks carry.
+(shared/specs/whatsapp-business-messaging-v23.openapi.yaml) with the tests' one checker
+(tests/support/spec.py), so the sandbox cannot drift from what the Cloud API answers and what its webhooks carry.
 """
 
 from __future__ import annotations
@@ -10,87 +10,35 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import threading
 import time
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
-import yaml
 
 from bot.rules.signature import SignatureCheck, check_signature
 from sandbox import whatsapp_payloads
 from sandbox.graph import GraphSandbox
 from sandbox.httpserver import LoopbackServer
+from tests.support.spec import whatsapp_spec
 
 TOKEN = "sandbox-graph-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SECRET = "test-app-secret"
 CUSTOMER = "16505551234"
-REPO = Path(__file__).resolve().parents[2]
-SPEC_PATH = (
-    Path(os.environ.get("WAJIRA_SPECS_DIR", REPO.parent / "shared" / "specs"))
-    / "whatsapp-business-messaging-v23.openapi.yaml"
-)
 
 
-# -- a minimal OpenAPI 3.0 checker: $ref, allOf, oneOf/anyOf, type, required, properties, items, enum --
-
-
-@lru_cache(maxsize=1)
-def spec() -> dict[str, Any]:
-    if not SPEC_PATH.exists():
-        pytest.skip(f"spec not found at {SPEC_PATH} (set WAJIRA_SPECS_DIR)")
-    # The C loader when libyaml is there: the spec is a megabyte and the pure-Python parser takes seconds.
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return yaml.load(SPEC_PATH.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - a safe loader
+# -- Meta's description, through the one checker (tests/support/spec.py) ---------------------------
 
 
 def schema(name: str) -> dict[str, Any]:
-    return spec()["components"]["schemas"][name]
+    return whatsapp_spec().component(name)
 
 
-_TYPES = {
-    "object": dict,
-    "array": list,
-    "string": str,
-    "boolean": bool,
-    "integer": int,
-    "number": (int, float),
-}
-
-
-def problems(node: dict[str, Any], value: Any, path: str = "$") -> list[str]:
-    while "$ref" in node:
-        node = spec()["components"]["schemas"][node["$ref"].rsplit("/", 1)[-1]]
-    found: list[str] = []
-    for part in node.get("allOf", []):
-        found += problems(part, value, path)
-    for key in ("oneOf", "anyOf"):
-        if key in node and all(problems(alt, value, path) for alt in node[key]):
-            found.append(f"{path}: matches none of {key}")
-    expected = node.get("type")
-    if expected in _TYPES:
-        ok = isinstance(value, _TYPES[expected]) and not (
-            expected in ("integer", "number") and isinstance(value, bool)
-        )
-        if not ok:
-            return found + [f"{path}: expected {expected}, got {type(value).__name__}"]
-    if "enum" in node and value not in node["enum"]:
-        found.append(f"{path}: {value!r} not in {node['enum']}")
-    if isinstance(value, dict):
-        found += [f"{path}: missing {key!r}" for key in node.get("required", []) if key not in value]
-        for key, sub in node.get("properties", {}).items():
-            if key in value:
-                found += problems(sub, value[key], f"{path}.{key}")
-    if isinstance(value, list) and "items" in node:
-        for i, item in enumerate(value):
-            found += problems(node["items"], item, f"{path}[{i}]")
-    return found
+def problems(node: dict[str, Any], value: Any) -> list[str]:
+    return whatsapp_spec().errors(value, node)
 
 
 def assert_matches(name_or_node: str | dict, value: Any) -> None:
@@ -99,7 +47,7 @@ def assert_matches(name_or_node: str | dict, value: Any) -> None:
 
 
 def operation(path: str, method: str) -> dict[str, Any]:
-    return spec()["paths"][path][method]
+    return whatsapp_spec().path_item(path)[method]
 
 
 def test_checker_catches_drift():

@@ -1,14 +1,12 @@
 """The Jira sandbox, driven through the real ``jira`` library and ``requests``.
 
 Response bodies are checked against the schemas of Atlassian's published OpenAPI
-description (shared/specs/jira-platform-v3.openapi.json) with a small validator
-below, so the sandbox cannot drift from the shapes real Jira Cloud returns.
+description (shared/specs/jira-platform-v3.openapi.json) with the tests' one checker
+(tests/support/spec.py), so the sandbox cannot drift from the shapes real Jira Cloud returns.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
 import time
@@ -24,13 +22,10 @@ from sandbox.faults import FaultPlan
 from sandbox.jira import JiraSandbox
 from sandbox.jira.jql import JqlError, parse
 from sandbox.jira.jqleval import parse_date
+from tests.support.spec import OpenAPISpec, jira_spec
 
 EMAIL, TOKEN = "agent@example.com", "sandbox-api-token"
 REPO = Path(__file__).resolve().parents[2]
-SPEC_PATH = (
-    Path(os.environ.get("WAJIRA_SPECS_DIR", REPO.parent / "shared" / "specs"))
-    / "jira-platform-v3.openapi.json"
-)
 
 
 def adf(text: str) -> dict:
@@ -86,73 +81,16 @@ def comment(http, url: str, key: str, text: str, **extra) -> dict:
     return r.json()
 
 
-# -- a minimal OpenAPI 3.0 schema checker ($ref, allOf, types, properties, items, enum) --------
+# -- Atlassian's description, through the one checker (tests/support/spec.py) ---------------------
 
 
 @pytest.fixture(scope="module")
-def spec():
-    if not SPEC_PATH.exists():
-        pytest.skip(f"OpenAPI description not found at {SPEC_PATH}")
-    return json.loads(SPEC_PATH.read_text())
+def spec() -> OpenAPISpec:
+    return jira_spec()
 
 
-def schema_errors(spec: dict, instance, schema: dict, path: str = "$") -> list[str]:
-    errors: list[str] = []
-    _check(spec, instance, schema, path, errors)
-    return errors
-
-
-def _check(spec, inst, schema, path, errors) -> None:
-    while "$ref" in schema:
-        node = spec
-        for part in schema["$ref"].lstrip("#/").split("/"):
-            node = node[part]
-        schema = node
-    if inst is None and schema.get("nullable"):
-        return
-    for sub in schema.get("allOf", []):
-        _check(spec, inst, sub, path, errors)
-    for key in ("anyOf", "oneOf"):
-        if key in schema and all(schema_errors(spec, inst, s, path) for s in schema[key]):
-            errors.append(f"{path}: matches none of {key}")
-    kinds = {
-        "object": dict,
-        "array": list,
-        "string": str,
-        "boolean": bool,
-        "integer": int,
-        "number": (int, float),
-    }
-    kind = schema.get("type")
-    if kind and (
-        not isinstance(inst, kinds[kind]) or (kind in ("integer", "number") and isinstance(inst, bool))
-    ):
-        errors.append(f"{path}: expected {kind}, got {type(inst).__name__} {inst!r:.60}")
-        return
-    if "enum" in schema and inst not in schema["enum"]:
-        errors.append(f"{path}: {inst!r} not in {schema['enum']}")
-    if isinstance(inst, dict):
-        props = schema.get("properties", {})
-        errors.extend(f"{path}: missing {r!r}" for r in schema.get("required", []) if r not in inst)
-        extra = schema.get("additionalProperties", True)
-        for k, v in inst.items():
-            if k in props:
-                _check(spec, v, props[k], f"{path}.{k}", errors)
-            elif extra is False:
-                errors.append(f"{path}: unexpected property {k!r}")
-            elif isinstance(extra, dict):
-                _check(spec, v, extra, f"{path}.{k}", errors)
-    if isinstance(inst, list) and "items" in schema:
-        for i, item in enumerate(inst):
-            _check(spec, item, schema["items"], f"{path}[{i}]", errors)
-
-
-def assert_matches_spec(spec, spec_path: str, method: str, response: requests.Response) -> None:
-    responses = spec["paths"][spec_path][method.lower()]["responses"]
-    declared = responses[str(response.status_code)]
-    schema = declared.get("content", {}).get("application/json", {}).get("schema")
-    assert schema is not None, f"no JSON schema for {method} {spec_path} {response.status_code}"
-    problems = schema_errors(spec, response.json(), schema)
+def assert_matches_spec(spec: OpenAPISpec, spec_path: str, method: str, response: requests.Response) -> None:
+    problems = spec.response_errors(method, spec_path, response.status_code, response.json())
     assert not problems, "\n".join(problems[:20])
 
 
@@ -165,7 +103,7 @@ def test_requests_without_valid_credentials_get_jira_style_401(sandbox, spec):
         r = requests.get(f"{url}/rest/api/3/myself", auth=auth)
         assert r.status_code == 401
         assert r.json()["errorMessages"] and r.json()["errors"] == {}
-        assert not schema_errors(spec, r.json(), {"$ref": "#/components/schemas/ErrorCollection"})
+        assert not spec.errors(r.json(), spec.component("ErrorCollection"))
     r = requests.get(f"{url}/rest/api/3/myself", headers={"Authorization": "Bearer anything"})
     assert r.status_code == 401  # no PAT configured: bearer tokens are refused
 

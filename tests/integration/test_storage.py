@@ -26,25 +26,9 @@ from storage import (
     open_database,
     ping,
 )
-from storage.db import dialect
+from storage.engines import dialect
 from storage.models import ALL_MODELS
-from tests.dbs import ENV_VARS, engine_params, server_url
-
-
-class Clock:
-    def __init__(self, now: float = 1_800_000_000.0):
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def clock():
-    return Clock()
+from tests.support.databases import ENV_VARS, engine_params, server_url
 
 
 def message(
@@ -97,7 +81,7 @@ def run_threads(db, count: int, work) -> list:
         try:
             barrier.wait()
             results[i] = work(i)
-        except BaseException as exc:  # noqa: BLE001 - reported to the test below
+        except BaseException as exc:  # reported to the test below
             errors.append(exc)
         finally:
             db.close()  # peewee's connection for this thread
@@ -253,7 +237,7 @@ def test_retry_holds_back_the_whole_conversation(db, clock):
     queue.store_batch(
         ParsedBatch(messages=(message("a", ts=1), message("b", ts=2), message("x", key="+15550000000")))
     )
-    first, second = queue.pending_for("+525512345678")
+    first, _second = queue.pending_for("+525512345678")
     queue.mark_started(first.id)
     assert queue.mark_retry(first.id, error="Jira 503", delay_seconds=30, count_attempt=True) == 1
     assert queue.mark_retry(first.id, error="429", delay_seconds=5, count_attempt=False) == 1
@@ -285,7 +269,15 @@ def test_dead_rows_are_counted_listed_and_requeued(db, clock):
     queue.mark_dead(rows[3].id, error="rejected")
     clock.advance(5)
     stats = queue.stats()
-    assert stats == {"pending": 1, "retrying": 1, "dead": 2, "done": 1, "oldest_pending_age_seconds": 7.0}
+    assert stats == {
+        "pending": 1,
+        "parked": 0,
+        "dead": 2,
+        "done": 1,
+        "retrying": 1,
+        "oldest_pending_age_seconds": 7.0,
+        "oldest_due_lag_seconds": None,  # the retried row waits out its back-off
+    }
     failures = queue.recent_failures(limit=10)
     assert [f["wamid"] for f in failures] == ["w3", "w2", "w1"]
     assert failures[0]["state"] == "dead" and failures[2]["attempts"] == 1
@@ -425,7 +417,7 @@ def test_unwritable_sqlite_path_is_storage_unavailable(tmp_path):
 def test_deadlock_victims_are_retried_other_errors_are_not(tmp_path):
     import pymysql
 
-    from storage.db import in_transaction_retrying, is_conflict
+    from storage.transactions import in_transaction_retrying, is_conflict
 
     deadlock = peewee.OperationalError(pymysql.err.OperationalError(1213, "Deadlock found"))
     assert is_conflict(deadlock)
@@ -483,8 +475,9 @@ def test_dropped_connection_reconnects_on_the_next_call(db, db_engine):
         admin.autocommit = True
         admin.cursor().execute("SELECT pg_terminate_backend(%s)", (pid,))
     else:
-        import pymysql
         from urllib.parse import urlsplit
+
+        import pymysql
 
         cid = db.execute_sql("SELECT CONNECTION_ID()").fetchone()[0]
         parts = urlsplit(base)

@@ -5,13 +5,8 @@ from __future__ import annotations
 import pytest
 
 from storage import AiTurns, HandledComments, OutboundQueue, PollRecord, PollState
-from tests.integration.test_storage import Clock, run_threads
+from tests.integration.test_storage import run_threads
 from tests.integration.test_storage_outbound import keys, row
-
-
-@pytest.fixture
-def clock():
-    return Clock()
 
 
 @pytest.fixture

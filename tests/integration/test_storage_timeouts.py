@@ -1,6 +1,6 @@
 """storage.db on PostgreSQL and MariaDB that stop answering: every round trip is bounded.
 
-A blackholed TCP proxy (tests/tcp_proxy.py) stands for a hung server or a network that drops
+A blackholed TCP proxy (tests/support/tcp_proxy.py) stands for a hung server or a network that drops
 packets: sockets stay open, nothing comes back. Slow statements run on the real server.
 """
 
@@ -15,10 +15,12 @@ import pytest
 
 from bot.rules.events import ParsedBatch
 from storage import InboundQueue, StorageUnavailable, migrate, ping
-from storage.db import bind, dialect, open_database, patient, transact
-from tests.dbs import engine_params
+from storage.db import bind, open_database
+from storage.engines import dialect, patient
+from storage.transactions import transact
 from tests.integration.test_storage import message
-from tests.tcp_proxy import TcpProxy
+from tests.support.databases import engine_params
+from tests.support.tcp_proxy import TcpProxy
 
 SERVERS = [p for p in engine_params() if p.values[0] != "sqlite"]
 SLACK = 0.8  # thread hand-overs on a busy 2-core runner
@@ -51,7 +53,7 @@ def timed(call) -> tuple[BaseException | None, float]:
     started = time.monotonic()
     try:
         call()
-    except BaseException as exc:  # noqa: BLE001 - returned for the assertions
+    except BaseException as exc:  # returned for the assertions
         return exc, time.monotonic() - started
     return None, time.monotonic() - started
 

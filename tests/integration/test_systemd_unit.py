@@ -187,7 +187,7 @@ def test_systemd_analyze_verify_accepts_the_unit(tmp_path):
 @needs_analyze
 def test_systemd_analyze_verify_would_notice_a_mistake(tmp_path):
     # Proves the check above can fail: a misspelt key is reported, not silently passed.
-    returncode, complaints = _verify(
+    _returncode, complaints = _verify(
         tmp_path, UNIT.read_text(encoding="utf-8").replace("ProtectSystem=", "ProtectSytem=")
     )
     assert any("ProtectSytem" in line for line in complaints)

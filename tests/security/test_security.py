@@ -373,7 +373,7 @@ def test_the_cloud_adapter_sends_only_plain_adf(cloud_jira):
     adapter.add_comment(key, HOSTILE, prop={"kind": "note"}, internal=True)
     comments = sandbox.comments(key)
     assert len(comments) == len(texts) + 1
-    for comment, text in zip(comments, texts):
+    for comment, text in zip(comments, texts, strict=False):
         assert_plain_adf(comment["body"])
         assert text_from_doc(comment["body"]).split() == text.split()
     assert_plain_adf(sandbox.issue(key)["description"])
@@ -467,8 +467,8 @@ def test_no_secret_or_phone_number_in_any_log_event(tmp_path):
             bad = json.dumps(wa.message_payload([dict(msg, id=7)])).encode()
             call(app, WEBHOOK_PATH, bad)  # signed, not a webhook (the path names the culprit)
             assert call(app, WEBHOOK_PATH, body)[0] == 200
-            daemon.inbox.run()
-        assert daemon.jira.texts("WA-1")  # the message reached Jira: the inbox ran and logged
+            daemon.jobs.runners.inbox.run()
+        assert daemon.vendors.jira.texts("WA-1")  # the message reached Jira: the inbox ran and logged
         names = {e["event"] for e in events}
         assert {"webhook_stored", "webhook_refused"} <= names, names
         for event in events:
@@ -478,4 +478,4 @@ def test_no_secret_or_phone_number_in_any_log_event(tmp_path):
             assert PHONE not in line and LOCAL not in line, event
             assert "swordfish" not in line, event
     finally:
-        daemon.db.close()
+        daemon.storage.db.close()

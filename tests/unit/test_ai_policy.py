@@ -5,18 +5,21 @@ import pytest
 from bot.rules.ai_policy import AiPolicy, Decision, TurnFacts, decide_turn
 
 NOW = 1_800_000_000.0
-POLICY = AiPolicy()
+# The values the tests were written against; AiPolicy has no defaults of its own.
+POLICY = AiPolicy(
+    debounce_seconds=3.0, max_replies_per_hour=10, daily_token_budget=200000, handoff_seconds=3600.0
+)
 
 
 def facts(**over):
-    base = dict(
-        now=NOW,
-        last_customer_at=NOW - 10,
-        last_human_at=None,
-        replies_last_hour=0,
-        tokens_today=0,
-        ai_reply_exists_after_last_customer=False,
-    )
+    base = {
+        "now": NOW,
+        "last_customer_at": NOW - 10,
+        "last_human_at": None,
+        "replies_last_hour": 0,
+        "tokens_today": 0,
+        "ai_reply_exists_after_last_customer": False,
+    }
     base.update(over)
     return TurnFacts(**base)
 
@@ -77,10 +80,10 @@ def test_burst_gets_one_reply_after_the_last_message():
 @pytest.mark.parametrize(
     ("policy", "over", "action"),
     [
-        (AiPolicy(debounce_seconds=0), {"last_customer_at": NOW}, "reply"),
-        (AiPolicy(max_replies_per_hour=0), {}, "skip"),
-        (AiPolicy(daily_token_budget=0), {}, "skip"),
-        (AiPolicy(handoff_seconds=0), {"last_human_at": NOW}, "reply"),
+        (dataclasses.replace(POLICY, debounce_seconds=0), {"last_customer_at": NOW}, "reply"),
+        (dataclasses.replace(POLICY, max_replies_per_hour=0), {}, "skip"),
+        (dataclasses.replace(POLICY, daily_token_budget=0), {}, "skip"),
+        (dataclasses.replace(POLICY, handoff_seconds=0), {"last_human_at": NOW}, "reply"),
     ],
 )
 def test_policy_extremes(policy, over, action):
@@ -99,7 +102,7 @@ def test_policy_extremes(policy, over, action):
 )
 def test_policy_rejects_nonsense(bad):
     with pytest.raises(ValueError):
-        AiPolicy(**bad)
+        dataclasses.replace(POLICY, **bad)
 
 
 def test_records_are_frozen():

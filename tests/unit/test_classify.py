@@ -31,17 +31,17 @@ def raw_v3(text="Hello", *, props=None, author=None, **extra):
 
 
 def view(**over):
-    base = dict(
-        id="1",
-        issue_key="SUP-1",
-        author_id="agent-1",
-        author_name="Ana",
-        created=T0,
-        text="Hi",
-        kind=None,
-        wamid=None,
-        internal=False,
-    )
+    base = {
+        "id": "1",
+        "issue_key": "SUP-1",
+        "author_id": "agent-1",
+        "author_name": "Ana",
+        "created": T0,
+        "text": "Hi",
+        "kind": None,
+        "wamid": None,
+        "internal": False,
+    }
     base.update(over)
     return CommentView(**base)
 

@@ -475,20 +475,25 @@ def test_explicit_env_replaces_the_process_environment(monkeypatch: pytest.Monke
 # -- the repo's config.toml is the manual -----------------------------------------------------
 
 
-def schema_keys(schema: type = Settings, prefix: str = "") -> set[tuple[str, str]]:
-    """(section, key) for every key the parser accepts; a nested dataclass is a section."""
+def schema_fields(schema: type = Settings, prefix: str = "") -> set[tuple[str, dataclasses.Field[Any]]]:
+    """(section, field) for every key the parser accepts; a nested dataclass is a section."""
     hints = typing.get_type_hints(schema)
-    keys: set[tuple[str, str]] = set()
+    found: set[tuple[str, dataclasses.Field[Any]]] = set()
     for f in dataclasses.fields(schema):
         hint = hints[f.name]
         if typing.get_origin(hint) is tuple and dataclasses.is_dataclass(typing.get_args(hint)[0]):
             hint = typing.get_args(hint)[0]  # [[services]]
         name = f"{prefix}.{f.name}" if prefix else f.name
         if dataclasses.is_dataclass(hint):
-            keys |= schema_keys(hint, name)
+            found |= schema_fields(hint, name)
         else:
-            keys.add((prefix, f.name))
-    return keys
+            found.add((prefix, f))
+    return found
+
+
+def schema_keys() -> set[tuple[str, str]]:
+    """(section, key) for every key the parser accepts."""
+    return {(section, f.name) for section, f in schema_fields()}
 
 
 def documented_keys(text: str) -> set[tuple[str, str]]:
@@ -545,20 +550,9 @@ def test_repo_config_toml_documents_every_key() -> None:
     assert not unknown, f"keys config.toml mentions but the parser rejects: {sorted(unknown)}"
 
 
-def secret_keys(schema: type = Settings, prefix: str = "") -> set[tuple[str, str]]:
+def secret_keys() -> set[tuple[str, str]]:
     """(section, key) of every field marked secret in the model."""
-    hints = typing.get_type_hints(schema)
-    keys: set[tuple[str, str]] = set()
-    for f in dataclasses.fields(schema):
-        hint = hints[f.name]
-        if typing.get_origin(hint) is tuple and dataclasses.is_dataclass(typing.get_args(hint)[0]):
-            hint = typing.get_args(hint)[0]
-        name = f"{prefix}.{f.name}" if prefix else f.name
-        if dataclasses.is_dataclass(hint):
-            keys |= secret_keys(hint, name)
-        elif f.metadata.get("secret"):
-            keys.add((prefix, f.name))
-    return keys
+    return {(section, f.name) for section, f in schema_fields() if f.metadata.get("secret")}
 
 
 def section_text(text: str, section: str) -> str:

@@ -85,7 +85,7 @@ def test_an_adapter_error_is_rendered_without_the_library_exception_behind_it():
                         "Jira 502: no Jira error message (text/html, 40 bytes)", status=502
                     ) from exc
             except JiraUnavailable:
-                raise KeyError("turn")
+                raise KeyError("turn")  # noqa: B904 - the implicit context is what this test renders
         except KeyError:
             logs.get_logger("t").exception("failed")
 

@@ -2,7 +2,8 @@ import random
 
 import pytest
 
-from bot.rules.outgoing import agent_message, ai_comment_text, markdown_to_whatsapp, split_message
+from bot.rules.markdown import markdown_to_whatsapp
+from bot.rules.outgoing import agent_message, ai_comment_text, split_message
 
 # --- split_message ----------------------------------------------------------------------------
 

@@ -156,10 +156,12 @@ def _dedupe(field, value):
 @pytest.mark.parametrize(
     "doc",
     [
-        wa._body("smb_message_echoes", {"errors": [{"code": 1}]}, phone_number_id="1", display_phone="2"),
+        wa.change_body(
+            "smb_message_echoes", {"errors": [{"code": 1}]}, phone_number_id="1", display_phone="2"
+        ),
         wa.history_declined_payload(),
         wa.errors_payload(),
-        wa._body(
+        wa.change_body(
             "smb_app_state_sync",
             {"state_sync": [{"type": "contact", "action": "add"}]},
             phone_number_id="1",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from storage.db import LOCK_WAIT_SECONDS, open_database, round_trip_seconds
+from storage.db import open_database
+from storage.engines import LOCK_WAIT_SECONDS, round_trip_seconds
 
 
 def test_postgres_gets_connect_keepalive_and_tcp_user_timeouts():

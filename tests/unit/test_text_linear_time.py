@@ -26,7 +26,7 @@ import pytest
 from bot.config.model import FlowDefinition
 from bot.flows import mapping, templates
 from bot.logs import mask_digits
-from bot.rules import adf, ai_context, classify, media, outgoing, phones, render, wiki
+from bot.rules import adf, ai_context, classify, markdown, media, outgoing, phones, render, wiki
 from bot.rules.payload import parse_webhook
 from bot.whatsapp.graph_errors import error_from_response
 
@@ -231,7 +231,7 @@ def _agent_comment_to_whatsapp(text: str) -> list[str]:
     if classify.route_comment(view, bot_account_id=None) is not classify.Route.TO_CUSTOMER:
         return []  # a blank comment
     return outgoing.split_message(
-        outgoing.agent_message(view.author_name, outgoing.markdown_to_whatsapp(view.text))
+        outgoing.agent_message(view.author_name, markdown.markdown_to_whatsapp(view.text))
     )
 
 
@@ -280,11 +280,11 @@ def _flow_answers(text: str) -> object:
 
 
 FUNCTIONS: dict[str, tuple[Callable[[str], object], dict[str, Shape]]] = {
-    "markdown_to_whatsapp": (outgoing.markdown_to_whatsapp, MARKDOWN),
+    "markdown_to_whatsapp": (markdown.markdown_to_whatsapp, MARKDOWN),
     "split_message": (outgoing.split_message, {**LINES, **GENERAL, **HEADINGS}),
     "agent_comment_to_whatsapp": (_agent_comment_to_whatsapp, {**GENERAL, **LINES, **CODE}),
     "agent_message_name": (lambda s: outgoing.agent_message(s, "x"), {**GENERAL, **EMPHASIS}),
-    "ai_reply_to_whatsapp": (lambda s: outgoing.split_message(outgoing.markdown_to_whatsapp(s)), GENERAL),
+    "ai_reply_to_whatsapp": (lambda s: outgoing.split_message(markdown.markdown_to_whatsapp(s)), GENERAL),
     "ai_comment_text": (outgoing.ai_comment_text, GENERAL),
     "render_message_text": (
         lambda s: render.render_message("text", {"text": {"body": s}, "context": {"id": s}}, s),
@@ -385,7 +385,8 @@ def test_linear_on_every_pathological_shape(name):
         if not _linear(*timings):
             # Another process may have had the CPU: the best of three runs says what the code costs.
             timings = tuple(
-                min(t, _seconds(fn, text), _seconds(fn, text)) for t, text in zip(timings, (small, large))
+                min(t, _seconds(fn, text), _seconds(fn, text))
+                for t, text in zip(timings, (small, large), strict=True)
             )
         if not _linear(*timings):
             slow.append(
@@ -401,7 +402,7 @@ def test_the_reported_heading_bomb_is_instant():
     started = time.perf_counter()
     parts = _agent_comment_to_whatsapp(bomb)
     assert time.perf_counter() - started < 0.1
-    assert outgoing.markdown_to_whatsapp(bomb) == "*a" + " " * 16000 + "b*"
+    assert markdown.markdown_to_whatsapp(bomb) == "*a" + " " * 16000 + "b*"
     # The blanks are a cut between two messages, dropped whole.
     assert parts == ["*Agent Smith:* *a", "b*"]
 
@@ -494,7 +495,7 @@ def _texts(pieces: list[str], count: int, most: int, seed: int) -> list[str]:
 
 def test_inline_scanner_matches_the_regex_it_replaced():
     for text in _texts(PIECES, 20_000, 14, seed=10) + _texts(LONG_PIECES, 600, 8, seed=11):
-        assert outgoing._inline(text) == _old_inline(text), text
+        assert markdown._inline(text) == _old_inline(text), text
 
 
 @pytest.mark.parametrize(
@@ -515,13 +516,13 @@ def test_inline_scanner_matches_the_regex_it_replaced():
     ],
 )
 def test_inline_scanner_keeps_the_regex_limits(text):
-    assert outgoing._inline(text) == _old_inline(text)
+    assert markdown._inline(text) == _old_inline(text)
 
 
 def test_heading_reader_matches_the_regex_it_replaced():
     for text in _texts([*"# \t*_ax\u2003", "##", "###", "# ", "**", "__"], 20_000, 10, seed=12):
         m = _OLD_HEADING.match(text)
-        assert outgoing._heading_title(text) == (None if m is None else m.group("text") or ""), text
+        assert markdown._heading_title(text) == (None if m is None else m.group("text") or ""), text
 
 
 def test_line_cut_matches_the_regex_it_replaced():

@@ -146,7 +146,7 @@ def _mysql(base: str) -> tuple[str, Callable[[], None]]:
     return url, lambda: admin(f"DROP DATABASE IF EXISTS `{name}`")
 
 
-# -- pytest glue (conftest.py registers these fixtures) ---------------------------------------
+# -- pytest glue (tests/support/fixtures.py builds the fixtures on these) ------------------------
 
 
 def engine_params():

@@ -1,45 +1,25 @@
-"""Fakes that remember what was done to them, for tests that need no network."""
+"""FakeJira: stands in for `JiraAdapter` (`bot.ports.JiraPort`), and lets a test act in Jira as a person would."""
 
 from __future__ import annotations
 
 import copy
 import itertools
-import re
-import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
-from bot.ai.client import AiReply
 from bot.jira_api.adapter import IssueRef
 from bot.jira_api.errors import IssueNotFound, JiraRejected
-from bot.rules.adf import doc_from_text
+from bot.rules.comment_property import PROPERTY_KEY
+from tests.fakes.jira_views import issue_view, parse_poll_jql, render_comment
+from tests.fakes.script import Scripted
 
 BOT_ACCOUNT_ID = "bot"
 JSM_PROPERTY = "sd.public.comment"
 
 
-class FakeClock:
-    """Epoch seconds that move only when a test says so."""
-
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-def jira_time(epoch: float) -> str:
-    """Epoch seconds as Jira writes them: `2027-01-15T08:00:00.000+0000`."""
-    stamp = datetime.fromtimestamp(epoch, timezone.utc)
-    return stamp.strftime("%Y-%m-%dT%H:%M:%S.") + f"{stamp.microsecond // 1000:03d}+0000"
-
-
 @dataclass
-class FakeJira:
+class FakeJira(Scripted):
     """Stands in for `JiraAdapter`. `script` holds exceptions to raise, keyed by operation.
 
     `lose_response` makes the next write succeed in Jira and then raise, like a timeout that
@@ -56,15 +36,15 @@ class FakeJira:
     cloud: bool = True
     issues: dict[str, dict[str, Any]] = field(default_factory=dict)
     comments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    calls: list[str] = field(default_factory=list)
-    script: dict[str, list[Exception]] = field(default_factory=dict)
     lose_response: dict[str, Exception] = field(default_factory=dict)
-    clock: Any = None
+    clock: Callable[[], float] | None = None
     searches: list[dict[str, Any]] = field(default_factory=list)
     unindexed: set[str] = field(default_factory=set)
     inline_comment_limit: int = 5000
     links: list[dict[str, str]] = field(default_factory=list)
     """Issue links made through `link_issues`: {"type", "inward", "outward"}."""
+    attachments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Files attached through `add_attachment`, per issue key: id, filename, data, mimeType, size."""
     workflow: list[tuple[str, str, str, str, set[str]]] = field(
         default_factory=lambda: [
             # (id, name, target status, its category, categories it starts from): the sandbox's
@@ -73,19 +53,8 @@ class FakeJira:
             ("31", "Reopen", "To Do", "new", {"indeterminate", "done"}),
         ]
     )
-    _ids: Any = field(default_factory=lambda: itertools.count(10000))
-    _numbers: dict[str, Any] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def fail(self, operation: str, *errors: Exception) -> None:
-        self.script.setdefault(operation, []).extend(errors)
-
-    def _enter(self, operation: str) -> None:
-        with self._lock:
-            self.calls.append(operation)
-            queued = self.script.get(operation)
-            if queued:
-                raise queued.pop(0)
+    _ids: Iterator[int] = field(default_factory=lambda: itertools.count(10000))
+    _numbers: dict[str, Iterator[int]] = field(default_factory=dict)
 
     def _after_write(self, operation: str) -> None:
         error = self.lose_response.pop(operation, None)
@@ -107,7 +76,15 @@ class FakeJira:
         return {"accountId": BOT_ACCOUNT_ID, "timeZone": "UTC"}
 
     def create_issue(
-        self, *, project_key, issue_type, summary, description, labels, properties, extra_fields=None
+        self,
+        *,
+        project_key: str,
+        issue_type: str,
+        summary: str,
+        description: str,
+        labels: list[str],
+        properties: dict[str, Any],
+        extra_fields: dict[str, Any] | None = None,
     ) -> IssueRef:
         self._enter("create_issue")
         with self._lock:
@@ -131,11 +108,15 @@ class FakeJira:
         self._after_write("create_issue")
         return IssueRef(key=key, id=issue_id)
 
-    def find_issue_with_property(self, *, project_key, created_since_epoch, match) -> IssueRef | None:
+    def find_issue_with_property(
+        self, *, project_key: str, created_since_epoch: float, match: dict[str, Any]
+    ) -> IssueRef | None:
         self._enter("find_issue_with_property")
         for issue in self.issues.values():
-            value = issue["properties"].get("wajira", {})
-            if issue["project"] == project_key and all(value.get(k) == v for k, v in match.items()):
+            if issue["project"] != project_key or issue["created"] < created_since_epoch:
+                continue
+            value = issue["properties"].get(PROPERTY_KEY) or {}
+            if all(value.get(k) == v for k, v in match.items()):
                 return IssueRef(key=issue["key"], id=issue["id"])
         return None
 
@@ -169,7 +150,7 @@ class FakeJira:
         fields: list[str],
         properties: list[str] | None = None,
         reconcile_ids: list[int] | None = None,
-    ):
+    ) -> Iterator[dict[str, Any]]:
         # Checked at the call, not on first iteration: the real adapter's first request is
         # made lazily too, but a failure is a failure either way.
         self._enter("search_issues")
@@ -181,7 +162,7 @@ class FakeJira:
                 "reconcile_ids": list(reconcile_ids or []),
             }
         )
-        projects, labels, since_ms = _parse_poll_jql(jql)
+        projects, labels, since_ms = parse_poll_jql(jql)
         reconciled = {str(i) for i in reconcile_ids or ()}
         found = []
         for issue in self.issues.values():
@@ -195,15 +176,20 @@ class FakeJira:
                 continue
             found.append(issue)
         found.sort(key=lambda i: i["updated"])
-        return iter([self._search_hit(issue, fields, properties or []) for issue in found])
+        return iter([self._issue_view(issue, fields, properties or []) for issue in found])
 
     def list_comments(self, issue_key: str) -> list[dict[str, Any]]:
         self._enter("list_comments")
         if issue_key not in self.issues:
             raise IssueNotFound(f"Jira 404: issue {issue_key} does not exist", status=404)
-        return [self._render_comment(c, with_properties=True) for c in self.comments.get(issue_key, [])]
+        return [
+            render_comment(c, cloud=self.cloud, with_properties=True)
+            for c in self.comments.get(issue_key, [])
+        ]
 
-    def get_issue(self, issue_key: str, *, fields: list[str], properties: list[str] = ()) -> dict[str, Any]:
+    def get_issue(
+        self, issue_key: str, *, fields: list[str], properties: Sequence[str] = ()
+    ) -> dict[str, Any]:
         self._enter("get_issue")
         issue = self.issues.get(issue_key)
         if issue is None:
@@ -250,6 +236,29 @@ class FakeJira:
                 self._touch(key, self._now())
         self._after_write("link_issues")
 
+    def add_attachment(self, issue_key: str, filename: str, data: bytes, mime_type: str) -> str:
+        self._enter("add_attachment")
+        if issue_key not in self.issues:
+            raise IssueNotFound(f"Jira 404: issue {issue_key} does not exist", status=404)
+        attachment_id = str(next(self._ids))
+        self.attachments.setdefault(issue_key, []).append(
+            {
+                "id": attachment_id,
+                "filename": filename,
+                "data": bytes(data),
+                "mimeType": mime_type,
+                "size": len(data),
+            }
+        )
+        self._after_write("add_attachment")
+        return attachment_id
+
+    def list_attachments(self, issue_key: str) -> list[dict[str, Any]]:
+        self._enter("list_attachments")
+        if issue_key not in self.issues:
+            raise IssueNotFound(f"Jira 404: issue {issue_key} does not exist", status=404)
+        return [{k: v for k, v in a.items() if k != "data"} for a in self.attachments.get(issue_key, [])]
+
     # -- what a test does in Jira, as a person would -------------------------------------------
 
     def set_status(self, issue_key: str, name: str, category: str) -> None:
@@ -263,7 +272,7 @@ class FakeJira:
         self,
         *,
         project_key: str = "WA",
-        labels=("whatsapp",),
+        labels: Iterable[str] = ("whatsapp",),
         wajira: dict[str, Any] | None = None,
         summary: str = "WhatsApp: Ana",
     ) -> str:
@@ -280,7 +289,7 @@ class FakeJira:
                 "summary": summary,
                 "description": "",
                 "labels": list(labels),
-                "properties": {} if wajira is None else {"wajira": copy.deepcopy(wajira)},
+                "properties": {} if wajira is None else {PROPERTY_KEY: copy.deepcopy(wajira)},
                 "created": now,
                 "updated": now,
             }
@@ -387,177 +396,8 @@ class FakeJira:
         self._touch(issue_key, created)
         return comment_id
 
-    def _render_comment(self, c: dict[str, Any], *, with_properties: bool) -> dict[str, Any]:
-        account_id, name = c["author"]
-        out: dict[str, Any] = {
-            "id": c["id"],
-            "author": {"accountId": account_id, "displayName": name},
-            "body": doc_from_text(c["text"]) if self.cloud else c["text"],
-            "created": jira_time(c["created"]),
-            "updated": jira_time(c["created"]),
-            "jsdPublic": c["jsd_public"],
-        }
-        if c["visibility"] is not None:
-            out["visibility"] = copy.deepcopy(c["visibility"])
-        if with_properties:
-            props = dict(c["extra_props"])
-            if c["prop"] is not None:
-                props["wajira"] = c["prop"]
-            out["properties"] = [{"key": k, "value": copy.deepcopy(v)} for k, v in props.items()]
-        return out
-
     def _issue_view(self, issue: dict[str, Any], fields: list[str], properties: list[str]) -> dict[str, Any]:
         comments = self.comments.get(issue["key"], [])
-        inline = comments[: self.inline_comment_limit]
-        makers = {
-            "summary": lambda: issue["summary"],
-            "labels": lambda: list(issue["labels"]),
-            "updated": lambda: jira_time(issue["updated"]),
-            "status": lambda: {
-                "name": issue.get("status_name", "Open"),
-                "statusCategory": {"key": issue.get("status_category", "new")},
-            },
-            "comment": lambda: {
-                "comments": [self._render_comment(c, with_properties=False) for c in inline],
-                "maxResults": len(inline),
-                "total": len(comments),
-                "startAt": 0,
-            },
-        }
-        out: dict[str, Any] = {
-            "id": issue["id"],
-            "key": issue["key"],
-            "fields": {name: make() for name, make in makers.items() if name in fields},
-        }
-        if properties:
-            out["properties"] = {
-                k: copy.deepcopy(v) for k, v in issue["properties"].items() if k in properties
-            }
-        return out
-
-    def _search_hit(self, issue: dict[str, Any], fields: list[str], properties: list[str]) -> dict[str, Any]:
-        return self._issue_view(issue, fields, properties)
-
-
-_PROJECTS = re.compile(r"project in \(([^)]*)\)")
-_LABELS = re.compile(r"labels in \(([^)]*)\)")
-_UPDATED = re.compile(r"updated >= (\d+)\b")
-
-
-def _parse_poll_jql(jql: str) -> tuple[list[str], list[str], int | None]:
-    """The three clauses `bot.rules.poll_window.poll_jql` writes; enough JQL for the poller."""
-
-    def names(m):
-        return [v.strip().strip('"') for v in m.group(1).split(",")] if m else []
-
-    since = _UPDATED.search(jql)
-    return names(_PROJECTS.search(jql)), names(_LABELS.search(jql)), int(since.group(1)) if since else None
-
-
-@dataclass
-class FakeGraph:
-    """Stands in for `GraphAdapter`. Remembers what Meta accepted (`sent`, `templates`,
-    `reads`) and every attempt (`calls`); `fail(operation, *errors)` scripts the next
-    answers of `send_text`, `send_template` or `mark_read`: an exception is raised, None lets
-    that call through. A failed call sends nothing."""
-
-    sent: list[dict[str, Any]] = field(default_factory=list)
-    templates: list[dict[str, Any]] = field(default_factory=list)
-    reads: list[dict[str, Any]] = field(default_factory=list)
-    calls: list[str] = field(default_factory=list)
-    script: dict[str, list[Exception]] = field(default_factory=dict)
-    _wamids: Any = field(default_factory=lambda: itertools.count(1))
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def fail(self, operation: str, *errors: Exception) -> None:
-        self.script.setdefault(operation, []).extend(errors)
-
-    def _enter(self, operation: str) -> None:
-        with self._lock:
-            self.calls.append(operation)
-            queued = self.script.get(operation)
-            error = queued.pop(0) if queued else None
-        if error is not None:
-            raise error
-
-    def _wamid(self) -> str:
-        return f"wamid.FAKE{next(self._wamids):06d}"
-
-    def send_text(
-        self, phone_number_id: str, to, body: str, *, reply_to: str | None = None, preview_url: bool = False
-    ) -> str:
-        self._enter("send_text")
-        wamid = self._wamid()
-        self.sent.append(
-            {"wamid": wamid, "phone_number_id": phone_number_id, "to": to, "body": body, "reply_to": reply_to}
-        )
-        return wamid
-
-    def send_template(
-        self, phone_number_id: str, to, *, name: str, language: str, body_parameters: list[str]
-    ) -> str:
-        self._enter("send_template")
-        wamid = self._wamid()
-        self.templates.append(
-            {
-                "wamid": wamid,
-                "phone_number_id": phone_number_id,
-                "to": to,
-                "name": name,
-                "language": language,
-                "body_parameters": list(body_parameters),
-            }
-        )
-        return wamid
-
-    def mark_read(self, phone_number_id: str, wamid: str, *, typing: bool = False) -> None:
-        self._enter("mark_read")
-        self.reads.append({"phone_number_id": phone_number_id, "wamid": wamid, "typing": typing})
-
-    def bodies(self) -> list[str]:
-        return [m["body"] for m in self.sent]
-
-
-@dataclass
-class FakeAI:
-    """Stands in for `OpenAIAdapter`. Remembers every request (`requests`, and `prompts`:
-    the messages of each); answers with the scripted `replies` in turn, then `default_reply`;
-    `fail("complete", *errors)` scripts exceptions (None: that call answers normally)."""
-
-    default_reply: str = "Thanks for writing! An agent will look at this shortly."
-    tokens_per_reply: int = 50
-    replies: list[str] = field(default_factory=list)
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    script: dict[str, list[Exception]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def prompts(self) -> list[list[dict[str, Any]]]:
-        return [r["messages"] for r in self.requests]
-
-    def fail(self, operation: str, *errors: Exception) -> None:
-        self.script.setdefault(operation, []).extend(errors)
-
-    def reply_with(self, *texts: str) -> None:
-        self.replies.extend(texts)
-
-    def complete(
-        self, *, model: str, messages: list[dict[str, Any]], max_tokens: int | None = None
-    ) -> AiReply:
-        with self._lock:
-            self.requests.append(
-                {"model": model, "messages": copy.deepcopy(messages), "max_tokens": max_tokens}
-            )
-            queued = self.script.get("complete")
-            error = queued.pop(0) if queued else None
-            if error is not None:
-                raise error
-            text = self.replies.pop(0) if self.replies else self.default_reply
-        # All of it counted as completion: a test's budget arithmetic stays obvious.
-        return AiReply(
-            text=text,
-            model=model,
-            prompt_tokens=0,
-            completion_tokens=self.tokens_per_reply,
-            total_tokens=self.tokens_per_reply,
+        return issue_view(
+            issue, comments, fields, properties, cloud=self.cloud, inline_limit=self.inline_comment_limit
         )

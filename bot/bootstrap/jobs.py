@@ -1,0 +1,153 @@
+"""Job parts: the jobs over storage and the vendors, their schedule, and who nudges whom."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.bootstrap.storage import Storage
+from bot.bootstrap.vendors import Vendors
+from bot.config import Settings
+from bot.metrics import Metrics
+from jobs.ai import AiJob
+from jobs.inbox import InboxJob
+from jobs.lifecycle import IssueStateRecorder
+from jobs.media import MediaEnqueuer, MediaJob, MediaPolicy
+from jobs.notes import Notes
+from jobs.outbox import OutboxJob
+from jobs.poll import PollJob
+from jobs.scheduler import NudgeableJob, Scheduler
+from jobs.tickets import TicketOpener
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Each job as the scheduler runs it: `nudge()` runs it now, `nudge_at(t)` at t."""
+
+    inbox: NudgeableJob
+    media: NudgeableJob
+    poll: NudgeableJob
+    ai: NudgeableJob
+    outbox: NudgeableJob
+
+
+@dataclass(frozen=True)
+class Runners:
+    """The jobs themselves: each `run()` is one pass (`catch-up` calls them directly)."""
+
+    poll: PollJob
+    tickets: TicketOpener
+    inbox: InboxJob
+    ai: AiJob
+    outbox: OutboxJob
+    media: MediaJob
+
+
+@dataclass(frozen=True)
+class Jobs:
+    scheduler: Scheduler
+    """Not started: `run` starts it, `catch-up` never does."""
+    schedule: Schedule
+    runners: Runners
+
+
+def build_jobs(
+    settings: Settings,
+    storage: Storage,
+    vendors: Vendors,
+    *,
+    owner: str,
+    clock: Callable[[], float],
+    metrics: Metrics,
+) -> Jobs:
+    """The jobs, scheduled and wired to nudge each other."""
+    runners = _runners(settings, storage, vendors, owner=owner, clock=clock, metrics=metrics)
+    # A thread for every interval job, the watchdog and the short nudge_at runs: the watchdog
+    # job then starves only when jobs are truly stuck (see bot.daemon.Daemon._schedule_watchdog).
+    scheduler = Scheduler(max_workers=8)
+    return Jobs(scheduler, _schedule(scheduler, runners, settings, storage), runners)
+
+
+def _runners(
+    settings: Settings,
+    storage: Storage,
+    vendors: Vendors,
+    *,
+    owner: str,
+    clock: Callable[[], float],
+    metrics: Metrics,
+) -> Runners:
+    s, st, v = settings, storage, vendors
+    notes = Notes(v.jira)
+    poll = PollJob(
+        settings=s,
+        jira=v.jira,
+        state=st.poll_state,
+        handled=st.handled,
+        leases=st.leases,
+        owner=owner,
+        clock=clock,
+    )
+    # The ticket lifecycle learns each issue's status from what the poll reads anyway.
+    poll.on_issue_seen.append(IssueStateRecorder(st.issue_states))
+    tickets = TicketOpener(
+        v.jira, st.mappings, clock=clock, states=st.issue_states, history=st.ticket_history
+    )
+    inbox = InboxJob(
+        settings=s, queue=st.inbound, leases=st.leases, jira=v.jira, tickets=tickets, owner=owner, clock=clock
+    )
+    ai = AiJob(
+        settings=s,
+        jira=v.jira,
+        ai=v.ai,
+        graph=v.graph,
+        turns=st.turns,
+        handled=st.handled,
+        inbound=st.inbound,
+        notes=notes,
+        owner=owner,
+        clock=clock,
+        on_tokens=lambda service_id, tokens: metrics.ai_tokens.labels(service_id).inc(tokens),
+    )
+    outbox = OutboxJob(
+        settings=s,
+        graph=v.graph,
+        outbound=st.outbound,
+        statuses=st.statuses,
+        inbound=st.inbound,
+        notes=notes,
+        owner=owner,
+        clock=clock,
+    )
+    media = MediaJob(
+        tasks=st.media_tasks,
+        graph=v.graph,
+        jira=v.jira,
+        notes=notes,
+        owner=owner,
+        policy=MediaPolicy(max_bytes=s.media.max_bytes),
+        clock=clock,
+    )
+    return Runners(poll, tickets, inbox, ai, outbox, media)
+
+
+def _schedule(scheduler: Scheduler, runners: Runners, settings: Settings, storage: Storage) -> Schedule:
+    s, r = settings, runners
+    inbox = scheduler.add("inbox", r.inbox.run, s.inbox.interval_seconds)
+    # Media downloads start once the comment naming them is in Jira, never before.
+    media = scheduler.add("media", r.media.run, s.inbox.interval_seconds)
+    r.inbox.on_delivered.append(MediaEnqueuer(storage.media_tasks, on_enqueued=media.nudge))
+    poll = scheduler.add("poll", r.poll.run, s.poller.interval_seconds)
+    ai = scheduler.add("ai", r.ai.run, max(1, s.poller.interval_seconds))
+    outbox = scheduler.add("outbox", r.outbox.run, s.outbox.interval_seconds)
+
+    def after_inbox_write(issue_key: str) -> None:
+        r.poll.note_write(issue_key, r.tickets.created_ids.get(issue_key))
+        poll.nudge()
+
+    r.inbox.after_write = after_inbox_write
+    r.poll.on_ai_turn = ai.nudge_at
+    r.ai.wake_at = ai.nudge_at
+    r.poll.on_outbound = outbox.nudge
+    r.ai.on_outbound = outbox.nudge
+    return Schedule(inbox=inbox, media=media, poll=poll, ai=ai, outbox=outbox)
