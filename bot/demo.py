@@ -105,82 +105,108 @@ def _wait(predicate: Callable[[], T], seconds: float = 20.0) -> T | None:
     return None
 
 
+class _Scene:
+    """The demo's cast: the customer on WhatsApp (through Meta's webhook) and the three sandboxes."""
+
+    def __init__(self, daemon, jira, graph, openai) -> None:
+        from sandbox import whatsapp_payloads as wa
+        from sandbox.meta import MetaSender
+
+        self.wa, self.jira, self.graph, self.openai = wa, jira, graph, openai
+        self.name, self.phone = CUSTOMER
+        self.sender = MetaSender(daemon.http.url + daemon.settings.server.webhook_path, DEMO_SECRET)
+        self.contact = wa.contact(self.name, self.phone)
+
+    def payload(self, message: dict) -> dict:
+        return self.wa.message_payload(
+            [message], contacts=[self.contact], phone_number_id=DEMO_PHONE_NUMBER_ID
+        )
+
+    def customer_says(self, message: dict) -> None:
+        payload = self.payload(message)
+        self.graph.observe_webhook(payload)  # Meta opens the 24-hour window when the customer writes
+        status = self.sender.deliver(payload)
+        print(f"  {self.name} → {message['type']:<9} (webhook answered {status})")
+
+    def whatsapp_texts(self) -> list[str]:
+        return [m["body"] for m in self.graph.sent() if m.get("type") == "text"]
+
+
 def _play(daemon, jira, graph, openai) -> int:
-    from sandbox import whatsapp_payloads as wa
-    from sandbox.meta import MetaSender
-
-    name, phone = CUSTOMER
-    sender = MetaSender(daemon.http.url + daemon.settings.server.webhook_path, DEMO_SECRET)
-    contact = wa.contact(name, phone)
-
-    def customer_says(message: dict) -> None:
-        payload = wa.message_payload([message], contacts=[contact], phone_number_id=DEMO_PHONE_NUMBER_ID)
-        graph.observe_webhook(payload)  # Meta opens the 24-hour window when the customer writes
-        status = sender.deliver(payload)
-        print(f"  {name} → {message['type']:<9} (webhook answered {status})")
-
-    def whatsapp_texts() -> list[str]:
-        return [m["body"] for m in graph.sent() if m.get("type") == "text"]
-
+    scene = _Scene(daemon, jira, graph, openai)
     print("wajira demo: sandbox Jira, Graph API and OpenAI on loopback; the daemon at", daemon.http.url)
+    _customer_writes(scene)
+    ok = bool(_wait(lambda: scene.whatsapp_texts()))
+    issues = jira.issues()
+    if len(issues) != 1:
+        print(f"demo failed: expected one ticket, Jira has {len(issues)}")
+        return 1
+    key = issues[0]["key"]
+    ok = _photo_attached(scene, key) and ok
+    print("\n2. The AI answers on WhatsApp")
+    for body in scene.whatsapp_texts():
+        print(f"  WhatsApp → {scene.name}: {body}")
+    ok = _agent_writes(scene, key) and ok
+    return _verdict(scene, key, ok)
+
+
+def _customer_writes(scene: _Scene) -> None:
     print("\n1. The customer writes on WhatsApp")
-    now = int(time.time())
-    first = wa.text(phone, "Hola! My order #1042 has not arrived yet.", timestamp=now)
-    customer_says(first)
-    graph.add_media(DEMO_MEDIA_ID, DEMO_IMAGE, "image/png")  # what Meta holds for the photo
-    customer_says(
+    wa, now = scene.wa, int(time.time())
+    first = wa.text(scene.phone, "Hola! My order #1042 has not arrived yet.", timestamp=now)
+    scene.customer_says(first)
+    scene.graph.add_media(DEMO_MEDIA_ID, DEMO_IMAGE, "image/png")  # what Meta holds for the photo
+    scene.customer_says(
         wa.image(
-            phone,
+            scene.phone,
             caption="This is the tracking page",
             media_id=DEMO_MEDIA_ID,
             mime_type="image/png",
             timestamp=now + 1,
         )
     )
-    sender.deliver(wa.message_payload([first], contacts=[contact], phone_number_id=DEMO_PHONE_NUMBER_ID))
+    scene.sender.deliver(scene.payload(first))
     print("  (Meta redelivers the first message: stored once)")
 
-    ok = bool(_wait(lambda: whatsapp_texts()))
-    issues = jira.issues()
-    if len(issues) != 1:
-        print(f"demo failed: expected one ticket, Jira has {len(issues)}")
-        return 1
-    key = issues[0]["key"]
-    attachments = _wait(lambda: jira.attachments(key)) or []
+
+def _photo_attached(scene: _Scene, key: str) -> bool:
+    attachments = _wait(lambda: scene.jira.attachments(key)) or []
     for attachment in attachments:
         print(
             f"  Jira attachment: {attachment['filename']} ({len(attachment['bytes'])} bytes, the photo's own bytes)"
         )
-    ok = ok and any(a["bytes"] == DEMO_IMAGE for a in attachments)
-    print("\n2. The AI answers on WhatsApp")
-    for body in whatsapp_texts():
-        print(f"  WhatsApp → {name}: {body}")
+    return any(a["bytes"] == DEMO_IMAGE for a in attachments)
 
+
+def _agent_writes(scene: _Scene, key: str) -> bool:
     print("\n3. An agent writes a public comment and an internal one in Jira")
-    jira.add_agent_comment(
+    scene.jira.add_agent_comment(
         key,
         "Internal: courier confirmed a delay, refund if not delivered by Friday.",
         internal=True,
         author="Agent Smith",
     )
-    jira.add_agent_comment(
+    scene.jira.add_agent_comment(
         key, "Hi Ana, I checked with the courier: it arrives **tomorrow**.", author="Agent Smith"
     )
-    ok = ok and bool(_wait(lambda: len(whatsapp_texts()) >= 2))
-    for body in whatsapp_texts()[1:]:
-        print(f"  WhatsApp → {name}: {body}")
+    ok = bool(_wait(lambda: len(scene.whatsapp_texts()) >= 2))
+    for body in scene.whatsapp_texts()[1:]:
+        print(f"  WhatsApp → {scene.name}: {body}")
     time.sleep(1.5)  # a few more polls: the internal comment must still be in Jira only
+    return ok
 
-    issue = jira.issue(key)
+
+def _verdict(scene: _Scene, key: str, ok: bool) -> int:
+    issue = scene.jira.issue(key)
     print(f"\nWhat Jira shows — {key}: {issue['summary']}  (labels: {', '.join(issue['labels'])})")
-    for comment in jira.comments(key):
+    for comment in scene.jira.comments(key):
         body = comment["body"]
         text = text_from_doc(body) if isinstance(body, dict) else str(body)
         tag = " (internal)" if not comment.get("jsdPublic", True) else ""
         print(f"  {comment['author']['displayName']}{tag}: {text}")
-    sent = whatsapp_texts()
-    leaked = any("refund" in body for body in sent) or "refund" in openai.prompts_text()
-    comments = len(jira.comments(key))
+    sent = scene.whatsapp_texts()
+    leaked = any("refund" in body for body in sent) or "refund" in scene.openai.prompts_text()
+    comments = len(scene.jira.comments(key))
     ok = ok and len(sent) == 2 and not leaked and comments == 5
     print()
     if ok:

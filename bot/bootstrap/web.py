@@ -17,7 +17,7 @@ from bot.metrics import Metrics
 from bot.rules.events import ParsedBatch
 from bot.rules.routing import route_batch
 from bot.whatsapp.webhook import Reply, WebhookHandler
-from storage.inbound import StoreResult
+from storage.ingest import StoreResult
 
 Routes = dict[str, Callable[[dict[str, Any], bytes], Reply]]
 
@@ -67,7 +67,7 @@ def build_web(
     s = settings
 
     def store(batch: ParsedBatch) -> StoreResult:
-        return storage.inbound.store_batch(_routed(batch, settings, storage))
+        return storage.inbound.ingest.store_batch(_routed(batch, settings, storage))
 
     def on_stored(result: StoreResult) -> None:
         # Called from webhook threads; the jobs exist by then (HTTP serves only once all is built).

@@ -11,11 +11,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import jira
 import requests
 
+from bot.jira_api.attachment_calls import AttachmentCalls
 from bot.jira_api.errors import (
     JiraUnavailable,
 )
@@ -43,7 +43,7 @@ class IssueRef:
     id: str
 
 
-class JiraAdapter(WorkflowAndSetupCalls):
+class JiraAdapter(AttachmentCalls, WorkflowAndSetupCalls):
     """Jira Cloud (API v3, ADF) or Server/Data Center (API v2, wiki markup).
 
     Args:
@@ -209,43 +209,6 @@ class JiraAdapter(WorkflowAndSetupCalls):
         body = {"body": self._body(text), "properties": comment_properties(prop, internal=internal)}
         created = self._request("add_comment", "POST", f"issue/{issue_key}/comment", body=body)
         return str(created["id"])
-
-    def add_attachment(self, issue_key: str, filename: str, data: bytes, mime_type: str) -> str:
-        """Attach a file to the issue (multipart, field `file`); returns the attachment's id.
-
-        Jira refuses multipart POSTs without `X-Atlassian-Token: no-check` as cross-site requests.
-
-        Raises:
-            IssueNotFound: the issue is gone.
-            JiraRejected: refused (attachments disabled, over Jira's size limit, no permission).
-            JiraUnavailable: outcome unknown; use `list_attachments` before attaching again.
-        """
-        url = f"{self._base}/rest/api/{self._api}/issue/{quote(issue_key, safe='')}/attachments"
-        # Content-Type None drops the session's JSON default, so requests writes the multipart one.
-        headers = {"Content-Type": None, "X-Atlassian-Token": "no-check"}
-        files = {"file": (filename, data, mime_type or "application/octet-stream")}
-
-        def send() -> str:
-            response = self._client._session.request("POST", url, files=files, headers=headers)
-            created = response.json()
-            first = created[0] if isinstance(created, list) and created else created
-            if not isinstance(first, dict) or "id" not in first:
-                raise JiraUnavailable("add_attachment: Jira's answer names no attachment")
-            return str(first["id"])
-
-        return self._call("add_attachment", send)
-
-    def list_attachments(self, issue_key: str) -> list[dict[str, Any]]:
-        """The issue's attachments (`id`, `filename`, `size`, `mimeType`, …), as Jira lists them.
-
-        Raises:
-            IssueNotFound: the issue is gone.
-        """
-        issue = self._request(
-            "list_attachments", "GET", f"issue/{quote(issue_key, safe='')}", params={"fields": "attachment"}
-        )
-        found = ((issue or {}).get("fields") or {}).get("attachment") or []
-        return [a for a in found if isinstance(a, dict)]
 
     def find_comment_with_property(self, issue_key: str, match: dict[str, Any]) -> str | None:
         """The id of a comment on the issue whose `wajira` property contains `match`, newest first."""

@@ -17,7 +17,7 @@ from bot.rules.events import ParsedBatch, PayloadError
 from bot.rules.payload import parse_webhook
 from bot.rules.signature import SignatureCheck, check_signature
 from storage.db import StorageUnavailable
-from storage.inbound import StoreResult
+from storage.ingest import StoreResult
 
 log = get_logger(__name__)
 
