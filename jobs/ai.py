@@ -24,7 +24,15 @@ from bot.ai.client import AiError, AiRejected, AiUnavailable
 from bot.config import ServiceSettings, Settings
 from bot.jira_api.errors import IssueNotFound, JiraError, JiraRejected
 from bot.logs import get_logger
-from bot.ports import AiPort, AiTurnsPort, CustomerWindowPort, GraphPort, HandledCommentsPort, JiraPort
+from bot.ports import (
+    AiPort,
+    AiSwitchPort,
+    AiTurnsPort,
+    CustomerWindowPort,
+    GraphPort,
+    HandledCommentsPort,
+    JiraPort,
+)
 from bot.rules.ai_context import ai_messages
 from bot.rules.ai_policy import AiPolicy, TurnFacts, decide_turn
 from bot.rules.backoff import retry_delay
@@ -54,6 +62,8 @@ class AiJob:
     handled: HandledCommentsPort
     inbound: CustomerWindowPort
     notes: Notes
+    switch: AiSwitchPort
+    """An agent's `/ai off` holds every turn of the ticket until `/ai on`."""
     owner: str
     clock: Callable[[], float] = time.time
     on_outbound: Callable[[], None] = lambda: None
@@ -115,6 +125,12 @@ class AiJob:
             self._hold(turn)
             if _our_reply(raw, turn.id) is not None:
                 return self._reply(turn, service, raw)
+        if not self.switch.enabled(turn.issue_key):
+            # Checked when the turn is taken, not only when it was queued: `/ai off` may come
+            # while the turn waits out its debounce.
+            self.turns.mark_skipped(turn.id, reason="ai_off")
+            log.info("ai_turn_skipped", turn=turn.id, issue_key=turn.issue_key, reason="ai_off")
+            return 0
         last_customer = self.handled.last_customer_at(turn.issue_key) or now
         facts = TurnFacts(
             now=now,

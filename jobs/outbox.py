@@ -14,18 +14,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bot.config import Settings
+from bot.jira_api.errors import JiraError, JiraUnavailable
 from bot.logs import get_logger
-from bot.ports import CustomerWindowPort, GraphPort, OutboundQueuePort, StatusFeedPort
+from bot.ports import CustomerWindowPort, GraphPort, JiraPort, OutboundQueuePort, StatusFeedPort
 from bot.rules.backoff import honour_retry_after, retry_delay
+from bot.rules.delivery_failure import explain_meta_error, failure_note
+from bot.rules.outgoing_files import MB
 from bot.rules.phones import mask_phone
 from bot.rules.window import LastCustomerMessage, window_open
 from bot.whatsapp.graph import (
+    GraphError,
     GraphRateLimited,
     GraphRejected,
     GraphUnavailable,
     Recipient,
     WindowClosed,
 )
+from jobs.agent_commands import command_note_ref
 from jobs.notes import Notes
 from storage.outbound import OutboundMessage
 
@@ -34,12 +39,16 @@ log = get_logger(__name__)
 # Statuses of messages this daemon did not send (another tool on the same number) are let go
 # after this long; ours match within milliseconds.
 UNMATCHED_STATUS_PATIENCE = 600.0
+# WhatsApp's largest medium (a document); a bigger attachment was refused when it was queued.
+FILE_MAX_BYTES = 100 * MB
 
 
 @dataclass
 class OutboxJob:
     settings: Settings
     graph: GraphPort
+    jira: JiraPort
+    """Where an agent's files are read from."""
     outbound: OutboundQueuePort
     statuses: StatusFeedPort
     inbound: CustomerWindowPort
@@ -69,10 +78,18 @@ class OutboxJob:
     def _send(self, row: OutboundMessage) -> int:
         to = Recipient(wa_id=row.to_wa_id, user_id=row.to_user_id)
         last = self.inbound.last_customer_message(row.conversation_key)
+        if row.kind == "template":
+            return self._agent_template(row, to, last)
         if not window_open(last.timestamp if last else None, self.clock()):
             return self._window_closed(row, to, last)
         try:
-            wamid = self.graph.send_text(row.phone_number_id, to, row.body)
+            wamid = self._deliver(row, to)
+        except JiraUnavailable as exc:
+            return self._unavailable(row, exc)
+        except JiraError as exc:
+            self.outbound.mark_failed(row.id, error=str(exc), code=None)
+            self._note(row, f"the file could not be read from Jira any more ({exc})")
+            return 0
         except WindowClosed:
             return self._window_closed(row, to, last)
         except GraphRateLimited as exc:
@@ -92,6 +109,66 @@ class OutboxJob:
             issue_key=row.issue_key,
             to=mask_phone(row.conversation_key),
         )
+        return 1
+
+    def _deliver(self, row: OutboundMessage, to: Recipient) -> str:
+        """Send the row's text, or read its file from Jira, upload it and send it; the wamid."""
+        if row.kind != "file":
+            return self.graph.send_text(row.phone_number_id, to, row.body)
+        p = row.payload or {}
+        data = self.jira.attachment_content(str(p.get("attachment_id")), max_bytes=FILE_MAX_BYTES)
+        filename = str(p.get("filename") or row.body or "file")
+        media_type = str(p.get("media_type") or "document")
+        media_id = self.graph.upload_media(
+            row.phone_number_id,
+            data,
+            mime_type=str(p.get("mime_type") or "application/octet-stream"),
+            filename=filename,
+        )
+        return self.graph.send_media(
+            row.phone_number_id,
+            to,
+            media_type=media_type,
+            media_id=media_id,
+            filename=filename if media_type == "document" else None,
+        )
+
+    def _agent_template(self, row: OutboundMessage, to: Recipient, last: LastCustomerMessage | None) -> int:
+        """An agent's `/template NAME`: sent now, whatever the window; answered by a note."""
+        wa = self.settings.whatsapp
+        p = row.payload or {}
+        values = {"name": (last.profile_name if last else None) or "", "issue_key": row.issue_key}
+        ref = command_note_ref(str(p.get("comment") or row.id))
+        try:
+            wamid = self.graph.send_template(
+                row.phone_number_id,
+                to,
+                name=row.body,
+                language=str(p.get("language") or wa.template_language),
+                body_parameters=[param.format(**values) for param in wa.template_parameters],
+            )
+        except GraphRateLimited as exc:
+            self._rate_limited(row, exc)
+            return 0
+        except GraphUnavailable as exc:
+            return self._unavailable(row, exc)
+        except GraphRejected as exc:
+            self.outbound.mark_failed(row.id, error=str(exc), code=exc.code)
+            log.error("whatsapp_template_rejected", row=row.id, code=exc.code, error=str(exc))
+            self.notes.post(
+                row.issue_key,
+                ref=ref,
+                text=f"The template '{row.body}' was not sent: {explain_meta_error(exc.code, exc.title or str(exc))}.",
+            )
+            return 0
+        self.outbound.mark_sent(row.id, wamid=wamid, via_template=True)
+        self.notes.post(
+            row.issue_key,
+            ref=ref,
+            text=f"The template '{row.body}' ({p.get('language') or wa.template_language}) was sent to "
+            "the customer. Their answer reopens the 24-hour window for free-form replies.",
+        )
+        log.info("whatsapp_template_sent", row=row.id, issue_key=row.issue_key, by="command")
         return 1
 
     def _rate_limited(self, row: OutboundMessage, exc: GraphRateLimited) -> None:
@@ -152,14 +229,18 @@ class OutboxJob:
         log.warning("whatsapp_window_closed", row=row.id, issue_key=row.issue_key)
         return 0
 
-    def _unavailable(self, row: OutboundMessage, exc: GraphUnavailable) -> int:
+    def _unavailable(self, row: OutboundMessage, exc: GraphUnavailable | JiraUnavailable) -> int:
         attempts = row.attempts + 1
+        code = exc.code if isinstance(exc, GraphUnavailable) else None
         if attempts >= self.settings.outbox.max_attempts:
-            self.outbound.mark_failed(row.id, error=str(exc), code=exc.code)
-            self._note_failure(row, exc)
+            self.outbound.mark_failed(row.id, error=str(exc), code=code)
+            if isinstance(exc, GraphUnavailable):
+                self._note_failure(row, exc)
+            else:
+                self._note(row, f"Jira did not hand over the file after {attempts} attempts ({exc})")
             return 0
         self.outbound.mark_retry(
-            row.id, error=str(exc), code=exc.code, delay_seconds=self._backoff(attempts), count_attempt=True
+            row.id, error=str(exc), code=code, delay_seconds=self._backoff(attempts), count_attempt=True
         )
         log.warning("whatsapp_unavailable", row=row.id, attempts=attempts, error=str(exc))
         return 0
@@ -169,12 +250,15 @@ class OutboxJob:
         log.error("whatsapp_rejected", row=row.id, code=exc.code, error=str(exc))
         self._note_failure(row, exc)
 
-    def _note_failure(self, row: OutboundMessage, exc: Exception) -> None:
-        code = getattr(exc, "code", None)
+    def _note_failure(self, row: OutboundMessage, exc: GraphError) -> None:
+        self._note(row, explain_meta_error(exc.code, exc.title or str(exc)))
+
+    def _note(self, row: OutboundMessage, reason: str) -> None:
+        """The agents' note for a row that will not reach the customer: which, and why."""
         self.notes.post(
             row.issue_key,
             ref=f"failed:{row.id}",
-            text=f"This reply could not be sent to WhatsApp (Meta error {code}: {exc}):\n{row.body}",
+            text=failure_note(what=_what(row), reason=reason, text=None if row.kind == "file" else row.body),
         )
 
     def _backoff(self, attempts: int) -> float:
@@ -202,10 +286,23 @@ class OutboxJob:
                 continue
             applied.append(status["id"])
             if row is not None and changed and row.state == "failed":
-                self.notes.post(
-                    row.issue_key,
-                    ref=f"failed:{row.id}",
-                    text=f"WhatsApp reported this reply as not delivered (Meta error {code}: {error}):\n{row.body}",
-                )
+                title = str(first.get("title") or first.get("message") or "") or None
+                self._note(row, explain_meta_error(code, title))
         self.statuses.mark_applied(applied)
         return len(applied)
+
+
+def _what(row: OutboundMessage) -> str:
+    """The row as an agent knows it: their comment (by id and author), or the AI's reply."""
+    p = row.payload or {}
+    comment, author = p.get("comment"), p.get("author")
+    by = f" by {author}" if author else ""
+    if row.kind == "file":
+        return f"The file {p.get('filename') or row.body} of comment {comment}{by}"
+    if row.kind == "agent" and comment:
+        return f"Comment {comment}{by}"
+    if row.kind == "ai":
+        return "The AI assistant's reply"
+    if row.kind == "echo":
+        return "The message typed in the WhatsApp Business App"
+    return "This message"

@@ -6,6 +6,15 @@ date without a zone would be read in the bot user's time zone), floored to the m
 (JQL's precision). The overlap re-reads some comments every time; the `handled_comment`
 table makes each one count once, and "seen" commits in one transaction with what it causes
 (an AI turn, or the outbound rows of an agent's reply).
+
+Live chats: a ticket whose customer wrote within `[poller] hot_minutes` is hot, and `run_hot`
+searches the hot tickets every `hot_interval_seconds` with one JQL `issue in (…)` call
+(reconciled, so our own fresh writes show), besides the full pass every `interval_seconds`.
+No hot ticket, no call. Both passes hold the same poll lease, so one instance polls.
+
+An agent's comment may be a command (`agent_commands.py`, answered by an internal note) or a
+reply with files (`agent_replies.py`); a note that must not be lost is posted before the
+comment counts as handled, so when Jira refuses it the pass fails and the comment is read again.
 """
 
 from __future__ import annotations
@@ -18,17 +27,29 @@ from typing import Any
 
 from bot.config import ServiceSettings, Settings
 from bot.logs import get_logger
-from bot.ports import HandledCommentsPort, JiraPort, LeasesPort, PollStatePort
+from bot.ports import (
+    AiSwitchPort,
+    CustomerWindowPort,
+    HandledCommentsPort,
+    HotTicketsPort,
+    JiraPort,
+    LeasesPort,
+    PollStatePort,
+)
 from bot.rules.classify import CommentView, Route, comment_view, parse_jira_time, route_comment
 from bot.rules.comment_property import PROPERTY_KEY, issue_value
-from bot.rules.markdown import markdown_to_whatsapp
-from bot.rules.outgoing import agent_message, split_message
+from bot.rules.hot import hot_jql, hot_since
 from bot.rules.poll_window import advance_watermark, poll_jql, window_start_ms
+from jobs.agent_commands import AgentCommands, command_note_ref
+from jobs.agent_replies import AgentReplies, refused_note
+from jobs.notes import Notes
 
 log = get_logger(__name__)
 
 SEARCH_FIELDS = ["comment", "status", "updated", "labels", "summary"]
 POLL_LEASE = "poll"
+# At most this many hot tickets per `issue in (…)` search: the most recently active ones.
+HOT_MAX_TICKETS = 100
 # Agent comments older than the customer window cannot be sent free-form anyway, and a
 # customer message older than this is history (an import, a restored database), not a turn.
 STALE_AGENT_SECONDS = 24 * 3600
@@ -54,6 +75,12 @@ class PollJob:
     state: PollStatePort
     handled: HandledCommentsPort
     leases: LeasesPort
+    switch: AiSwitchPort
+    """`/ai off` and `/ai on`, per ticket."""
+    window: CustomerWindowPort
+    """The customer's last message, for `/window`."""
+    hot: HotTicketsPort
+    """Which tickets' customers wrote lately (the hot pass)."""
     owner: str
     clock: Callable[[], float] = time.time
     on_ai_turn: Callable[[float], None] = lambda due_at: None
@@ -65,9 +92,20 @@ class PollJob:
     e.g. the ticket lifecycle keeps each issue's status category from it."""
 
     _bot_account_id: str | None = field(default=None, init=False)
+    _bot_zone: str | None = field(default=None, init=False)
     _recent: dict[str, None] = field(default_factory=dict, init=False)
     _ids: dict[str, int] = field(default_factory=dict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _pass_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    """One pass at a time in this instance: the full pass and the hot pass read the same comments."""
+    _commands: AgentCommands = field(init=False)
+    _replies: AgentReplies = field(init=False)
+    _notes: Notes = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._commands = AgentCommands(self.settings, self.switch, self.window, lambda: self.clock())
+        self._replies = AgentReplies(self.settings, self.jira)
+        self._notes = Notes(self.jira)
 
     def note_write(self, issue_key: str, issue_id: str | None = None) -> None:
         """The inbox wrote to this issue: ask search to reconcile it on the next pass."""
@@ -76,12 +114,49 @@ class PollJob:
             if issue_id:
                 self._ids[issue_key] = int(issue_id)
 
+    @property
+    def _lease_ttl(self) -> float:
+        # Long enough to outlive a slow pass, short enough that a dead holder is replaced soon.
+        return max(10.0, 3.0 * self.settings.poller.interval_seconds)
+
     def run(self) -> PassResult | None:
         """One scheduled pass, by whichever instance holds the poll lease."""
-        # Long enough to outlive a slow pass, short enough that a dead holder is replaced soon.
-        lease_ttl = max(10.0, 3.0 * self.settings.poller.interval_seconds)
-        if not self.leases.acquire(POLL_LEASE, self.owner, lease_ttl):
+        if not self.leases.acquire(POLL_LEASE, self.owner, self._lease_ttl):
             return None
+        with self._pass_lock:
+            return self._full_pass()
+
+    def run_hot(self) -> PassResult | None:
+        """Search the hot tickets now: one `issue in (…)` call, none when no ticket is hot.
+
+        Leaves the watermark alone (the full pass owns it) and yields to a full pass running in
+        this instance, which reads the same comments anyway.
+        """
+        p = self.settings.poller
+        if p.hot_minutes <= 0:
+            return None
+        now = self.clock()
+        keys = self.hot.hot_issue_keys(since=hot_since(now, p.hot_minutes), limit=HOT_MAX_TICKETS)
+        since_ms = window_start_ms(int(now * 1000), p.overlap_seconds, int(now * 1000))
+        jql = hot_jql(keys, since_ms=since_ms)
+        if jql is None:
+            return None
+        if not self.leases.acquire(POLL_LEASE, self.owner, self._lease_ttl):
+            return None
+        if not self._pass_lock.acquire(blocking=False):
+            return None
+        try:
+            with self._lock:
+                reconcile = [self._ids[k] for k in keys if k in self._ids]
+            result, _ = self._read(jql, reconcile, dry_run=False)
+        finally:
+            self._pass_lock.release()
+        self._announce(result)
+        if result.new_comments:
+            log.info("poll_hot_pass", hot=len(keys), **_summary(result))
+        return result
+
+    def _full_pass(self) -> PassResult:
         record = self.state.get()
         now_ms = int(self.clock() * 1000)
         since = window_start_ms(record.watermark_ms, self.settings.poller.overlap_seconds, now_ms)
@@ -92,14 +167,12 @@ class PollJob:
             raise
         self.state.save_success("jira", watermark_ms=advance_watermark(record.watermark_ms, newest, now_ms))
         if result.new_comments:
-            log.info("poll_pass", **{k: v for k, v in result.__dict__.items() if k != "planned"})
+            log.info("poll_pass", **_summary(result))
         return result
 
     def pass_over(self, since_ms: int, *, dry_run: bool = False) -> tuple[PassResult, list[int]]:
         """Read every managed issue updated since `since_ms` and handle its new comments."""
-        if self._bot_account_id is None:
-            me = self.jira.myself()
-            self._bot_account_id = me.get("accountId") or me.get("key") or me.get("name")
+        self._who_am_i()
         jql = poll_jql(
             project_keys=sorted({s.project_key for s in self.settings.services}),
             labels=sorted({label for s in self.settings.services for label in s.labels}),
@@ -117,13 +190,24 @@ class PollJob:
                     self._recent.setdefault(key, None)
             raise
         if not dry_run:
-            if result.first_turn_due is not None:
-                self.on_ai_turn(result.first_turn_due)
-            if result.pushed:
-                self.on_outbound()
+            self._announce(result)
         return result, newest
 
+    def _who_am_i(self) -> None:
+        if self._bot_account_id is None:
+            me = self.jira.myself()
+            self._bot_account_id = me.get("accountId") or me.get("key") or me.get("name")
+            zone = me.get("timeZone")
+            self._bot_zone = zone if isinstance(zone, str) and zone else None
+
+    def _announce(self, result: PassResult) -> None:
+        if result.first_turn_due is not None:
+            self.on_ai_turn(result.first_turn_due)
+        if result.pushed:
+            self.on_outbound()
+
     def _read(self, jql: str, reconcile: list[int], *, dry_run: bool) -> tuple[PassResult, list[int]]:
+        self._who_am_i()
         result = PassResult()
         newest: list[int] = []
         for issue in self.jira.search_issues(
@@ -158,11 +242,11 @@ class PollJob:
         raw_comments = self.jira.list_comments(key)
         views = sorted((comment_view(key, c) for c in raw_comments), key=lambda v: (v.created, _num(v.id)))
         known = self.handled.known([v.id for v in views])
-        for view in views:
+        for n, view in enumerate(views):
             if view.id in known:
                 continue
             result.new_comments += 1
-            self._handle_comment(view, ours, result, dry_run=dry_run)
+            self._handle_comment(view, ours, result, earlier=views[:n], dry_run=dry_run)
 
     def _all_handled(self, inline: list[dict[str, Any]] | None) -> bool:
         """Whether every comment search inlined was handled before (False when it truncated them)."""
@@ -173,7 +257,13 @@ class PollJob:
         return not unhandled
 
     def _handle_comment(
-        self, view: CommentView, ours: dict[str, Any], result: PassResult, *, dry_run: bool
+        self,
+        view: CommentView,
+        ours: dict[str, Any],
+        result: PassResult,
+        *,
+        earlier: list[CommentView],
+        dry_run: bool,
     ) -> None:
         route = route_comment(view, bot_account_id=self._bot_account_id)
         age = self.clock() - view.created
@@ -181,7 +271,27 @@ class PollJob:
         outbound: list[dict[str, Any]] = []
         ai_turn = None
         label = "ignore"
-        if route is Route.AI_TURN and service.assistant.enabled and age < STALE_CUSTOMER_SECONDS:
+        note: tuple[str, str] | None = None  # (ref, text): posted before the comment counts as handled
+        if route is Route.COMMAND:
+            label = "command"
+            outcome = self._commands.outcome(
+                view,
+                ours,
+                service,
+                earlier=earlier,
+                bot_account_id=self._bot_account_id,
+                bot_zone=self._bot_zone,
+                dry_run=dry_run,
+            )
+            outbound, ai_turn = outcome.outbound, outcome.ai_turn
+            if outcome.note is not None:
+                note = (command_note_ref(view.id), outcome.note)
+        elif (
+            route is Route.AI_TURN
+            and service.assistant.enabled
+            and age < STALE_CUSTOMER_SECONDS
+            and self.switch.enabled(view.issue_key)
+        ):
             label = "ai_turn"
             ai_turn = {
                 "issue_key": view.issue_key,
@@ -191,10 +301,13 @@ class PollJob:
                 "due_at": max(self.clock(), view.created + service.assistant.debounce_seconds),
             }
         elif route is Route.AI_TURN:
-            label = "customer"  # answered by people only: assistant off, or history
+            label = "customer"  # answered by people only: assistant off (or `/ai off`), or history
         elif route is Route.TO_CUSTOMER and age < STALE_AGENT_SECONDS:
             label = "to_customer"
-            outbound = self._agent_rows(view, ours)
+            reply = self._replies.reply(view, ours)
+            outbound = reply.rows
+            if reply.refused:
+                note = (f"files:{view.id}", refused_note(view, reply.refused))
         elif route is Route.TO_CUSTOMER:
             label = "stale"
         elif route is Route.ECHO:
@@ -203,8 +316,10 @@ class PollJob:
             label = "echo"
         if dry_run:
             result.planned.append(_plan_line(view, label, len(outbound)))
-            _count(result, label)
+            _count(result, label, outbound)
             return
+        if note is not None:
+            self._notes.ensure(view.issue_key, ref=note[0], text=note[1])
         if self.handled.record(
             comment_id=view.id,
             issue_key=view.issue_key,
@@ -213,30 +328,12 @@ class PollJob:
             outbound=outbound,
             ai_turn=ai_turn,
         ):
-            _count(result, label)
+            _count(result, label, outbound)
             if ai_turn is not None:
                 due = ai_turn["due_at"]
                 result.first_turn_due = (
                     due if result.first_turn_due is None else min(result.first_turn_due, due)
                 )
-
-    def _agent_rows(self, view: CommentView, ours: dict[str, Any]) -> list[dict[str, Any]]:
-        text = agent_message(
-            view.author_name, markdown_to_whatsapp(view.text), self.settings.outbox.agent_format
-        )
-        return [
-            {
-                "dedupe_key": f"comment:{view.id}:{n}",
-                "issue_key": view.issue_key,
-                "conversation_key": ours["conversation"],
-                "to_wa_id": ours.get("wa_id"),
-                "to_user_id": ours.get("user_id"),
-                "phone_number_id": ours.get("phone_number_id") or self.settings.whatsapp.phone_number_id,
-                "kind": "agent",
-                "body": part,
-            }
-            for n, part in enumerate(split_message(text))
-        ]
 
 
 def _inline_comments(fields: dict[str, Any]) -> list[dict[str, Any]] | None:
@@ -262,15 +359,23 @@ def _num(value: str) -> int:
     return int(value) if value.isdigit() else 0
 
 
-def _count(result: PassResult, label: str) -> None:
+def _count(result: PassResult, label: str, outbound: list[dict[str, Any]]) -> None:
     if label == "ai_turn":
         result.ai_turns += 1
-    elif label == "to_customer":
+    elif outbound:  # an agent's reply, or a command's template: the outbox has work
         result.pushed += 1
     else:
         result.ignored += 1
 
 
+def _summary(result: PassResult) -> dict[str, Any]:
+    return {k: v for k, v in result.__dict__.items() if k != "planned"}
+
+
 def _plan_line(view: CommentView, label: str, parts: int) -> str:
-    what = {"ai_turn": "AI reply", "to_customer": f"send to WhatsApp ({parts} part(s))"}.get(label, label)
+    what = {
+        "ai_turn": "AI reply",
+        "to_customer": f"send to WhatsApp ({parts} part(s))",
+        "command": "command, answered by an internal note",
+    }.get(label, label)
     return f"{view.issue_key} comment {view.id} by {view.author_name}: {what}"

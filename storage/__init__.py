@@ -1,10 +1,13 @@
 """Durable state: the database from a URL, schema migrations, the webhook's ingest, the inbound
 and outbound queues, AI turns and media tasks (one claimable-queue mechanism, `storage.queue`),
-poll state, ticket mappings and leases. Importing this package never connects to anything."""
+poll state, ticket mappings, the AI switch, hot tickets and leases. Importing this package
+never connects to anything."""
 
+from storage.ai_switch import AiSwitch
 from storage.ai_turns import AiTurn, AiTurns
 from storage.customer_window import CustomerWindow
 from storage.db import StorageUnavailable, bind, guarded, open_database, ping
+from storage.hot_tickets import HotTickets
 from storage.inbound import InboundQueue, QueuedMessage
 from storage.ingest import Ingest, StoreResult
 from storage.leases import Leases
@@ -17,10 +20,12 @@ from storage.statuses import StatusFeed
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AiSwitch",
     "AiTurn",
     "AiTurns",
     "CustomerWindow",
     "HandledComments",
+    "HotTickets",
     "InboundQueue",
     "Ingest",
     "Leases",

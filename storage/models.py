@@ -73,6 +73,7 @@ class InboundMessageRow(BaseModel):
         indexes = (
             (("conversation_key", "state"), False),
             (("state", "next_attempt_at"), False),
+            (("meta_timestamp",), False),  # v7: the hot tickets
         )
 
 
@@ -175,6 +176,7 @@ class OutboundMessageRow(BaseModel):
     updated_at = peewee.DoubleField()
     sent_at = peewee.DoubleField(null=True)
     status_at = peewee.DoubleField(null=True)  # Meta's time of the newest applied status
+    payload = peewee.TextField(null=True)  # JSON: what a file or template message needs (v7)
 
     class Meta:
         table_name = "outbound_message"
@@ -279,6 +281,19 @@ class MediaTaskRow(BaseModel):
         )
 
 
+class AiSwitchRow(BaseModel):
+    """Whether the AI may answer on a ticket, as the latest `/ai on|off` command set it (v7)."""
+
+    issue_key = peewee.CharField(max_length=KEY_LENGTH, primary_key=True)
+    enabled = peewee.IntegerField()  # 0/1: BOOLEAN differs per engine
+    comment_id = peewee.CharField(max_length=64)  # the command comment that decided
+    comment_created = peewee.DoubleField()
+    updated_at = peewee.DoubleField()
+
+    class Meta:
+        table_name = "ai_switch"
+
+
 ALL_MODELS = (
     WhatsappTicketMapping,
     InboundMessageRow,
@@ -292,4 +307,5 @@ ALL_MODELS = (
     HandledCommentRow,
     AiTurnRow,
     MediaTaskRow,
+    AiSwitchRow,
 )

@@ -23,7 +23,7 @@ import peewee
 from storage.db import guarded
 from storage.last_error import clip_error
 from storage.models import OutboundMessageRow
-from storage.outbound_rows import insert_rows, prepare_rows
+from storage.outbound_rows import decode_payload, insert_rows, prepare_rows
 from storage.queue import PENDING, ClaimableQueue, QueueSpec
 from storage.statuses import StatusFeed  # noqa: F401 - part of this module's API
 from storage.transactions import transact
@@ -70,6 +70,9 @@ class OutboundMessage:
     via_template: bool
     status_at: float | None = None
     """Meta's time of the newest status applied (delivered, read, failed)."""
+    payload: dict[str, Any] | None = None
+    """What a message that is not plain text needs (a file, a template), as enqueued; None for
+    text, and for a stored payload that cannot be read."""
 
 
 class OutboundQueue:
@@ -85,7 +88,8 @@ class OutboundQueue:
 
         Args:
             rows: dicts with dedupe_key, issue_key, conversation_key, to_wa_id, to_user_id,
-                phone_number_id, kind, body; a split message's parts in order.
+                phone_number_id, kind, body and optionally payload (`prepare_rows`); a split
+                message's parts in order.
             txn_ok: allow joining a transaction the caller has open (the rows then commit
                 with it). Without it that is an error: the caller would believe the rows
                 durable on return.
@@ -261,6 +265,7 @@ def _message(row: dict[str, Any]) -> OutboundMessage:
         sent_at=opt_float("sent_at"),
         via_template=bool(row["via_template"]),
         status_at=opt_float("status_at"),
+        payload=decode_payload(row.get("payload")),
     )
 
 

@@ -14,6 +14,7 @@ import peewee
 
 from storage.schema_v1_to_3 import step_1, step_2, step_3
 from storage.schema_v4_to_6 import step_4, step_5, step_6
+from storage.schema_v7 import step_7
 
 STEPS: tuple[tuple[int, Callable[[peewee.Database], None]], ...] = (
     (1, step_1),
@@ -22,4 +23,5 @@ STEPS: tuple[tuple[int, Callable[[peewee.Database], None]], ...] = (
     (4, step_4),
     (5, step_5),
     (6, step_6),
+    (7, step_7),
 )

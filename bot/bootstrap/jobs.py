@@ -27,6 +27,8 @@ class Schedule:
     inbox: NudgeableJob
     media: NudgeableJob
     poll: NudgeableJob
+    hot_poll: NudgeableJob | None
+    """The live-chat pass (`[poller] hot_interval_seconds`); None with `hot_minutes = 0`."""
     ai: NudgeableJob
     outbox: NudgeableJob
 
@@ -85,6 +87,9 @@ def _runners(
         state=st.poll_state,
         handled=st.handled,
         leases=st.leases,
+        switch=st.ai_switch,
+        window=st.inbound.window,
+        hot=st.hot_tickets,
         owner=owner,
         clock=clock,
     )
@@ -105,6 +110,7 @@ def _runners(
         handled=st.handled,
         inbound=st.inbound.window,
         notes=notes,
+        switch=st.ai_switch,
         owner=owner,
         clock=clock,
         on_tokens=lambda service_id, tokens: metrics.ai_tokens.labels(service_id).inc(tokens),
@@ -112,6 +118,7 @@ def _runners(
     outbox = OutboxJob(
         settings=s,
         graph=v.graph,
+        jira=v.jira,
         outbound=st.outbound,
         statuses=st.statuses,
         inbound=st.inbound.window,
@@ -138,6 +145,11 @@ def _schedule(scheduler: Scheduler, runners: Runners, settings: Settings, storag
     media = scheduler.add("media", r.media.run, s.inbox.interval_seconds)
     r.inbox.on_delivered.append(MediaEnqueuer(storage.media_tasks, on_enqueued=media.nudge))
     poll = scheduler.add("poll", r.poll.run, s.poller.interval_seconds)
+    hot_poll = (
+        scheduler.add("poll_hot", r.poll.run_hot, s.poller.hot_interval_seconds)
+        if s.poller.hot_minutes > 0
+        else None
+    )
     ai = scheduler.add("ai", r.ai.run, max(1, s.poller.interval_seconds))
     outbox = scheduler.add("outbox", r.outbox.run, s.outbox.interval_seconds)
 
@@ -150,4 +162,4 @@ def _schedule(scheduler: Scheduler, runners: Runners, settings: Settings, storag
     r.ai.wake_at = ai.nudge_at
     r.poll.on_outbound = outbox.nudge
     r.ai.on_outbound = outbox.nudge
-    return Schedule(inbox=inbox, media=media, poll=poll, ai=ai, outbox=outbox)
+    return Schedule(inbox=inbox, media=media, poll=poll, hot_poll=hot_poll, ai=ai, outbox=outbox)

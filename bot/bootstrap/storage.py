@@ -9,8 +9,10 @@ from dataclasses import dataclass
 import peewee
 
 from bot.config import Settings
+from storage.ai_switch import AiSwitch
 from storage.ai_turns import AiTurns
 from storage.db import bind, open_database
+from storage.hot_tickets import HotTickets
 from storage.inbound import InboundQueue
 from storage.issue_states import IssueStates
 from storage.leases import Leases
@@ -41,6 +43,8 @@ class Storage:
     media_tasks: MediaTasks
     outbound: OutboundQueue
     statuses: StatusFeed
+    ai_switch: AiSwitch
+    hot_tickets: HotTickets
 
     def close(self) -> None:
         self.db.close()
@@ -69,4 +73,6 @@ def open_storage(settings: Settings, *, clock: Callable[[], float] = time.time) 
         media_tasks=MediaTasks(db, clock=clock),
         outbound=OutboundQueue(db, clock=clock),
         statuses=StatusFeed(db),
+        ai_switch=AiSwitch(db, clock=clock),
+        hot_tickets=HotTickets(db),
     )

@@ -114,6 +114,11 @@ class PollerSettings:
     overlap_seconds: int = 120
     """How far before the watermark each JQL pass starts: Jira's search lags behind writes
     and JQL dates have minute precision."""
+    hot_interval_seconds: float = 3.0
+    """Seconds between searches of the hot tickets (a customer wrote within `hot_minutes`):
+    one JQL `issue in (…)` call, only when there is a hot ticket."""
+    hot_minutes: float = 15.0
+    """How long after the customer's last message a ticket stays hot; 0 turns hot polling off."""
 
 
 @dataclass(frozen=True)

@@ -166,6 +166,8 @@ def poller(t: Table) -> PollerSettings:
     return PollerSettings(
         interval_seconds=t.integer("interval_seconds", lo=1),
         overlap_seconds=t.integer("overlap_seconds", lo=0),
+        hot_interval_seconds=t.number("hot_interval_seconds", lo=0.5),
+        hot_minutes=t.number("hot_minutes", lo=0),
     )
 
 

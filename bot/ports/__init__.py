@@ -13,9 +13,11 @@ Nothing here imports an I/O library at run time: the value types the ports menti
 
 from bot.ports.adapters import AiPort, GraphPort, JiraPort
 from bot.ports.stores import (
+    AiSwitchPort,
     AiTurnsPort,
     CustomerWindowPort,
     HandledCommentsPort,
+    HotTicketsPort,
     InboundQueuePort,
     IssueStatesPort,
     LeasesPort,
@@ -29,10 +31,12 @@ from bot.ports.stores import (
 
 __all__ = [
     "AiPort",
+    "AiSwitchPort",
     "AiTurnsPort",
     "CustomerWindowPort",
     "GraphPort",
     "HandledCommentsPort",
+    "HotTicketsPort",
     "InboundQueuePort",
     "IssueStatesPort",
     "JiraPort",

@@ -84,6 +84,15 @@ class JiraPort(Protocol):
         """The issue's attachments (`id`, `filename`, `size`, `mimeType`, …)."""
         ...
 
+    def attachment_media_id(self, attachment_id: str) -> str | None:
+        """The Media Services file id an ADF `media` node names for this attachment (Cloud: read
+        from the content URL's redirect, the file itself is not fetched); None on Server/DC."""
+        ...
+
+    def attachment_content(self, attachment_id: str, *, max_bytes: int) -> bytes:
+        """The attachment's bytes; `JiraRejected` "larger than" past `max_bytes`."""
+        ...
+
     def transitions(self, issue_key: str) -> list[dict[str, Any]]:
         """The transitions the issue can take from its status now."""
         ...
@@ -128,6 +137,28 @@ class GraphPort(Protocol):
 
     def download(self, url: str, *, max_bytes: int) -> bytes:
         """The medium at a `media_info` URL; `GraphRejected` "too large" past `max_bytes`."""
+        ...
+
+    def upload_media(self, phone_number_id: str, data: bytes, *, mime_type: str, filename: str) -> str:
+        """Upload a file for this business number (multipart `POST /{phone-number-id}/media`);
+        returns Meta's media id. `GraphRejected` code 100 for a type WhatsApp refuses, 131053
+        for a file too large."""
+        ...
+
+    def send_media(
+        self,
+        phone_number_id: str,
+        to: Recipient,
+        *,
+        media_type: str,
+        media_id: str,
+        filename: str | None = ...,
+        caption: str | None = ...,
+    ) -> str:
+        """Send an uploaded medium as "image", "video", "audio" or "document"; returns its wamid.
+        `filename` is kept for documents only, `caption` (≤ 1024) for all but audio.
+        `WindowClosed` outside the 24-hour window; `GraphRejected` 131053 when the medium is too
+        large for its type, 100 for an unknown media id."""
         ...
 
 

@@ -84,6 +84,28 @@ class OutboundQueuePort(Protocol):
         ...
 
 
+class AiSwitchPort(Protocol):
+    """`/ai off` and `/ai on` per ticket, the newest command winning (the poll and AI jobs)."""
+
+    def set_enabled(self, issue_key: str, *, enabled: bool, comment_id: str, comment_created: float) -> bool:
+        """Apply a command unless a newer one is stored; whether the stored state is now its."""
+        ...
+
+    def enabled(self, issue_key: str) -> bool:
+        """True unless a command switched the AI off on this ticket."""
+        ...
+
+    def disabled_among(self, issue_keys: Iterable[str]) -> set[str]: ...
+
+
+class HotTicketsPort(Protocol):
+    """Tickets whose customer wrote lately, searched more often (the poll job)."""
+
+    def hot_issue_keys(self, *, since: float, limit: int = ...) -> list[str]:
+        """Keys of tickets whose customer wrote at or after `since`, most recent first."""
+        ...
+
+
 class StatusFeedPort(Protocol):
     """Delivery statuses the webhook stored, fed once each to the outbox job."""
 

@@ -166,7 +166,9 @@ def _node(node: object, depth: int) -> str:
     if kind == "table":
         return _table(node, depth)
     if kind in ("media", "mediaInline"):
-        return _attr_str(node, "alt")
+        # Files go to the customer as files (bot.rules.agent_files); listing their names in the
+        # text would send each one twice, once as a bare filename.
+        return ""
     # doc, listItem, panel, expand, layouts, and whatever Atlassian adds next: their children.
     children = _children(node)
     if children:

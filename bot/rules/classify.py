@@ -7,8 +7,10 @@ small record. `route_comment` then decides what the poll job does with it.
 The `wajira` comment property (`comment_property.py`), never the text, says which comments the bot
 wrote: anyone can type `[AI] ...` into a comment, but only the bot sets the property.
 
-Safety order: a comment Jira marks as internal is IGNOREd before anything else is looked at.
-Internal comments never reach WhatsApp, and whatever they say, they never start an AI turn.
+Safety order: a person's command (`/ai off`, …; `commands.py`) is recognised first, public or
+internal, and never leaves Jira; then a comment Jira marks as internal is IGNOREd before anything
+else is looked at. Internal comments never reach WhatsApp, and whatever they say, they never
+start an AI turn.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from bot.rules.adf import text_from_doc
+from bot.rules.agent_files import FileRef, file_refs, strip_wiki_files
+from bot.rules.commands import is_command_text
 from bot.rules.comment_property import (
     JSM_PUBLIC_KEY,
     KIND_CUSTOMER,
@@ -50,6 +54,10 @@ class CommentView:
     internal: bool
     history: bool = False
     """Our property says `"history": true`: imported chat history, long past."""
+    files: tuple[FileRef, ...] = ()
+    """The files a person's comment shows (ADF media nodes, or wiki `!name!` / `[^name]`)."""
+    author_zone: str | None = None
+    """The author's time zone as Jira gives it (`author.timeZone`), e.g. "Europe/Berlin"."""
 
 
 class Route(enum.Enum):
@@ -60,6 +68,9 @@ class Route(enum.Enum):
     ECHO = "echo"
     """What the team sent from the WhatsApp Business App, mirrored by us: already with the
     customer, never sent again, but a human reply (the AI hands the ticket over)."""
+    COMMAND = "command"
+    """A person's `/…` command to the bot (public or internal): answered by an internal note,
+    never sent to WhatsApp, never part of the AI's context."""
     IGNORE = "ignore"
 
 
@@ -69,22 +80,28 @@ def comment_view(issue_key: str, raw: dict[str, Any]) -> CommentView:
     props = properties_map(raw.get("properties"))
     mark = read_comment(props)
     author = _dict(raw.get("author"))
+    body = raw.get("body")
     return CommentView(
         id=_str(raw.get("id")),
         issue_key=issue_key,
         author_id=_author_id(author),
         author_name=_str(author.get("displayName")) or _str(author.get("name")),
         created=parse_jira_time(raw.get("created")),
-        text=_body_text(raw.get("body"), ours=mark is not None),
+        text=_body_text(body, ours=mark is not None),
         kind=mark.kind if mark else None,
         wamid=mark.wamid if mark else None,
         internal=_is_internal(raw, props),
         history=mark.history if mark else False,
+        # Our own comments never show files: the customer's media become attachments, not nodes.
+        files=() if mark is not None else tuple(file_refs(body)),
+        author_zone=_str(author.get("timeZone")) or None,
     )
 
 
 def route_comment(c: CommentView, *, bot_account_id: str | None) -> Route:
     """What the poll job does with a comment it has not handled before."""
+    if is_command(c, bot_account_id=bot_account_id):
+        return Route.COMMAND
     if c.internal:
         return Route.IGNORE
     if c.history:
@@ -99,10 +116,20 @@ def route_comment(c: CommentView, *, bot_account_id: str | None) -> Route:
         # Written with the bot's token but without our property (by hand, or a foreign script):
         # we cannot tell what it is, and relaying the bot's own words back would loop.
         return Route.IGNORE
-    if not c.text.strip():
-        # An attachment-only or emptied comment: WhatsApp rejects an empty text message.
+    if not c.text.strip() and not c.files:
+        # An emptied comment: WhatsApp rejects an empty text message.
         return Route.IGNORE
     return Route.TO_CUSTOMER
+
+
+def is_command(c: CommentView, *, bot_account_id: str | None) -> bool:
+    """A person's comment (not ours, not the bot account's) whose first line starts with `/`.
+    A customer's `/ai off` arrives as our `[WhatsApp] …` comment, so it is only text."""
+    if c.kind is not None or c.history:
+        return False
+    if bot_account_id and c.author_id == bot_account_id:
+        return False
+    return is_command_text(c.text)
 
 
 def parse_jira_time(value: object) -> float:
@@ -139,8 +166,9 @@ def _body_text(body: object, *, ours: bool) -> str:
         return text_from_doc(body)
     if isinstance(body, str):
         # On Server/DC the adapter escapes our own text as wiki markup; undo exactly that, so
-        # `[WhatsApp] Ana: ...` reads back as written. Agents' wiki markup stays as they typed it.
-        return (unescape_wiki(body) if ours else body).strip()
+        # `[WhatsApp] Ana: ...` reads back as written. Agents' wiki markup stays as they typed it,
+        # less the file references (`!name!`, `[^name]`): the files themselves go as files.
+        return (unescape_wiki(body) if ours else strip_wiki_files(body)).strip()
     return ""
 
 

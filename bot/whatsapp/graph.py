@@ -27,6 +27,7 @@ from bot.whatsapp.graph_errors import (
     error_from_response,
 )
 from bot.whatsapp.media import CHUNK_BYTES, MediaInfo, check_download_url, read_capped
+from bot.whatsapp.media_out import MediaSending
 from bot.whatsapp.recipient import Recipient, envelope
 
 # Callers take the adapter and the exceptions it raises from one place.
@@ -47,8 +48,9 @@ T = TypeVar("T")
 Observe = Callable[[str, str, float], None]
 
 
-class GraphAdapter:
-    """Meta's Graph API for one WhatsApp Business account.
+class GraphAdapter(MediaSending):
+    """Meta's Graph API for one WhatsApp Business account (`upload_media` and `send_media` come
+    from `media_out.MediaSending`).
 
     Args:
         session: the `requests.Session` that does the HTTP (pooled connections).
@@ -113,6 +115,8 @@ class GraphAdapter:
         json: dict[str, Any] | None = None,
         stream: bool = False,
         fields: dict[str, Any] | None = None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
+        data: dict[str, str] | None = None,
     ) -> T:
         """Send one request and hand the 2xx response to `read`, inside the timing and the
         error translation (so a body that breaks off mid-download is reported like any failure).
@@ -127,7 +131,14 @@ class GraphAdapter:
         try:
             headers = {"Authorization": f"Bearer {self._token}"}
             with self._session.request(
-                method, url, json=json, headers=headers, timeout=self._timeout, stream=stream
+                method,
+                url,
+                json=json,
+                data=data,  # multipart form fields, with `files`
+                files=files,
+                headers=headers,
+                timeout=self._timeout,
+                stream=stream,
             ) as response:
                 status = response.status_code
                 if status >= 400:

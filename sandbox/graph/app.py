@@ -10,24 +10,36 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sandbox import whatsapp_payloads
 from sandbox.faults import FaultPlan
-from sandbox.web import BadJson, Request, Response, Router, WsgiApp, injected, text_response
+from sandbox.web import (
+    BadJson,
+    Request,
+    Response,
+    Router,
+    StartResponse,
+    WsgiApp,
+    injected,
+    send,
+    text_response,
+)
 
 from . import errors
 from .control import add_control_routes
 from .errors import GraphError
-from .media import DOWNLOAD_PATH, MediaExpired, MediaStore
+from .media import DOWNLOAD_PATH, MediaExpired, MediaStore, too_large
+from .multipart import MultipartError, declared_length, drain, parse_form
 from .state import GraphState
 from .statuses import StatusNotifier
-from .validate import MarkRead, Send, parse
+from .validate import MEDIA_TYPES, MarkRead, Send, parse
 
 Handler = Callable[[Request], Response]
 
 _VERSION_RE = re.compile(r"^v\d+\.\d+$")
+_UPLOAD_PATH_RE = re.compile(r"^/[^/]+/[^/]+/media/?$")
 _OBJECT_ROUTE = "/{version}/{object_id}"
 # Fields a phone-number node answers for `?fields=`; the first four are the default set.
 _PHONE_FIELDS = (
@@ -74,9 +86,31 @@ class GraphApp(WsgiApp[Request]):
         # The download path has two segments too, so it must be tried before the object route.
         self.graph.add("GET", DOWNLOAD_PATH.rstrip("/"), self.download_media)
         self.graph.add("POST", "/{version}/{phone_number_id}/messages", self.post_messages)
+        self.graph.add("POST", "/{version}/{phone_number_id}/media", self.post_media)
         self.graph.add("GET", _OBJECT_ROUTE, self.get_object)
         self.control: Router[Handler] = Router()
         add_control_routes(self.control, self)
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        # An upload larger than any medium Meta takes is read off the socket and dropped, not
+        # buffered: the client still gets Meta's answer (401, or 131053) rather than a reset.
+        declared = declared_length(environ)
+        is_upload = environ.get("REQUEST_METHOD") == "POST" and _UPLOAD_PATH_RE.match(
+            environ.get("PATH_INFO", "")
+        )
+        if is_upload and declared > self.media.body_cap:
+            drain(environ["wsgi.input"], declared, limit=4 * self.media.body_cap)
+            return send(start_response, self._refuse_upload(environ, declared), self.json_type)
+        return super().__call__(environ, start_response)
+
+    def _refuse_upload(self, environ: dict[str, Any], declared: int) -> Response:
+        self.state.count("POST /{version}/{phone_number_id}/media")
+        token = self.request_type.from_environ({**environ, "CONTENT_LENGTH": "0"}).bearer()
+        if token is None:
+            return errors.missing_token().response()
+        if token != self.access_token:
+            return errors.invalid_token().response()
+        return too_large(declared, self.media.upload_max_bytes).response()
 
     def bug(self, trace: str) -> Response:
         return Response(500, {"error": {"message": trace, "type": "SandboxBug", "code": 1}})
@@ -141,6 +175,7 @@ class GraphApp(WsgiApp[Request]):
         if injected is not None:
             code, http_status = injected
             raise errors.whatsapp_error(code, http_status)
+        media = self._sent_media(message)
         window_closed = (
             self.enforce_window
             and message.free_form
@@ -161,6 +196,7 @@ class GraphApp(WsgiApp[Request]):
                 "phone_number_id": phone_number_id,
                 "time": time.time(),
                 "payload": message.payload,
+                "media": media,
             }
         )
         self._schedule_statuses(wamid, message.wa_id, phone_number_id, window_closed)
@@ -175,6 +211,31 @@ class GraphApp(WsgiApp[Request]):
                 "messages": [item],
             },
         )
+
+    def _sent_media(self, message: Send) -> dict[str, Any] | None:
+        """What a media message carries by `id` (checked like Meta: known, right type, in size)."""
+        content = message.payload.get(message.type)
+        if message.type not in MEDIA_TYPES or not isinstance(content, dict) or not content.get("id"):
+            return None  # not media, or by `link`, which the sandbox does not fetch
+        medium = self.media.check_sendable(message.type, str(content["id"]))
+        summary = medium.summary()
+        # The name the customer sees: the document's own `filename`, else the uploaded one.
+        summary["filename"] = content.get("filename") or medium.filename
+        summary["uploaded_filename"] = medium.filename
+        return summary
+
+    # --- POST /{version}/{phone_number_id}/media ----------------------------------------------
+
+    def post_media(self, request: Request) -> Response:
+        phone_number_id = request.params["phone_number_id"]
+        if phone_number_id not in self.state.phone_numbers:
+            raise errors.unknown_object(phone_number_id, "POST")
+        try:
+            form = parse_form(request.headers.get("content-type"), request.body)
+        except MultipartError as exc:
+            raise errors.invalid_parameter(f"The request body could not be parsed: {exc}.") from None
+        medium = self.media.upload(phone_number_id, form)
+        return Response(200, {"id": medium.media_id})
 
     def _schedule_statuses(self, wamid: str, wa_id: str, phone_number_id: str, window_closed: bool) -> None:
         doomed_code = self.state.take_delivery_failure()

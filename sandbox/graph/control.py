@@ -11,6 +11,7 @@ import binascii
 import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from sandbox.web import BadJson, Request, Response, Router
 
@@ -26,6 +27,7 @@ _OK = {"ok": True}
 def add_control_routes(router: Router[Handler], app: GraphApp) -> None:
     for method, path, control in _ROUTES:
         router.add(method, path, functools.partial(_guarded, control, app))
+    router.add("GET", "/_sandbox/media/{media_id}", functools.partial(_media_bytes, app))
 
 
 class _BadControl(ValueError):
@@ -99,6 +101,32 @@ def _add_media(app: GraphApp, data: dict[str, Any]) -> Response:
     return Response(200, _OK)
 
 
+def _media_bytes(app: GraphApp, request: Request) -> Response:
+    """A medium's bytes (uploaded or seeded), to compare with what the agent attached."""
+    medium = app.media.get(request.params["media_id"])
+    if medium is None:
+        return Response(404, {"error": f"no medium {request.params['media_id']}"})
+    headers = {"X-Sandbox-Filename": quote(medium.filename or "", safe="")}
+    return Response(200, medium.data, headers, content_type=medium.mime_type)
+
+
+def _uploads(app: GraphApp, data: dict[str, Any]) -> Response:
+    uploads = [{**m.summary(), "phone_number_id": m.phone_number_id} for m in app.media.uploads()]
+    return Response(200, {"uploads": uploads})
+
+
+def _media_limits(app: GraphApp, data: dict[str, Any]) -> Response:
+    # Lets an e2e test rehearse "too large" without pushing 100 MB through loopback.
+    if "upload_max_bytes" in data:
+        app.media.upload_max_bytes = int(data["upload_max_bytes"])
+    for kind, limit in dict(data.get("send_max_bytes") or {}).items():
+        if kind not in app.media.send_max_bytes:
+            raise _BadControl(f"send_max_bytes: unknown kind {kind!r}")
+        app.media.send_max_bytes[kind] = int(limit)
+    limits = {"upload_max_bytes": app.media.upload_max_bytes, "send_max_bytes": app.media.send_max_bytes}
+    return Response(200, {"ok": True, **limits})
+
+
 def _sent(app: GraphApp, data: dict[str, Any]) -> Response:
     return Response(200, {"sent": app.state.sent()})
 
@@ -132,6 +160,8 @@ _ROUTES: tuple[tuple[str, str, Control], ...] = (
     ("POST", "/_sandbox/faults", _faults),
     ("POST", "/_sandbox/faults/clear", _faults_clear),
     ("POST", "/_sandbox/media", _add_media),
+    ("GET", "/_sandbox/uploads", _uploads),
+    ("POST", "/_sandbox/media_limits", _media_limits),
     ("GET", "/_sandbox/sent", _sent),
     ("GET", "/_sandbox/reads", _reads),
     ("GET", "/_sandbox/statuses", _statuses),

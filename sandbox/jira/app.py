@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from .sandbox import JiraSandbox
 
 UNAUTHENTICATED = "You are not authenticated. Authentication required to perform this operation."
+# Routes that take no Jira login: a media download's URL carries its own token.
+_OWN_AUTH = {att.media_binary}
 # Handlers take the sandbox (``store``, ``settings``, ``view(req)``) and the request.
 Handler = Callable[["JiraSandbox", Request], Response]
 
@@ -57,6 +59,8 @@ def build_router(cloud: bool) -> Router[Handler]:
     add("POST", "/rest/api/{v}/issue/{key}/transitions", iss.do_transition)
     add("POST", "/rest/api/{v}/issue/{key}/attachments", att.add_attachments)
     add("GET", "/rest/api/{v}/attachment/content/{id}", att.attachment_content)
+    if cloud:  # where Cloud's content redirect points: Atlassian's Media Services API
+        add("GET", "/media/file/{mediaId}/binary", att.media_binary)
     add("POST", "/rest/api/{v}/issueLink", iss.link_issues)
     add("GET", "/rest/api/{v}/issueLinkType", iss.issue_link_types)
     add("GET", "/rest/api/{v}/project/{projectKey}", iss.get_project)
@@ -93,7 +97,8 @@ class JiraApp(WsgiApp[Request]):
         fault = injected(self.sandbox.faults, request)
         if fault is not None:
             return fault
-        if not self._authenticated(request.headers.get("authorization", "")):
+        own_auth = route is not None and route.handler in _OWN_AUTH
+        if not own_auth and not self._authenticated(request.headers.get("authorization", "")):
             raise ApiError(401, UNAUTHENTICATED)
         if route is None:
             if match.allowed:

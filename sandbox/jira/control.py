@@ -7,6 +7,7 @@ steer the sandbox mid-outage.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +88,36 @@ def _agent_comment(sb: JiraSandbox, body: Any) -> Response:
     return Response(201, {"id": comment_id})
 
 
+def _agent_files(sb: JiraSandbox, body: Any) -> Response:
+    """{issue_key, author, text, files: [{filename, mime_type, data_b64}], internal} ->
+    201 {comment_id, attachments: [{id, media_id}]}."""
+    files = [(f["filename"], f["mime_type"], _decoded(f["data_b64"])) for f in body["files"]]
+    created = sb.add_agent_comment_with_files(
+        body["issue_key"],
+        str(body.get("text") or ""),
+        files,
+        internal=bool(body.get("internal")),
+        author=body.get("author", "Agent Smith"),
+    )
+    return Response(201, created)
+
+
+def _agent_attachment(sb: JiraSandbox, body: Any) -> Response:
+    """{issue_key, author, filename, mime_type, data_b64} -> 201 {id, media_id}; no comment."""
+    created = sb.add_agent_attachment(
+        body["issue_key"],
+        body["filename"],
+        body["mime_type"],
+        _decoded(body["data_b64"]),
+        author=body.get("author", "Agent Smith"),
+    )
+    return Response(201, created)
+
+
+def _decoded(data_b64: str) -> bytes:
+    return base64.b64decode(data_b64, validate=True)  # binascii.Error is a ValueError: 400
+
+
 def _status(sb: JiraSandbox, body: Any) -> Response:
     sb.set_status(body["key"], body["name"], body["category"])
     return Response(204)
@@ -105,6 +136,8 @@ for _method, _path, _handler in (
     ("GET", "/_sandbox/calls", _calls),
     ("POST", "/_sandbox/reset", _reset),
     ("POST", "/_sandbox/agent-comment", _agent_comment),
+    ("POST", "/_sandbox/agent-comment-with-files", _agent_files),
+    ("POST", "/_sandbox/agent-attachment", _agent_attachment),
     ("POST", "/_sandbox/status", _status),
     ("POST", "/_sandbox/clock", _clock),
 ):

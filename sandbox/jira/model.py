@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +65,7 @@ class User:
     display_name: str
     email: str | None = None
     account_type: str = "atlassian"
+    time_zone: str | None = None  # None: the sandbox's own zone (the bot account's)
 
 
 @dataclass
@@ -102,6 +104,8 @@ class Attachment:
     mime_type: str
     created_ms: int
     author: User
+    # Jira Cloud keeps the file in Media Services under this id; ADF `media` nodes name it.
+    media_id: str = field(default_factory=lambda: str(uuid.uuid4()))
 
 
 @dataclass

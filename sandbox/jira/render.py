@@ -62,7 +62,7 @@ class View:
                 "avatarUrls": avatars,
                 "displayName": user.display_name,
                 "active": True,
-                "timeZone": self.time_zone,
+                "timeZone": user.time_zone or self.time_zone,
             }
         )
         if self.cloud:
@@ -139,7 +139,7 @@ class View:
             "self": f"{self.api}/issue/{comment.issue_id}/comment/{comment.id}",
             "id": comment.id,
             "author": self.user(comment.author),
-            "body": adf.view(comment.body, self.version),
+            "body": adf.view(comment.body, self.version, self._media_names(comment.issue_id)),
             "updateAuthor": self.user(comment.author),
             "created": self.time(comment.created_ms),
             "updated": self.time(comment.updated_ms),
@@ -153,6 +153,12 @@ class View:
         if "properties" in expand:
             out["properties"] = [{"key": k, "value": v} for k, v in comment.properties.items()]
         return out
+
+    def _media_names(self, issue_id: str) -> dict[str, adf.MediaName]:
+        """Media id -> (filename, mime type) of the issue's files: how v2 names a v3 media node."""
+        issue = self.store.issues.get(issue_id)
+        files = [self.store.attachments[a] for a in issue.attachment_ids] if issue else []
+        return {f.media_id: adf.MediaName(f.filename, f.mime_type) for f in files}
 
     def comment_page(
         self,

@@ -10,11 +10,12 @@ from typing import Any
 from sandbox.faults import FaultPlan
 from sandbox.httpserver import SandboxServer
 
+from . import api_attachments
 from .app import JiraApp
 from .inspection import SandboxHelpers
 from .model import User
 from .render import View
-from .store import JiraStore
+from .store import SEEDED_AGENT, JiraStore
 from .web import Request
 
 
@@ -92,3 +93,30 @@ class JiraSandbox(SandboxHelpers, SandboxServer):
 
     def view(self, req: Request) -> View:
         return View(self.store, req.base, req.version, self.settings.time_zone, self.settings.cloud)
+
+    def add_agent_comment_with_files(
+        self,
+        key: str,
+        text: str,
+        files: list[tuple[str, str, bytes]],
+        *,
+        internal: bool = False,
+        author: str = SEEDED_AGENT.display_name,
+    ) -> dict[str, Any]:
+        """An agent attaches ``files`` ((filename, mime type, bytes)) and posts one comment showing
+        them, as in Jira's UI: Cloud's body is the text paragraph then a ``mediaSingle`` (one file)
+        or ``mediaGroup`` (several) naming each file's Media Services id; Server/DC's is wiki
+        markup (``!a.png!``, ``[^b.pdf]``). ``author`` is a display name or a known account id.
+
+        Returns:
+            ``{"comment_id": …, "attachments": [{"id": …, "media_id": …}, …]}`` in file order.
+        """
+        return api_attachments.agent_files_comment(
+            self, key, text, list(files), internal=internal, author=author
+        )
+
+    def add_agent_attachment(
+        self, key: str, filename: str, mime_type: str, data: bytes, *, author: str = SEEDED_AGENT.display_name
+    ) -> dict[str, str]:
+        """An agent attaches a file with no comment; returns ``{"id": …, "media_id": …}``."""
+        return api_attachments.agent_attachment(self, key, filename, mime_type, data, author=author)

@@ -8,6 +8,7 @@ comments count from 10000, issue keys from ``{PROJECT}-1``) so tests can name th
 from __future__ import annotations
 
 import re
+import secrets
 import threading
 from typing import Any
 
@@ -26,6 +27,10 @@ from .model import (
     User,
     not_found_issue,
 )
+
+# The agent the helpers act as unless told otherwise, seeded with a zone of its own (Jira's user
+# JSON carries each user's ``timeZone``; a command's answer may show times in it).
+SEEDED_AGENT = User("agent-agent-smith", "Agent Smith", time_zone="Europe/Berlin")
 
 
 class JiraStore:
@@ -46,7 +51,12 @@ class JiraStore:
             self.comments: dict[str, Comment] = {}
             self.attachments: dict[str, Attachment] = {}
             self.links: dict[str, Link] = {}
-            self.users: dict[str, User] = {self.bot.account_id: self.bot}
+            self.users: dict[str, User] = {
+                self.bot.account_id: self.bot,
+                SEEDED_AGENT.account_id: User(**vars(SEEDED_AGENT)),
+            }
+            # Media Services download tokens handed out in content redirects: token -> media id.
+            self.media_tokens: dict[str, str] = {}
             self.statuses = {
                 "To Do": ("10000", "new"),
                 "In Progress": ("3", "indeterminate"),
@@ -129,7 +139,15 @@ class JiraStore:
         """An agent account for ``display_name`` (created on first use, stable id)."""
         with self.lock:
             account_id = "agent-" + re.sub(r"[^a-z0-9]+", "-", display_name.lower()).strip("-")
-            return self.users.setdefault(account_id, User(account_id, display_name))
+            return self.users.setdefault(account_id, User(account_id, display_name, time_zone="UTC"))
+
+    def agent(self, ref: str) -> User:
+        """A person, not the bot: by account id when one is known, else by display name."""
+        with self.lock:
+            user = self.users.get(ref) or self.user(ref)
+            if user.account_id == self.bot.account_id:
+                raise ValueError("an agent must not be the bot's account")
+            return user
 
     # -- issues --------------------------------------------------------------------------------
 
@@ -280,6 +298,21 @@ class JiraStore:
             issue.attachment_ids.append(item.id)
             issue.updated_ms = now
             return item
+
+    def media_token(self, item: Attachment) -> str:
+        """A fresh download token for the attachment's Media Services file (the redirect's ``token``)."""
+        with self.lock:
+            token = secrets.token_urlsafe(24)
+            self.media_tokens[token] = item.media_id
+            return token
+
+    def media_file(self, media_id: str, token: str) -> Attachment | None:
+        """The attachment whose file ``media_id`` names, when ``token`` was issued for it."""
+        with self.lock:
+            issued_for = self.media_tokens.get(token)
+            if issued_for is None or not secrets.compare_digest(issued_for, media_id):
+                return None
+            return next((a for a in self.attachments.values() if a.media_id == media_id), None)
 
     def link(self, payload: Any, version: int) -> None:
         if not isinstance(payload, dict):

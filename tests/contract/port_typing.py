@@ -12,10 +12,12 @@ from bot.ai.client import OpenAIAdapter
 from bot.jira_api.adapter import JiraAdapter
 from bot.ports import (
     AiPort,
+    AiSwitchPort,
     AiTurnsPort,
     CustomerWindowPort,
     GraphPort,
     HandledCommentsPort,
+    HotTicketsPort,
     InboundQueuePort,
     IssueStatesPort,
     JiraPort,
@@ -28,8 +30,10 @@ from bot.ports import (
     TicketHistoryPort,
 )
 from bot.whatsapp.graph import GraphAdapter
+from storage.ai_switch import AiSwitch
 from storage.ai_turns import AiTurns
 from storage.customer_window import CustomerWindow
+from storage.hot_tickets import HotTickets
 from storage.inbound import InboundQueue
 from storage.issue_states import IssueStates
 from storage.leases import Leases
@@ -116,4 +120,12 @@ def poll_state(real: PollState) -> PollStatePort:
 
 
 def handled_comments(real: HandledComments) -> HandledCommentsPort:
+    return real
+
+
+def ai_switch(real: AiSwitch) -> AiSwitchPort:
+    return real
+
+
+def hot_tickets(real: HotTickets) -> HotTicketsPort:
     return real

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import re
 import time
 from typing import Any
 
 import pytest
+import requests
 
-from bot.jira_api.errors import IssueNotFound
+from bot.jira_api.adapter import JiraAdapter
+from bot.jira_api.errors import IssueNotFound, JiraRejected
 from bot.rules.adf import text_from_doc
 from bot.rules.comment_property import PROPERTY_KEY
 from bot.rules.poll_window import poll_jql
 from tests.contract.conftest import JiraWorld
+from tests.fakes import FakeJira
 
 PHONE = "+5215512345678"
 
@@ -151,3 +156,89 @@ def test_a_transition_moves_the_status(jira_world: JiraWorld) -> None:
     status = jira.get_issue(key, fields=["status"])["fields"]["status"]
     assert status["statusCategory"]["key"] == "done"
     assert "Reopen" in {t["name"] for t in jira.transitions(key)}
+
+
+# -- files agents attach (the fake's steering, or the sandbox's control route: the port has no word
+# for an agent's action) -------------------------------------------------------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + (4).to_bytes(4, "big") + (3).to_bytes(4, "big") + b"\x08\x06"
+PDF = b"%PDF-1.7\n" + bytes(range(256)) + b"\n%%EOF\n"
+
+
+def agent_posts_files(world: JiraWorld, key: str, text: str, files: list[tuple[str, str, bytes]]) -> None:
+    """An agent attaches `files` in Jira's UI and posts one public comment showing them."""
+    jira = world.jira
+    if isinstance(jira, FakeJira):
+        jira.add_agent_comment_with_files(key, text, files)
+        return
+    assert isinstance(jira, JiraAdapter)
+    encoded = [{"filename": n, "mime_type": m, "data_b64": base64.b64encode(d).decode()} for n, m, d in files]
+    answer = requests.post(
+        f"{jira._base}/_sandbox/agent-comment-with-files",
+        json={"issue_key": key, "text": text, "files": encoded, "author": "Bruno Díaz"},
+        timeout=5,
+    )
+    answer.raise_for_status()
+
+
+def media_node_ids(node: dict[str, Any]) -> list[str]:
+    found = [node["attrs"]["id"]] if node.get("type") == "media" else []
+    for child in node.get("content") or []:
+        found += media_node_ids(child)
+    return found
+
+
+def test_an_agents_files_resolve_from_media_nodes_to_attachments(jira_world: JiraWorld) -> None:
+    jira = jira_world.jira
+    key = open_ticket(jira_world)
+    agent_posts_files(
+        jira_world, key, "Invoice and photo", [("a.png", "image/png", PNG), ("b.pdf", "application/pdf", PDF)]
+    )
+    [comment] = jira.list_comments(key)
+    body = comment["body"]
+    assert body["content"][0]["content"] == [{"type": "text", "text": "Invoice and photo"}]
+    assert body["content"][1]["type"] == "mediaGroup"
+    by_media_id = {jira.attachment_media_id(a["id"]): a for a in jira.list_attachments(key)}
+    named = [by_media_id[media_id] for media_id in media_node_ids(body)]
+    assert [a["filename"] for a in named] == ["a.png", "b.pdf"]
+    assert [jira.attachment_content(a["id"], max_bytes=len(PDF)) for a in named] == [PNG, PDF]
+
+
+def test_one_file_is_shown_as_a_media_single(jira_world: JiraWorld) -> None:
+    jira = jira_world.jira
+    key = open_ticket(jira_world)
+    agent_posts_files(jira_world, key, "", [("b.pdf", "application/pdf", PDF)])
+    [comment] = jira.list_comments(key)
+    [single] = comment["body"]["content"]
+    [attachment] = jira.list_attachments(key)
+    assert single["type"] == "mediaSingle"
+    assert media_node_ids(single) == [jira.attachment_media_id(attachment["id"])]
+    assert single["content"][0]["attrs"]["type"] == "file" and single["content"][0]["attrs"]["alt"] == "b.pdf"
+
+
+def test_the_bots_own_attachment_has_a_media_id_and_its_bytes(jira_world: JiraWorld) -> None:
+    jira = jira_world.jira
+    key = open_ticket(jira_world)
+    attachment_id = jira.add_attachment(key, "photo.png", PNG, "image/png")
+    media_id = jira.attachment_media_id(attachment_id)
+    assert media_id is not None and re.fullmatch(r"[0-9a-f-]{36}", media_id)
+    assert jira.attachment_media_id(attachment_id) == media_id  # a file's id never changes
+    assert jira.attachment_content(attachment_id, max_bytes=len(PNG)) == PNG
+
+
+def test_a_file_over_the_cap_is_rejected(jira_world: JiraWorld) -> None:
+    jira = jira_world.jira
+    key = open_ticket(jira_world)
+    attachment_id = jira.add_attachment(key, "b.pdf", PDF, "application/pdf")
+    with pytest.raises(JiraRejected, match=f"attachment {attachment_id} is larger than {len(PDF) - 1} bytes"):
+        jira.attachment_content(attachment_id, max_bytes=len(PDF) - 1)
+
+
+def test_a_missing_attachment_is_rejected_as_404(jira_world: JiraWorld) -> None:
+    for call in (
+        lambda: jira_world.jira.attachment_media_id("77777"),
+        lambda: jira_world.jira.attachment_content("77777", max_bytes=100),
+    ):
+        with pytest.raises(JiraRejected) as err:
+            call()
+        assert err.value.status == 404 and not isinstance(err.value, IssueNotFound)

@@ -11,6 +11,8 @@ from typing import Any
 
 from bot.rules.window import CUSTOMER_WINDOW_SECONDS
 from bot.whatsapp.graph import GraphRejected, MediaInfo, Recipient, WindowClosed
+from bot.whatsapp.media_out import media_message
+from sandbox.graph.media import KIND_TYPES, SEND_MAX_BYTES, UPLOAD_MAX_BYTES, UPLOAD_TYPES
 from tests.fakes.script import Scripted
 
 
@@ -25,6 +27,12 @@ class FakeGraph(Scripted):
     24 hours (`customer_wrote`) raises `WindowClosed`. Off by default: most tests leave the
     window to the outbox's own check. Media are seeded with `add_media`; `media_info` hands out
     a fresh https URL per call, and `download` serves only URLs it handed out.
+
+    Files to the customer: `upload_media` keeps the bytes (`uploads`) and makes them a medium
+    like any other (so `media_info` describes it); `send_media` records what went out, bytes
+    included (`media_sent`), under the window rule of `send_text`. With `media_limits` (the
+    default) it refuses what the Graph sandbox refuses: an unsupported type (code 100), an upload
+    over 100 MB or a medium over its kind's limit or of the wrong type (131053), an unknown id (100).
     """
 
     sent: list[dict[str, Any]] = field(default_factory=list)
@@ -37,9 +45,17 @@ class FakeGraph(Scripted):
     """Media ids passed to `media_info`, in order."""
     downloads: list[dict[str, Any]] = field(default_factory=list)
     """Every `download` asked for: url, max_bytes."""
+    uploads: list[dict[str, Any]] = field(default_factory=list)
+    """Accepted `upload_media` calls: media_id, phone_number_id, data, mime_type, filename."""
+    media_sent: list[dict[str, Any]] = field(default_factory=list)
+    """Accepted `send_media` calls: wamid, phone_number_id, to, media_type, media_id, filename,
+    caption (as the adapter sends them: no caption on audio, filename on documents only), and the
+    medium's data and mime_type."""
+    media_limits: bool = True
     _windows: dict[tuple[str, str], float] = field(default_factory=dict)
     _urls: dict[str, str] = field(default_factory=dict)
     _wamids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    _media_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1_000_000_000_000_001))
 
     def customer_wrote(self, address: str, phone_number_id: str, at: float | None = None) -> None:
         """Open (or move) the 24-hour window: `address` (wa_id or user id) last wrote at `at`."""
@@ -135,6 +151,76 @@ class FakeGraph(Scripted):
             )
         return data
 
+    def upload_media(self, phone_number_id: str, data: bytes, *, mime_type: str, filename: str) -> str:
+        self._enter("upload_media")
+        if self.media_limits and mime_type not in UPLOAD_TYPES:
+            raise _rejected(
+                100, f"Param file must be a file with one of the following types: {', '.join(UPLOAD_TYPES)}"
+            )
+        if self.media_limits and len(data) > UPLOAD_MAX_BYTES:
+            raise _rejected(131053, "Media upload error")
+        media_id = str(next(self._media_ids))
+        self.add_media(media_id, data, mime_type)
+        self.uploads.append(
+            {
+                "media_id": media_id,
+                "phone_number_id": phone_number_id,
+                "data": bytes(data),
+                "mime_type": mime_type,
+                "filename": filename,
+            }
+        )
+        return media_id
+
+    def send_media(
+        self,
+        phone_number_id: str,
+        to: Recipient,
+        *,
+        media_type: str,
+        media_id: str,
+        filename: str | None = None,
+        caption: str | None = None,
+    ) -> str:
+        self._enter("send_media")
+        # The adapter's own body: a bad media_type fails alike, and what is recorded is what
+        # would have gone out (no caption on audio, a filename on documents only).
+        message = media_message(
+            to, media_type=media_type, media_id=media_id, filename=filename, caption=caption
+        )
+        medium = self.media.get(media_id)
+        if medium is None:
+            raise _rejected(
+                100, f"Param {media_type}['id'] is not a valid whatsapp business account media attachment ID"
+            )
+        if self.media_limits and (
+            medium.mime_type not in KIND_TYPES[media_type] or len(medium.data) > SEND_MAX_BYTES[media_type]
+        ):
+            raise _rejected(131053, "Media upload error")
+        if self.enforce_window and not self._window_open(phone_number_id, to):
+            raise WindowClosed(
+                "Graph HTTP 400 (#131047) Re-engagement message",
+                code=131047,
+                title="Re-engagement message",
+                status=400,
+            )
+        wamid = self._wamid()
+        sent = message[media_type]
+        self.media_sent.append(
+            {
+                "wamid": wamid,
+                "phone_number_id": phone_number_id,
+                "to": to,
+                "media_type": media_type,
+                "media_id": media_id,
+                "filename": sent.get("filename"),
+                "caption": sent.get("caption"),
+                "data": medium.data,
+                "mime_type": medium.mime_type,
+            }
+        )
+        return wamid
+
     def bodies(self) -> list[str]:
         return [m["body"] for m in self.sent]
 
@@ -149,3 +235,7 @@ class _Medium:
     mime_type: str
     sha256: str
     file_size: int | None
+
+
+def _rejected(code: int, title: str) -> GraphRejected:
+    return GraphRejected(f"Graph HTTP 400 (#{code}) {title}", code=code, title=title, status=400)

@@ -11,6 +11,7 @@ from typing import Any
 from bot.jira_api.adapter import IssueRef
 from bot.jira_api.errors import IssueNotFound, JiraRejected
 from bot.rules.comment_property import PROPERTY_KEY
+from tests.fakes.jira_files import FakeJiraFiles, show_stored_bodies
 from tests.fakes.jira_views import issue_view, parse_poll_jql, render_comment
 from tests.fakes.script import Scripted
 
@@ -19,7 +20,7 @@ JSM_PROPERTY = "sd.public.comment"
 
 
 @dataclass
-class FakeJira(Scripted):
+class FakeJira(FakeJiraFiles, Scripted):
     """Stands in for `JiraAdapter`. `script` holds exceptions to raise, keyed by operation.
 
     `lose_response` makes the next write succeed in Jira and then raise, like a timeout that
@@ -44,7 +45,8 @@ class FakeJira(Scripted):
     links: list[dict[str, str]] = field(default_factory=list)
     """Issue links made through `link_issues`: {"type", "inward", "outward"}."""
     attachments: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    """Files attached through `add_attachment`, per issue key: id, filename, data, mimeType, size."""
+    """Files attached through `add_attachment` or by agents (`add_agent_comment_with_files`,
+    `add_agent_attachment`), per issue key: id, filename, data, mimeType, size, media_id."""
     workflow: list[tuple[str, str, str, str, set[str]]] = field(
         default_factory=lambda: [
             # (id, name, target status, its category, categories it starts from): the sandbox's
@@ -182,10 +184,10 @@ class FakeJira(Scripted):
         self._enter("list_comments")
         if issue_key not in self.issues:
             raise IssueNotFound(f"Jira 404: issue {issue_key} does not exist", status=404)
-        return [
-            render_comment(c, cloud=self.cloud, with_properties=True)
-            for c in self.comments.get(issue_key, [])
-        ]
+        stored = self.comments.get(issue_key, [])
+        rendered = [render_comment(c, cloud=self.cloud, with_properties=True) for c in stored]
+        show_stored_bodies(rendered, stored)
+        return rendered
 
     def get_issue(
         self, issue_key: str, *, fields: list[str], properties: Sequence[str] = ()
@@ -240,16 +242,7 @@ class FakeJira(Scripted):
         self._enter("add_attachment")
         if issue_key not in self.issues:
             raise IssueNotFound(f"Jira 404: issue {issue_key} does not exist", status=404)
-        attachment_id = str(next(self._ids))
-        self.attachments.setdefault(issue_key, []).append(
-            {
-                "id": attachment_id,
-                "filename": filename,
-                "data": bytes(data),
-                "mimeType": mime_type,
-                "size": len(data),
-            }
-        )
+        attachment_id = self._store_attachment(issue_key, filename, data, mime_type)
         self._after_write("add_attachment")
         return attachment_id
 
@@ -257,7 +250,9 @@ class FakeJira(Scripted):
         self._enter("list_attachments")
         if issue_key not in self.issues:
             raise IssueNotFound(f"Jira 404: issue {issue_key} does not exist", status=404)
-        return [{k: v for k, v in a.items() if k != "data"} for a in self.attachments.get(issue_key, [])]
+        # Jira lists neither the bytes nor the Media Services id.
+        hidden = {"data", "media_id"}
+        return [{k: v for k, v in a.items() if k not in hidden} for a in self.attachments.get(issue_key, [])]
 
     # -- what a test does in Jira, as a person would -------------------------------------------
 
@@ -398,6 +393,8 @@ class FakeJira(Scripted):
 
     def _issue_view(self, issue: dict[str, Any], fields: list[str], properties: list[str]) -> dict[str, Any]:
         comments = self.comments.get(issue["key"], [])
-        return issue_view(
+        view = issue_view(
             issue, comments, fields, properties, cloud=self.cloud, inline_limit=self.inline_comment_limit
         )
+        show_stored_bodies(view["fields"].get("comment", {}).get("comments", []), comments)
+        return view

@@ -16,7 +16,10 @@ from jobs.notes import Notes
 from jobs.poll import PollJob
 from jobs.tickets import TicketOpener
 from sandbox import whatsapp_payloads as wa
+from storage.ai_switch import AiSwitch
 from storage.ai_turns import AiTurns
+from storage.customer_window import CustomerWindow
+from storage.hot_tickets import HotTickets
 from storage.inbound import InboundQueue
 from storage.leases import Leases
 from storage.mappings import Mappings
@@ -79,6 +82,9 @@ class World:
             state=PollState(db, clock=clock),
             handled=self.handled,
             leases=leases,
+            switch=AiSwitch(db, clock=clock),
+            window=CustomerWindow(db),
+            hot=HotTickets(db),
             owner="test:1",
             clock=clock,
         )
@@ -101,6 +107,7 @@ class World:
             handled=self.handled,
             inbound=self.queue,
             notes=Notes(self.jira),
+            switch=AiSwitch(db),
             owner="test:1",
             clock=clock,
         )
@@ -418,3 +425,18 @@ def test_the_team_writing_from_the_business_app_hands_the_ticket_over(world):
     )
     w.cycle(DEBOUNCE + 1)
     assert w.ai.requests == []
+
+
+def test_ai_off_drops_a_turn_queued_before_it_and_ai_on_answers_the_waiting_customer(world):
+    w = world()
+    w.ai.reply_with("Happy to help.")
+    w.customer("where is my parcel?")
+    assert w.cycle() == 0  # the turn waits out its debounce
+    w.agent("/ai off")  # typed while the turn waits
+    assert w.cycle(DEBOUNCE + 1) == 0
+    assert w.ai.requests == []
+    assert [t.state for t in w.all_turns()] == ["skipped"]
+    w.clock.advance(60)
+    w.agent("/ai on")
+    assert w.cycle(1) == 1  # the customer's message was still the last word: answered now
+    assert len(w.ai.requests) == 1 and len(w.ai_comments()) == 1

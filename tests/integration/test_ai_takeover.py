@@ -11,6 +11,7 @@ import pytest
 
 from jobs.ai import AiJob
 from jobs.notes import Notes
+from storage.ai_switch import AiSwitch
 from storage.ai_turns import AiTurns
 from storage.db import bind, open_database
 from storage.inbound import InboundQueue
@@ -66,6 +67,7 @@ class Cluster:
             handled=HandledComments(self.db_b, clock=clock),
             inbound=InboundQueue(self.db_b, clock=clock),
             notes=Notes(self.a.jira),
+            switch=AiSwitch(self.db_b),
             owner="host-b:8080",
             clock=clock,
         )

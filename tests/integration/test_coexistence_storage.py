@@ -11,8 +11,11 @@ from jobs.inbox import InboxJob
 from jobs.poll import PollJob
 from jobs.tickets import TicketOpener
 from sandbox import whatsapp_payloads as wa
+from storage.ai_switch import AiSwitch
 from storage.contacts import ContactNameRow, ContactNames
+from storage.customer_window import CustomerWindow
 from storage.db import bind, open_database
+from storage.hot_tickets import HotTickets
 from storage.inbound import InboundQueue
 from storage.leases import Leases
 from storage.mappings import Mappings
@@ -79,6 +82,9 @@ class World:
             state=PollState(db, clock=self.clock),
             handled=self.handled,
             leases=Leases(db, clock=self.clock),
+            switch=AiSwitch(self.db, clock=self.clock),
+            window=CustomerWindow(self.db),
+            hot=HotTickets(self.db),
             owner="test:1",
             clock=self.clock,
         )

@@ -18,6 +18,9 @@ from jobs.poll import PollJob
 from jobs.tickets import TicketOpener
 from sandbox import whatsapp_payloads as wa
 from sandbox.jira import JiraSandbox
+from storage.ai_switch import AiSwitch
+from storage.customer_window import CustomerWindow
+from storage.hot_tickets import HotTickets
 from storage.inbound import InboundQueue
 from storage.issue_states import IssueStateRow, IssueStates
 from storage.leases import Leases
@@ -84,6 +87,9 @@ class World:
             state=PollState(db, clock=self.clock),
             handled=HandledComments(db, clock=self.clock),
             leases=leases,
+            switch=AiSwitch(self.db, clock=self.clock),
+            window=CustomerWindow(self.db),
+            hot=HotTickets(self.db),
             owner="test:1",
             clock=self.clock,
         )

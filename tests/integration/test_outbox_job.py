@@ -20,6 +20,9 @@ from jobs.notes import Notes
 from jobs.outbox import UNMATCHED_STATUS_PATIENCE, OutboxJob
 from jobs.poll import PollJob
 from sandbox import whatsapp_payloads as wa
+from storage.ai_switch import AiSwitch
+from storage.customer_window import CustomerWindow
+from storage.hot_tickets import HotTickets
 from storage.inbound import InboundQueue
 from storage.leases import Leases
 from storage.outbound import OutboundQueue, StatusFeed
@@ -78,6 +81,7 @@ class World:
         self.job = OutboxJob(
             settings=s,
             graph=self.graph,
+            jira=self.jira,
             outbound=self.outbound,
             statuses=self.statuses,
             inbound=self.inbound,
@@ -331,6 +335,9 @@ def test_parts_of_a_split_agent_comment_go_out_in_order(world):
         state=PollState(w.db, clock=w.clock),
         handled=HandledComments(w.db, clock=w.clock),
         leases=Leases(w.db, clock=w.clock),
+        switch=AiSwitch(w.db, clock=w.clock),
+        window=CustomerWindow(w.db),
+        hot=HotTickets(w.db),
         owner="test:1",
         clock=w.clock,
     )

@@ -8,7 +8,10 @@ from bot.config import parse_config
 from bot.jira_api.errors import JiraUnavailable
 from bot.rules.outgoing import WHATSAPP_TEXT_LIMIT
 from jobs.poll import PollJob
+from storage.ai_switch import AiSwitch
 from storage.ai_turns import AiTurns
+from storage.customer_window import CustomerWindow
+from storage.hot_tickets import HotTickets
 from storage.leases import Leases
 from storage.models import AiTurnRow
 from storage.outbound import OutboundQueue
@@ -65,6 +68,7 @@ class World:
         self.leases = Leases(db, clock=self.clock)
         self.outbound = OutboundQueue(db, clock=self.clock)
         self.turns = AiTurns(db, clock=self.clock)
+        self.ai_switch = AiSwitch(db, clock=self.clock)
         self.settings = s
         self.ai_nudges: list[float] = []
         self.outbound_nudges = 0
@@ -81,6 +85,9 @@ class World:
             state=self.state,
             handled=self.handled,
             leases=self.leases,
+            switch=self.ai_switch,
+            window=CustomerWindow(self.db),
+            hot=HotTickets(self.db),
             owner=owner,
             clock=self.clock,
             on_ai_turn=self.ai_nudges.append,

@@ -197,6 +197,34 @@ def test_text_from_doc_reads_an_agent_comment():
     )
 
 
+def test_text_from_doc_leaves_files_out():
+    # The files go to the customer as files; their names must not also arrive as text.
+    media = {
+        "type": "media",
+        "attrs": {"id": "6e7c-uuid", "type": "file", "collection": "", "alt": "invoice.pdf"},
+    }
+    doc = {
+        "type": "doc",
+        "version": 1,
+        "content": [
+            _para("Here is your invoice"),
+            {"type": "mediaSingle", "attrs": {"layout": "center"}, "content": [media]},
+            {"type": "mediaGroup", "content": [media, media]},
+            {
+                "type": "paragraph",
+                "content": [
+                    {"type": "text", "text": "and "},
+                    {"type": "mediaInline", "attrs": {"id": "77aa", "type": "file", "alt": "photo.png"}},
+                    {"type": "text", "text": "a photo"},
+                ],
+            },
+        ],
+    }
+    text = text_from_doc(doc)
+    assert text == "Here is your invoice\n\nand a photo"
+    assert "invoice.pdf" not in text and "photo.png" not in text
+
+
 @pytest.mark.parametrize(
     "doc",
     [
