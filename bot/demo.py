@@ -30,6 +30,8 @@ DEMO_IMAGE = bytes.fromhex(
     "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
     "0000000d49444154789c6360f8cf00000301010018dd8db40000000049454e44ae426082"
 )
+# The delivery note an agent attaches in Jira: read from Jira, uploaded to Graph, sent as a document.
+DEMO_PDF = b"%PDF-1.4\n% wajira demo: courier delivery note for order 1042\n%%EOF\n"
 
 
 def _settings(jira_url: str, graph_url: str, openai_url: str, db_path: Path):
@@ -147,6 +149,7 @@ def _play(daemon, jira, graph, openai) -> int:
     for body in scene.whatsapp_texts():
         print(f"  WhatsApp → {scene.name}: {body}")
     ok = _agent_writes(scene, key) and ok
+    ok = _agent_sends_a_file(scene, key) and ok
     return _verdict(scene, key, ok)
 
 
@@ -196,6 +199,27 @@ def _agent_writes(scene: _Scene, key: str) -> bool:
     return ok
 
 
+def _agent_sends_a_file(scene: _Scene, key: str) -> bool:
+    print("\n4. The agent attaches the delivery note (a PDF) to a public comment")
+    scene.jira.add_agent_comment_with_files(
+        key,
+        "Here is the courier's delivery note.",
+        [("delivery-note.pdf", "application/pdf", DEMO_PDF)],
+        author="Agent Smith",
+    )
+    documents = _wait(lambda: [m for m in scene.graph.sent() if m.get("type") == "document"]) or []
+    for body in scene.whatsapp_texts()[2:]:
+        print(f"  WhatsApp → {scene.name}: {body}")
+    same = False
+    for message in documents:
+        media = message.get("media") or {}
+        data = scene.graph.media.get(media.get("id")).data
+        same = data == DEMO_PDF
+        note = "the same bytes" if same else "NOT the same bytes"
+        print(f"  WhatsApp → {scene.name}: document {media.get('filename')} ({len(data)} bytes, {note})")
+    return len(documents) == 1 and same
+
+
 def _verdict(scene: _Scene, key: str, ok: bool) -> int:
     issue = scene.jira.issue(key)
     print(f"\nWhat Jira shows — {key}: {issue['summary']}  (labels: {', '.join(issue['labels'])})")
@@ -207,12 +231,12 @@ def _verdict(scene: _Scene, key: str, ok: bool) -> int:
     sent = scene.whatsapp_texts()
     leaked = any("refund" in body for body in sent) or "refund" in scene.openai.prompts_text()
     comments = len(scene.jira.comments(key))
-    ok = ok and len(sent) == 2 and not leaked and comments == 5
+    ok = ok and len(sent) == 3 and not leaked and comments == 6
     print()
     if ok:
         print(
-            "demo finished: 2 customer messages → 2 comments and the photo attached, 1 AI reply and 1 agent reply on WhatsApp; "
-            "the internal comment stayed in Jira"
+            "demo finished: 2 customer messages → 2 comments and the photo attached, 1 AI reply, 2 agent replies "
+            "and the agent's PDF on WhatsApp; the internal comment stayed in Jira"
         )
         return 0
     print(

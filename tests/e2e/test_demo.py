@@ -21,4 +21,5 @@ def test_demo_plays_the_whole_story_and_exits_zero():
     assert "demo finished" in out
     assert "WhatsApp → Ana García: *Agent Smith:*" in out  # the agent's reply reached the customer
     assert "Jira attachment: 1003383421387256.png" in out  # the photo's bytes landed in Jira
+    assert "document delivery-note.pdf (67 bytes, the same bytes)" in out  # the agent's file went as a file
     assert "(internal): Internal: courier" in out and "refund" not in out.split("What Jira shows")[0]

@@ -26,7 +26,20 @@ import pytest
 from bot.config.model import FlowDefinition
 from bot.flows import mapping, templates
 from bot.logs import mask_digits
-from bot.rules import adf, ai_context, classify, markdown, media, outgoing, phones, render, wiki
+from bot.rules import (
+    adf,
+    agent_files,
+    ai_context,
+    classify,
+    commands,
+    markdown,
+    media,
+    outgoing,
+    outgoing_files,
+    phones,
+    render,
+    wiki,
+)
 from bot.rules.payload import parse_webhook
 from bot.whatsapp.graph_errors import error_from_response
 
@@ -190,6 +203,14 @@ DIGITS = shapes(
     code_prefix_blanks=(" ", "(#1)", "x"),
 )
 # A little of everything, for the functions whose only regexes are whitespace and controls.
+FILE_REFS = shapes(
+    bangs="!",
+    open_images="!a|",
+    attachment_opens="[^",
+    mixed="!!!![^",
+    unclosed_names=("a", "!"),
+)
+
 GENERAL = {
     **{k: LINES[k] for k in ("newlines", "blanks_then_text", "wide_blanks", "accents", "crlf", "words")},
     **{k: HEADINGS[k] for k in ("heading_bomb",)},
@@ -330,6 +351,11 @@ FUNCTIONS: dict[str, tuple[Callable[[str], object], dict[str, Shape]]] = {
         LINES,
     ),
     "escape_wiki": (wiki.escape_wiki, {**GENERAL, **WIKI, **LINES}),
+    # Agents' comments: the files they show, and the commands they type.
+    "wiki_file_refs": (agent_files.file_refs, {**GENERAL, **WIKI, **FILE_REFS}),
+    "strip_wiki_files": (agent_files.strip_wiki_files, {**GENERAL, **WIKI, **FILE_REFS}),
+    "parse_command": (lambda s: commands.parse_command("/" + s), {**GENERAL, **LINES}),
+    "plan_file": (lambda s: outgoing_files.plan_file(filename=s, mime_type=s, size=1), GENERAL),
     "unescape_wiki": (wiki.unescape_wiki, {**GENERAL, **WIKI, **LINES}),
     "comment_view_adf": (lambda s: _comment(s, _adf(s)), {**GENERAL, **LINES}),
     "comment_view_wiki_ours": (
