@@ -137,16 +137,10 @@ class OutboxJob:
         """An agent's `/template NAME`: sent now, whatever the window; answered by a note."""
         wa = self.settings.whatsapp
         p = row.payload or {}
-        values = {"name": (last.profile_name if last else None) or "", "issue_key": row.issue_key}
         ref = command_note_ref(str(p.get("comment") or row.id))
+        language = str(p.get("language") or wa.template_language)
         try:
-            wamid = self.graph.send_template(
-                row.phone_number_id,
-                to,
-                name=row.body,
-                language=str(p.get("language") or wa.template_language),
-                body_parameters=[param.format(**values) for param in wa.template_parameters],
-            )
+            wamid = self._send_template(row, to, last, name=row.body, language=language)
         except GraphRateLimited as exc:
             self._rate_limited(row, exc)
             return 0
@@ -165,11 +159,30 @@ class OutboxJob:
         self.notes.post(
             row.issue_key,
             ref=ref,
-            text=f"The template '{row.body}' ({p.get('language') or wa.template_language}) was sent to "
+            text=f"The template '{row.body}' ({language}) was sent to "
             "the customer. Their answer reopens the 24-hour window for free-form replies.",
         )
         log.info("whatsapp_template_sent", row=row.id, issue_key=row.issue_key, by="command")
         return 1
+
+    def _send_template(
+        self,
+        row: OutboundMessage,
+        to: Recipient,
+        last: LastCustomerMessage | None,
+        *,
+        name: str,
+        language: str,
+    ) -> str:
+        """Send an approved template with `[whatsapp] template_parameters` filled in; its wamid."""
+        values = {"name": (last.profile_name if last else None) or "", "issue_key": row.issue_key}
+        return self.graph.send_template(
+            row.phone_number_id,
+            to,
+            name=name,
+            language=language,
+            body_parameters=[param.format(**values) for param in self.settings.whatsapp.template_parameters],
+        )
 
     def _rate_limited(self, row: OutboundMessage, exc: GraphRateLimited) -> None:
         # Not the row's fault, so no attempt is counted; a streak grows the back-off instead.
@@ -184,18 +197,12 @@ class OutboxJob:
 
     def _window_closed(self, row: OutboundMessage, to: Recipient, last: LastCustomerMessage | None) -> int:
         wa = self.settings.whatsapp
-        name = last.profile_name if last else None
         if wa.template_name and not self.outbound.template_sent_since(
             row.conversation_key, float(last.timestamp if last else 0)
         ):
-            values = {"name": name or "", "issue_key": row.issue_key}
             try:
-                wamid = self.graph.send_template(
-                    row.phone_number_id,
-                    to,
-                    name=wa.template_name,
-                    language=wa.template_language,
-                    body_parameters=[p.format(**values) for p in wa.template_parameters],
+                wamid = self._send_template(
+                    row, to, last, name=wa.template_name, language=wa.template_language
                 )
             except GraphRateLimited as exc:
                 self._rate_limited(row, exc)
