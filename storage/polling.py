@@ -25,6 +25,8 @@ from storage.transactions import transact
 ROUTE_TO_CUSTOMER = "to_customer"  # an agent's public comment, sent to WhatsApp
 ROUTE_ECHO = "echo"  # the team wrote from the WhatsApp Business App
 ROUTE_AI_TURN = "ai_turn"  # a customer message the AI may answer
+ROUTE_CUSTOMER = "customer"  # a customer message only people answer (no assistant, `/ai off`)
+CUSTOMER_ROUTES = (ROUTE_AI_TURN, ROUTE_CUSTOMER)
 HUMAN_ROUTES = (ROUTE_TO_CUSTOMER, ROUTE_ECHO)
 
 _COMMENT_ID_LENGTH = 64
@@ -186,8 +188,9 @@ class HandledComments:
         return self._latest(issue_key, HUMAN_ROUTES)
 
     def last_customer_at(self, issue_key: str) -> float | None:
-        """When the customer last wrote (a comment that became an AI turn)."""
-        return self._latest(issue_key, (ROUTE_AI_TURN,))
+        """When the customer last wrote, whether or not their comment became an AI turn (with
+        `/ai off` it did not, and `/ai on` must still see it as the last word)."""
+        return self._latest(issue_key, CUSTOMER_ROUTES)
 
     def _latest(self, issue_key: str, routes: tuple[str, ...]) -> float | None:
         H = HandledCommentRow

@@ -46,6 +46,7 @@ def config_text(
     whatsapp: str = "",
     service: str = "",
     openai_timeout: float = 10,
+    poller: str = "",
 ) -> str:
     return f"""
 [server]
@@ -79,6 +80,7 @@ timeout_seconds = {openai_timeout}
 [poller]
 interval_seconds = {poll_interval}
 overlap_seconds = 120
+{poller}
 
 [inbox]
 interval_seconds = 1

@@ -440,3 +440,18 @@ def test_ai_off_drops_a_turn_queued_before_it_and_ai_on_answers_the_waiting_cust
     w.agent("/ai on")
     assert w.cycle(1) == 1  # the customer's message was still the last word: answered now
     assert len(w.ai.requests) == 1 and len(w.ai_comments()) == 1
+
+
+def test_ai_on_answers_a_message_written_while_off_after_an_earlier_ai_reply(world):
+    w = world()
+    w.ai.reply_with("Happy to help.")
+    w.customer("hi")
+    assert w.cycle(DEBOUNCE + 1) == 1  # the AI answered once already
+    w.agent("/ai off")
+    w.clock.advance(5)
+    w.customer("still there?")  # written while off: only people answer it
+    assert w.cycle(DEBOUNCE + 1) == 0
+    w.clock.advance(60)
+    w.agent("/ai on")
+    assert w.cycle(1) == 1  # its last word is the customer's: answered now, not "already answered"
+    assert len(w.ai_comments()) == 2
