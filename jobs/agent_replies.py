@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.config import Settings
+from bot.jira_api.errors import JiraRejected
 from bot.ports import JiraPort
 from bot.rules.agent_files import match_files, needs_media_ids
 from bot.rules.classify import CommentView
@@ -82,10 +83,14 @@ class AgentReplies:
 
     def _files(self, view: CommentView, to: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
         refs = list(view.files)
-        attachments = self.jira.list_attachments(view.issue_key)
-        media_ids: dict[str, str] = {}
-        if needs_media_ids(refs):
-            media_ids = self._resolve(attachments)
+        try:
+            attachments = self.jira.list_attachments(view.issue_key)
+            media_ids = self._resolve(attachments) if needs_media_ids(refs) else {}
+        except JiraRejected as exc:
+            # Permanent (no permission to read attachments, the issue gone): the text still goes,
+            # the files are named in the note, and the pass is not held on this comment forever.
+            names = ", ".join(ref.name or ref.media_id or "a file" for ref in refs)
+            return [], [f"{names}: Jira refused to hand over the ticket's attachments ({exc})"]
         matched = match_files(refs, attachments, media_ids)
         rows: list[dict[str, Any]] = []
         refused: list[str] = []

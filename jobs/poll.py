@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.config import ServiceSettings, Settings
+from bot.jira_api.errors import JiraRejected
 from bot.logs import get_logger
 from bot.ports import (
     AiSwitchPort,
@@ -319,7 +320,13 @@ class PollJob:
             _count(result, label, outbound)
             return
         if note is not None:
-            self._notes.ensure(view.issue_key, ref=note[0], text=note[1])
+            try:
+                self._notes.ensure(view.issue_key, ref=note[0], text=note[1])
+            except JiraRejected as exc:
+                # Jira will never take it (no permission to comment, the issue gone): retrying
+                # would hold every other ticket's pass on this one comment. Unavailable and rate
+                # limits still fail the pass, so the comment is read again.
+                log.error("command_note_rejected", issue_key=view.issue_key, ref=note[0], error=str(exc))
         if self.handled.record(
             comment_id=view.id,
             issue_key=view.issue_key,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.jira_api.errors import JiraUnavailable
+from bot.jira_api.errors import JiraRejected, JiraUnavailable
 from bot.rules.outgoing_files import MB
 from bot.whatsapp.graph import GraphRejected
 from jobs.poll import PollJob
@@ -208,3 +208,26 @@ def test_a_hot_ticket_is_searched_alone_and_reconciled(desk):
     d.clock.advance(16 * 60)
     assert d.poll.run_hot() is None
     assert len(d.jira.searches) == 1
+
+
+def test_attachments_jira_refuses_to_list_do_not_hold_the_pass(desk):
+    d = desk()
+    d.customer_wrote()
+    d.jira.add_agent_comment_with_files(d.key, "Here you go.", files=[("photo.png", "image/png", PNG)])
+    d.jira.fail("list_attachments", JiraRejected("Jira 403: no permission", status=403))
+    d.pass_and_send()
+    assert d.graph.bodies()[-1].endswith("Here you go.")  # the text still reaches the customer
+    assert d.graph.media_sent == []
+    (note,) = d.note_texts()
+    assert "photo.png" in note and "refused" in note
+
+
+def test_a_command_note_jira_will_never_take_does_not_hold_every_other_ticket(desk):
+    d = desk()
+    d.customer_wrote()
+    command = d.jira.human_comment(d.key, "/window")
+    reply = d.jira.human_comment(d.key, "On it.")
+    d.jira.fail("add_comment", JiraRejected("Jira 403: you may not comment", status=403))
+    d.pass_and_send()
+    assert d.poll.handled.known([command, reply]) == {command, reply}
+    assert d.graph.bodies()[-1].endswith("On it.")
