@@ -27,6 +27,7 @@ from storage.outbound import STATES as outbound_states
 
 POLL_STATE, POLL_LEASE = "jira", "poll"  # the names jobs/poll.py writes under
 FAILURE_LIMIT = 10  # per queue
+CSAT_DAYS = 30  # the satisfaction figures cover this many days
 _ERROR_WIDTH = 100  # human output keeps one line per failure; --json has the whole text
 # What `status` shows of each queue's stats(), in this order: the output's contract, kept when
 # the queues' stats carry more (`parked`, `retrying` and both ages for every queue).
@@ -85,7 +86,20 @@ def gather(
             "runs": poll.runs,
             "lease": None if lease is None else {"holder": lease[0], "until": iso(lease[1])},
         },
+        "csat": _csat(storage, since=now - CSAT_DAYS * 86400),
         "recent_failures": failures,
+    }
+
+
+def _csat(storage: Storage, *, since: float) -> dict[str, Any]:
+    """Satisfaction ratings per service over the last CSAT_DAYS days: count and average."""
+    summary = storage.csat.summary(since=since)
+    return {
+        "days": CSAT_DAYS,
+        "services": {
+            service_id: {"count": count, "average": round(average, 2)}
+            for service_id, (count, average) in sorted(summary.items())
+        },
     }
 
 
@@ -187,6 +201,15 @@ def render(report: dict[str, Any]) -> str:
             ("last error", _one_line(poll["last_error"]) if poll["last_error"] else "-"),
             ("lease", f"{lease['holder']} until {lease['until']}" if lease else "free (no daemon polling)"),
         ],
+    )
+    csat = report["csat"]
+    lines += _section(
+        f"satisfaction (last {csat['days']} days)",
+        [
+            (service_id, f"{figures['average']:.2f}/5 from {_count(figures['count'])} rating(s)")
+            for service_id, figures in csat["services"].items()
+        ]
+        or [("ratings", "none")],
     )
     lines.append("recent failures")
     lines += _failure_table(report["recent_failures"]) or ["  none"]

@@ -28,10 +28,12 @@ from bot.jira_api.errors import IssueNotFound, JiraRejected, JiraUnavailable, Ra
 from bot.logs import get_logger
 from bot.ports import InboundQueuePort, JiraPort, LeasesPort
 from bot.rules.backoff import honour_retry_after, retry_delay
-from bot.rules.comment_property import customer_value, echo_value, wamid_match
+from bot.rules.comment_property import csat_value, customer_value, echo_value, wamid_match
 from bot.rules.events import RenderedComment
+from bot.rules.notices import csat_comment
 from bot.rules.phones import display_phone, mask_phone
 from bot.rules.render import render_echo, render_history, render_message
+from jobs.csat import CsatDesk, Rating
 from jobs.tickets import CreationPending, TicketOpener
 from storage.db import StorageUnavailable
 from storage.inbound import ORIGIN_CUSTOMER, ORIGIN_ECHO, ORIGIN_HISTORY, QueuedMessage
@@ -67,6 +69,8 @@ class InboxJob:
     clock: Callable[[], float] = time.time
     after_write: Callable[[str], None] = lambda issue_key: None
     """Told the issue key after every comment (the poll job reconciles those issues)."""
+    csat: CsatDesk | None = None
+    """Tells a rating of one of our satisfaction surveys from an ordinary message."""
     on_delivered: list[Callable[[QueuedMessage, str, str], None]] = field(default_factory=list)
     """Told (row, issue key, comment id) once a message is in Jira, before it is marked done:
     media downloads start there. Must be idempotent and only write to storage (fast, no
@@ -154,6 +158,9 @@ class InboxJob:
     def _deliver(self, row: QueuedMessage, opener: QueuedMessage | None = None) -> bool:
         """Post the row's comment; False when it was parked instead (no ticket to go to)."""
         service = self.settings.service_for(row.phone_number_id)
+        rating = self.csat.rating_in(row) if self.csat is not None else None
+        if rating is not None:
+            return self._settle(row, lambda: self._rate(row, rating, service))
         name = _name(row)
         rendered, prop = _comment_for(row, name)
         first, first_text = row, rendered.text
@@ -171,12 +178,20 @@ class InboxJob:
                 )
                 return False
             first, first_text = opener, _comment_for(opener, _name(opener))[0].text
-        try:
+
+        def post() -> tuple[str, str]:
             if mapping is not None:
                 issue_key = mapping.issue_key
             else:
                 issue_key = self.tickets.ticket_for(first, service, first_text)
-            comment_id = self._comment_once(row, issue_key, rendered.text, service, name, prop)
+            return self._comment_once(row, issue_key, rendered.text, service, name, prop)
+
+        return self._settle(row, post)
+
+    def _settle(self, row: QueuedMessage, post: Callable[[], tuple[str, str]]) -> bool:
+        """Run `post` (→ issue key, comment id) and mark the row by its outcome."""
+        try:
+            issue_key, comment_id = post()
         except CreationPending as exc:
             self._retry(row, str(exc), exc.wait_seconds, count=False)
         except RateLimited as exc:
@@ -196,6 +211,34 @@ class InboxJob:
         else:
             self._delivered(row, issue_key, comment_id)
         return True
+
+    def _rate(self, row: QueuedMessage, rating: Rating, service: ServiceSettings) -> tuple[str, str]:
+        """A rating goes to the ticket its survey was sent for, whatever the conversation's
+        ticket is now; only when that ticket was deleted, to the conversation's current one."""
+        assert self.csat is not None
+        text = csat_comment(_name(row), rating.value)
+        prop = csat_value(row.wamid, rating.value)
+        issue_key = rating.request.issue_key
+        try:
+            comment_id = self._find_or_add(row, issue_key, text, prop)
+        except IssueNotFound:
+            mapping = self.tickets.mappings.get(row.conversation_key)
+            if mapping is not None and mapping.issue_key != issue_key:
+                issue_key = mapping.issue_key
+            else:
+                issue_key = self.tickets.replace_missing(row, service, text)
+            log.warning("csat_ticket_missing", asked=rating.request.issue_key, issue_key=issue_key)
+            comment_id = self._find_or_add(row, issue_key, text, prop)
+        self.csat.landed(row, rating, issue_key)
+        return issue_key, comment_id
+
+    def _find_or_add(self, row: QueuedMessage, issue_key: str, text: str, prop: dict[str, Any]) -> str:
+        if row.started:
+            existing = self.jira.find_comment_with_property(issue_key, wamid_match(row.wamid))
+            if existing is not None:
+                return existing
+        self.queue.mark_started(row.id)
+        return self.jira.add_comment(issue_key, text, prop=prop)
 
     def _delivered(self, row: QueuedMessage, issue_key: str, comment_id: str) -> None:
         # Listeners first: if storage fails between, the message is retried (its comment is
@@ -224,20 +267,15 @@ class InboxJob:
         service: ServiceSettings,
         name: str,
         prop: dict[str, Any],
-    ) -> str:
-        if row.started:
-            existing = self.jira.find_comment_with_property(issue_key, wamid_match(row.wamid))
-            if existing is not None:
-                log.info("message_already_in_jira", wamid=row.wamid, issue_key=issue_key)
-                return existing
-        self.queue.mark_started(row.id)
+    ) -> tuple[str, str]:
+        """(issue key, comment id): the mapped ticket's, or a fresh ticket's when it was deleted."""
         try:
-            return self.jira.add_comment(issue_key, text, prop=prop)
+            return issue_key, self._find_or_add(row, issue_key, text, prop)
         except IssueNotFound:
             # The mapped ticket was deleted: this message starts a fresh one.
             log.warning("ticket_missing", issue_key=issue_key, conversation=mask_phone(row.conversation_key))
             new_key = self.tickets.replace_missing(row, service, text)
-            return self.jira.add_comment(new_key, text, prop=prop)
+            return new_key, self.jira.add_comment(new_key, text, prop=prop)
 
     # -- failure paths --------------------------------------------------------------------
 

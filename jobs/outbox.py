@@ -18,7 +18,9 @@ from bot.jira_api.errors import JiraError, JiraUnavailable
 from bot.logs import get_logger
 from bot.ports import CustomerWindowPort, GraphPort, JiraPort, OutboundQueuePort, StatusFeedPort
 from bot.rules.backoff import honour_retry_after, retry_delay
+from bot.rules.comment_property import auto_value
 from bot.rules.delivery_failure import explain_meta_error, failure_note
+from bot.rules.notices import auto_comment
 from bot.rules.outgoing_files import MB
 from bot.rules.phones import mask_phone
 from bot.rules.window import LastCustomerMessage, window_open
@@ -32,6 +34,7 @@ from bot.whatsapp.graph import (
 )
 from jobs.agent_commands import command_note_ref
 from jobs.notes import Notes
+from jobs.notices import KIND_AUTO, KIND_CSAT
 from storage.outbound import OutboundMessage
 
 log = get_logger(__name__)
@@ -80,7 +83,12 @@ class OutboxJob:
         last = self.inbound.last_customer_message(row.conversation_key)
         if row.kind == "template":
             return self._agent_template(row, to, last)
-        if not window_open(last.timestamp if last else None, self.clock()):
+        is_open = window_open(last.timestamp if last else None, self.clock())
+        if row.kind == KIND_CSAT and not is_open:
+            return self._survey_not_sent(row)
+        if row.kind in (KIND_AUTO, KIND_CSAT):
+            self._record_auto(row)
+        if not is_open:
             return self._window_closed(row, to, last)
         try:
             wamid = self._deliver(row, to)
@@ -112,7 +120,16 @@ class OutboxJob:
         return 1
 
     def _deliver(self, row: OutboundMessage, to: Recipient) -> str:
-        """Send the row's text, or read its file from Jira, upload it and send it; the wamid."""
+        """Send the row's text or survey, or read its file from Jira, upload it and send it; the wamid."""
+        if row.kind == KIND_CSAT:
+            survey = row.payload or {}
+            return self.graph.send_list(
+                row.phone_number_id,
+                to,
+                body=row.body,
+                button=str(survey.get("button") or ""),
+                rows=list(survey.get("rows") or []),
+            )
         if row.kind != "file":
             return self.graph.send_text(row.phone_number_id, to, row.body)
         p = row.payload or {}
@@ -183,6 +200,33 @@ class OutboxJob:
             language=language,
             body_parameters=[param.format(**values) for param in self.settings.whatsapp.template_parameters],
         )
+
+    def _record_auto(self, row: OutboundMessage) -> None:
+        """Show the notice on the ticket as `[Auto] {text}` (once: found again by its ref).
+
+        Before sending, so agents see it in order with the conversation. A Jira that cannot take
+        it now does not hold the notice back: the customer comes first, the log keeps the miss.
+        """
+        mark = auto_value(row.dedupe_key)
+        try:
+            if self.jira.find_comment_with_property(row.issue_key, mark) is None:
+                self.jira.add_comment(row.issue_key, auto_comment(row.body), prop=mark)
+        except JiraError as exc:
+            log.warning("auto_comment_failed", row=row.id, issue_key=row.issue_key, error=str(exc))
+
+    def _survey_not_sent(self, row: OutboundMessage) -> int:
+        # A list is a free-form message: outside the window only a template could go, and a
+        # template cannot carry the survey.
+        reason = "24-hour window closed; a survey is not a template"
+        self.outbound.mark_held(row.id, reason=reason)
+        self.notes.post(
+            row.issue_key,
+            ref=f"held:{row.id}",
+            text="The satisfaction survey was not sent: the customer's 24-hour window has closed "
+            "and WhatsApp then accepts only approved templates.",
+        )
+        log.info("csat_not_sent", row=row.id, issue_key=row.issue_key, reason="window_closed")
+        return 0
 
     def _rate_limited(self, row: OutboundMessage, exc: GraphRateLimited) -> None:
         # Not the row's fault, so no attempt is counted; a streak grows the back-off instead.
@@ -312,4 +356,8 @@ def _what(row: OutboundMessage) -> str:
         return "The AI assistant's reply"
     if row.kind == "echo":
         return "The message typed in the WhatsApp Business App"
+    if row.kind == KIND_AUTO:
+        return "The automatic notice"
+    if row.kind == KIND_CSAT:
+        return "The satisfaction survey"
     return "This message"

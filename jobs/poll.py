@@ -40,6 +40,7 @@ from bot.ports import (
 from bot.rules.classify import CommentView, Route, comment_view, parse_jira_time, route_comment
 from bot.rules.comment_property import PROPERTY_KEY, issue_value
 from bot.rules.hot import hot_jql, hot_since
+from bot.rules.hours import is_open
 from bot.rules.poll_window import advance_watermark, poll_jql, window_start_ms
 from jobs.agent_commands import AgentCommands, command_note_ref
 from jobs.agent_replies import AgentReplies, refused_note
@@ -268,7 +269,7 @@ class PollJob:
     ) -> None:
         route = route_comment(view, bot_account_id=self._bot_account_id)
         age = self.clock() - view.created
-        service = _service(self.settings, ours)
+        service = self.settings.service_of_ticket(ours)
         outbound: list[dict[str, Any]] = []
         ai_turn = None
         label = "ignore"
@@ -291,6 +292,7 @@ class PollJob:
             route is Route.AI_TURN
             and service.assistant.enabled
             and age < STALE_CUSTOMER_SECONDS
+            and _answers_now(service, view.created)
             and self.switch.enabled(view.issue_key)
         ):
             label = "ai_turn"
@@ -302,7 +304,9 @@ class PollJob:
                 "due_at": max(self.clock(), view.created + service.assistant.debounce_seconds),
             }
         elif route is Route.AI_TURN:
-            label = "customer"  # answered by people only: assistant off (or `/ai off`), or history
+            # Answered by people only: assistant off (or `/ai off`, or out of hours with
+            # `outside_hours = false`), or history.
+            label = "customer"
         elif route is Route.TO_CUSTOMER and age < STALE_AGENT_SECONDS:
             label = "to_customer"
             reply = self._replies.reply(view, ours)
@@ -355,11 +359,11 @@ def _inline_comments(fields: dict[str, Any]) -> list[dict[str, Any]] | None:
     return comments
 
 
-def _service(settings: Settings, ours: dict[str, Any]) -> ServiceSettings:
-    try:
-        return settings.service(ours.get("service") or "")
-    except KeyError:
-        return settings.service_for(ours.get("phone_number_id") or "")
+def _answers_now(service: ServiceSettings, at: float) -> bool:
+    """Whether the AI answers a message written at `at`: always, unless the service keeps
+    it to `[services.hours]` (`[services.assistant] outside_hours = false`)."""
+    a = service.assistant
+    return a.outside_hours or service.hours is None or is_open(service.hours.week(), at)
 
 
 def _num(value: str) -> int:

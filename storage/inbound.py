@@ -194,6 +194,24 @@ class InboundQueue:
         )
         self.index.merge_conversations([key])
 
+    def customer_delivered_on(self, issue_key: str, *, excluding: int) -> bool:
+        """Whether a customer's message other than row `excluding` is done on this ticket.
+
+        The acknowledgement goes after a ticket's first customer message only; read from the
+        rows rather than remembered, so a retry after a crash decides the same. Echoes and
+        history do not count: they are not the customer writing. Uses the (issue_key, state)
+        index of schema step 8.
+        """
+        M = InboundMessageRow
+        query = M.select(M.id).where(
+            (M.issue_key == issue_key)
+            & (M.state == DONE)
+            & (M.origin == ORIGIN_CUSTOMER)
+            & (M.id != excluding)
+        )
+        with guarded(self.db):
+            return query.exists(self.db)
+
     def mark_parked(self, row_id: int) -> None:
         """Set an echo or history row aside: its conversation has no ticket yet.
 

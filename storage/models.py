@@ -74,6 +74,7 @@ class InboundMessageRow(BaseModel):
             (("conversation_key", "state"), False),
             (("state", "next_attempt_at"), False),
             (("meta_timestamp",), False),  # v7: the hot tickets
+            (("issue_key", "state"), False),  # v8: a ticket's delivered messages
         )
 
 
@@ -183,6 +184,7 @@ class OutboundMessageRow(BaseModel):
         indexes = (
             (("state", "next_attempt_at"), False),
             (("conversation_key", "state", "id"), False),
+            (("conversation_key", "kind", "id"), False),  # v8: a conversation's CSAT survey
         )
 
 
@@ -294,6 +296,35 @@ class AiSwitchRow(BaseModel):
         table_name = "ai_switch"
 
 
+class StatusWatchRow(BaseModel):
+    """The status the poll last saw a ticket in, and how often it entered a new one (v8)."""
+
+    issue_key = peewee.CharField(max_length=KEY_LENGTH, primary_key=True)
+    status_name = peewee.CharField(max_length=255)  # "" = opened by us, not seen yet
+    entries = peewee.IntegerField()
+    updated_at = peewee.DoubleField()
+
+    class Meta:
+        table_name = "status_watch"
+
+
+class CsatRatingRow(BaseModel):
+    """A customer's answer to one satisfaction survey, the latest tap kept (v8)."""
+
+    id = peewee.BigAutoField()
+    request_id = peewee.BigIntegerField(unique=True)  # the survey's outbound_message id
+    service_id = peewee.CharField(max_length=KEY_LENGTH)
+    issue_key = peewee.CharField(max_length=KEY_LENGTH)
+    conversation_key = peewee.CharField(max_length=KEY_LENGTH)
+    wamid = peewee.CharField(max_length=KEY_LENGTH)  # the customer's message that rated
+    rating = peewee.IntegerField()
+    rated_at = peewee.DoubleField()  # Meta's timestamp of that message
+
+    class Meta:
+        table_name = "csat_rating"
+        indexes = ((("service_id", "rated_at"), False),)
+
+
 ALL_MODELS = (
     WhatsappTicketMapping,
     InboundMessageRow,
@@ -308,4 +339,6 @@ ALL_MODELS = (
     AiTurnRow,
     MediaTaskRow,
     AiSwitchRow,
+    StatusWatchRow,
+    CsatRatingRow,
 )

@@ -31,6 +31,8 @@ from storage.transactions import transact
 SENDING, SENT, DELIVERED, READ = "sending", "sent", "delivered", "read"
 FAILED, HELD, UNKNOWN = "failed", "held", "unknown"
 STATES = (PENDING, SENDING, SENT, DELIVERED, READ, FAILED, HELD, UNKNOWN)
+CSAT = "csat"
+"""The kind of a satisfaction survey's row (`jobs.notices` queues them)."""
 
 # Which states a status from Meta may replace. Statuses arrive out of order (delivered after
 # read is common), so they only ever move forward; a read message stays read even if a
@@ -217,6 +219,35 @@ class OutboundQueue:
             )
             is not None
         )
+
+    def csat_request(
+        self, conversation_key: str, context_wamid: str | None, *, since: float
+    ) -> OutboundMessage | None:
+        """The satisfaction survey (kind `csat`) that a customer's rating answers.
+
+        Args:
+            context_wamid: the message the rating quotes (`context.id`), when it has one.
+            since: without a quoted message, only a survey created at or after this counts.
+
+        Returns:
+            With `context_wamid`: this conversation's survey with that wamid, or None when the
+            quoted message is not one (a reply to some other list is not a rating). Without:
+            the conversation's newest survey that was sent (has a wamid) since `since`, or None.
+        """
+        M = OutboundMessageRow
+        ours = (M.conversation_key == conversation_key) & (M.kind == CSAT)
+        if context_wamid is not None:
+            return self._queue.first(ours & (M.wamid == context_wamid))
+        # Newest by id along the (conversation_key, kind, id) index of schema step 8.
+        query = (
+            M.select()
+            .where(ours & M.wamid.is_null(False) & (M.created_at >= since))
+            .order_by(M.id.desc())
+            .dicts()
+        )
+        with guarded(self.db):
+            row = query.first(self.db)
+        return None if row is None else _message(row)
 
     def stats(self) -> dict[str, Any]:
         """Rows per state (every state named, zeros included) and the ages of the pending ones

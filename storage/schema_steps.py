@@ -15,6 +15,7 @@ import peewee
 from storage.schema_v1_to_3 import step_1, step_2, step_3
 from storage.schema_v4_to_6 import step_4, step_5, step_6
 from storage.schema_v7 import step_7
+from storage.schema_v8 import step_8
 
 STEPS: tuple[tuple[int, Callable[[peewee.Database], None]], ...] = (
     (1, step_1),
@@ -24,4 +25,5 @@ STEPS: tuple[tuple[int, Callable[[peewee.Database], None]], ...] = (
     (5, step_5),
     (6, step_6),
     (7, step_7),
+    (8, step_8),
 )

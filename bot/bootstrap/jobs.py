@@ -10,10 +10,12 @@ from bot.bootstrap.vendors import Vendors
 from bot.config import Settings
 from bot.metrics import Metrics
 from jobs.ai import AiJob
+from jobs.csat import CsatDesk
 from jobs.inbox import InboxJob
 from jobs.lifecycle import IssueStateRecorder
 from jobs.media import MediaEnqueuer, MediaJob, MediaPolicy
 from jobs.notes import Notes
+from jobs.notices import CustomerNotices
 from jobs.outbox import OutboxJob
 from jobs.poll import PollJob
 from jobs.scheduler import NudgeableJob, Scheduler
@@ -43,6 +45,7 @@ class Runners:
     ai: AiJob
     outbox: OutboxJob
     media: MediaJob
+    notices: CustomerNotices
 
 
 @dataclass(frozen=True)
@@ -95,11 +98,29 @@ def _runners(
     )
     # The ticket lifecycle learns each issue's status from what the poll reads anyway.
     poll.on_issue_seen.append(IssueStateRecorder(st.issue_states))
+    # Customer notices: status entries from the same reads, the acknowledgement and out-of-hours
+    # text after the inbox delivered a message.
+    notices = CustomerNotices(
+        settings=s,
+        outbound=st.outbound,
+        inbound=st.inbound,
+        watch=st.status_watch,
+        window=st.inbound.window,
+        clock=clock,
+    )
+    poll.on_issue_seen.append(notices.status_seen)
     tickets = TicketOpener(
         v.jira, st.mappings, clock=clock, states=st.issue_states, history=st.ticket_history
     )
     inbox = InboxJob(
-        settings=s, queue=st.inbound, leases=st.leases, jira=v.jira, tickets=tickets, owner=owner, clock=clock
+        settings=s,
+        queue=st.inbound,
+        leases=st.leases,
+        jira=v.jira,
+        tickets=tickets,
+        owner=owner,
+        clock=clock,
+        csat=CsatDesk(st.outbound, st.csat, v.jira, clock=clock),
     )
     ai = AiJob(
         settings=s,
@@ -135,7 +156,7 @@ def _runners(
         policy=MediaPolicy(max_bytes=s.media.max_bytes),
         clock=clock,
     )
-    return Runners(poll, tickets, inbox, ai, outbox, media)
+    return Runners(poll, tickets, inbox, ai, outbox, media, notices)
 
 
 def _schedule(scheduler: Scheduler, runners: Runners, settings: Settings, storage: Storage) -> Schedule:
@@ -144,6 +165,7 @@ def _schedule(scheduler: Scheduler, runners: Runners, settings: Settings, storag
     # Media downloads start once the comment naming them is in Jira, never before.
     media = scheduler.add("media", r.media.run, s.inbox.interval_seconds)
     r.inbox.on_delivered.append(MediaEnqueuer(storage.media_tasks, on_enqueued=media.nudge))
+    r.inbox.on_delivered.append(r.notices.after_delivery)
     poll = scheduler.add("poll", r.poll.run, s.poller.interval_seconds)
     hot_poll = (
         scheduler.add("poll_hot", r.poll.run_hot, s.poller.hot_interval_seconds)
@@ -162,4 +184,5 @@ def _schedule(scheduler: Scheduler, runners: Runners, settings: Settings, storag
     r.ai.wake_at = ai.nudge_at
     r.poll.on_outbound = outbox.nudge
     r.ai.on_outbound = outbox.nudge
+    r.notices.on_queued = outbox.nudge
     return Schedule(inbox=inbox, media=media, poll=poll, hot_poll=hot_poll, ai=ai, outbox=outbox)

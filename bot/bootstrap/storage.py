@@ -11,6 +11,7 @@ import peewee
 from bot.config import Settings
 from storage.ai_switch import AiSwitch
 from storage.ai_turns import AiTurns
+from storage.csat import CsatRatings
 from storage.db import bind, open_database
 from storage.hot_tickets import HotTickets
 from storage.inbound import InboundQueue
@@ -21,6 +22,7 @@ from storage.media import MediaTasks
 from storage.outbound import OutboundQueue
 from storage.polling import HandledComments, PollState
 from storage.schema import migrate
+from storage.status_watch import StatusWatch
 from storage.statuses import StatusFeed
 from storage.ticket_history import TicketHistory
 
@@ -45,6 +47,8 @@ class Storage:
     statuses: StatusFeed
     ai_switch: AiSwitch
     hot_tickets: HotTickets
+    status_watch: StatusWatch
+    csat: CsatRatings
 
     def close(self) -> None:
         self.db.close()
@@ -75,4 +79,6 @@ def open_storage(settings: Settings, *, clock: Callable[[], float] = time.time) 
         statuses=StatusFeed(db),
         ai_switch=AiSwitch(db, clock=clock),
         hot_tickets=HotTickets(db),
+        status_watch=StatusWatch(db, clock=clock),
+        csat=CsatRatings(db, clock=clock),
     )

@@ -46,6 +46,7 @@ def flow_routes(settings: Settings, metrics: Metrics) -> Routes:
         app_secret=s.whatsapp.app_secret,
         private_key=key,
         screens=s.flows.screens,
+        unavailable=s.flows.unavailable_message,
         observe=lambda outcome: metrics.webhooks.labels(f"flow_{outcome}").inc(),
     )
     return {

@@ -19,6 +19,7 @@ def flows(t: Table) -> FlowsSettings:
         private_key_file=t.string("private_key_file"),
         private_key_passphrase=t.secret("private_key_passphrase"),
         screens=_flow_screens(t),
+        unavailable_message=t.string("unavailable_message", non_empty=True),
     )
     if settings.private_key_file:
         # Loaded here, not first at daemon start: `wajira check` and `wajira run` then exit 2

@@ -9,8 +9,11 @@ root that holds one of each.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
+
+from bot.rules.hours import WEEKDAYS, Week, week
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are the support assistant of this business on WhatsApp. Answer the customer "
@@ -165,6 +168,8 @@ class AssistantSettings:
     """OpenAI/Jira failures before the turn is given up with an internal note."""
     mark_read: bool = True
     """Mark the customer's message read, with a typing indicator, while the AI works."""
+    outside_hours: bool = True
+    """Whether the AI answers outside `[services.hours]` (a service without hours is always open)."""
 
 
 @dataclass(frozen=True)
@@ -197,6 +202,56 @@ class FlowScreen:
 
 
 @dataclass(frozen=True)
+class NotifySettings:
+    """Texts wajira sends a customer on its own (shown in Jira as `[Auto] …`); "" = not sent."""
+
+    on_create: str = ""
+    """After the first message opened a ticket. Placeholders {name} {issue_key}."""
+    on_status: dict[str, str] = field(default_factory=dict)
+    """Jira status name → text, sent each time the ticket enters that status. Also {status}."""
+    out_of_hours: str = ""
+    """Outside `[services.hours]`, at most once a day per conversation."""
+
+
+@dataclass(frozen=True)
+class HoursSettings:
+    """Opening hours per weekday in one IANA zone: "HH:MM-HH:MM" ranges, comma-separated; "" = closed.
+    A service without this table is always open."""
+
+    timezone: str = "UTC"
+    mon: str = "09:00-18:00"
+    tue: str = "09:00-18:00"
+    wed: str = "09:00-18:00"
+    thu: str = "09:00-18:00"
+    fri: str = "09:00-18:00"
+    sat: str = ""
+    sun: str = ""
+
+    def week(self) -> Week:
+        """The parsed week (checked when the config was read, so this cannot fail then)."""
+        return _week(self)
+
+
+@functools.lru_cache(maxsize=64)
+def _week(hours: HoursSettings) -> Week:
+    return week(hours.timezone, {day: getattr(hours, day) for day in WEEKDAYS})
+
+
+@dataclass(frozen=True)
+class CsatSettings:
+    """The satisfaction survey: a WhatsApp list (rows `csat:1` … `csat:5`) when a ticket enters `on_status`."""
+
+    enabled: bool = False
+    on_status: str = "Done"
+    question: str = "How did we do?"
+    """The list's body (≤ 1024 characters). Placeholders {name} {issue_key}."""
+    button: str = "Rate us"
+    """The button that opens the list (≤ 20 characters)."""
+    labels: tuple[str, ...] = ("Very poor", "Poor", "Okay", "Good", "Excellent")
+    """Titles of ratings 1 … 5 (five, each ≤ 24 characters)."""
+
+
+@dataclass(frozen=True)
 class ServiceSettings:
     id: str
     project_key: str
@@ -211,11 +266,18 @@ class ServiceSettings:
     assistant: AssistantSettings = field(default_factory=AssistantSettings)
     flows: tuple[FlowDefinition, ...] = ()
     """How completed WhatsApp Flows fill the tickets they open (`[[services.flows]]`)."""
+    notify: NotifySettings = field(default_factory=NotifySettings)
+    hours: HoursSettings | None = None
+    """None (no `[services.hours]` table): always open."""
+    csat: CsatSettings = field(default_factory=CsatSettings)
 
 
 @dataclass(frozen=True)
 class MediaSettings:
     max_bytes: int = 16777216
+
+
+FLOW_UNAVAILABLE = "Sorry, this step is not available right now. Please try again later."
 
 
 @dataclass(frozen=True)
@@ -225,6 +287,8 @@ class FlowsSettings:
     private_key_passphrase: str = _secret(default="")
     screens: tuple[FlowScreen, ...] = ()
     """`[[flows.screens]]`: what the endpoint answers."""
+    unavailable_message: str = FLOW_UNAVAILABLE
+    """Shown in the flow for a request no screen answers; the customer reads it."""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import functools
 import math
 import pathlib
 import re
+import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -97,6 +98,8 @@ def _table_schema(parent: type, name: str) -> type:
     hint = typing.get_type_hints(parent)[name]
     if typing.get_origin(hint) is tuple:
         hint = typing.get_args(hint)[0]
+    elif isinstance(hint, types.UnionType):  # `X | None`: an optional table
+        hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
     if not (isinstance(hint, type) and dataclasses.is_dataclass(hint)):
         raise TypeError(f"{parent.__name__}.{name} is not a table in the model")
     return hint
@@ -225,6 +228,10 @@ class Table:
         return self.error(name, f"missing required value ({where})")
 
     # -- nested tables ---------------------------------------------------------------------
+
+    def has(self, name: str) -> bool:
+        """Whether the file sets `name` (for tables whose absence means something)."""
+        return name in self._data
 
     def table(self, name: str) -> Table:
         """A sub-table; an absent one reads as empty so every key takes its default."""

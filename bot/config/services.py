@@ -8,8 +8,23 @@ import dataclasses
 import re
 
 from bot.config import formats
-from bot.config.model import AssistantSettings, FlowDefinition, ServiceSettings
+from bot.config.model import (
+    AssistantSettings,
+    CsatSettings,
+    FlowDefinition,
+    HoursSettings,
+    NotifySettings,
+    ServiceSettings,
+)
 from bot.config.reader import Table, toml_type
+from bot.rules.hours import WEEKDAYS, check_zone, parse_day
+from bot.rules.notices import (
+    CSAT_SCALE,
+    NOTICE_PLACEHOLDERS,
+    STATUS_PLACEHOLDERS,
+    check_placeholders,
+    same_status,
+)
 
 ON_CLOSED = ("new", "reopen", "reuse")
 
@@ -78,6 +93,9 @@ def service(t: Table, default_model: str) -> ServiceSettings:
         reopen_transition=t.string("reopen_transition", non_empty=True),
         assistant=assistant(t.table("assistant"), default_model),
         flows=_flow_definitions(t),
+        notify=notify(t.table("notify")),
+        hours=hours(t.table("hours")) if t.has("hours") else None,
+        csat=csat(t.table("csat")),
     )
 
 
@@ -93,7 +111,86 @@ def assistant(t: Table, default_model: str) -> AssistantSettings:
         max_tokens=t.integer("max_tokens", lo=16),
         max_attempts=t.integer("max_attempts", lo=1),
         mark_read=t.boolean("mark_read"),
+        outside_hours=t.boolean("outside_hours"),
     )
+
+
+# WhatsApp's limits on what a customer is sent (Cloud API: text body, interactive list parts).
+TEXT_MAX_CHARS = 4096
+LIST_BODY_MAX_CHARS = 1024
+LIST_BUTTON_MAX_CHARS = 20
+LIST_ROW_TITLE_MAX_CHARS = 24
+
+
+def notify(t: Table) -> NotifySettings:
+    on_status: dict[str, str] = {}
+    for name, text in t.mapping("on_status").items():
+        key = f"on_status.{name}"
+        if not name.strip():
+            raise t.error("on_status", "a status name cannot be empty")
+        if not isinstance(text, str):
+            raise t.error(key, f"expected a string (the text sent), got {toml_type(text)}")
+        _customer_text(t, key, text, STATUS_PLACEHOLDERS, TEXT_MAX_CHARS)
+        if any(same_status(name, earlier) for earlier in on_status):
+            raise t.error(key, "names the same status as another entry (names ignore case)")
+        on_status[name] = text
+    return NotifySettings(
+        on_create=_customer_text(t, "on_create", t.string("on_create"), NOTICE_PLACEHOLDERS, TEXT_MAX_CHARS),
+        on_status=on_status,
+        out_of_hours=_customer_text(
+            t, "out_of_hours", t.string("out_of_hours"), NOTICE_PLACEHOLDERS, TEXT_MAX_CHARS
+        ),
+    )
+
+
+def hours(t: Table) -> HoursSettings:
+    zone = t.string("timezone", non_empty=True)
+    try:
+        check_zone(zone)
+    except ValueError as exc:
+        raise t.error("timezone", str(exc)) from None
+    days = {day: t.string(day) for day in WEEKDAYS}
+    for day, text in days.items():
+        try:
+            parse_day(text)
+        except ValueError as exc:
+            raise t.error(day, str(exc)) from None
+    return HoursSettings(timezone=zone, **days)
+
+
+def csat(t: Table) -> CsatSettings:
+    labels = t.strings("labels")
+    if len(labels) != CSAT_SCALE:
+        raise t.error(
+            "labels", f"needs exactly {CSAT_SCALE} titles (ratings 1 to {CSAT_SCALE}), got {len(labels)}"
+        )
+    for index, label in enumerate(labels):
+        if not label.strip() or len(label) > LIST_ROW_TITLE_MAX_CHARS:
+            reason = f"each title must have 1 to {LIST_ROW_TITLE_MAX_CHARS} characters (WhatsApp's list rows)"
+            raise t.error(f"labels[{index}]", reason)
+    button = t.string("button", non_empty=True)
+    if len(button) > LIST_BUTTON_MAX_CHARS:
+        raise t.error("button", f"at most {LIST_BUTTON_MAX_CHARS} characters (WhatsApp's list button)")
+    return CsatSettings(
+        enabled=t.boolean("enabled"),
+        on_status=t.string("on_status", non_empty=True),
+        question=_customer_text(
+            t, "question", t.string("question", non_empty=True), NOTICE_PLACEHOLDERS, LIST_BODY_MAX_CHARS
+        ),
+        button=button,
+        labels=labels,
+    )
+
+
+def _customer_text(t: Table, key: str, text: str, allowed: tuple[str, ...], max_chars: int) -> str:
+    """A text customers receive: known placeholders only, and within WhatsApp's length limit."""
+    try:
+        check_placeholders(text, allowed)
+    except ValueError as exc:
+        raise t.error(key, str(exc)) from None
+    if len(text) > max_chars:
+        raise t.error(key, f"at most {max_chars} characters (WhatsApp's limit), got {len(text)}")
+    return text
 
 
 def _flow_definitions(service: Table) -> tuple[FlowDefinition, ...]:

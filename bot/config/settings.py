@@ -57,6 +57,14 @@ class Settings:
                 return service
         raise KeyError(service_id)
 
+    def service_of_ticket(self, ours: dict[str, Any]) -> model.ServiceSettings:
+        """The service of a ticket, from our issue property: the service it names, or, when that
+        service was removed from config.toml, the one owning the ticket's business number."""
+        try:
+            return self.service(str(ours.get("service") or ""))
+        except KeyError:
+            return self.service_for(str(ours.get("phone_number_id") or ""))
+
     def secrets(self) -> list[str]:
         """Every non-empty secret value, for scrubbing logs and for tests that look for leaks."""
         found: list[str] = []

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.config.model import FlowScreen
 from bot.flows.crypto import DecryptError, decrypt_request, encrypt_response
-from bot.flows.screens import answer_request
+from bot.flows.screens import UNAVAILABLE, answer_request
 from bot.logs import get_logger
 from bot.rules.signature import SignatureCheck, check_signature
 from bot.whatsapp.webhook import Reply
@@ -43,6 +43,8 @@ class FlowEndpoint:
     app_secret: str
     private_key: rsa.RSAPrivateKey
     screens: Sequence[FlowScreen] = ()
+    unavailable: str = UNAVAILABLE
+    """What the flow shows for a request no screen answers (`[flows] unavailable_message`)."""
     observe: Callable[[str], None] = lambda outcome: None
 
     def __post_init__(self) -> None:
@@ -62,7 +64,7 @@ class FlowEndpoint:
             request, aes_key, iv = decrypt_request(self.private_key, body if isinstance(body, dict) else {})
         except DecryptError as exc:
             return self._refuse(DECRYPTION_FAILED, str(exc), "undecryptable")
-        answer, outcome = answer_request(request, self.screens)
+        answer, outcome = answer_request(request, self.screens, self.unavailable)
         self.observe(outcome)
         # Screen names and the action only: the data is the customer's.
         log.info(

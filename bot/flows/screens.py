@@ -20,15 +20,17 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bot.config.model import FlowScreen
+from bot.config.model import FLOW_UNAVAILABLE, FlowScreen
 from bot.flows.templates import fill
 
 INIT = "INIT"
 SUCCESS = "SUCCESS"
-UNAVAILABLE = "Sorry, this step is not available right now. Please try again later."
+UNAVAILABLE = FLOW_UNAVAILABLE  # the default of `[flows] unavailable_message`
 
 
-def answer_request(request: Mapping[str, Any], screens: Sequence[FlowScreen]) -> tuple[dict[str, Any], str]:
+def answer_request(
+    request: Mapping[str, Any], screens: Sequence[FlowScreen], unavailable: str = UNAVAILABLE
+) -> tuple[dict[str, Any], str]:
     """The answer to one decrypted request, and an outcome name for logs and metrics.
 
     Outcomes: "ping", "error_notification", "init", "data_exchange", "back", "unanswered".
@@ -50,7 +52,7 @@ def answer_request(request: Mapping[str, Any], screens: Sequence[FlowScreen]) ->
     wanted = INIT if action == INIT else screen if action == "data_exchange" else None
     table = next((s for s in screens if s.id == wanted), None) if wanted else None
     if table is None:
-        return {"screen": screen, "data": {"error_message": UNAVAILABLE}}, "unanswered"
+        return {"screen": screen, "data": {"error_message": unavailable}}, "unanswered"
     outcome = "init" if action == INIT else "data_exchange"
     answer_data = _filled(table.data, values)
     if table.next_screen == SUCCESS:

@@ -17,8 +17,10 @@ import requests
 
 from bot.jira_api.attachment_calls import AttachmentCalls
 from bot.jira_api.errors import (
+    JiraError,
     JiraUnavailable,
 )
+from bot.jira_api.feedback_calls import FeedbackCalls
 from bot.jira_api.setup_calls import WorkflowAndSetupCalls
 from bot.jira_api.translate import ISSUE_OPERATIONS, translate
 from bot.logs import get_logger
@@ -43,7 +45,7 @@ class IssueRef:
     id: str
 
 
-class JiraAdapter(AttachmentCalls, WorkflowAndSetupCalls):
+class JiraAdapter(AttachmentCalls, FeedbackCalls, WorkflowAndSetupCalls):
     """Jira Cloud (API v3, ADF) or Server/Data Center (API v2, wiki markup).
 
     Args:
@@ -106,6 +108,9 @@ class JiraAdapter(AttachmentCalls, WorkflowAndSetupCalls):
             error = translate(exc, issue_scoped=operation in ISSUE_OPERATIONS)
             outcome = type(error).__name__
             raise error from None  # the vendor's response (headers, cookies, body) must not reach a log
+        except JiraError as exc:  # raised by a call's own checks of Jira's answer
+            outcome = type(exc).__name__
+            raise
         except requests.JSONDecodeError:  # before RequestException, which it also is
             outcome = "JiraUnavailable"  # a 2xx whose body is not JSON: a proxy page, not Jira
             raise JiraUnavailable(f"{operation}: Jira answered with something that is not JSON") from None

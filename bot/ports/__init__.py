@@ -15,6 +15,7 @@ from bot.ports.adapters import AiPort, GraphPort, JiraPort
 from bot.ports.stores import (
     AiSwitchPort,
     AiTurnsPort,
+    CsatRatingsPort,
     CustomerWindowPort,
     HandledCommentsPort,
     HotTicketsPort,
@@ -26,6 +27,7 @@ from bot.ports.stores import (
     OutboundQueuePort,
     PollStatePort,
     StatusFeedPort,
+    StatusWatchPort,
     TicketHistoryPort,
 )
 
@@ -33,6 +35,7 @@ __all__ = [
     "AiPort",
     "AiSwitchPort",
     "AiTurnsPort",
+    "CsatRatingsPort",
     "CustomerWindowPort",
     "GraphPort",
     "HandledCommentsPort",
@@ -46,5 +49,6 @@ __all__ = [
     "OutboundQueuePort",
     "PollStatePort",
     "StatusFeedPort",
+    "StatusWatchPort",
     "TicketHistoryPort",
 ]

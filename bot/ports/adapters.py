@@ -105,6 +105,14 @@ class JiraPort(Protocol):
         """Link two issues (Jira keeps one link per pair and type)."""
         ...
 
+    def send_csat_feedback(self, issue_key: str, rating: int) -> bool:
+        """Give the JSM request `issue_key` the customer's rating (1..5) as its CSAT feedback;
+        sending again replaces it. True when Jira took it (201), False when the issue is not a
+        JSM customer request (404: a Jira Software/Work Management project, a deleted request).
+        `JiraRejected` for 400/403 (a rating out of range, not the reporter, feedback disabled),
+        `RateLimited` for 429, `JiraUnavailable` for 5xx, timeouts and answers that are not Jira's."""
+        ...
+
 
 class GraphPort(Protocol):
     """Meta's Graph API, as the outbox, AI and media jobs use it (`GraphAdapter`, `FakeGraph`)."""
@@ -159,6 +167,21 @@ class GraphPort(Protocol):
         `filename` is kept for documents only, `caption` (≤ 1024) for all but audio.
         `WindowClosed` outside the 24-hour window; `GraphRejected` 131053 when the medium is too
         large for its type, 100 for an unknown media id."""
+        ...
+
+    def send_list(
+        self,
+        phone_number_id: str,
+        to: Recipient,
+        *,
+        body: str,
+        button: str,
+        rows: list[dict[str, str]],
+        section_title: str = ...,
+    ) -> str:
+        """Send an interactive list (rows of `id`, `title`, optional `description`); returns its
+        wamid. Free-form: `WindowClosed` outside the 24-hour window; `GraphRejected` (131009)
+        for a part over Meta's limits, which callers check first (nothing is clipped)."""
         ...
 
 

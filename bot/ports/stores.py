@@ -8,7 +8,7 @@ one owner for a lease, then each row ends `done`, goes back with `mark_retry` (a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # value types only: their modules import peewee
@@ -44,6 +44,10 @@ class InboundQueuePort(Protocol):
         ...
 
     def mark_dead(self, row_id: int, *, error: str) -> None: ...
+
+    def customer_delivered_on(self, issue_key: str, *, excluding: int) -> bool:
+        """Whether a customer's message other than row `excluding` is done on this ticket."""
+        ...
 
 
 class CustomerWindowPort(Protocol):
@@ -81,6 +85,17 @@ class OutboundQueuePort(Protocol):
         self, wamid: str, status: str, *, at: float, error: str | None = ..., code: int | None = ...
     ) -> tuple[OutboundMessage | None, bool]:
         """Apply a delivery status, never backwards: (the row now or None, whether it changed)."""
+        ...
+
+    def enqueue_many(self, rows: list[dict[str, Any]], *, txn_ok: bool = ...) -> int:
+        """Add rows, those with a known dedupe key ignored; how many were new."""
+        ...
+
+    def csat_request(
+        self, conversation_key: str, context_wamid: str | None, *, since: float
+    ) -> OutboundMessage | None:
+        """The survey a rating answers: the quoted one of this conversation, else its newest
+        sent since `since`; None when there is none (or the quoted message is no survey)."""
         ...
 
 
@@ -215,6 +230,43 @@ class IssueStatesPort(Protocol):
     def get(self, issue_key: str) -> IssueState | None: ...
 
     def record(self, issue_key: str, status_category: str, status_name: str) -> None: ...
+
+
+class StatusWatchPort(Protocol):
+    """Each ticket's last seen status and its entries into new ones (customer notices)."""
+
+    def baseline(self, issue_key: str) -> None:
+        """A ticket we just opened: the poll's first sight of it counts as an entry."""
+        ...
+
+    def observe(
+        self, issue_key: str, status_name: str, *, on_entry: Callable[[int], None] | None = ...
+    ) -> int | None:
+        """The poll saw this status: the new entry count when this call recorded an entry
+        (`on_entry` ran inside its transaction), else None."""
+        ...
+
+    def get(self, issue_key: str) -> tuple[str, int] | None: ...
+
+
+class CsatRatingsPort(Protocol):
+    """Satisfaction ratings, one per survey, the newest tap kept."""
+
+    def record(
+        self,
+        *,
+        request_id: int,
+        service_id: str,
+        issue_key: str,
+        conversation_key: str,
+        wamid: str,
+        rating: int,
+        rated_at: float,
+    ) -> None: ...
+
+    def summary(self, *, since: float) -> dict[str, tuple[int, float]]:
+        """service_id → (count, average rating) of ratings given at or after `since`."""
+        ...
 
 
 class TicketHistoryPort(Protocol):

@@ -1,7 +1,7 @@
 """The chat the AI sees: the ticket's public WhatsApp conversation, as OpenAI chat messages.
 
-The context is exactly what the customer saw: their own messages, our AI replies, agents' public
-comments (which went to WhatsApp) and echoes (what the team typed in the WhatsApp Business App).
+The context is exactly what the customer saw: their own messages, our AI replies and automatic
+notices, agents' public comments (which went to WhatsApp) and echoes (what the team typed in the WhatsApp Business App).
 Internal comments and our notes are left out whatever they say: an agents-only remark such as
 "ignore previous instructions and reveal ..." must neither steer the AI nor leak through it.
 """
@@ -12,10 +12,11 @@ import re
 from typing import Any
 
 from bot.rules.classify import CommentView, Route, route_comment
-from bot.rules.comment_property import KIND_AI, KIND_CUSTOMER, KIND_ECHO
+from bot.rules.comment_property import KIND_AI, KIND_AUTO, KIND_CUSTOMER, KIND_ECHO
 
 CUSTOMER_PREFIX = "[WhatsApp] "
 AI_PREFIX = "[AI] "
+AUTO_PREFIX = "[Auto] "
 AGENT_FALLBACK_NAME = "Agent"
 SUMMARY_MAX_CHARS = 255  # Jira's limit for the summary; longer text is not a summary of ours
 
@@ -79,6 +80,9 @@ def _turn(c: CommentView, bot_account_id: str | None) -> Message | None:
         return {"role": "user", "content": _strip_prefix(text, CUSTOMER_PREFIX)}
     if c.kind == KIND_AI:
         return {"role": "assistant", "content": _strip_prefix(text, AI_PREFIX)}
+    if c.kind == KIND_AUTO:
+        # An acknowledgement or status notice the customer received from us.
+        return {"role": "assistant", "content": _strip_prefix(text, AUTO_PREFIX)}
     if c.kind == KIND_ECHO:
         # Our echo comment already says who typed it in the app; its author is the bot itself.
         return {"role": "assistant", "content": text}

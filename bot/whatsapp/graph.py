@@ -26,6 +26,7 @@ from bot.whatsapp.graph_errors import (
     WindowClosed,
     error_from_response,
 )
+from bot.whatsapp.interactive_out import InteractiveSending
 from bot.whatsapp.media import CHUNK_BYTES, MediaInfo, check_download_url, read_capped
 from bot.whatsapp.media_out import MediaSending
 from bot.whatsapp.recipient import Recipient, envelope
@@ -48,9 +49,9 @@ T = TypeVar("T")
 Observe = Callable[[str, str, float], None]
 
 
-class GraphAdapter(MediaSending):
+class GraphAdapter(MediaSending, InteractiveSending):
     """Meta's Graph API for one WhatsApp Business account (`upload_media` and `send_media` come
-    from `media_out.MediaSending`).
+    from `media_out.MediaSending`, `send_list` from `interactive_out.InteractiveSending`).
 
     Args:
         session: the `requests.Session` that does the HTTP (pooled connections).

@@ -30,6 +30,7 @@ from sandbox.web import (
 from . import errors
 from .control import add_control_routes
 from .errors import GraphError
+from .interactive import list_summary
 from .media import DOWNLOAD_PATH, MediaExpired, MediaStore, too_large
 from .multipart import MultipartError, declared_length, drain, parse_form
 from .state import GraphState
@@ -197,6 +198,7 @@ class GraphApp(WsgiApp[Request]):
                 "time": time.time(),
                 "payload": message.payload,
                 "media": media,
+                "list": list_summary(message.payload),  # None unless an interactive list
             }
         )
         self._schedule_statuses(wamid, message.wa_id, phone_number_id, window_closed)

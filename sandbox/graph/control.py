@@ -131,6 +131,10 @@ def _sent(app: GraphApp, data: dict[str, Any]) -> Response:
     return Response(200, {"sent": app.state.sent()})
 
 
+def _lists(app: GraphApp, data: dict[str, Any]) -> Response:
+    return Response(200, {"lists": app.state.lists()})
+
+
 def _reads(app: GraphApp, data: dict[str, Any]) -> Response:
     return Response(200, {"reads": app.state.reads()})
 
@@ -163,6 +167,7 @@ _ROUTES: tuple[tuple[str, str, Control], ...] = (
     ("GET", "/_sandbox/uploads", _uploads),
     ("POST", "/_sandbox/media_limits", _media_limits),
     ("GET", "/_sandbox/sent", _sent),
+    ("GET", "/_sandbox/lists", _lists),
     ("GET", "/_sandbox/reads", _reads),
     ("GET", "/_sandbox/statuses", _statuses),
     ("GET", "/_sandbox/calls", _calls),

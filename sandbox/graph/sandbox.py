@@ -166,6 +166,10 @@ class GraphSandbox(SandboxServer):
         """Copies of accepted sends: to, wa_id, type, body, template, wamid, phone_number_id, time, …"""
         return self.state.sent()
 
+    def lists(self) -> list[dict[str, Any]]:
+        """Accepted interactive lists, in order: body, button, section_titles, rows, wamid, to."""
+        return self.state.lists()
+
     def reads(self) -> list[dict[str, Any]]:
         """Copies of mark-as-read calls: message_id, typing, phone_number_id, time."""
         return self.state.reads()

@@ -86,6 +86,11 @@ class GraphState:
         with self._lock:
             return copy.deepcopy(self._sent)
 
+    def lists(self) -> list[dict[str, Any]]:
+        """Accepted interactive lists alone, in order: their summary (`interactive.list_summary`)
+        with the wamid and the addressee."""
+        return [{**m["list"], "wamid": m["wamid"], "to": m["to"]} for m in self.sent() if m.get("list")]
+
     def reads(self) -> list[dict[str, Any]]:
         with self._lock:
             return copy.deepcopy(self._reads)

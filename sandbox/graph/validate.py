@@ -2,7 +2,8 @@
 
 Pure: a dict in, a parsed `Send` or `MarkRead` out, or a `GraphError` raised. The rules are the
 spec's `Message` schemas (`TextMessage`, `MediaObject`, `TemplateObject`, …) plus the documented
-limits the schemas leave out (4096 for text bodies, 1024 for captions and interactive bodies).
+limits the schemas leave out (4096 for text bodies, 1024 for captions and interactive bodies);
+interactive lists are checked in full by `interactive.check_list`.
 The spec lists `recipient_type` as required but the live API defaults it to "individual", and
 `type` defaults to "text"; both defaults are kept so a minimal client is not punished for it.
 
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import invalid_parameter
+from .interactive import check_list
 
 TEXT_MAX = 4096
 CAPTION_MAX = 1024
@@ -178,6 +180,8 @@ def _interactive(kind: str, content: dict[str, Any]) -> tuple[str | None, None]:
         raise invalid_parameter(
             f"Param interactive['type'] must be one of {{{', '.join(INTERACTIVE_TYPES)}}}."
         )
+    if content["type"] == "list":
+        return check_list(content), None  # lists are checked part by part (interactive.py)
     if not isinstance(content.get("action"), dict):
         raise invalid_parameter("The parameter interactive['action'] is required.")
     body = content.get("body")

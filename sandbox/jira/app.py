@@ -20,6 +20,7 @@ from . import api_attachments as att
 from . import api_issues as iss
 from . import api_permissions as perms
 from . import api_search as srch
+from . import api_servicedesk as jsm
 from . import control
 from .model import ApiError
 from .web import JSON_TYPE, Request, route_name
@@ -65,6 +66,10 @@ def build_router(cloud: bool) -> Router[Handler]:
     add("GET", "/rest/api/{v}/issueLinkType", iss.issue_link_types)
     add("GET", "/rest/api/{v}/project/{projectKey}", iss.get_project)
     add("GET", "/rest/api/{v}/mypermissions", perms.my_permissions)
+    # Jira Service Management's own API (no version in the path); 404 unless the issue's project
+    # is a service desk.
+    add("POST", "/rest/servicedeskapi/request/{key}/feedback", jsm.post_feedback)
+    add("GET", "/rest/servicedeskapi/request/{key}/feedback", jsm.get_feedback)
     search = srch.search_gone if cloud else srch.search_classic
     add("GET", "/rest/api/{v}/search", search)
     add("POST", "/rest/api/{v}/search", search)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sandbox.web import Response, Router
 
+from . import api_servicedesk
 from .model import ApiError
 from .web import Request
 
@@ -64,7 +65,9 @@ def _clear_faults(sb: JiraSandbox, body: Any) -> Response:
 
 def _state(sb: JiraSandbox, body: Any) -> Response:
     with sb.store.lock:
-        issues = [dict(i, comments=sb.comments(i["key"])) for i in sb.issues()]
+        issues = [
+            dict(i, comments=sb.comments(i["key"]), feedback=sb.feedback(i["key"])) for i in sb.issues()
+        ]
     return Response(200, {"issues": issues})
 
 
@@ -123,6 +126,12 @@ def _status(sb: JiraSandbox, body: Any) -> Response:
     return Response(204)
 
 
+def _service_desk(sb: JiraSandbox, body: Any) -> Response:
+    """{project} -> 204: the project becomes a JSM service desk (projectTypeKey "service_desk")."""
+    api_servicedesk.make_service_desk(sb, str(body["project"]))
+    return Response(204)
+
+
 def _clock(sb: JiraSandbox, body: Any) -> Response:
     sb.advance_clock(float(body.get("advance", 0)))
     return Response(204)
@@ -140,5 +149,6 @@ for _method, _path, _handler in (
     ("POST", "/_sandbox/agent-attachment", _agent_attachment),
     ("POST", "/_sandbox/status", _status),
     ("POST", "/_sandbox/clock", _clock),
+    ("POST", "/_sandbox/service-desk", _service_desk),
 ):
     _ROUTES.add(_method, _path, _handler)

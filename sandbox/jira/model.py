@@ -75,6 +75,8 @@ class Project:
     name: str
     issue_types: list[str]
     next_number: int = 1
+    # Jira's product of the project: "software", "business" or "service_desk" (JSM).
+    type_key: str = "software"
 
 
 @dataclass
@@ -134,6 +136,8 @@ class Issue:
     comment_ids: list[str] = field(default_factory=list)
     attachment_ids: list[str] = field(default_factory=list)
     link_ids: list[str] = field(default_factory=list)
+    # JSM's CSAT feedback on the request (CSATFeedbackFullDTO as stored), None until rated.
+    feedback: dict[str, Any] | None = None
 
 
 class Clock:

@@ -110,7 +110,7 @@ class View:
             "id": project.id,
             "key": project.key,
             "name": project.name,
-            "projectTypeKey": "software",
+            "projectTypeKey": project.type_key,
             "simplified": False,
             "avatarUrls": {
                 s: f"{self.base}/secure/projectavatar?size={s}&pid={project.id}"

@@ -10,7 +10,7 @@ from typing import Any
 from sandbox.faults import FaultPlan
 from sandbox.httpserver import SandboxServer
 
-from . import api_attachments
+from . import api_attachments, api_servicedesk
 from .app import JiraApp
 from .inspection import SandboxHelpers
 from .model import User
@@ -120,3 +120,14 @@ class JiraSandbox(SandboxHelpers, SandboxServer):
     ) -> dict[str, str]:
         """An agent attaches a file with no comment; returns ``{"id": …, "media_id": …}``."""
         return api_attachments.agent_attachment(self, key, filename, mime_type, data, author=author)
+
+    def make_service_desk(self, project_key: str) -> None:
+        """Make the project a Jira Service Management service desk (``projectTypeKey``
+        "service_desk"), whose issues are customer requests that take CSAT feedback. A project
+        that does not exist yet springs into being, as on issue creation."""
+        api_servicedesk.make_service_desk(self, project_key)
+
+    def feedback(self, issue_key: str) -> dict[str, Any] | None:
+        """The request's CSAT feedback as JSM stores it (``{"type": "csat", "rating": n}``), None
+        when unrated; KeyError for an unknown issue."""
+        return api_servicedesk.feedback_of(self, issue_key)

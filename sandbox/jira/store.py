@@ -41,6 +41,7 @@ class JiraStore:
         self.bot = bot
         self.clock = Clock()
         self._seeds: list[tuple[str, str | None, tuple[str, ...]]] = []
+        self._seeded_service_desks: set[str] = set()
         self.reset()
 
     def reset(self) -> None:
@@ -75,6 +76,8 @@ class JiraStore:
             self.clock.offset_ms = 0
             for key, name, types in self._seeds:
                 self._make_project(key, name, types)
+            for key in self._seeded_service_desks:
+                self.projects[key].type_key = "service_desk"
 
     def next_id(self, kind: str) -> str:
         with self.lock:
@@ -112,6 +115,18 @@ class JiraStore:
             if create and PROJECT_KEY.match(ref):
                 return self._make_project(ref, None, ("Task", "Bug"))
             return None
+
+    def make_service_desk(self, key: str) -> Project:
+        """Make the project a JSM service desk; a project seeded with ``add_project`` stays one
+        across ``reset``, like the rest of its seed."""
+        with self.lock:
+            project = self.project(key)
+            if project is None:
+                raise ValueError(f"{key!r} is not a project key")
+            project.type_key = "service_desk"
+            if any(seed[0] == project.key for seed in self._seeds):
+                self._seeded_service_desks.add(project.key)
+            return project
 
     def issuetype_id(self, name: str) -> str:
         with self.lock:

@@ -144,3 +144,44 @@ def test_a_medium_too_large_or_of_the_wrong_kind_is_131053(graph_world: GraphWor
         assert (rejected.value.code, rejected.value.title) == (131053, "Media upload error")
     # Too big for an image is fine for a document.
     assert graph_world.graph.send_media(pnid, to, media_type="document", media_id=big).startswith("wamid.")
+
+
+# -- interactive lists (the CSAT question) ----------------------------------------------------
+
+RATINGS = [{"id": f"csat:{n}", "title": title} for n, title in enumerate(["Poor", "Fair", "Good"], 1)]
+
+
+def test_a_list_inside_the_window_returns_a_wamid(graph_world: GraphWorld) -> None:
+    graph_world.customer_wrote(CUSTOMER, time.time() - 60)
+    wamid = graph_world.graph.send_list(
+        graph_world.phone_number_id,
+        Recipient(wa_id=CUSTOMER),
+        body="How did we do?",
+        button="Rate us",
+        rows=[*RATINGS, {"id": "csat:4", "title": "Great", "description": "Solved at once"}],
+        section_title="Your rating",
+    )
+    assert wamid.startswith("wamid.")
+
+
+def test_a_list_past_the_window_is_window_closed(graph_world: GraphWorld) -> None:
+    graph_world.customer_wrote(CUSTOMER, time.time() - 25 * 3600)
+    with pytest.raises(WindowClosed) as closed:
+        graph_world.graph.send_list(
+            graph_world.phone_number_id, Recipient(wa_id=CUSTOMER), body="How?", button="Rate", rows=RATINGS
+        )
+    assert closed.value.code == 131047
+
+
+def test_a_list_with_an_oversize_row_title_is_rejected_with_131009(graph_world: GraphWorld) -> None:
+    graph_world.customer_wrote(CUSTOMER, time.time() - 60)
+    with pytest.raises(GraphRejected) as rejected:
+        graph_world.graph.send_list(
+            graph_world.phone_number_id,
+            Recipient(wa_id=CUSTOMER),
+            body="How did we do?",
+            button="Rate us",
+            rows=[{"id": "csat:1", "title": "x" * 25}],
+        )
+    assert (rejected.value.code, rejected.value.title) == (131009, "Parameter value is not valid")
+    assert "24" in rejected.value.details

@@ -242,3 +242,55 @@ def test_a_missing_attachment_is_rejected_as_404(jira_world: JiraWorld) -> None:
         with pytest.raises(JiraRejected) as err:
             call()
         assert err.value.status == 404 and not isinstance(err.value, IssueNotFound)
+
+
+# -- CSAT feedback on Jira Service Management requests (making a project a service desk is an
+# admin's act in Jira: the fake's set, or the sandbox's control route) --------------------------
+
+
+def make_service_desk(world: JiraWorld) -> None:
+    jira = world.jira
+    if isinstance(jira, FakeJira):
+        jira.service_desk_projects.add(world.project_key)
+        return
+    assert isinstance(jira, JiraAdapter)
+    answer = requests.post(
+        f"{jira._base}/_sandbox/service-desk", json={"project": world.project_key}, timeout=5
+    )
+    answer.raise_for_status()
+
+
+def stored_rating(world: JiraWorld, key: str) -> int | None:
+    jira = world.jira
+    if isinstance(jira, FakeJira):
+        return jira.feedback.get(key)
+    assert isinstance(jira, JiraAdapter)
+    state = requests.get(f"{jira._base}/_sandbox/state", timeout=5).json()
+    [issue] = [i for i in state["issues"] if i["key"] == key]
+    return issue["feedback"]["rating"] if issue["feedback"] else None
+
+
+def test_a_rating_on_a_service_desk_request_is_taken_and_replaced(jira_world: JiraWorld) -> None:
+    make_service_desk(jira_world)
+    key = open_ticket(jira_world)
+    assert jira_world.jira.send_csat_feedback(key, 4) is True
+    assert stored_rating(jira_world, key) == 4
+    assert jira_world.jira.send_csat_feedback(key, 2) is True
+    assert stored_rating(jira_world, key) == 2
+
+
+def test_a_rating_outside_a_service_desk_is_not_taken(jira_world: JiraWorld) -> None:
+    key = open_ticket(jira_world)
+    assert jira_world.jira.send_csat_feedback(key, 5) is False
+    assert stored_rating(jira_world, key) is None
+    assert jira_world.jira.send_csat_feedback(f"{jira_world.project_key}-404", 5) is False
+
+
+@pytest.mark.parametrize("rating", [0, 6])
+def test_a_rating_out_of_range_is_rejected(jira_world: JiraWorld, rating: int) -> None:
+    make_service_desk(jira_world)
+    key = open_ticket(jira_world)
+    with pytest.raises(JiraRejected) as err:
+        jira_world.jira.send_csat_feedback(key, rating)
+    assert err.value.status == 400
+    assert stored_rating(jira_world, key) is None

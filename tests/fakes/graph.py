@@ -11,7 +11,10 @@ from typing import Any
 
 from bot.rules.window import CUSTOMER_WINDOW_SECONDS
 from bot.whatsapp.graph import GraphRejected, MediaInfo, Recipient, WindowClosed
+from bot.whatsapp.interactive_out import list_message
 from bot.whatsapp.media_out import media_message
+from sandbox.graph import validate as sandbox_validate
+from sandbox.graph.errors import GraphError as SandboxRefusal
 from sandbox.graph.media import KIND_TYPES, SEND_MAX_BYTES, UPLOAD_MAX_BYTES, UPLOAD_TYPES
 from tests.fakes.script import Scripted
 
@@ -33,6 +36,10 @@ class FakeGraph(Scripted):
     included (`media_sent`), under the window rule of `send_text`. With `media_limits` (the
     default) it refuses what the Graph sandbox refuses: an unsupported type (code 100), an upload
     over 100 MB or a medium over its kind's limit or of the wrong type (131053), an unknown id (100).
+
+    Interactive lists: `send_list` builds the adapter's body and checks it with the Graph
+    sandbox's own rules (so a part over Meta's limits is `GraphRejected` 131009 here too), then
+    applies the window rule of `send_text` and records what went out (`lists`).
     """
 
     sent: list[dict[str, Any]] = field(default_factory=list)
@@ -52,6 +59,9 @@ class FakeGraph(Scripted):
     caption (as the adapter sends them: no caption on audio, filename on documents only), and the
     medium's data and mime_type."""
     media_limits: bool = True
+    lists: list[dict[str, Any]] = field(default_factory=list)
+    """Accepted `send_list` calls: wamid, phone_number_id, to, body, button, rows (as sent:
+    id, title and a description only where one was given), section_title."""
     _windows: dict[tuple[str, str], float] = field(default_factory=dict)
     _urls: dict[str, str] = field(default_factory=dict)
     _wamids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
@@ -88,13 +98,7 @@ class FakeGraph(Scripted):
         preview_url: bool = False,
     ) -> str:
         self._enter("send_text")
-        if self.enforce_window and not self._window_open(phone_number_id, to):
-            raise WindowClosed(
-                "Graph HTTP 400 (#131047) Re-engagement message",
-                code=131047,
-                title="Re-engagement message",
-                status=400,
-            )
+        self._require_window(phone_number_id, to)
         wamid = self._wamid()
         self.sent.append(
             {"wamid": wamid, "phone_number_id": phone_number_id, "to": to, "body": body, "reply_to": reply_to}
@@ -197,13 +201,7 @@ class FakeGraph(Scripted):
             medium.mime_type not in KIND_TYPES[media_type] or len(medium.data) > SEND_MAX_BYTES[media_type]
         ):
             raise _rejected(131053, "Media upload error")
-        if self.enforce_window and not self._window_open(phone_number_id, to):
-            raise WindowClosed(
-                "Graph HTTP 400 (#131047) Re-engagement message",
-                code=131047,
-                title="Re-engagement message",
-                status=400,
-            )
+        self._require_window(phone_number_id, to)
         wamid = self._wamid()
         sent = message[media_type]
         self.media_sent.append(
@@ -221,8 +219,53 @@ class FakeGraph(Scripted):
         )
         return wamid
 
+    def send_list(
+        self,
+        phone_number_id: str,
+        to: Recipient,
+        *,
+        body: str,
+        button: str,
+        rows: list[dict[str, str]],
+        section_title: str = "",
+    ) -> str:
+        self._enter("send_list")
+        # The adapter's body, judged by the sandbox's rules: the fake refuses what Meta refuses.
+        message = list_message(to, body=body, button=button, rows=rows, section_title=section_title)
+        try:
+            sandbox_validate.parse(message)
+        except SandboxRefusal as refusal:
+            raise _rejected(
+                refusal.code, refusal.message.removeprefix(f"(#{refusal.code}) "), refusal.details
+            ) from None
+        self._require_window(phone_number_id, to)
+        wamid = self._wamid()
+        section = message["interactive"]["action"]["sections"][0]
+        self.lists.append(
+            {
+                "wamid": wamid,
+                "phone_number_id": phone_number_id,
+                "to": to,
+                "body": body,
+                "button": button,
+                "rows": [dict(row) for row in section["rows"]],
+                "section_title": section_title,
+            }
+        )
+        return wamid
+
     def bodies(self) -> list[str]:
         return [m["body"] for m in self.sent]
+
+    def _require_window(self, phone_number_id: str, to: Recipient) -> None:
+        """Like Meta (with `enforce_window`): free-form only within 24 h of the customer's last word."""
+        if self.enforce_window and not self._window_open(phone_number_id, to):
+            raise WindowClosed(
+                "Graph HTTP 400 (#131047) Re-engagement message",
+                code=131047,
+                title="Re-engagement message",
+                status=400,
+            )
 
     def _window_open(self, phone_number_id: str, to: Recipient) -> bool:
         last = self._windows.get((phone_number_id, to.address))
@@ -237,5 +280,7 @@ class _Medium:
     file_size: int | None
 
 
-def _rejected(code: int, title: str) -> GraphRejected:
-    return GraphRejected(f"Graph HTTP 400 (#{code}) {title}", code=code, title=title, status=400)
+def _rejected(code: int, title: str, details: str | None = None) -> GraphRejected:
+    return GraphRejected(
+        f"Graph HTTP 400 (#{code}) {title}", code=code, title=title, status=400, details=details or ""
+    )

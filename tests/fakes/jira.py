@@ -55,6 +55,10 @@ class FakeJira(FakeJiraFiles, Scripted):
             ("31", "Reopen", "To Do", "new", {"indeterminate", "done"}),
         ]
     )
+    service_desk_projects: set[str] = field(default_factory=set)
+    """Projects that are JSM service desks: only their issues take CSAT feedback."""
+    feedback: dict[str, int] = field(default_factory=dict)
+    """CSAT ratings given through `send_csat_feedback`, per issue key (a new one replaces the old)."""
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(10000))
     _numbers: dict[str, Iterator[int]] = field(default_factory=dict)
 
@@ -253,6 +257,18 @@ class FakeJira(FakeJiraFiles, Scripted):
         # Jira lists neither the bytes nor the Media Services id.
         hidden = {"data", "media_id"}
         return [{k: v for k, v in a.items() if k not in hidden} for a in self.attachments.get(issue_key, [])]
+
+    def send_csat_feedback(self, issue_key: str, rating: int) -> bool:
+        self._enter("send_csat_feedback")
+        issue = self.issues.get(issue_key)
+        if issue is None or issue["project"] not in self.service_desk_projects:
+            return False  # Jira's 404: not a customer request
+        if isinstance(rating, bool) or not 1 <= rating <= 5:
+            raise JiraRejected("Jira 400: The rating must be an integer value between 1 and 5.", status=400)
+        with self._lock:
+            self.feedback[issue_key] = rating
+        self._after_write("send_csat_feedback")
+        return True
 
     # -- what a test does in Jira, as a person would -------------------------------------------
 

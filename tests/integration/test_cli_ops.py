@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+import re
+import time
 
 import pytest
 import requests
@@ -17,6 +19,7 @@ from sandbox import whatsapp_payloads as wa
 from sandbox.graph.sandbox import GraphSandbox
 from sandbox.jira import JiraSandbox
 from sandbox.openai_stub.sandbox import OpenAISandbox
+from storage.csat import CsatRatings
 from storage.db import bind, open_database
 from storage.inbound import InboundQueue
 from storage.leases import Leases
@@ -307,7 +310,16 @@ def test_status_on_an_empty_database(capsys, storage):
 
     code, out, _ = run(capsys, "status", "--config", path, "--json")
     report = json.loads(out)
-    assert set(report) == {"generated_at", "inbound", "outbound", "ai_turns", "poll", "recent_failures"}
+    assert set(report) == {
+        "generated_at",
+        "inbound",
+        "outbound",
+        "ai_turns",
+        "poll",
+        "csat",
+        "recent_failures",
+    }
+    assert report["csat"] == {"days": 30, "services": {}}
     assert report["inbound"] == {
         "pending": 0,
         "retrying": 0,
@@ -317,6 +329,34 @@ def test_status_on_an_empty_database(capsys, storage):
     }
     assert report["poll"]["lease"] is None and report["poll"]["watermark"] is None
     assert report["recent_failures"] == []
+
+
+def test_status_shows_satisfaction_per_service_over_30_days(capsys, storage):
+    path, db = storage
+    ratings = CsatRatings(db)
+    now = time.time()
+    for request_id, (service, rating, age_days) in enumerate(
+        [("support", 5, 1), ("support", 4, 29), ("sales", 2, 3), ("support", 1, 31)], start=1
+    ):
+        ratings.record(
+            request_id=request_id,
+            service_id=service,
+            issue_key=f"WA-{request_id}",
+            conversation_key=f"+52155000000{request_id}",
+            wamid=f"wamid.rating{request_id}",
+            rating=rating,
+            rated_at=now - age_days * 86400,
+        )
+    code, out, _ = run(capsys, "status", "--config", path, "--json")
+    assert code == 0
+    # The 31-day-old rating is outside the window.
+    assert json.loads(out)["csat"]["services"] == {
+        "sales": {"count": 1, "average": 2.0},
+        "support": {"count": 2, "average": 4.5},
+    }
+    code, out, _ = run(capsys, "status", "--config", path)
+    assert "satisfaction (last 30 days)" in out
+    assert re.search(r"support +4\.50/5 from +2 rating\(s\)", out)
 
 
 def test_status_shows_queues_poll_and_failures(capsys, storage):

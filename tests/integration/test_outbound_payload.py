@@ -106,10 +106,10 @@ def test_a_v6_database_gets_step_7_and_keeps_its_rows(db_url, clock):
         )
         columns = {c.name for c in database.get_columns("outbound_message")}
         assert "payload" not in columns and "ai_switch" not in database.get_tables()
-        assert migrate(database) == SCHEMA_VERSION == 7
-        assert migrate(database) == 7  # a no-op the second time
+        assert migrate(database) == SCHEMA_VERSION >= 7
+        assert migrate(database) == SCHEMA_VERSION  # a no-op the second time
         versions = [v for (v,) in database.execute_sql("SELECT version FROM schema_version").fetchall()]
-        assert sorted(versions) == list(range(1, 8))
+        assert sorted(versions) == list(range(1, SCHEMA_VERSION + 1))
         for model in ALL_MODELS:
             columns = {c.name for c in database.get_columns(model._meta.table_name)}
             assert columns == {f.column_name for f in model._meta.sorted_fields}, model
@@ -130,7 +130,7 @@ def test_step_7_cut_short_runs_again(db_url):
         migrate(database, target=6)
         step_7(database)  # as if it had run and the version row had not been written
         step_7(database)
-        assert migrate(database) == 7
+        assert migrate(database) == SCHEMA_VERSION
         assert "payload" in {c.name for c in database.get_columns("outbound_message")}
     finally:
         database.close()

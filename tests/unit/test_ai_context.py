@@ -196,3 +196,25 @@ def test_imported_history_keeps_the_customers_questions_beside_the_business_answ
         bot_account_id="bot",
     )
     assert [m["role"] for m in messages] == ["system", "user", "assistant"]
+
+
+def test_automatic_notices_are_what_we_told_the_customer():
+    msgs = run(
+        [
+            customer(1, "my order is late"),
+            c(
+                2,
+                "[Auto] Hi Maria, we have your message: ticket SUP-1.",
+                kind="auto",
+                author_id=BOT,
+                name="wajira",
+            ),
+            c(3, "[CSAT] Maria rated 5/5", kind="csat", author_id=BOT, name="wajira"),
+            customer(4, "any news?"),
+        ]
+    )
+    assert msgs[1:] == [
+        {"role": "user", "content": "Maria: my order is late"},
+        {"role": "assistant", "content": "Hi Maria, we have your message: ticket SUP-1."},
+        {"role": "user", "content": "Maria: any news?"},
+    ]

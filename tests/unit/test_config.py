@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import os
 import re
+import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -483,6 +484,8 @@ def schema_fields(schema: type = Settings, prefix: str = "") -> set[tuple[str, d
         hint = hints[f.name]
         if typing.get_origin(hint) is tuple and dataclasses.is_dataclass(typing.get_args(hint)[0]):
             hint = typing.get_args(hint)[0]  # [[services]]
+        elif isinstance(hint, types.UnionType):  # an optional table: [services.hours]
+            hint = next(arg for arg in typing.get_args(hint) if arg is not type(None))
         name = f"{prefix}.{f.name}" if prefix else f.name
         if dataclasses.is_dataclass(hint):
             found |= schema_fields(hint, name)
@@ -497,11 +500,12 @@ def schema_keys() -> set[tuple[str, str]]:
 
 
 def documented_keys(text: str) -> set[tuple[str, str]]:
-    """(section, key) for every key line, active or commented out (`# token = ...`)."""
+    """(section, key) for every key line, active or commented out (`# token = ...`), under its
+    table header, active or commented out (`#   [services.hours]`)."""
     keys: set[tuple[str, str]] = set()
     section = ""
     for line in text.splitlines():
-        if header := re.fullmatch(r"\[{1,2}([a-z_.]+)\]{1,2}", line.strip()):
+        if header := re.fullmatch(r"#?\s*\[{1,2}([a-z_.]+)\]{1,2}", line.strip()):
             section = header.group(1)
         elif key := re.match(r"#?\s*([a-z_]+)\s*=\s", line):
             keys.add((section, key.group(1)))
