@@ -201,3 +201,16 @@ def test_a_csat_id_that_answers_no_survey_is_an_ordinary_message(world: World) -
     world.send(wa.list_reply(PHONE, "Excellent", row_id="csat:5", timestamp=world.now()))
     assert world.comments("csat") == []
     assert world.jira.texts("WA-1")[-1].startswith("[WhatsApp] Ana:")
+
+
+def test_window_closed_notice_leaves_a_note_and_survey_is_not_sent(world: World) -> None:
+    world.send(wa.text(PHONE, "hello", timestamp=world.now()))
+    world.poll_sees("To Do", "new")
+    world.clock.advance(25 * 3600)  # the customer's window has closed
+    world.poll_sees("Done", "done")
+    assert world.texts_sent() == ["Hi Ana, ticket WA-1."] and world.graph.lists == []
+    notes = [c["text"] for c in world.comments("note")]
+    assert any("24-hour window has closed" in n and "WA-1 is Done." in n for n in notes)
+    assert any("satisfaction survey was not sent" in n for n in notes)
+    # Still recorded for the agents as what wajira would have said.
+    assert "[Auto] WA-1 is Done." in world.jira.texts("WA-1")
