@@ -40,6 +40,7 @@ log = get_logger(__name__)
 # "we are closed" answer: the hours may have changed since, and it would answer old news.
 OUT_OF_HOURS_FRESH_SECONDS = 3600.0
 TEXT_MAX_CHARS = 4096
+LIST_BODY_MAX_CHARS = 1024
 KIND_AUTO = "auto"
 KIND_CSAT = "csat"
 
@@ -159,7 +160,7 @@ class CustomerNotices:
                     **base,
                     "dedupe_key": f"status:{issue_key}:{entry}",
                     "kind": KIND_AUTO,
-                    "body": fill(text, values),
+                    "body": fill(text, values)[:TEXT_MAX_CHARS],
                 }
             )
         csat = service.csat
@@ -169,7 +170,8 @@ class CustomerNotices:
                     **base,
                     "dedupe_key": f"csat:{issue_key}:{entry}",
                     "kind": KIND_CSAT,
-                    "body": fill(csat.question, values),
+                    # A long name or status must not push the list body over WhatsApp's limit.
+                    "body": fill(csat.question, values)[:LIST_BODY_MAX_CHARS],
                     "payload": {"button": csat.button, "rows": csat_rows(csat.labels), "service": service.id},
                 }
             )
