@@ -236,6 +236,7 @@ class InboxJob:
         if row.started:
             existing = self.jira.find_comment_with_property(issue_key, wamid_match(row.wamid))
             if existing is not None:
+                log.info("message_already_in_jira", wamid=row.wamid, issue_key=issue_key)
                 return existing
         self.queue.mark_started(row.id)
         return self.jira.add_comment(issue_key, text, prop=prop)
