@@ -6,6 +6,12 @@ property `{"kind": "ai", "turn": id}` and its WhatsApp parts are queued in the s
 transaction that closes the turn. A retry after a crash finds that comment among the ones it
 reads for the context anyway, so it never answers twice.
 
+What the model is shown: the service's prompt, the ticket's public conversation and, from
+`jobs/reference.py`, the knowledge sections and resolved tickets that match the question (as
+reference material, never as instructions); the `[AI]` comment's property lists those sources.
+The model may call `hand_over` (`jobs/hand_over.py`): the customer then gets the service's
+hand-over text instead of the model's words, and the ticket a note, a label and a pause.
+
 A claim lasts `[openai] turn_lease_seconds`: an instance killed mid-turn holds it no longer than
 that, then another instance takes the turn over. A live instance renews the claim between the
 Jira, Graph and OpenAI calls of a turn (so the lease need only outlast one OpenAI call, or two
@@ -20,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from bot.ai.client import AiError, AiRejected, AiUnavailable
+from bot.ai.client import AiError, AiRejected, AiReply, AiToolsUnsupported, AiUnavailable
 from bot.config import ServiceSettings, Settings
 from bot.jira_api.errors import IssueNotFound, JiraError, JiraRejected
 from bot.logs import get_logger
@@ -39,10 +45,13 @@ from bot.rules.backoff import retry_delay
 from bot.rules.classify import comment_view
 from bot.rules.comment_property import KIND_AI, PROPERTY_KEY, ai_value, issue_value, read_comment
 from bot.rules.markdown import markdown_to_whatsapp
+from bot.rules.notices import fill
 from bot.rules.outgoing import ai_comment_text, split_message
 from bot.rules.window import window_open
 from bot.whatsapp.graph import GraphError
+from jobs.hand_over import HAND_OVER_TOOL, NO_REASON, HandOver, hand_over_reason
 from jobs.notes import Notes
+from jobs.reference import NOTHING, ReferenceFinder
 from storage.ai_turns import AiTurn
 
 log = get_logger(__name__)
@@ -70,7 +79,13 @@ class AiJob:
     on_tokens: Callable[[str, int], None] = lambda service_id, tokens: None
     wake_at: Callable[[float], None] = lambda when: None
     """Asked to run the job again when a postponed turn comes due."""
+    reference: ReferenceFinder | None = None
+    """Knowledge sections and resolved tickets for the context; None: the conversation only."""
+    hand_over: HandOver | None = None
+    """Finishes a hand-over the model asked for; None: the `hand_over` tool is never offered."""
     _bot_account_id: str | None = field(default=None, init=False)
+    _no_tools: set[str] = field(default_factory=set, init=False)
+    """Services whose server refused tool calling (this process): asked without tools since."""
 
     def run(self) -> int:
         answered = 0
@@ -192,33 +207,54 @@ class AiJob:
         self._hold(turn)
         ours = issue_value(issue) or {}
         reply_text: str | None = None
+        handover: str | None = None
         tokens = 0
         if existing is None:
             trigger = next((v for v in views if v.id == turn.trigger_comment_id), None)
             if a.mark_read and trigger is not None and trigger.wamid:
                 self._mark_read(ours, trigger.wamid)
             summary = (issue.get("fields") or {}).get("summary") or ""
-            messages = ai_messages(
-                system_prompt=a.system_prompt,
-                summary=summary,
-                comments=views,
-                bot_account_id=self._bot_account(),
+            bot = self._bot_account()
+            reference = NOTHING
+            if self.reference is not None:
+                reference = self.reference.find(service, turn.issue_key, views, bot_account_id=bot)
+            self._hold(turn)  # the read mark, `myself` and the search took their time
+            reply = self._ask(
+                service,
+                tools=self.hand_over is not None and a.hand_over and service.id not in self._no_tools,
+                messages=lambda tools: ai_messages(
+                    system_prompt=a.system_prompt,
+                    summary=summary,
+                    comments=views,
+                    bot_account_id=bot,
+                    reference=reference.text,
+                    hand_over=tools,
+                ),
             )
-            self._hold(turn)  # the read mark and `myself` took their time; the model may take its own
-            reply = self.ai.complete(model=a.model, messages=messages, max_tokens=a.max_tokens)
             reply_text, tokens = reply.text.strip(), reply.total_tokens
             self.on_tokens(service.id, tokens)
+            handover = hand_over_reason(reply)
+            if handover is not None:
+                # The customer gets the operator's words, not the model's.
+                reply_text = fill(
+                    a.hand_over_message, {"name": self._customer_name(turn), "issue_key": turn.issue_key}
+                )
             # Posting is the step that must happen once: only while the turn is still ours.
             self._hold(turn)
             if not reply_text:
                 self.turns.mark_skipped(turn.id, reason="the model returned an empty reply")
                 return 0
-            comment_id = self.jira.add_comment(
-                turn.issue_key, ai_comment_text(reply_text), prop=ai_value(turn.id)
+            prop = ai_value(
+                turn.id, sections=reference.sections, tickets=reference.tickets, handover_reason=handover
             )
+            comment_id = self.jira.add_comment(turn.issue_key, ai_comment_text(reply_text), prop=prop)
         else:
-            comment_id, reply_text = existing
+            comment_id, reply_text, handover = existing
             log.info("ai_reply_already_in_jira", turn=turn.id, issue_key=turn.issue_key)
+        if handover is not None and self.hand_over is not None:
+            # Before the turn closes: a crash in between finishes it on the retry.
+            self.hand_over.finish(turn, service, comment_id, handover)
+            self._hold(turn)
         parts = split_message(markdown_to_whatsapp(reply_text))
         outbound = [
             {
@@ -237,6 +273,31 @@ class AiJob:
         log.info("ai_turn_answered", turn=turn.id, issue_key=turn.issue_key, tokens=tokens, parts=len(parts))
         self.on_outbound()
         return 1
+
+    def _ask(
+        self, service: ServiceSettings, *, tools: bool, messages: Callable[[bool], list[dict[str, Any]]]
+    ) -> AiReply:
+        """One completion, with the `hand_over` tool when offered; a server that cannot do tool
+        calling is asked again without it (and from then on), so replies never depend on it."""
+        a = service.assistant
+        if tools:
+            try:
+                return self.ai.complete(
+                    model=a.model, messages=messages(True), max_tokens=a.max_tokens, tools=(HAND_OVER_TOOL,)
+                )
+            except AiToolsUnsupported as exc:
+                self._no_tools.add(service.id)
+                log.warning(
+                    "ai_tools_unsupported",
+                    service=service.id,
+                    error=str(exc),
+                    hint="the model cannot hand over; set [services.assistant] hand_over = false",
+                )
+        return self.ai.complete(model=a.model, messages=messages(False), max_tokens=a.max_tokens)
+
+    def _customer_name(self, turn: AiTurn) -> str:
+        last = self.inbound.last_customer_message(turn.conversation_key)
+        return (last.profile_name if last else None) or ""
 
     def _bot_account(self) -> str | None:
         if self._bot_account_id is None:
@@ -277,13 +338,15 @@ class AiJob:
         log.warning("ai_turn_retry", turn=turn.id, attempts=attempts, error=error, retry_in=round(delay, 1))
 
 
-def _our_reply(raw_comments: list[dict[str, Any]], turn_id: int) -> tuple[str, str] | None:
-    """(comment id, reply text) of the `[AI]` comment this turn already posted, if any."""
+def _our_reply(raw_comments: list[dict[str, Any]], turn_id: int) -> tuple[str, str, str | None] | None:
+    """(comment id, reply text, hand-over reason or None) of the `[AI]` comment this turn
+    already posted, if any."""
     for comment in raw_comments:
         mark = read_comment(comment.get("properties"))
         if mark is not None and mark.kind == KIND_AI and mark.turn == turn_id:
             text = comment_view("", comment).text
-            return str(comment["id"]), text.removeprefix("[AI]").strip()
+            reason = (mark.reason or NO_REASON) if mark.handover else None
+            return str(comment["id"]), text.removeprefix("[AI]").strip(), reason
     return None
 
 

@@ -315,6 +315,9 @@ class PollJob:
                 note = (f"files:{view.id}", refused_note(view, reply.refused))
         elif route is Route.TO_CUSTOMER:
             label = "stale"
+        elif route is Route.HANDOVER:
+            # Usually recorded by the AI job already; read here first, it still pauses the AI.
+            label = "handover"
         elif route is Route.ECHO:
             # The team answered from the WhatsApp Business App: a human reply (handoff). Not
             # imported history, nor an internal comment: route_comment leaves those out.

@@ -27,7 +27,8 @@ ROUTE_ECHO = "echo"  # the team wrote from the WhatsApp Business App
 ROUTE_AI_TURN = "ai_turn"  # a customer message the AI may answer
 ROUTE_CUSTOMER = "customer"  # a customer message only people answer (no assistant, `/ai off`)
 CUSTOMER_ROUTES = (ROUTE_AI_TURN, ROUTE_CUSTOMER)
-HUMAN_ROUTES = (ROUTE_TO_CUSTOMER, ROUTE_ECHO)
+ROUTE_HANDOVER = "handover"  # the AI handed the conversation to people: silent as after their reply
+HUMAN_ROUTES = (ROUTE_TO_CUSTOMER, ROUTE_ECHO, ROUTE_HANDOVER)
 
 _COMMENT_ID_LENGTH = 64
 _IN_CHUNK = 500

@@ -4,6 +4,8 @@ into ours.
 
 The jobs retry `AiUnavailable` later (the model being down or busy is not the ticket's fault) and
 stop on `AiRejected`, which only an operator can fix (a wrong key, an unknown model).
+`AiToolsUnsupported`, an `AiRejected`, says the server refused the tools offered: the caller may
+ask the same turn again without them.
 
 An error carries OpenAI's status, code and message only: the SDK's exception keeps the whole
 response (headers, cookies, a proxy's page) and is never chained to ours.
@@ -14,13 +16,14 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar, cast
 
 import openai
 from openai.types.chat import ChatCompletionMessageParam
 
+from bot.ai.tools import Tool, ToolCall, parse_arguments, refuses_tools
 from bot.logs import get_logger
 
 log = get_logger(__name__)
@@ -66,6 +69,11 @@ class AiRejected(AiError):
     """400/401/403/404 (bad key, unknown model, malformed request): needs an operator."""
 
 
+class AiToolsUnsupported(AiRejected):
+    """Tools were offered and the server cannot do tool calling (see `refuses_tools`): the same
+    request without tools may well succeed."""
+
+
 @dataclass(frozen=True)
 class AiReply:
     text: str
@@ -74,7 +82,9 @@ class AiReply:
     completion_tokens: int
     total_tokens: int
     # "length" means the answer was cut at max_tokens; the caller may not want to send half a reply.
+    # "tool_calls": the model called tools instead of (or besides) answering.
     finish_reason: str = "stop"
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 class OpenAIAdapter:
@@ -121,7 +131,12 @@ class OpenAIAdapter:
     # -- operations -------------------------------------------------------------------------
 
     def complete(
-        self, *, model: str, messages: list[dict[str, Any]], max_tokens: int | None = None
+        self,
+        *,
+        model: str,
+        messages: list[dict[str, Any]],
+        max_tokens: int | None = None,
+        tools: Sequence[Tool] = (),
     ) -> AiReply:
         """One chat completion.
 
@@ -129,12 +144,16 @@ class OpenAIAdapter:
             model: e.g. "gpt-4o-mini".
             messages: OpenAI chat messages (`{"role", "content"}`), system prompt first.
             max_tokens: cap on the answer's length; None leaves it to the model.
+            tools: functions the model may call (`tool_choice` "auto"); none: the request
+                carries neither `tools` nor `tool_choice`.
 
         Returns:
-            The first choice's text (refusals come back as their text) with token usage.
+            The first choice's text (refusals come back as their text; "" when the model only
+            called tools), its function calls, and token usage.
 
         Raises:
             AiUnavailable: try later (`retry_after` when OpenAI said how long).
+            AiToolsUnsupported: tools were offered and the server cannot do tool calling.
             AiRejected: the key, the model or the request is wrong.
         """
         extra: dict[str, Any] = {}
@@ -142,11 +161,21 @@ class OpenAIAdapter:
             # `max_tokens` is deprecated for chat completions and refused by reasoning models;
             # `max_completion_tokens` means the same for every other model.
             extra["max_completion_tokens"] = max_tokens
+        if tools:
+            extra["tools"] = [tool.to_openai() for tool in tools]
+            extra["tool_choice"] = "auto"
 
         def ask() -> AiReply:
-            answer = self._client.chat.completions.create(
-                model=model, messages=_sdk_messages(messages), **extra
-            )
+            try:
+                answer = self._client.chat.completions.create(
+                    model=model, messages=_sdk_messages(messages), **extra
+                )
+            except openai.APIStatusError as exc:
+                if tools and refuses_tools(exc.status_code, _json_body(exc)):
+                    raise AiToolsUnsupported(
+                        f"OpenAI {exc.status_code}: {_message(exc)}", status=exc.status_code, code=exc.code
+                    ) from None
+                raise
             if not answer.choices:
                 raise AiUnavailable("complete: the model answered without a choice")
             choice = answer.choices[0]
@@ -158,9 +187,10 @@ class OpenAIAdapter:
                 completion_tokens=usage.completion_tokens if usage else 0,
                 total_tokens=usage.total_tokens if usage else 0,
                 finish_reason=choice.finish_reason or "stop",
+                tool_calls=_function_calls(getattr(choice.message, "tool_calls", None)),
             )
 
-        return self._call("complete", ask, model=model, messages=len(messages))
+        return self._call("complete", ask, model=model, messages=len(messages), tools=len(tools))
 
     def check_model(self, model: str) -> None:
         """Prove the key works and the model exists (`wajira check`).
@@ -170,6 +200,29 @@ class OpenAIAdapter:
             AiUnavailable: OpenAI did not answer.
         """
         self._call("check_model", lambda: self._client.models.retrieve(model), model=model)
+
+
+def _function_calls(calls: Any) -> tuple[ToolCall, ...]:
+    """The function calls of a reply; other kinds (OpenAI's "custom" tools, which we never offer)
+    and calls without a name are left out."""
+    found = []
+    for call in calls or ():
+        function = getattr(call, "function", None)
+        name = getattr(function, "name", None)
+        if getattr(call, "type", None) != "function" or not isinstance(name, str) or not name:
+            continue
+        call_id = getattr(call, "id", None)
+        arguments = parse_arguments(getattr(function, "arguments", None))
+        found.append(ToolCall(id=call_id if isinstance(call_id, str) else "", name=name, arguments=arguments))
+    return tuple(found)
+
+
+def _json_body(exc: openai.APIStatusError) -> object:
+    """The SDK's `body`, unless it is the text of an answer that was not JSON (a proxy's page)."""
+    media_type = (exc.response.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if isinstance(exc.body, str) and not media_type.endswith("json"):
+        return None
+    return exc.body
 
 
 def _translate(exc: openai.OpenAIError) -> AiError:

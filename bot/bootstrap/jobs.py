@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bot.bootstrap.knowledge import knowledge_bases, ranker
 from bot.bootstrap.storage import Storage
 from bot.bootstrap.vendors import Vendors
 from bot.config import Settings
 from bot.metrics import Metrics
 from jobs.ai import AiJob
 from jobs.csat import CsatDesk
+from jobs.hand_over import HandOver
 from jobs.inbox import InboxJob
 from jobs.lifecycle import IssueStateRecorder
 from jobs.media import MediaEnqueuer, MediaJob, MediaPolicy
@@ -18,6 +20,7 @@ from jobs.notes import Notes
 from jobs.notices import CustomerNotices
 from jobs.outbox import OutboxJob
 from jobs.poll import PollJob
+from jobs.reference import ReferenceFinder
 from jobs.scheduler import NudgeableJob, Scheduler
 from jobs.tickets import TicketOpener
 
@@ -135,6 +138,8 @@ def _runners(
         owner=owner,
         clock=clock,
         on_tokens=lambda service_id, tokens: metrics.ai_tokens.labels(service_id).inc(tokens),
+        reference=ReferenceFinder(jira=v.jira, knowledge=knowledge_bases(s), rank=ranker()),
+        hand_over=HandOver(v.jira, notes, st.handled, clock=clock),
     )
     outbox = OutboxJob(
         settings=s,

@@ -22,6 +22,8 @@ DEFAULT_SYSTEM_PROMPT = (
     "or the customer asks for a person, say that a support agent will follow up."
 )
 
+HAND_OVER_MESSAGE = "I am passing your conversation to a member of our team; they will reply here shortly."
+
 
 def _secret(env: str | None = None, **kwargs: Any) -> Any:
     """A field whose value is never printed and is scrubbed from logs."""
@@ -170,6 +172,18 @@ class AssistantSettings:
     """Mark the customer's message read, with a typing indicator, while the AI works."""
     outside_hours: bool = True
     """Whether the AI answers outside `[services.hours]` (a service without hours is always open)."""
+    knowledge_files: tuple[str, ...] = ()
+    """Markdown files, split by heading; the loader makes each path absolute (relative to config.toml)."""
+    resolved_examples: int = 3
+    """Resolved tickets of the project matching the question (JQL `text ~`) shown to the AI; 0 = off."""
+    reference_chars: int = 6000
+    """Budget for the reference material (knowledge sections and resolved tickets) in one request."""
+    hand_over: bool = True
+    """Offer the model the `hand_over` tool; false for an OpenAI-compatible server without tool calling."""
+    hand_over_message: str = HAND_OVER_MESSAGE
+    """What the customer is sent when the AI hands the conversation over; {name} {issue_key}."""
+    hand_over_label: str = "wajira-handover"
+    """Added to a ticket the AI handed over, for a JQL filter; "" = none."""
 
 
 @dataclass(frozen=True)

@@ -133,6 +133,10 @@ class Table:
     def key(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name
 
+    def source_dir(self) -> pathlib.Path:
+        """The directory of the config file: relative paths in it are read from there."""
+        return pathlib.Path(self._source).expanduser().parent
+
     def error(self, name: str, reason: str) -> ConfigError:
         return ConfigError(self.key(name), reason)
 

@@ -5,6 +5,7 @@ hold between services (unique ids, one owner per business number, one default).
 from __future__ import annotations
 
 import dataclasses
+import pathlib
 import re
 
 from bot.config import formats
@@ -18,6 +19,7 @@ from bot.config.model import (
 )
 from bot.config.reader import Table, toml_type
 from bot.rules.hours import WEEKDAYS, check_zone, parse_day
+from bot.rules.jql import jql_value_problem
 from bot.rules.notices import (
     CSAT_SCALE,
     NOTICE_PLACEHOLDERS,
@@ -112,7 +114,39 @@ def assistant(t: Table, default_model: str) -> AssistantSettings:
         max_attempts=t.integer("max_attempts", lo=1),
         mark_read=t.boolean("mark_read"),
         outside_hours=t.boolean("outside_hours"),
+        knowledge_files=_knowledge_files(t),
+        resolved_examples=t.integer("resolved_examples", lo=0, hi=10),
+        reference_chars=t.integer("reference_chars", lo=500, hi=100_000),
+        hand_over=t.boolean("hand_over"),
+        hand_over_message=_customer_text(
+            t,
+            "hand_over_message",
+            t.string("hand_over_message", non_empty=True),
+            NOTICE_PLACEHOLDERS,
+            TEXT_MAX_CHARS,
+        ),
+        hand_over_label=_label(t, "hand_over_label"),
     )
+
+
+def _knowledge_files(t: Table) -> tuple[str, ...]:
+    """Absolute paths; a relative one is read from config.toml's directory, not the working one
+    (systemd starts the daemon in /). A file that is not there stops the start, naming the key."""
+    found: list[str] = []
+    for index, name in enumerate(t.strings("knowledge_files", pattern=r".*\S.*", hint="must not be empty")):
+        path = t.source_dir() / pathlib.Path(name).expanduser()
+        if not path.is_file():
+            raise t.error(f"knowledge_files[{index}]", f"{str(path)!r} is not a readable file")
+        found.append(str(path.resolve()))
+    return tuple(found)
+
+
+def _label(t: Table, name: str) -> str:
+    value = t.string(name)
+    if value and jql_value_problem(value):
+        rule = "a label must have no whitespace, quote, backslash or control character"
+        raise t.error(name, f"{value!r} {jql_value_problem(value)}; {rule}")
+    return value
 
 
 # WhatsApp's limits on what a customer is sent (Cloud API: text body, interactive list parts).

@@ -8,7 +8,7 @@ text's wiki markup escaped. Callers pass plain text and never see which one is u
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -230,14 +230,44 @@ class JiraAdapter(AttachmentCalls, FeedbackCalls, WorkflowAndSetupCalls):
         fields: list[str],
         properties: list[str] | None = None,
         reconcile_ids: list[int] | None = None,
+        max_results: int | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Every issue matching `jql`, page by page.
+        """Every issue matching `jql`, page by page; or, with `max_results`, the first ones only.
 
         Args:
             reconcile_ids: issues we just wrote; Cloud search then reflects those writes even
                 before its index has caught up (read-after-write).
+            max_results: one request asking for this many issues and no further page (Jira may
+                give fewer: Cloud caps a page with fields at 100).
+
+        Raises:
+            ValueError: `max_results` below 1 (before any request).
         """
-        return self._search(jql, fields=fields, properties=properties, reconcile_ids=reconcile_ids)
+        if max_results is not None and max_results < 1:
+            raise ValueError(f"max_results must be at least 1, not {max_results}")
+        return self._search(
+            jql, fields=fields, properties=properties, reconcile_ids=reconcile_ids, max_results=max_results
+        )
+
+    def add_labels(self, issue_key: str, labels: Sequence[str]) -> None:
+        """Add labels to the issue (those it has already stay once), keeping its other labels.
+
+        One `PUT /issue/{key}` with `update.labels` `add` operations, so labels an agent set
+        meanwhile are not overwritten.
+
+        Raises:
+            ValueError: a label is empty or holds whitespace, which Jira refuses (no request is made).
+            IssueNotFound: the issue is gone.
+            JiraRejected: Jira refused the edit (e.g. labels are not on the issue's edit screen).
+        """
+        wanted = list(dict.fromkeys(labels))
+        bad = [label for label in wanted if not label or any(c.isspace() for c in label)]
+        if bad:
+            raise ValueError(f"Jira labels cannot be empty or contain spaces: {bad!r}")
+        if not wanted:
+            return
+        body = {"update": {"labels": [{"add": label} for label in wanted]}}
+        self._request("add_labels", "PUT", f"issue/{issue_key}", body=body)
 
     def list_comments(self, issue_key: str) -> list[dict[str, Any]]:
         """All comments of an issue, oldest first, with their properties."""
@@ -284,12 +314,15 @@ class JiraAdapter(AttachmentCalls, FeedbackCalls, WorkflowAndSetupCalls):
         fields: list[str],
         properties: list[str] | None = None,
         reconcile_ids: list[int] | None = None,
+        max_results: int | None = None,
     ) -> Iterator[dict[str, Any]]:
-        """Every issue matching `jql`: Cloud pages /search/jql by token, Server/DC /search by offset."""
+        """Every issue matching `jql`: Cloud pages /search/jql by token, Server/DC /search by
+        offset. With `max_results`, the first page only, of that size."""
+        page_size = max_results or 100
         if self.cloud:
             # /search/jql directly: the library's enhanced_search_issues silently returns None
             # unless it fetched serverInfo first, and looks up /field on every call.
-            params: dict[str, Any] = {"jql": jql, "maxResults": 100, "fields": ",".join(fields)}
+            params: dict[str, Any] = {"jql": jql, "maxResults": page_size, "fields": ",".join(fields)}
             if properties:
                 params["properties"] = ",".join(properties)
             if reconcile_ids:
@@ -298,17 +331,17 @@ class JiraAdapter(AttachmentCalls, FeedbackCalls, WorkflowAndSetupCalls):
                 page = self._request("search", "GET", "search/jql", params=params)
                 yield from page.get("issues") or []
                 token = page.get("nextPageToken")
-                if not token or page.get("isLast", False):
+                if max_results is not None or not token or page.get("isLast", False):
                     return
                 params = {**params, "nextPageToken": token}
         start = 0
         while True:
-            params = {"jql": jql, "startAt": start, "maxResults": 100, "fields": ",".join(fields)}
+            params = {"jql": jql, "startAt": start, "maxResults": page_size, "fields": ",".join(fields)}
             if properties:
                 params["properties"] = ",".join(properties)
             page = self._request("search", "GET", "search", params=params)
             issues = page.get("issues") or []
             yield from issues
             start += len(issues)
-            if not issues or start >= int(page.get("total", 0)):
+            if max_results is not None or not issues or start >= int(page.get("total", 0)):
                 return

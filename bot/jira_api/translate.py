@@ -26,6 +26,7 @@ from bot.jira_api.errors import (
 ISSUE_OPERATIONS = frozenset(
     {
         "add_comment",
+        "add_labels",
         "list_comments",
         "get_issue",
         "transitions",

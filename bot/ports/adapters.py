@@ -9,11 +9,11 @@ call sends and raises. Errors are the adapters' own typed exceptions, never raw 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # value types only: their modules import requests, jira and openai
-    from bot.ai.client import AiReply
+    from bot.ai.client import AiReply, Tool
     from bot.jira_api.adapter import IssueRef
     from bot.whatsapp.graph import MediaInfo, Recipient
 
@@ -72,8 +72,16 @@ class JiraPort(Protocol):
         fields: list[str],
         properties: list[str] | None = ...,
         reconcile_ids: list[int] | None = ...,
+        max_results: int | None = ...,
     ) -> Iterator[dict[str, Any]]:
-        """Every issue matching `jql`; `reconcile_ids` asks search to reflect our fresh writes."""
+        """Every issue matching `jql`; `reconcile_ids` asks search to reflect our fresh writes.
+        With `max_results`, one request for at most that many issues, and no further page
+        (`ValueError` below 1)."""
+        ...
+
+    def add_labels(self, issue_key: str, labels: Sequence[str]) -> None:
+        """Add labels to the issue, keeping the ones it has. `ValueError` (before any request)
+        for a label that is empty or holds whitespace; `IssueNotFound` when the issue is gone."""
         ...
 
     def add_attachment(self, issue_key: str, filename: str, data: bytes, mime_type: str) -> str:
@@ -189,7 +197,14 @@ class AiPort(Protocol):
     """The language model, as the AI job uses it (`OpenAIAdapter`, `FakeAI`)."""
 
     def complete(
-        self, *, model: str, messages: list[dict[str, Any]], max_tokens: int | None = ...
+        self,
+        *,
+        model: str,
+        messages: list[dict[str, Any]],
+        max_tokens: int | None = ...,
+        tools: Sequence[Tool] = ...,
     ) -> AiReply:
-        """One chat completion: the reply's text and its token usage."""
+        """One chat completion: the reply's text, the tools it called (of those offered, with
+        `tool_choice` "auto") and its token usage. `AiToolsUnsupported` when tools were offered
+        and the server cannot do tool calling: ask again without them."""
         ...

@@ -25,6 +25,7 @@ from bot.rules.agent_files import FileRef, file_refs, strip_wiki_files
 from bot.rules.commands import is_command_text
 from bot.rules.comment_property import (
     JSM_PUBLIC_KEY,
+    KIND_AI,
     KIND_CUSTOMER,
     KIND_ECHO,
     properties_map,
@@ -58,6 +59,8 @@ class CommentView:
     """The files a person's comment shows (ADF media nodes, or wiki `!name!` / `[^name]`)."""
     author_zone: str | None = None
     """The author's time zone as Jira gives it (`author.timeZone`), e.g. "Europe/Berlin"."""
+    handover: bool = False
+    """Our AI reply that handed the conversation over to people."""
 
 
 class Route(enum.Enum):
@@ -71,6 +74,9 @@ class Route(enum.Enum):
     COMMAND = "command"
     """A person's `/…` command to the bot (public or internal): answered by an internal note,
     never sent to WhatsApp, never part of the AI's context."""
+    HANDOVER = "handover"
+    """Our AI reply that handed the conversation to people: the AI stays silent on the ticket
+    as after an agent's reply (already sent; never sent again)."""
     IGNORE = "ignore"
 
 
@@ -95,6 +101,7 @@ def comment_view(issue_key: str, raw: dict[str, Any]) -> CommentView:
         # Our own comments never show files: the customer's media become attachments, not nodes.
         files=() if mark is not None else tuple(file_refs(body)),
         author_zone=_str(author.get("timeZone")) or None,
+        handover=mark.handover if mark else False,
     )
 
 
@@ -110,6 +117,8 @@ def route_comment(c: CommentView, *, bot_account_id: str | None) -> Route:
         return Route.AI_TURN
     if c.kind == KIND_ECHO:
         return Route.ECHO
+    if c.kind == KIND_AI and c.handover:
+        return Route.HANDOVER
     if c.kind is not None:
         return Route.IGNORE  # our AI reply or note: already where it belongs
     if bot_account_id and c.author_id == bot_account_id:

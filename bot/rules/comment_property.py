@@ -14,7 +14,8 @@ Comment values, by kind (key order is the order sent):
 
     customer  {"kind": "customer", "wamid": w}            (+ "history": true for imported history)
     echo      {"kind": "echo", "wamid": w}                (+ "history": true)
-    ai        {"kind": "ai", "turn": turn_id}
+    ai        {"kind": "ai", "turn": turn_id}          (+ "sources": {"sections": […], "tickets": […]},
+                                                       + "handover": true, "reason": r when handed over)
     note      {"kind": "note", "ref": ref}                (internal: JSM `sd.public.comment`)
     auto      {"kind": "auto", "ref": ref}
     csat      {"kind": "csat", "wamid": w, "rating": n}
@@ -24,7 +25,7 @@ The issue value: {"conversation", "wa_id", "user_id", "service", "phone_number_i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,9 +66,37 @@ def echo_value(wamid: str, *, history: bool = False) -> dict[str, Any]:
     return _with_history({"kind": KIND_ECHO, "wamid": wamid}, history)
 
 
-def ai_value(turn_id: int) -> dict[str, Any]:
-    """The AI's reply to one turn: the turn id lets a retry find the reply it already posted."""
-    return {"kind": KIND_AI, "turn": turn_id}
+# Jira caps an entity property at 32 KB; the audit trail stays far below it.
+_MAX_SOURCES = 20
+_MAX_SOURCE_CHARS = 200
+_MAX_REASON_CHARS = 500
+
+
+def ai_value(
+    turn_id: int,
+    *,
+    sections: Sequence[str] = (),
+    tickets: Sequence[str] = (),
+    handover_reason: str | None = None,
+) -> dict[str, Any]:
+    """The AI's reply to one turn: the turn id lets a retry find the reply it already posted.
+
+    Args:
+        sections: knowledge sections ("file#title") the request carried, so agents can audit
+            what the answer was based on; `tickets` likewise for resolved tickets.
+        handover_reason: set when the model handed the conversation over to people; the reply
+            is then the service's hand-over text, and a retry finishes the hand-over from here.
+    """
+    value: dict[str, Any] = {"kind": KIND_AI, "turn": turn_id}
+    if sections or tickets:
+        value["sources"] = {
+            "sections": [s[:_MAX_SOURCE_CHARS] for s in sections[:_MAX_SOURCES]],
+            "tickets": [t[:_MAX_SOURCE_CHARS] for t in tickets[:_MAX_SOURCES]],
+        }
+    if handover_reason is not None:
+        value["handover"] = True
+        value["reason"] = handover_reason[:_MAX_REASON_CHARS]
+    return value
 
 
 def note_value(ref: str) -> dict[str, Any]:
@@ -155,6 +184,9 @@ class CommentMark:
     turn: int | None = None
     ref: str | None = None
     rating: int | None = None
+    handover: bool = False
+    """An AI reply that handed the conversation over to people."""
+    reason: str | None = None
 
 
 def properties_map(properties: object) -> dict[str, Any]:
@@ -189,6 +221,8 @@ def read_comment(properties: object) -> CommentMark | None:
         turn=_int(value.get("turn")),
         ref=_text(value.get("ref")),
         rating=_int(value.get("rating")),
+        handover=value.get("handover") is True,
+        reason=_text(value.get("reason")),
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from sandbox.web import Response
 
+from . import adf
 from .fields import TOP_LEVEL, resolve_fields, split_list
 from .jql import JqlError, parse
 from .jqleval import Context, IssueView, compile_query
@@ -173,7 +174,16 @@ def _view(store, issue: Issue) -> IssueView:
         status_category=store.status(issue.status)[1],
         issuetype=issue.issuetype,
         reporter=issue.reporter.account_id,
+        # Bodies as stored (ADF from v3, wiki markup from v2), flattened for `~`.
+        summary=issue.summary,
+        description=adf.to_text(issue.description),
+        comments=tuple(adf.to_text(c.body) for c in store.issue_comments(issue)),
+        custom_texts=tuple(adf.to_text(v) for v in issue.custom.values() if isinstance(v, str) or _is_adf(v)),
     )
+
+
+def _is_adf(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("type") == "doc"
 
 
 def _digest(jql: str) -> str:

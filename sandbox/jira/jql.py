@@ -109,13 +109,35 @@ def tokenize(jql: str) -> list[_Tok]:
     return toks
 
 
+_ESCAPES = {'"': '"', "'": "'", "\\": "\\", " ": " ", "t": "\t", "n": "\n", "r": "\r"}
+_VALID_ESCAPES = "\\', \\\", \\t, \\n, \\r, \\\\, '\\ ' and \\uXXXX"
+
+
+def _escape(jql: str, i: int) -> tuple[str, int]:
+    """The character a backslash at ``i`` stands for, and where the string goes on.
+
+    JQL knows a few escapes only: a text query's own escapes (``\\-`` for a literal minus in
+    ``text ~``) reach it as ``\\\\-``, which this turns into ``\\-``.
+    """
+    nxt = jql[i + 1 : i + 2]
+    if nxt in _ESCAPES:
+        return _ESCAPES[nxt], i + 2
+    code = jql[i + 2 : i + 6]
+    if nxt == "u" and len(code) == 4 and all(c in "0123456789abcdefABCDEF" for c in code):
+        return chr(int(code, 16)), i + 6
+    raise JqlError(
+        f"Error in the JQL Query: '\\{nxt}' is an illegal JQL escape sequence. The valid escape "
+        f"sequences are {_VALID_ESCAPES}. (line 1, character {i + 1})"
+    )
+
+
 def _read_string(jql: str, start: int) -> tuple[str, int]:
     quote, i, out = jql[start], start + 1, []
     while i < len(jql):
         ch = jql[i]
         if ch == "\\" and i + 1 < len(jql):
-            out.append(jql[i + 1])
-            i += 2
+            char, i = _escape(jql, i)
+            out.append(char)
         elif ch == quote:
             return "".join(out), i + 1
         else:

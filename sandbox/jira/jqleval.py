@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from .jql import And, Clause, JqlError, Not, Or, Query, Value
+from .jqltext import INVALID_FIRST, TextQueryError, matches, parse_text_query
 
 _ALIASES = {
     "project": "project",
@@ -35,6 +36,11 @@ _ALIASES = {
     "issuetype": "issuetype",
     "type": "issuetype",
     "reporter": "reporter",
+    "text": "text",
+    "summary": "summary",
+    "description": "description",
+    "environment": "environment",
+    "comment": "comment",
 }
 _OPS = {
     "project": {"=", "!=", "in", "not in"},
@@ -46,7 +52,14 @@ _OPS = {
     "status": {"=", "!=", "in", "not in"},
     "issuetype": {"=", "!=", "in", "not in"},
     "reporter": {"=", "!=", "in", "not in"},
+    # Jira's all-text master field takes `~` only; the single text fields take its negation too.
+    "text": {"~"},
+    "summary": {"~", "!~"},
+    "description": {"~", "!~"},
+    "environment": {"~", "!~"},
+    "comment": {"~", "!~"},
 }
+_TEXT_FIELDS = {"text", "summary", "description", "environment", "comment"}
 _SORTABLE = {"updated", "created", "issuekey"}
 # Status categories answer to their name, key or id (Jira's fixed set).
 _CATEGORIES = {
@@ -89,6 +102,13 @@ class IssueView:
     status_category: str  # "new" | "indeterminate" | "done"
     issuetype: str
     reporter: str  # account id
+    # The text `~` searches, as plain text (ADF flattened). Every comment counts, internal
+    # ones too: Jira's search shows them to an agent, and the bot searches as an agent.
+    summary: str = ""
+    description: str = ""
+    environment: str = ""
+    comments: tuple[str, ...] = ()
+    custom_texts: tuple[str, ...] = ()  # text custom fields, which `text ~` covers too
 
 
 @dataclass(frozen=True)
@@ -178,6 +198,8 @@ def _clause(clause: Clause, ctx: Context) -> Callable[[IssueView], bool]:
         raise JqlError(f"The operator '{clause.op.upper()}' is not supported by the '{clause.field}' field.")
     if field in ("updated", "created"):
         return _date_clause(field, clause, ctx)
+    if field in _TEXT_FIELDS:
+        return _text_clause(field, clause)
     if clause.op in ("is", "is not"):  # only labels get here
         empty = clause.op == "is"
         return lambda i: (len(i.labels) == 0) == empty
@@ -238,6 +260,38 @@ def _date_clause(field: str, clause: Clause, ctx: Context) -> Callable[[IssueVie
         "<=": lambda a: a <= bound,
     }[clause.op]
     return lambda i: compare(getattr(i, attr))
+
+
+def _text_clause(field: str, clause: Clause) -> Callable[[IssueView], bool]:
+    """`~` / `!~`: the text query is run against each field (and each comment) on its own, as
+    Jira runs a text clause per indexed field, so `text ~ "a b"` wants both words in one field."""
+    value = clause.values[0]
+    written = clause.field
+    if value.kind == "function":
+        raise JqlError(f"Unable to find JQL function '{value.show()}'.")
+    if value.kind == "empty" or not value.text.strip():
+        raise JqlError(f"The field '{written}' does not support searching for an empty string.")
+    text = value.text
+    if text.startswith(INVALID_FIRST):
+        raise JqlError(
+            f"The text query '{text}' for field '{written}' is not allowed to start with '{text[0]}'."
+        )
+    try:
+        query = parse_text_query(text)
+    except TextQueryError:
+        raise JqlError(f"Unable to parse the text '{text}' for field '{written}'.") from None
+    texts = _TEXTS[field]
+    wanted = clause.op == "~"
+    return lambda i: any(matches(query, t) for t in texts(i)) == wanted
+
+
+_TEXTS: dict[str, Callable[[IssueView], tuple[str, ...]]] = {
+    "text": lambda i: (i.summary, i.description, i.environment, *i.comments, *i.custom_texts),
+    "summary": lambda i: (i.summary,),
+    "description": lambda i: (i.description,),
+    "environment": lambda i: (i.environment,),
+    "comment": lambda i: i.comments,
+}
 
 
 _MATCHERS: dict[str, Callable[[IssueView, str], bool]] = {

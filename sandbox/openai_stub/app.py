@@ -20,6 +20,8 @@ from sandbox.web import BadJson, CallCounter, Request, Response, Router, WsgiApp
 from .completions import (
     OpenAIError,
     Reply,
+    ToolReply,
+    answer_for,
     check_chat,
     completion,
     missing_key,
@@ -38,15 +40,28 @@ class OpenAIApp(WsgiApp[Request]):
     Args:
         api_key: the only key accepted (`Authorization: Bearer …`).
         models: model ids that exist; any other answers 404 `model_not_found`.
-        reply: messages → assistant text.
+        reply: messages → assistant text (or a tool call).
+        tool_reply: (messages, tool names) → a tool call, or None; asked first when tools are offered.
+        tools_supported: False answers any request with `tools` as a server without tool calling.
         faults: the injected failures and latency.
     """
 
-    def __init__(self, *, api_key: str, models: tuple[str, ...], reply: Reply, faults: FaultPlan) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        models: tuple[str, ...],
+        reply: Reply,
+        tool_reply: ToolReply,
+        faults: FaultPlan,
+        tools_supported: bool = True,
+    ) -> None:
         super().__init__(Request)
         self.api_key = api_key
         self.models = models
         self.reply = reply
+        self.tool_reply = tool_reply
+        self.tools_supported = tools_supported
         self.faults = faults
         self.calls = CallCounter()
         self.created = int(time.time()) - 86_400
@@ -115,11 +130,11 @@ class OpenAIApp(WsgiApp[Request]):
                 "We could not parse the JSON body of your request. (HINT: This likely means "
                 "you aren't using your HTTP library correctly.)",
             ) from None
-        model, messages = check_chat(body, self.models)
-        text = self.reply(copy.deepcopy(messages))
+        chat = check_chat(body, self.models, tools_supported=self.tools_supported)
+        answer = answer_for(chat, self.reply, self.tool_reply)
         return Response(
             200,
-            completion(model, messages, text, body),
+            completion(chat.model, chat.messages, answer, body),
             {"openai-processing-ms": "1", "openai-version": "2020-10-01"},
         )
 

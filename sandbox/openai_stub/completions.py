@@ -1,45 +1,53 @@
-"""Pure parts of the OpenAI stand-in: request checks, the canned reply, response bodies, errors.
+"""Pure parts of the OpenAI stand-in: request checks, the canned answer (text or tool call),
+response bodies, errors (the tool checks themselves live in tools.py).
 
 Shapes follow OpenAI's API reference for `POST /v1/chat/completions` and `/v1/models`; error
-bodies are `{"error": {"message", "type", "param", "code"}}`, which the `openai` SDK turns into
-its typed exceptions (`NotFoundError`, `RateLimitError`, …) by HTTP status.
+bodies (errors.py) are `{"error": {"message", "type", "param", "code"}}`, which the `openai` SDK
+turns into its typed exceptions (`NotFoundError`, `RateLimitError`, …) by HTTP status.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
-from sandbox.web import HttpError, Response
+from .errors import OpenAIError as OpenAIError  # re-exported: callers met it here first
+from .tools import (
+    HAND_OVER,
+    HAND_OVER_ARGUMENTS,
+    StubToolCall,
+    asks_for_a_person,
+    check_tool_messages,
+    check_tools,
+    tools_refused,
+)
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 # OpenAI frames every message with a few tokens of its own; the figure only needs to be plausible.
 _TOKENS_PER_MESSAGE = 3
 
-Reply = Callable[[list[dict[str, Any]]], str]
+Reply = Callable[[list[dict[str, Any]]], "str | StubToolCall"]
+"""messages → the assistant's text, or a call of one of the tools offered."""
+ToolReply = Callable[[list[dict[str, Any]], list[str]], "StubToolCall | None"]
+"""(messages, names of the tools offered) → a tool call, or None to let `Reply` answer."""
 
 
-@dataclass
-class OpenAIError(HttpError):
-    status: int
-    message: str
-    type: str = "invalid_request_error"
-    param: str | None = None
-    code: str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
+@dataclass(frozen=True)
+class ChatRequest:
+    """A chat request that passed the checks."""
 
-    def __post_init__(self) -> None:
-        super().__init__(self.message)
-
-    def body(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
-
-    def response(self) -> Response:
-        return Response(self.status, self.body(), self.headers)
+    model: str
+    messages: list[dict[str, Any]]
+    tools: list[str]
+    """Names of the tools offered, in order."""
+    tool_choice: Any
+    """"none", "auto", "required", `{"type": "function", "function": {"name"}}`, or None."""
 
 
 def error_for_status(status: int) -> dict[str, Any]:
@@ -102,8 +110,12 @@ def text_of(content: Any) -> str:
     return ""
 
 
-def check_chat(body: dict[str, Any], models: tuple[str, ...]) -> tuple[str, list[dict[str, Any]]]:
-    """Validate a chat request; return (model, messages).
+def check_chat(body: dict[str, Any], models: tuple[str, ...], *, tools_supported: bool = True) -> ChatRequest:
+    """Validate a chat request.
+
+    Args:
+        tools_supported: False plays a server without tool calling: any `tools` is refused
+            (400, `param` "tools") before it is looked at.
 
     Raises:
         OpenAIError: 400 for a malformed request, 404 for an unknown model.
@@ -144,18 +156,58 @@ def check_chat(body: dict[str, Any], models: tuple[str, ...]) -> tuple[str, list
                 param=f"messages[{i}].content",
                 code="missing_required_parameter",
             )
+    check_tool_messages(messages)
     if body.get("stream"):
         raise OpenAIError(
             400, "The sandbox does not stream; send stream=false.", param="stream", code="unsupported_value"
         )
+    if body.get("tools") is not None and not tools_supported:
+        raise tools_refused()
+    tools = check_tools(body)
     if model not in models:
         raise model_not_found(model)
-    return model, messages
+    return ChatRequest(model, messages, tools, body.get("tool_choice"))
+
+
+def last_user_text(messages: list[dict[str, Any]]) -> str:
+    return next((text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
+
+
+def default_tool_reply(messages: list[dict[str, Any]], tools: list[str]) -> StubToolCall | None:
+    """Call `hand_over` when it is offered and the last user message asks for a person
+    (`tools.PERSON_WORDS`); otherwise let the text reply answer."""
+    if HAND_OVER in tools and asks_for_a_person(last_user_text(messages)):
+        return StubToolCall(HAND_OVER, dict(HAND_OVER_ARGUMENTS))
+    return None
+
+
+def answer_for(chat: ChatRequest, reply: Reply, tool_reply: ToolReply) -> str | StubToolCall:
+    """What the model says: `tool_reply` first when tools are offered (and `tool_choice` is not
+    "none"), then `reply`. A call of a tool that was not offered (or with `tool_choice` "none")
+    becomes `default_reply`'s text: the model cannot make it. `tool_choice` "required" or naming
+    a tool forces a call, as OpenAI does: of the tool named, else of the first offered, with
+    arguments {} when neither function chose that tool."""
+    messages = copy.deepcopy(chat.messages)
+    answer: str | StubToolCall | None = None
+    if chat.tools and chat.tool_choice != "none":
+        answer = tool_reply(messages, list(chat.tools))
+    if answer is None:
+        answer = reply(messages)
+    if isinstance(answer, StubToolCall) and (answer.name not in chat.tools or chat.tool_choice == "none"):
+        answer = default_reply(messages)
+    choice = chat.tool_choice
+    if isinstance(choice, dict):
+        named = str(choice["function"]["name"])
+        if not (isinstance(answer, StubToolCall) and answer.name == named):
+            return StubToolCall(named)
+    elif choice == "required" and not isinstance(answer, StubToolCall):
+        return StubToolCall(chat.tools[0])
+    return answer
 
 
 def default_reply(messages: list[dict[str, Any]]) -> str:
     """Deterministic, and quotes the customer so tests can tell which message was answered."""
-    last_user = next((text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
+    last_user = last_user_text(messages)
     if not last_user.strip():
         return "Hello! How can I help you today?"
     excerpt = " ".join(last_user.split())[:60]
@@ -168,19 +220,27 @@ def estimate_tokens(text: str) -> int:
 
 
 def completion(
-    model: str, messages: list[dict[str, Any]], reply_text: str, body: dict[str, Any]
+    model: str, messages: list[dict[str, Any]], answer: str | StubToolCall, body: dict[str, Any]
 ) -> dict[str, Any]:
-    """The `chat.completion` object for one answered request."""
-    limit = body.get("max_completion_tokens") or body.get("max_tokens")
-    words = reply_text.split()
-    finish = "stop"
-    if isinstance(limit, int) and 0 < limit < len(words):
-        reply_text, finish = " ".join(words[:limit]), "length"
+    """The `chat.completion` object for one answered request. A tool call comes as OpenAI sends
+    one: `content` null, `tool_calls` of one function call, `finish_reason` "tool_calls"."""
+    choice: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None, "annotations": []}
+    if isinstance(answer, StubToolCall):
+        call = answer.to_openai()
+        choice["tool_calls"] = [call]
+        finish, produced = "tool_calls", call["function"]["arguments"]
+    else:
+        limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        words = answer.split()
+        finish = "stop"
+        if isinstance(limit, int) and 0 < limit < len(words):
+            answer, finish = " ".join(words[:limit]), "length"
+        choice["content"] = produced = answer
     n = body.get("n")
     n = n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else 1
     prompt_tokens = sum(estimate_tokens(text_of(m.get("content"))) + _TOKENS_PER_MESSAGE for m in messages)
-    completion_tokens = max(1, estimate_tokens(reply_text)) * n
-    choice: dict[str, Any] = {"role": "assistant", "content": reply_text, "refusal": None, "annotations": []}
+    prompt_tokens += estimate_tokens(json.dumps(body.get("tools"))) if body.get("tools") else 0
+    completion_tokens = max(1, estimate_tokens(produced)) * n
     return {
         "id": "chatcmpl-" + os.urandom(15).hex()[:29],
         "object": "chat.completion",

@@ -14,7 +14,7 @@ from sandbox.faults import FaultPlan
 from sandbox.httpserver import SandboxServer
 
 from .app import OpenAIApp
-from .completions import Reply, default_reply, error_for_status
+from .completions import Reply, ToolReply, default_reply, default_tool_reply, error_for_status
 
 
 class OpenAISandbox(SandboxServer):
@@ -24,7 +24,16 @@ class OpenAISandbox(SandboxServer):
         api_key: the only key accepted (`Authorization: Bearer …`).
         models: model ids that exist; any other answers 404 `model_not_found`.
         latency: seconds added to every API request (also `set_latency`).
-        reply: messages → assistant text; the default quotes the last user message.
+        reply: messages → assistant text, or a `StubToolCall` of a tool offered; the default
+            quotes the last user message.
+        tool_reply: (messages, names of the tools offered) → a `StubToolCall`, or None to let
+            `reply` answer; asked first whenever tools are offered. The default calls
+            `hand_over` (`{"reason": "customer asked for a person"}`) when it is offered and the
+            last user message holds a word of `tools.PERSON_WORDS` ("human", "person", "agent",
+            "humano", "persona", …).
+        tools_supported: False plays a server without tool calling: a request with `tools`
+            gets 400 "Unsupported parameter: 'tools' …" with `param` "tools" (also settable
+            later as `tools_supported`).
     """
 
     url_path = "/v1"
@@ -37,6 +46,8 @@ class OpenAISandbox(SandboxServer):
         models: tuple[str, ...] = ("gpt-4o-mini",),
         latency: float = 0.0,
         reply: Reply | None = None,
+        tool_reply: ToolReply | None = None,
+        tools_supported: bool = True,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -44,8 +55,21 @@ class OpenAISandbox(SandboxServer):
         self.faults = FaultPlan(default_body=error_for_status)
         self.faults.set_latency(latency)
         self.app = OpenAIApp(
-            api_key=api_key, models=tuple(models), reply=reply or default_reply, faults=self.faults
+            api_key=api_key,
+            models=tuple(models),
+            reply=reply or default_reply,
+            tool_reply=tool_reply or default_tool_reply,
+            faults=self.faults,
+            tools_supported=tools_supported,
         )
+
+    @property
+    def tools_supported(self) -> bool:
+        return self.app.tools_supported
+
+    @tools_supported.setter
+    def tools_supported(self, value: bool) -> None:
+        self.app.tools_supported = value
 
     @property
     def calls(self) -> Counter[str]:

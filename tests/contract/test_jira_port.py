@@ -294,3 +294,116 @@ def test_a_rating_out_of_range_is_rejected(jira_world: JiraWorld, rating: int) -
         jira_world.jira.send_csat_feedback(key, rating)
     assert err.value.status == 400
     assert stored_rating(jira_world, key) is None
+
+
+# -- the AI's one search for resolved tickets (`text ~`), and its hand-over label -----------------
+
+
+def resolved_ticket(world: JiraWorld, summary: str, description: str = "", *, done: bool = True) -> str:
+    jira = world.jira
+    ref = jira.create_issue(
+        project_key=world.project_key,
+        issue_type="Task",
+        summary=summary,
+        description=description,
+        labels=["whatsapp"],
+        properties={},
+    )
+    if done:
+        jira.transition(ref.key, next(str(t["id"]) for t in jira.transitions(ref.key) if t["name"] == "Done"))
+    return ref.key
+
+
+def resolved_jql(world: JiraWorld, words: str, exclude: str) -> str:
+    return (
+        f'project = "{world.project_key}" AND statusCategory = Done AND text ~ "{words}" '
+        f'AND key != "{exclude}" ORDER BY updated DESC'
+    )
+
+
+def test_text_search_finds_resolved_tickets_by_any_word_newest_first(jira_world: JiraWorld) -> None:
+    jira = jira_world.jira
+    refund = resolved_ticket(jira_world, "Refund for order 1042", "The customer wants the money back")
+    parcels = resolved_ticket(jira_world, "Late delivery", "Two parcels went missing")
+    in_progress = resolved_ticket(jira_world, "Refunds pending", done=False)
+    unrelated = resolved_ticket(jira_world, "Password reset")
+    current = resolved_ticket(jira_world, "My refund for parcel 1042")
+    found = list(
+        jira.search_issues(
+            resolved_jql(jira_world, "refund OR parcel OR 1042", current),
+            fields=["summary", "description", "comment", "updated"],
+            max_results=20,
+        )
+    )
+    assert [i["key"] for i in found] == [parcels, refund]  # resolved later first
+    assert {in_progress, unrelated, current}.isdisjoint(i["key"] for i in found)
+    assert found[0]["fields"]["summary"] == "Late delivery"
+
+
+def test_text_search_wants_every_word_unless_told_or(jira_world: JiraWorld) -> None:
+    jira = jira_world.jira
+    both = resolved_ticket(jira_world, "Refund for a lost parcel")
+    one = resolved_ticket(jira_world, "Refund for a broken box")
+    other = resolved_ticket(jira_world, "Unrelated")
+
+    def keys(words: str) -> set[str]:
+        jql = resolved_jql(jira_world, words, other)
+        return {i["key"] for i in jira.search_issues(jql, fields=["summary"], max_results=10)}
+
+    assert keys("refunds parcels") == {both}  # plurals fold, and the words join with AND
+    assert keys("parcel OR boxes") == {both, one}
+    assert keys("the of a") == set()  # nothing but stop words: nothing found
+
+
+def test_text_search_sees_internal_comments(jira_world: JiraWorld) -> None:
+    jira = jira_world.jira
+    key = resolved_ticket(jira_world, "Damaged box")
+    other = resolved_ticket(jira_world, "Unrelated")
+    jira.add_comment(key, "approve the reimbursement", prop={"kind": "note", "ref": "n1"}, internal=True)
+    found = list(
+        jira.search_issues(
+            resolved_jql(jira_world, "reimbursement", other), fields=["comment"], max_results=5
+        )
+    )
+    assert [i["key"] for i in found] == [key]
+
+
+def test_max_results_gives_at_most_that_many(jira_world: JiraWorld) -> None:
+    jira = jira_world.jira
+    for n in range(3):
+        resolved_ticket(jira_world, f"Refund {n}")
+    other = resolved_ticket(jira_world, "Unrelated")
+    jql = resolved_jql(jira_world, "refund", other)
+    assert len(list(jira.search_issues(jql, fields=["summary"], max_results=2))) == 2
+    assert len(list(jira.search_issues(jql, fields=["summary"]))) == 3
+    with pytest.raises(ValueError):
+        jira.search_issues(jql, fields=["summary"], max_results=0)
+
+
+def test_a_text_query_starting_with_a_wildcard_is_rejected(jira_world: JiraWorld) -> None:
+    other = resolved_ticket(jira_world, "Unrelated")
+    with pytest.raises(JiraRejected) as err:
+        list(jira_world.jira.search_issues(resolved_jql(jira_world, "*fund", other), fields=["summary"]))
+    assert err.value.status == 400 and "is not allowed to start with '*'" in str(err.value)
+
+
+def test_add_labels_keeps_the_labels_the_issue_has(jira_world: JiraWorld) -> None:
+    jira = jira_world.jira
+    key = open_ticket(jira_world)
+    jira.add_labels(key, ["wajira-handover"])
+    jira.add_labels(key, ["wajira-handover", "vip"])
+    assert jira.get_issue(key, fields=["labels"])["fields"]["labels"] == [
+        "whatsapp",
+        "wajira-handover",
+        "vip",
+    ]
+
+
+def test_add_labels_refuses_spaces_and_missing_issues(jira_world: JiraWorld) -> None:
+    jira = jira_world.jira
+    key = open_ticket(jira_world)
+    with pytest.raises(ValueError):
+        jira.add_labels(key, ["hand over"])
+    assert jira.get_issue(key, fields=["labels"])["fields"]["labels"] == ["whatsapp"]
+    with pytest.raises(IssueNotFound):
+        jira.add_labels(f"{jira_world.project_key}-999", ["wajira-handover"])

@@ -11,8 +11,10 @@ from typing import Any
 from bot.jira_api.adapter import IssueRef
 from bot.jira_api.errors import IssueNotFound, JiraRejected
 from bot.rules.comment_property import PROPERTY_KEY
+from sandbox.jira.jql import JqlError, parse
+from sandbox.jira.jqleval import Context, compile_query
 from tests.fakes.jira_files import FakeJiraFiles, show_stored_bodies
-from tests.fakes.jira_views import issue_view, parse_poll_jql, render_comment
+from tests.fakes.jira_views import issue_view, render_comment, search_view
 from tests.fakes.script import Scripted
 
 BOT_ACCOUNT_ID = "bot"
@@ -156,9 +158,12 @@ class FakeJira(FakeJiraFiles, Scripted):
         fields: list[str],
         properties: list[str] | None = None,
         reconcile_ids: list[int] | None = None,
+        max_results: int | None = None,
     ) -> Iterator[dict[str, Any]]:
         # Checked at the call, not on first iteration: the real adapter's first request is
         # made lazily too, but a failure is a failure either way.
+        if max_results is not None and max_results < 1:
+            raise ValueError(f"max_results must be at least 1, not {max_results}")
         self._enter("search_issues")
         self.searches.append(
             {
@@ -166,23 +171,39 @@ class FakeJira(FakeJiraFiles, Scripted):
                 "fields": list(fields),
                 "properties": list(properties or []),
                 "reconcile_ids": list(reconcile_ids or []),
+                "max_results": max_results,
             }
         )
-        projects, labels, since_ms = parse_poll_jql(jql)
+        context = Context("UTC", int(self._now() * 1000), BOT_ACCOUNT_ID, self._names_an_issue)
+        try:
+            predicate, order = compile_query(parse(jql), context)
+        except JqlError as exc:
+            raise JiraRejected(f"Jira 400: {exc}", status=400) from None
         reconciled = {str(i) for i in reconcile_ids or ()}
-        found = []
-        for issue in self.issues.values():
-            if issue["key"] in self.unindexed and issue["id"] not in reconciled:
-                continue
-            if projects and issue["project"] not in projects:
-                continue
-            if labels and not set(labels) & set(issue["labels"]):
-                continue
-            if since_ms is not None and int(issue["updated"] * 1000) < since_ms:
-                continue
-            found.append(issue)
-        found.sort(key=lambda i: i["updated"])
+        views = [
+            search_view(
+                issue, self.comments.get(issue["key"], []), reporter=issue.get("reporter", BOT_ACCOUNT_ID)
+            )
+            for issue in self.issues.values()
+            if issue["key"] not in self.unindexed or issue["id"] in reconciled
+        ]
+        found = [self.issues[v.key] for v in order([v for v in views if predicate(v)])]
+        if max_results is not None:
+            found = found[:max_results]
         return iter([self._issue_view(issue, fields, properties or []) for issue in found])
+
+    def add_labels(self, issue_key: str, labels: Sequence[str]) -> None:
+        bad = [label for label in labels if not label or any(c.isspace() for c in label)]
+        if bad:
+            raise ValueError(f"Jira labels cannot be empty or contain spaces: {bad!r}")
+        self._enter("add_labels")
+        with self._lock:
+            issue = self._existing(issue_key)
+            for label in labels:
+                if label not in issue["labels"]:
+                    issue["labels"].append(label)
+            self._touch(issue_key, self._now())
+        self._after_write("add_labels")
 
     def list_comments(self, issue_key: str) -> list[dict[str, Any]]:
         self._enter("list_comments")
@@ -371,6 +392,10 @@ class FakeJira(FakeJiraFiles, Scripted):
         self.comments.pop(key, None)
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _names_an_issue(self, ref: str) -> bool:
+        """JQL's `key`/`issue` clauses refuse a key or id that names no issue, as Jira does."""
+        return ref.upper() in self.issues or any(i["id"] == ref for i in self.issues.values())
 
     def _existing(self, issue_key: str) -> dict[str, Any]:
         issue = self.issues.get(issue_key)

@@ -1,14 +1,15 @@
-"""How the fake Jira shows its issues and comments: the shapes Jira Cloud answers with."""
+"""How the fake Jira shows its issues and comments: the shapes Jira Cloud answers with, and what
+its JQL sees of them."""
 
 from __future__ import annotations
 
 import copy
-import re
 from datetime import datetime, timezone
 from typing import Any
 
 from bot.rules.adf import doc_from_text
 from bot.rules.comment_property import PROPERTY_KEY
+from sandbox.jira.jqleval import IssueView
 
 
 def jira_time(epoch: float) -> str:
@@ -75,16 +76,26 @@ def issue_view(
     return out
 
 
-_PROJECTS = re.compile(r"project in \(([^)]*)\)")
-_LABELS = re.compile(r"labels in \(([^)]*)\)")
-_UPDATED = re.compile(r"updated >= (\d+)\b")
-
-
-def parse_poll_jql(jql: str) -> tuple[list[str], list[str], int | None]:
-    """The three clauses `bot.rules.poll_window.poll_jql` writes; enough JQL for the poller."""
-
-    def names(m: re.Match[str] | None) -> list[str]:
-        return [v.strip().strip('"') for v in m.group(1).split(",")] if m else []
-
-    since = _UPDATED.search(jql)
-    return names(_PROJECTS.search(jql)), names(_LABELS.search(jql)), int(since.group(1)) if since else None
+def search_view(issue: dict[str, Any], comments: list[dict[str, Any]], *, reporter: str) -> IssueView:
+    """What JQL sees of a fake issue, for the sandbox's own evaluator (`sandbox.jira.jqleval`):
+    the fake answers the same JQL the sandbox does, `text ~` included. Every comment is
+    searchable, internal ones too, as in Jira."""
+    extra = issue.get("extra_fields") or {}
+    return IssueView(
+        id=issue["id"],
+        key=issue["key"],
+        project_key=issue["project"],
+        project_id="",
+        project_name=issue["project"],
+        labels=tuple(issue["labels"]),
+        created_ms=int(issue["created"] * 1000),
+        updated_ms=int(issue["updated"] * 1000),
+        status_name=issue.get("status_name", "Open"),
+        status_category=issue.get("status_category", "new"),
+        issuetype=issue["issue_type"],
+        reporter=reporter,
+        summary=issue["summary"],
+        description=issue.get("description") or "",
+        comments=tuple(c["text"] for c in comments),
+        custom_texts=tuple(v for v in extra.values() if isinstance(v, str)),
+    )

@@ -4,6 +4,7 @@ lands on the ticket it was asked for (issue 13)."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -22,8 +23,9 @@ from storage.customer_window import CustomerWindow
 from storage.inbound import InboundQueue
 from storage.leases import Leases
 from storage.mappings import Mappings
-from storage.outbound import OutboundQueue, StatusFeed
+from storage.outbound import OutboundQueue
 from storage.status_watch import StatusWatch
+from storage.statuses import StatusFeed
 from tests.fakes import FakeGraph, FakeJira
 from tests.support.clock import FakeClock
 
@@ -214,3 +216,62 @@ def test_window_closed_notice_leaves_a_note_and_survey_is_not_sent(world: World)
     assert any("satisfaction survey was not sent" in n for n in notes)
     # Still recorded for the agents as what wajira would have said.
     assert "[Auto] WA-1 is Done." in world.jira.texts("WA-1")
+
+
+# ---- a closed window with `[whatsapp] template_name`: the template goes instead of a note -------
+
+TEMPLATE = "ticket_update"
+
+
+def with_template(world: World) -> World:
+    """The same world with an approved re-engagement template configured."""
+    s = world.outbox.settings
+    whatsapp = dataclasses.replace(
+        s.whatsapp, template_name=TEMPLATE, template_parameters=("{name}", "{issue_key}")
+    )
+    world.outbox.settings = dataclasses.replace(s, whatsapp=whatsapp)
+    return world
+
+
+def template_notes(world: World) -> list[str]:
+    return [c["text"] for c in world.comments("note") if f"template '{TEMPLATE}' was sent" in c["text"]]
+
+
+def test_acknowledgement_in_a_closed_window_sends_the_template(world: World) -> None:
+    with_template(world)
+    world.send(wa.text(PHONE, "written yesterday", timestamp=world.now() - 26 * 3600))
+    assert world.texts_sent() == []  # no free-form text outside the window
+    [template] = world.graph.templates
+    assert template["name"] == TEMPLATE and template["body_parameters"] == ["Ana", "WA-1"]
+    assert template["to"].wa_id == PHONE
+    [note] = template_notes(world)
+    assert note.endswith("instead of this reply:\nHi Ana, ticket WA-1.")
+    assert not [c for c in world.comments("note") if "Not sent to WhatsApp" in c["text"]]
+    assert "[Auto] Hi Ana, ticket WA-1." in world.jira.texts("WA-1")
+
+
+def test_status_notice_in_a_closed_window_sends_the_template_and_holds_the_survey(world: World) -> None:
+    with_template(world)
+    world.send(wa.text(PHONE, "hello", timestamp=world.now()))
+    world.poll_sees("To Do", "new")
+    world.clock.advance(25 * 3600)  # the customer's window has closed
+    world.poll_sees("Done", "done")
+    world.poll_sees("Done", "done")  # a re-read sends nothing more
+    assert world.texts_sent() == ["Hi Ana, ticket WA-1."]  # the acknowledgement, in the window
+    [template] = world.graph.templates
+    assert template["name"] == TEMPLATE and template["body_parameters"] == ["Ana", "WA-1"]
+    [note] = template_notes(world)
+    assert note.endswith("instead of this reply:\nWA-1 is Done.")
+    assert world.graph.lists == []  # a survey is no template: it stays held
+    assert any("satisfaction survey was not sent" in c["text"] for c in world.comments("note"))
+
+
+def test_one_template_until_the_customer_answers_then_notices_are_held(world: World) -> None:
+    with_template(world)
+    world.send(wa.text(PHONE, "written yesterday", timestamp=world.now() - 26 * 3600))
+    world.poll_sees("To Do", "new")
+    world.poll_sees("Done", "done")  # still no answer to the template
+    assert len(world.graph.templates) == 1 and world.texts_sent() == []
+    held = [c["text"] for c in world.comments("note") if "Not sent to WhatsApp" in c["text"]]
+    assert len(held) == 1
+    assert "re-engagement template was already sent" in held[0] and held[0].endswith("WA-1 is Done.")

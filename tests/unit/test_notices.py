@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.config import parse_config
 from bot.rules.notices import (
     CSAT_ID_PREFIX,
     CSAT_SCALE,
@@ -32,6 +33,10 @@ from bot.rules.notices import (
     same_status,
     status_text,
 )
+from bot.rules.window import LastCustomerMessage
+from jobs.notices import CustomerNotices
+from storage.inbound import QueuedMessage
+from tests.unit.test_config import minimal, with_value
 
 # ---- check_placeholders and fill ---------------------------------------------------------------
 
@@ -327,3 +332,147 @@ def test_out_of_hours_ref() -> None:
     assert ref == f"ooh:{conversation_tag(key)}:2026-01-05"
     assert "16505551234" not in ref
     assert out_of_hours_ref(key, "2026-01-06") != ref
+
+
+# ---- length cuts: a filled notice or survey within WhatsApp's limits (jobs.notices) ------------
+# The templates are checked against the limits when the config loads; what is filled in later
+# (the customer's name, a status name) can still push the result over, so CustomerNotices cuts
+# the filled text where it builds the outbound row.
+
+TEXT_LIMIT = 4096  # Cloud API text body
+LIST_BODY_LIMIT = 1024  # interactive list body
+CONVERSATION = "whatsapp:15550783881:16505551234"
+
+
+class QueuedRows:
+    """Remembers the rows CustomerNotices queues (the one outbound method it calls)."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+
+    def enqueue_many(self, rows: list[dict[str, Any]], *, txn_ok: bool = False) -> int:
+        self.rows.extend(rows)
+        return len(rows)
+
+
+class FirstMessage:
+    """No other customer message is on the ticket: the one delivered opened it."""
+
+    def customer_delivered_on(self, issue_key: str, *, excluding: int) -> bool:
+        return False
+
+
+class EveryStatusEntered:
+    """Each status the poll reports is a fresh entry (the first one)."""
+
+    def baseline(self, issue_key: str) -> None:
+        pass
+
+    def observe(self, issue_key: str, status_name: str, *, on_entry: Any = None) -> int | None:
+        if on_entry is not None:
+            on_entry(1)
+        return 1
+
+
+class LastMessageBy:
+    def __init__(self, profile_name: str) -> None:
+        self.profile_name = profile_name
+
+    def last_customer_message(self, conversation_key: str) -> LastCustomerMessage | None:
+        return LastCustomerMessage(timestamp=1_800_000_000, profile_name=self.profile_name)
+
+
+def notices_for(notify: dict[str, Any], *, name: str, csat: dict[str, Any] | None = None) -> Any:
+    """CustomerNotices over remembering fakes; `.outbound.rows` holds what it queued.
+
+    Returned as Any: the fakes implement only the port methods CustomerNotices calls."""
+    service: dict[str, Any] = {"id": "support", "project_key": "SUP", "notify": notify}
+    if csat is not None:
+        service["csat"] = csat
+    data = with_value(minimal(), "services[0]", service)
+    fakes: Any = {
+        "outbound": QueuedRows(),
+        "inbound": FirstMessage(),
+        "watch": EveryStatusEntered(),
+        "window": LastMessageBy(name),
+    }
+    return CustomerNotices(settings=parse_config(data, {}), clock=lambda: 1_800_000_000.0, **fakes)
+
+
+def seen(notices: Any, status: str) -> list[dict[str, Any]]:
+    """The rows queued when the poll sees SUP-1 in `status`."""
+    fields = {"status": {"name": status, "statusCategory": {"key": "done"}}}
+    ours = {"conversation": CONVERSATION, "wa_id": "16505551234", "service": "support"}
+    notices.status_seen("SUP-1", fields, ours)
+    rows: list[dict[str, Any]] = notices.outbound.rows
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("extra", "length"),
+    [(TEXT_LIMIT - len("Hi , SUP-1 is Done."), TEXT_LIMIT), (TEXT_LIMIT, TEXT_LIMIT), (10, 29)],
+    ids=["exactly-at-the-limit", "over", "short"],
+)
+def test_status_notice_with_a_long_name_is_cut_to_4096(extra: int, length: int) -> None:
+    name = "N" * extra
+    notices = notices_for({"on_status": {"Done": "Hi {name}, {issue_key} is {status}."}}, name=name)
+    [row] = seen(notices, "Done")
+    assert row["kind"] == "auto" and row["dedupe_key"] == "status:SUP-1:1"
+    assert len(row["body"]) == length
+    assert row["body"] == f"Hi {name}, SUP-1 is Done."[:TEXT_LIMIT]  # the head is kept, not the tail
+
+
+def test_status_notice_with_a_long_status_name_is_cut_to_4096() -> None:
+    status = "Resolved " + "and closed " * 500  # 5,509 characters of status name
+    notices = notices_for({"on_status": {status: "{issue_key} is now {status}"}}, name="Ana")
+    [row] = seen(notices, status)
+    assert len(row["body"]) == TEXT_LIMIT
+    assert row["body"].startswith("SUP-1 is now Resolved and closed")
+
+
+def test_survey_question_filled_over_1024_is_cut_to_1024() -> None:
+    name = "Ana " * 400  # 1,600 characters
+    notices = notices_for(
+        {}, name=name, csat={"enabled": True, "question": "How did we do on {issue_key}, {name}?"}
+    )
+    [row] = seen(notices, "Done")
+    assert row["kind"] == "csat" and row["dedupe_key"] == "csat:SUP-1:1"
+    assert len(row["body"]) == LIST_BODY_LIMIT
+    assert row["body"].startswith("How did we do on SUP-1, Ana Ana")
+    assert len(row["payload"]["rows"]) == CSAT_SCALE  # only the body is cut
+
+
+def test_survey_question_at_1024_is_not_cut() -> None:
+    question = "How did we do on {issue_key}, {name}?"
+    name = "n" * (LIST_BODY_LIMIT - len("How did we do on SUP-1, ?"))
+    notices = notices_for({}, name=name, csat={"enabled": True, "question": question})
+    [row] = seen(notices, "Done")
+    assert row["body"] == f"How did we do on SUP-1, {name}?"
+    assert len(row["body"]) == LIST_BODY_LIMIT
+
+
+def test_acknowledgement_with_a_long_profile_name_is_cut_to_4096() -> None:
+    notices = notices_for({"on_create": "Hi {name}, we have it: {issue_key}."}, name="unused")
+    name = "Ana María " * 500  # 5,000 characters, as a hostile webhook could claim
+    message = QueuedMessage(
+        id=1,
+        wamid="wamid.test-1",
+        conversation_key=CONVERSATION,
+        wa_id="16505551234",
+        user_id=None,
+        phone_number_id="111",
+        display_phone_number=None,
+        profile_name=name,
+        timestamp=1_800_000_000,
+        kind="text",
+        raw={},
+        attempts=0,
+        started=0,
+        next_attempt_at=0.0,
+        last_error=None,
+    )
+    notices.after_delivery(message, "SUP-1", "10001")
+    [row] = notices.outbound.rows
+    assert row["dedupe_key"] == "ack:SUP-1"
+    assert len(row["body"]) == TEXT_LIMIT
+    assert row["body"] == f"Hi {name}, we have it: SUP-1."[:TEXT_LIMIT]

@@ -32,12 +32,15 @@ from bot.rules import (
     ai_context,
     classify,
     commands,
+    knowledge,
     markdown,
     media,
     outgoing,
     outgoing_files,
     phones,
+    reference,
     render,
+    search_terms,
     wiki,
 )
 from bot.rules.payload import parse_webhook
@@ -367,6 +370,29 @@ FUNCTIONS: dict[str, tuple[Callable[[str], object], dict[str, Shape]]] = {
             system_prompt=s,
             summary=s,
             comments=[_comment(s, _adf(s)), _comment(s, _adf("[WhatsApp] " + s), kind="customer")],
+        ),
+        GENERAL,
+    ),
+    # The AI's reference material: knowledge files, search terms, resolved tickets.
+    "split_sections": (lambda s: knowledge.split_sections(s, "kb/a.md", max_chars=500), MARKDOWN),
+    "query_terms": (lambda s: search_terms.query_terms([s, s], max_terms=10_000), {**GENERAL, **LINES}),
+    "resolved_jql": (
+        lambda s: search_terms.resolved_jql("SUP", [s, *s.split()], exclude_key="SUP-1"),
+        GENERAL,
+    ),
+    "resolved_example": (
+        lambda s: reference.resolved_example(
+            "SUP-1",
+            s,
+            [_comment(s, _adf(s)), _comment(s, _adf("[WhatsApp] " + s), kind="customer")],
+            bot_account_id=None,
+            max_chars=len(s),
+        ),
+        {**GENERAL, **LINES},
+    ),
+    "build_reference": (
+        lambda s: reference.build_reference(
+            [knowledge.Section(s, s, s)], [reference.ResolvedExample(s, s, s, (s,))], budget_chars=5 * len(s)
         ),
         GENERAL,
     ),
