@@ -4,7 +4,8 @@ A resolved ticket is a worked answer: what the customer asked and what we answer
 It is read through the AI context's own rule (`ai_context.speaker`), so what an agent kept
 internal, our notes, commands and ratings never get in, whatever they say. The other customer's
 name is left out too: it is in our `[WhatsApp] Name: ` prefix, and it is nobody's business here.
-So is the ticket's summary, which on our tickets is the customer's name and phone number.
+So is the ticket's summary, which on our tickets is the customer's name and phone number, and
+so are e-mail addresses and long numbers anywhere in the question or the answers.
 
 The reference is data in a message of its own (`ai_context.REFERENCE_HEADER` first), each item
 in a tagged block. Text inside can neither close nor forge a tag: `<` becomes `‹` in content and
@@ -40,6 +41,28 @@ _UNSAFE = {
 }
 _CONTENT = {**_UNSAFE, ord("<"): "‹"}
 _ATTRIBUTE = {**_CONTENT, 0x09: " ", 0x0A: " ", ord('"'): "'", ord(">"): "›"}
+
+
+# Another customer's contact details and long numbers (phone, card, IBAN, their order) are of
+# no use to this customer's answer and must not reach them through the model. Both patterns
+# are linear: every repetition consumes a character no other alternative can.
+_EMAIL = re.compile(r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63})+")
+_LONG_NUMBER = re.compile(r"(?<!\w)\+?\d(?:[ .\-/]?\d){6,}(?!\w)")
+EMAIL_MARK = "[email]"
+NUMBER_MARK = "[number]"
+
+
+_DATE = re.compile(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}")
+
+
+def without_personal_data(text: str) -> str:
+    """`text` with e-mail addresses and numbers of 7 digits or more replaced by a mark; a date
+    written with digits ("2026-06-04", "04/06/2026") stays."""
+    return _LONG_NUMBER.sub(_number_mark, _EMAIL.sub(EMAIL_MARK, text))
+
+
+def _number_mark(match: re.Match[str]) -> str:
+    return match.group() if _DATE.fullmatch(match.group()) else NUMBER_MARK
 
 
 @dataclass(frozen=True)
@@ -90,7 +113,8 @@ def resolved_example(
             answers.append(without_sender(text))
         elif who is Speaker.AGENT:
             answers.append(text)
-    answers = [a for a in answers if a]
+    questions = [without_personal_data(q) for q in questions]
+    answers = [without_personal_data(a) for a in answers if a]
     if not answers:
         return None
     limit = max(1, max_chars)

@@ -11,6 +11,7 @@ from bot.rules.reference import (
     build_reference,
     cut,
     resolved_example,
+    without_personal_data,
     without_sender,
 )
 
@@ -311,3 +312,36 @@ def test_attributes_and_tickets_cannot_forge_blocks(hostile):
 def test_the_audit_trail_names_the_real_sources():
     section = Section("kb/a.md", 'Returns "fast"', "x")
     assert build_reference([section], [], budget_chars=1000).sections == ('kb/a.md#Returns "fast"',)
+
+
+# -- another customer's personal data --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "kept", "gone"),
+    [
+        ("write to ben.smith+shop@mail.example.co.uk please", "write to [email] please", "ben.smith"),
+        ("call me on +44 7700 900123", "call me on [number]", "7700"),
+        ("card 4111-1111-1111-1111 was charged", "card [number] was charged", "4111"),
+        ("IBAN DE89 3704 0044 0532 0130 00", "IBAN DE89 [number]", "3704"),
+        ("order 1042 of 12/03", "order 1042 of 12/03", None),
+        ("shipped 2026-06-04 and 04/06/2026", "shipped 2026-06-04 and 04/06/2026", None),
+    ],
+)
+def test_contact_details_and_long_numbers_of_other_customers_are_masked(text, kept, gone) -> None:
+    assert without_personal_data(text) == kept
+    if gone:
+        assert gone not in without_personal_data(text)
+
+
+def test_a_resolved_example_masks_personal_data_in_question_and_answers() -> None:
+    comments = [
+            customer(1, "my phone 07700 900123 and ben@mail.example get no code"),
+        c(2, "We sent the code to ben@mail.example and +44 7700 900123 again."),
+    ]
+    example = resolved_example("SUP-1", "WhatsApp: Ben", comments, bot_account_id=BOT)
+    assert example is not None
+    text = example.question + " ".join(example.answers)
+    assert "900123" not in text and "ben@" not in text
+    assert "[number]" in example.question and "[email]" in example.answers[0]
+
