@@ -1,13 +1,15 @@
 """`wajira check`: reach everything the daemon needs, one ✓/✗ line each, with the reason.
 
     storage   open, migrate, ping
-    Jira      /myself (who the bot is, its time zone); per service: the project, its issue type
-              among those the bot may create, and the permissions to browse, create and comment
+    Jira      /myself (who the bot is, its time zone), once per Jira account (`[jira]` and each
+              distinct `[services.jira]`); per service, with its account: the project, its issue
+              type among those the bot may create, and the permissions to browse, create and comment
     Graph     GET /{phone_number_id} for the configured number and every service's numbers
-    OpenAI    models.retrieve for each model an enabled assistant uses
+    OpenAI    models.retrieve for each model an enabled assistant uses, with each AI account
+              (`[openai]` and every `[services.openai]`) that pays for one
 
 Each check runs even when an earlier one failed (an operator wants the whole list at once),
-except the per-service Jira checks, which are skipped when Jira did not answer /myself.
+except the per-service Jira checks, which are skipped when their account did not answer /myself.
 Secrets never reach the output: every line is scrubbed of them.
 """
 
@@ -21,6 +23,7 @@ from typing import TextIO
 
 from bot.ai.client import AiError, AiRejected, OpenAIAdapter
 from bot.bootstrap import Probes, Storage
+from bot.bootstrap.vendors import JiraClient
 from bot.config import ServiceSettings, Settings
 from bot.jira_api.adapter import JiraAdapter
 from bot.jira_api.errors import JiraAuthFailed, JiraError, JiraRejected, JiraUnavailable
@@ -57,27 +60,63 @@ def plan(settings: Settings, config_path: pathlib.Path | str, probes: Probes) ->
         Check("config", lambda: Outcome(True, f"{config_path}: {len(s.services)} service(s)")),
         Check("storage", lambda: _storage(probes.storage)),
     ]
-    jira_answered: list[bool] = []
+    if probes.clients.jira_accounts:
+        checks += _jira_accounts(s, probes.clients.jira_accounts)
+    else:
+        jira_answered: list[bool] = []
 
-    def whoami() -> Outcome:
-        outcome = _myself(jira, s)
-        jira_answered.append(bool(outcome.ok))
-        return outcome
+        def whoami() -> Outcome:
+            outcome = _myself(jira, s)
+            jira_answered.append(bool(outcome.ok))
+            return outcome
 
-    checks.append(Check("Jira", whoami))
-    checks += [
-        Check(f"Jira service {svc.id}", _after(jira_answered, partial(_service, jira, svc)))
-        for svc in s.services
-    ]
+        checks.append(Check("Jira", whoami))
+        checks += [
+            Check(f"Jira service {svc.id}", _after(jira_answered, partial(_service, jira, svc)))
+            for svc in s.services
+        ]
     numbers = dict.fromkeys(
         [s.whatsapp.phone_number_id, *(n for svc in s.services for n in svc.phone_number_ids)]
     )
     checks += [Check(f"Graph {number}", partial(_phone, graph, number)) for number in numbers]
-    models = list(dict.fromkeys(svc.assistant.model for svc in s.services if svc.assistant.enabled))
-    if not models:
+    enabled = [svc for svc in s.services if svc.assistant.enabled]
+    if not enabled:
         checks.append(Check("OpenAI", lambda: Outcome(None, "no assistant enabled; not checked")))
         return checks
+    # One line per (account, model): `[openai]`'s for the services without their own account.
+    models = list(dict.fromkeys(svc.assistant.model for svc in enabled if svc.openai is None))
     checks += [Check(f"OpenAI {model}", partial(_model, ai, model)) for model in models]
+    for index, svc in enumerate(s.services):
+        own = probes.clients.ai_accounts.get(svc.id)
+        if own is not None and svc.assistant.enabled:
+            hint = f"services[{index}].openai api_key"
+            checks.append(
+                Check(
+                    f"OpenAI {svc.assistant.model} ({svc.id})",
+                    partial(_model, own, svc.assistant.model, hint),
+                )
+            )
+    return checks
+
+
+def _jira_accounts(s: Settings, accounts: tuple[JiraClient, ...]) -> list[Check]:
+    """A /myself line per distinct Jira account, then its services' lines with that account."""
+    checks: list[Check] = []
+    for account in accounts:
+        answered: list[bool] = []
+
+        def whoami(account: JiraClient = account, answered: list[bool] = answered) -> Outcome:
+            outcome = _myself(account.adapter, s, url=account.url, keys=account.config_keys)
+            answered.append(bool(outcome.ok))
+            return outcome
+
+        label = "Jira" if account.name == "jira" else f"Jira account {', '.join(account.service_ids)}"
+        checks.append(Check(label, whoami))
+        checks += [
+            Check(f"Jira service {svc.id}", _after(answered, partial(_service, account.adapter, svc)))
+            for svc in s.services
+            if svc.id in account.service_ids
+        ]
     return checks
 
 
@@ -130,19 +169,20 @@ def _storage(open_storage: Callable[[], Storage]) -> Outcome:
     return Outcome(True, f"{dialect(storage.db)}, schema version {storage.schema_version}")
 
 
-def _myself(jira: JiraAdapter, s: Settings) -> Outcome:
+def _myself(jira: JiraAdapter, s: Settings, *, url: str = "", keys: str = "") -> Outcome:
+    url = url or s.jira.url
     try:
         me = jira.myself() or {}
     except JiraAuthFailed as exc:
-        keys = "[jira] email and api_token" if jira.cloud else "[jira] token"
+        keys = keys or ("[jira] email and api_token" if jira.cloud else "[jira] token")
         return Outcome(False, f"{exc} (check {keys})")
     except JiraUnavailable as exc:
-        return Outcome(False, f"{exc} ({s.jira.url})")
+        return Outcome(False, f"{exc} ({url})")
     except JiraError as exc:
-        return Outcome(False, f"{exc} (is {s.jira.url} a Jira site?)")
+        return Outcome(False, f"{exc} (is {url} a Jira site?)")
     name = me.get("displayName") or me.get("name") or me.get("accountId") or "?"
     kind = "Cloud" if jira.cloud else "Server/Data Center"
-    return Outcome(True, f"{s.jira.url} ({kind}) as {name}, time zone {me.get('timeZone') or 'unknown'}")
+    return Outcome(True, f"{url} ({kind}) as {name}, time zone {me.get('timeZone') or 'unknown'}")
 
 
 def _service(jira: JiraAdapter, service: ServiceSettings) -> Outcome:
@@ -187,11 +227,11 @@ def _phone(graph: GraphAdapter, phone_number_id: str) -> Outcome:
     return Outcome(True, f"{node.get('display_phone_number', '?')}{f' ({name})' if name else ''}")
 
 
-def _model(ai: OpenAIAdapter, model: str) -> Outcome:
+def _model(ai: OpenAIAdapter, model: str, keys: str = "[openai] api_key") -> Outcome:
     try:
         ai.check_model(model)
     except AiRejected as exc:
-        hint = " (check [openai] api_key)" if exc.status == 401 else ""
+        hint = f" (check {keys})" if exc.status == 401 else ""
         return Outcome(False, f"{exc}{hint}")
     except AiError as exc:
         return Outcome(False, str(exc))

@@ -1,7 +1,8 @@
 """`wajira` command line. `main(argv) -> exit code`; 2 means the configuration is wrong.
 
 Each command takes its parts from the composition root, `bot.bootstrap`, and only those it
-needs: `status` and `queue retry` open storage and build no vendor client.
+needs: `status`, `queue retry` and `export` open storage and build no vendor client; `forget`
+adds the Jira client its notes need.
 """
 
 from __future__ import annotations
@@ -11,9 +12,13 @@ import json
 import pathlib
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from bot import logs
 from bot.config import ConfigError, Settings, load_config, resolve_config_path
+
+if TYPE_CHECKING:
+    from bot.rules.person import Person
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -46,6 +51,24 @@ def _parser() -> argparse.ArgumentParser:
     catch_up.add_argument(
         "--dry-run", action="store_true", help="list what would be done; record and send nothing"
     )
+    export = with_config("export", "print as JSON everything stored about one customer (access request)")
+    export.add_argument("person", metavar="PHONE", help="their number in any spelling, or a user id (US.…)")
+    forget = with_config("forget", "erase everything stored about one customer and note it on their tickets")
+    forget.add_argument("person", metavar="PHONE", help="their number in any spelling, or a user id (US.…)")
+    forget.add_argument(
+        "--ticket",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="also note the erasure on this ticket (a rerun after Jira could not take the notes)",
+    )
+    forget.add_argument(
+        "--wait",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait for a worker busy with their conversation (default 60)",
+    )
     commands.add_parser("demo", help="play a conversation against sandbox services; needs no config")
     return parser
 
@@ -59,6 +82,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_demo()
     if args.command == "queue" and bool(args.ids) == args.all_dead:
         parser.error("queue retry: give inbound row ids, or --all-dead")
+    person = None
+    if args.command in ("export", "forget"):
+        from bot.rules.person import NotAPerson, person_from_argument
+
+        try:
+            person = person_from_argument(args.person)
+        except NotAPerson as exc:
+            print(f"wajira {args.command}: {exc}", file=sys.stderr)
+            return EXIT_FAILED
     config_path = resolve_config_path(args.config)
     try:
         settings = load_config(config_path)
@@ -84,6 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.catchup import run_catch_up
 
         return run_catch_up(settings, args.since, dry_run=args.dry_run)
+    if person is not None and args.command == "export":
+        return _export(settings, person)
+    if person is not None and args.command == "forget":
+        return _forget(settings, person, tickets=args.ticket, wait_seconds=args.wait)
     return EXIT_FAILED  # argparse guarantees we never get here
 
 
@@ -147,3 +183,64 @@ def _queue_retry(settings: Settings, ids: list[int] | None) -> int:
     for row_id, why in result.refused:
         print(f"wajira: inbound #{row_id} was not requeued: {why}", file=sys.stderr)
     return EXIT_FAILED if result.refused else EXIT_OK
+
+
+def _export(settings: Settings, person: Person) -> int:
+    from bot.bootstrap import open_storage
+    from storage.db import StorageUnavailable
+    from storage.erasure import PersonalRecords
+    from storage.schema import SchemaTooNew
+
+    try:
+        storage = open_storage(settings)
+        found = PersonalRecords(storage.db).export(person)
+    except (StorageUnavailable, SchemaTooNew) as exc:
+        print(f"wajira: storage unavailable: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    storage.close()
+    print(json.dumps(found.as_json(), indent=2, sort_keys=True, ensure_ascii=False))
+    return EXIT_OK
+
+
+def _forget(settings: Settings, person: Person, *, tickets: list[str], wait_seconds: float) -> int:
+    import os
+    import socket
+
+    from bot.bootstrap import open_storage
+    from bot.bootstrap.vendors import connect_jira_accounts
+    from jobs.erasure import Erasure
+    from jobs.notes import Notes
+    from storage.db import StorageUnavailable
+    from storage.erasure import ConversationBusy, PersonalRecords
+    from storage.schema import SchemaTooNew
+
+    owner = f"wajira-forget@{socket.gethostname()}:{os.getpid()}"
+    try:
+        storage = open_storage(settings)
+        erasure = Erasure(PersonalRecords(storage.db), Notes(connect_jira_accounts(settings)), owner)
+        done = erasure.forget(person, also_tickets=tickets, wait_seconds=wait_seconds)
+    except ConversationBusy as exc:
+        print(f"wajira forget: nothing erased: {exc}; try again", file=sys.stderr)
+        return EXIT_FAILED
+    except (StorageUnavailable, SchemaTooNew) as exc:
+        print(f"wajira forget: nothing erased: storage unavailable: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    storage.close()
+    for issue_key in done.tickets:
+        print(issue_key)
+    rows = ", ".join(f"{table} {count}" for table, count in sorted(done.deleted.items())) or "none"
+    print(f"wajira forget: erased {sum(done.deleted.values())} row(s): {rows}", file=sys.stderr)
+    if done.checkpointed is False:
+        print(
+            "wajira forget: the SQLite WAL is still in use; it empties at the next checkpoint",
+            file=sys.stderr,
+        )
+    if done.notes_missing:
+        keys = " ".join(f"--ticket {k}" for k in done.notes_missing)
+        print(
+            "wajira forget: the erasure is done, but Jira did not take the note on "
+            f"{', '.join(done.notes_missing)}; later run: wajira forget PHONE {keys}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    return EXIT_OK

@@ -4,37 +4,41 @@ Every part comes from the composition root, `bot.bootstrap`; this module only bi
 listeners, starts and stops the scheduler, handles signals and talks to systemd (sd_notify).
 Tests pass their own `jira`, `graph` or `ai` (a fake or an adapter pointed at the sandbox).
 Nothing here runs at import time.
+
+With `[server] workers` > 1 the public port is served by worker processes (`bot.workers`):
+this process then holds the port without accepting on it, runs the jobs, the admin listener
+and the systemd notifications, reads the workers' nudges (`bot.nudge`) and serves /metrics
+summed over every process. With 1 (the default) everything is as it always was: one process.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gc
+import os
+import shutil
 import signal
 import socket
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable
 
 from bot.bootstrap import Server, bootstrap_server
 from bot.config import Settings
+from bot.http.app import LateApp
 from bot.http.server import HttpServer
 from bot.logs import get_logger
+from bot.metrics import Metrics, use_multiprocess_dir
+from bot.nudge import NudgeReceiver, channel
 from bot.ports import AiPort, GraphPort, JiraPort
 from bot.sdnotify import Notifier
+from bot.workers import HEARTBEAT_SECONDS, Heartbeat, WebhookWorkers, WorkerSpec
 
 log = get_logger(__name__)
 
-
-class _LateApp:
-    """A WSGI app filled in after the port is bound: with port 0 the port names the instance,
-    and the parts need that name. Requests are served only after `app` is set."""
-
-    app: Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]] | None = None
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        assert self.app is not None, "HttpServer.start() runs after the parts are built"
-        return self.app(environ, start_response)
+_WORKER_STOP_MARGIN_SECONDS = 5.0
+"""Beyond the request timeout, before a worker that has not stopped is killed."""
 
 
 class Daemon:
@@ -55,16 +59,43 @@ class Daemon:
         self._clock = clock
         self._jira, self._graph, self._ai = jira, graph, ai
         self._stopped = threading.Event()
-        self._public_app, self._admin_app = _LateApp(), _LateApp()
+        self._public_app, self._admin_app = LateApp(), LateApp()
         self.http: HttpServer | None = None
         self.admin_http: HttpServer | None = None
         self.parts: Server | None = None
+        # [server] workers > 1: the held port, the metrics directory, the workers, their nudges.
+        self._held_port: socket.socket | None = None
+        self._metrics_dir: str | None = None
+        self.workers: WebhookWorkers | None = None
+        self.heartbeat: Heartbeat | None = None
+        self._nudges: NudgeReceiver | None = None
+
+    @property
+    def url(self) -> str:
+        """The public port's URL (served by this process, or by its webhook workers)."""
+        if self.http is not None:
+            return self.http.url
+        assert self._held_port is not None, "the port is bound in start()"
+        host, port = self._held_port.getsockname()[:2]
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def start(self) -> None:
         """Build everything, start the schedule, then serve; READY=1 once all of it is up."""
         s = self.settings
+        metrics = None
+        if s.server.workers > 1:
+            # Before any metric exists in this process: every process writes its values here.
+            self._metrics_dir = tempfile.mkdtemp(prefix="wajira-metrics-")
+            use_multiprocess_dir(self._metrics_dir)
+            metrics = Metrics(multiprocess_dir=self._metrics_dir)
         parts = self.parts = bootstrap_server(
-            s, owner=self._listen, clock=self._clock, jira=self._jira, graph=self._graph, ai=self._ai
+            s,
+            owner=self._listen,
+            clock=self._clock,
+            jira=self._jira,
+            graph=self._graph,
+            ai=self._ai,
+            metrics=metrics,
         )
         core = parts.components
         self._public_app.app, self._admin_app.app = parts.web.public, parts.web.admin
@@ -75,13 +106,16 @@ class Daemon:
         gc.collect()
         gc.freeze()
         core.jobs.scheduler.start()
-        assert self.http is not None  # bound by _listen
-        self.http.start()
+        if self.http is not None:
+            self.http.start()
+        else:
+            self._start_workers(parts)
         if self.admin_http:
             self.admin_http.start()
         log.info(
             "daemon_started",
-            url=self.http.url,
+            url=self.url,
+            webhook_workers=s.server.workers,
             admin_url=self.admin_http.url if self.admin_http else None,
             webhook_path=s.server.webhook_path,
             instance=core.owner,
@@ -91,18 +125,21 @@ class Daemon:
         )
         # Only now are storage, the scheduler and the webhook all up: systemd marks the unit
         # active and starts what is ordered after it.
-        self.notifier.ready(f"serving {self.http.url}{s.server.webhook_path} as {core.owner}")
+        self.notifier.ready(f"serving {self.url}{s.server.webhook_path} as {core.owner}")
 
     def _listen(self) -> str:
         """Bind the HTTP listeners (not serving yet) and name this instance."""
         s = self.settings
-        self.http = HttpServer(
-            self._public_app,
-            s.server.host,
-            s.server.port,
-            request_timeout=s.server.request_timeout_seconds,
-            max_body_bytes=s.server.max_body_bytes,
-        )
+        if s.server.workers > 1:
+            self._held_port = _hold_port(s.server.host, s.server.port)
+        else:
+            self.http = HttpServer(
+                self._public_app,
+                s.server.host,
+                s.server.port,
+                request_timeout=s.server.request_timeout_seconds,
+                max_body_bytes=s.server.max_body_bytes,
+            )
         if s.server.admin_port:
             self.admin_http = HttpServer(
                 self._admin_app,
@@ -113,7 +150,51 @@ class Daemon:
                 workers=2,
             )
         self.notifier.status("starting: opening storage, migrating the schema")
-        return s.server.instance_id or f"{socket.gethostname()}:{self.http.port}"
+        port = self.http.port if self.http else self._held_port_number()
+        return s.server.instance_id or f"{socket.gethostname()}:{port}"
+
+    def _held_port_number(self) -> int:
+        assert self._held_port is not None
+        return int(self._held_port.getsockname()[1])
+
+    def _start_workers(self, parts: Server) -> None:
+        """Start the webhook workers and return once every one serves.
+
+        Raises:
+            WorkersNotReady: one exited while starting (port, storage), or they took too long.
+        """
+        s = self.settings
+        assert self._metrics_dir is not None
+        schedule = parts.components.jobs.schedule
+        heartbeat = self.heartbeat = Heartbeat()
+        heartbeat.beat()
+        parts.components.jobs.scheduler.add("webhook_workers_heartbeat", heartbeat.beat, HEARTBEAT_SECONDS)
+        receiving, sending = channel()
+        # With port 0 the kernel chose the port this process holds: the workers bind that one.
+        server = dataclasses.replace(s.server, port=self._held_port_number())
+        spec = WorkerSpec(
+            settings=dataclasses.replace(s, server=server),
+            index=0,
+            parent_pid=os.getpid(),
+            metrics_dir=self._metrics_dir,
+            heartbeat=heartbeat,
+            nudges=sending,
+        )
+        from bot.webhook_worker import serve_webhooks  # the workers' code; this process never runs it
+
+        self.workers = WebhookWorkers(
+            spec,
+            s.server.workers,
+            target=serve_webhooks,
+            stop_seconds=s.server.request_timeout_seconds + _WORKER_STOP_MARGIN_SECONDS,
+        )
+        self._nudges = NudgeReceiver(
+            receiving, inbox=schedule.inbox.nudge, outbox=schedule.outbox.nudge, ready=self.workers.ready
+        )
+        self._nudges.start()
+        self.notifier.status(f"starting: {s.server.workers} webhook workers")
+        self.workers.start()
+        self.workers.wait_ready()
 
     def _schedule_watchdog(self, parts: Server) -> None:
         """Feed systemd's watchdog (WatchdogSec=) from a job of the scheduler itself.
@@ -153,12 +234,22 @@ class Daemon:
             self.admin_http.stop(grace_seconds=1)
         if self.http:
             self.http.stop()
+        if self.workers:
+            # Each answers what it received (within the request timeout), then exits.
+            self.workers.stop()
+        if self._nudges:
+            self._nudges.stop()
+        if self._held_port:
+            self._held_port.close()
         if self.parts:
             self.parts.components.jobs.scheduler.stop(wait=True)
             try:
                 self.parts.components.close()
             except Exception:  # shutting down: a failing close must not stop the exit
                 pass
+        if self._metrics_dir:
+            shutil.rmtree(self._metrics_dir, ignore_errors=True)
+            use_multiprocess_dir(None)
         log.info("daemon_stopped")
 
     def wait(self) -> None:
@@ -187,8 +278,28 @@ class Daemon:
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGHUP, on_hangup)
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            # Webhook workers, the scheduler and storage may be up: take them down before failing.
+            self.stop()
+            raise
         while not stop_requested.wait(0.5):
             pass
         self.stop()
         return 0
+
+
+def _hold_port(host: str, port: int) -> socket.socket:
+    """Bind host:port with SO_REUSEPORT and never listen: the port is ours (the workers bind
+    it too; SO_REUSEPORT admits only sockets of the same user), yet no connection waits here."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock

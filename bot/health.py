@@ -9,17 +9,24 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import peewee
 
 from bot.config import Settings
-from jobs.scheduler import Scheduler
 from storage.db import StorageUnavailable, ping
 from storage.polling import PollState
 
 Verdict = tuple[bool, dict[str, Any]]
 """(healthy, detail): the shape `bot.http.app.Health` serves."""
+
+
+class SchedulerState(Protocol):
+    """Whether the jobs run: the scheduler itself, or in a webhook worker the main process's
+    heartbeat (`bot.workers.Heartbeat`)."""
+
+    @property
+    def running(self) -> bool: ...
 
 
 class Health:
@@ -29,7 +36,7 @@ class Health:
         settings: Settings,
         db: peewee.Database,
         poll_state: PollState,
-        scheduler: Scheduler,
+        scheduler: SchedulerState,
         clock: Callable[[], float],
         started_at: float,
     ) -> None:

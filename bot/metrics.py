@@ -1,21 +1,63 @@
-"""Prometheus metrics on a registry of our own (so tests can build several daemons in one process)."""
+"""Prometheus metrics on a registry of our own (so tests can build several daemons in one process).
+
+With `[server] workers` > 1 the webhook's counters live in other processes. prometheus_client's
+multiprocess mode then keeps every process's values in memory-mapped files of one directory
+(`use_multiprocess_dir`), and a scrape sums them (`Metrics(multiprocess_dir=...)`). Only
+counters and histograms live there: every gauge of ours is read from storage at scrape time
+(`_StorageCollector`), so no gauge needs a `multiprocess_mode`. With one process nothing of
+this is used and the registry is exactly what it always was.
+"""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess, values
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from storage.queue import OLDEST_PENDING_AGE
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def use_multiprocess_dir(path: str | None) -> None:
+    """Make metrics created from now on in this process write to `path` (None: back to memory).
+
+    prometheus_client picks its value class when it is first imported, from the environment;
+    by then our modules have imported it, so the class is swapped here as well. Call it before
+    any `Metrics` is built, in the main process and in each webhook worker. The environment
+    variable is set too, for what prometheus_client reads from it later (the collector).
+    """
+    if path is None:
+        os.environ.pop(MULTIPROC_ENV, None)
+        values.ValueClass = values.MutexValue
+        return
+    os.environ[MULTIPROC_ENV] = path
+    values.ValueClass = values.MultiProcessValue()
+
+
+def mark_process_dead(pid: int, path: str) -> None:
+    """A webhook worker ended: drop its live-gauge files (its counters stay in the totals)."""
+    multiprocess.mark_process_dead(pid, path)
+
 
 class Metrics:
-    def __init__(self) -> None:
+    """Args:
+    multiprocess_dir: the directory every process of this daemon writes its values to
+        (after `use_multiprocess_dir`); `render` then sums them all. None: this process only.
+    """
+
+    def __init__(self, multiprocess_dir: str | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        # What a scrape reads: the registry itself, or every process's files plus the gauges.
+        self._exposed = self.registry
+        if multiprocess_dir is not None:
+            self._exposed = CollectorRegistry()
+            multiprocess.MultiProcessCollector(self._exposed, path=multiprocess_dir)
         self.webhooks = Counter(
             "wajira_webhook_requests", "Webhook requests by outcome", ["outcome"], registry=self.registry
         )
@@ -35,6 +77,12 @@ class Metrics:
         self.ai_tokens = Counter(
             "wajira_ai_tokens", "OpenAI tokens spent on replies", ["service"], registry=self.registry
         )
+        self.housekeeping_deleted = Counter(
+            "wajira_housekeeping_deleted_rows",
+            "Finished rows housekeeping deleted, by table",
+            ["table"],
+            registry=self.registry,
+        )
 
     def observer(self, service: str) -> Callable[[str, str, float], None]:
         def observe(operation: str, outcome: str, seconds: float) -> None:
@@ -48,10 +96,13 @@ class Metrics:
     ) -> None:
         """Gauges read at scrape time: each queue's `stats()` (every queue reports the same
         `storage.queue` keys) and the poll record's last success."""
-        self.registry.register(_StorageCollector(queues, poll_record))
+        collector = _StorageCollector(queues, poll_record)
+        self.registry.register(collector)
+        if self._exposed is not self.registry:
+            self._exposed.register(collector)
 
     def render(self) -> tuple[bytes, str]:
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        return generate_latest(self._exposed), CONTENT_TYPE_LATEST
 
 
 class _StorageCollector:

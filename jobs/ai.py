@@ -27,7 +27,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from bot.ai.client import AiError, AiRejected, AiReply, AiToolsUnsupported, AiUnavailable
+from bot.ai.directory import ai_for_service
 from bot.config import ServiceSettings, Settings
+from bot.jira_api.directory import handled_ref, jira_for_issue
 from bot.jira_api.errors import IssueNotFound, JiraError, JiraRejected
 from bot.logs import get_logger
 from bot.ports import (
@@ -83,7 +85,8 @@ class AiJob:
     """Knowledge sections and resolved tickets for the context; None: the conversation only."""
     hand_over: HandOver | None = None
     """Finishes a hand-over the model asked for; None: the `hand_over` tool is never offered."""
-    _bot_account_id: str | None = field(default=None, init=False)
+    _bot_account_ids: dict[int, str] = field(default_factory=dict, init=False)
+    """The bot's account id per Jira account (keyed by the account's client)."""
     _no_tools: set[str] = field(default_factory=set, init=False)
     """Services whose server refused tool calling (this process): asked without tools since."""
 
@@ -210,11 +213,14 @@ class AiJob:
         handover: str | None = None
         tokens = 0
         if existing is None:
-            trigger = next((v for v in views if v.id == turn.trigger_comment_id), None)
+            trigger = next(
+                (v for v in views if handled_ref(self.jira, turn.issue_key, v.id) == turn.trigger_comment_id),
+                None,
+            )
             if a.mark_read and trigger is not None and trigger.wamid:
                 self._mark_read(ours, trigger.wamid)
             summary = (issue.get("fields") or {}).get("summary") or ""
-            bot = self._bot_account()
+            bot = self._bot_account(turn.issue_key)
             reference = NOTHING
             if self.reference is not None:
                 reference = self.reference.find(service, turn.issue_key, views, bot_account_id=bot)
@@ -282,7 +288,7 @@ class AiJob:
         a = service.assistant
         if tools:
             try:
-                return self.ai.complete(
+                return ai_for_service(self.ai, service.id).complete(
                     model=a.model, messages=messages(True), max_tokens=a.max_tokens, tools=(HAND_OVER_TOOL,)
                 )
             except AiToolsUnsupported as exc:
@@ -293,17 +299,20 @@ class AiJob:
                     error=str(exc),
                     hint="the model cannot hand over; set [services.assistant] hand_over = false",
                 )
-        return self.ai.complete(model=a.model, messages=messages(False), max_tokens=a.max_tokens)
+        ai = ai_for_service(self.ai, service.id)  # a service with its own AI account pays for its turns
+        return ai.complete(model=a.model, messages=messages(False), max_tokens=a.max_tokens)
 
     def _customer_name(self, turn: AiTurn) -> str:
         last = self.inbound.last_customer_message(turn.conversation_key)
         return (last.profile_name if last else None) or ""
 
-    def _bot_account(self) -> str | None:
-        if self._bot_account_id is None:
-            me = self.jira.myself()
-            self._bot_account_id = me.get("accountId") or me.get("key") or me.get("name") or ""
-        return self._bot_account_id or None
+    def _bot_account(self, issue_key: str) -> str | None:
+        """The bot's account id on the Jira account that handles this issue (asked once each)."""
+        jira = jira_for_issue(self.jira, issue_key)
+        if id(jira) not in self._bot_account_ids:
+            me = jira.myself()
+            self._bot_account_ids[id(jira)] = me.get("accountId") or me.get("key") or me.get("name") or ""
+        return self._bot_account_ids[id(jira)] or None
 
     def _mark_read(self, ours: dict[str, Any], wamid: str) -> None:
         # Best effort: a read receipt is a courtesy, never a reason to delay the answer.

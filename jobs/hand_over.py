@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from bot.ai.client import AiReply
 from bot.ai.tools import Tool
 from bot.config import ServiceSettings
+from bot.jira_api.directory import handled_ref
 from bot.jira_api.errors import JiraRejected
 from bot.logs import get_logger
 from bot.ports import HandledCommentsPort, JiraPort
@@ -95,7 +96,7 @@ class HandOver:
                 # The label field may be off the project's edit screen: the note still says it all.
                 log.warning("hand_over_label_rejected", issue_key=turn.issue_key, error=str(exc))
         self.handled.record(
-            comment_id=comment_id,
+            comment_id=handled_ref(self.jira, turn.issue_key, comment_id),  # as the poll stores it
             issue_key=turn.issue_key,
             route=ROUTE_HANDOVER,
             comment_created=self.clock(),

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bot.config import Settings
+from bot.jira_api.directory import jira_for_issue
 from bot.jira_api.errors import JiraError, JiraUnavailable
 from bot.logs import get_logger
 from bot.ports import CustomerWindowPort, GraphPort, JiraPort, OutboundQueuePort, StatusFeedPort
@@ -133,7 +134,8 @@ class OutboxJob:
         if row.kind != "file":
             return self.graph.send_text(row.phone_number_id, to, row.body)
         p = row.payload or {}
-        data = self.jira.attachment_content(str(p.get("attachment_id")), max_bytes=FILE_MAX_BYTES)
+        jira = jira_for_issue(self.jira, row.issue_key)  # an attachment id is its site's own
+        data = jira.attachment_content(str(p.get("attachment_id")), max_bytes=FILE_MAX_BYTES)
         filename = str(p.get("filename") or row.body or "file")
         media_type = str(p.get("media_type") or "document")
         media_id = self.graph.upload_media(

@@ -7,6 +7,11 @@ date without a zone would be read in the bot user's time zone), floored to the m
 table makes each one count once, and "seen" commits in one transaction with what it causes
 (an AI turn, or the outbound rows of an agent's reply).
 
+Several Jira accounts (`[services.jira]`): each pass searches each account with one JQL over its
+own services' projects, from its own watermark (poll state "jira" for `[jira]`, "jira:<ids>" for
+the others), and tells the bot's comments apart by that account's id. Comment ids are unique per
+site only, so a comment of an account other than `[jira]`'s is stored under its tagged id.
+
 Live chats: a ticket whose customer wrote within `[poller] hot_minutes` is hot, and `run_hot`
 searches the hot tickets every `hot_interval_seconds` with one JQL `issue in (…)` call
 (reconciled, so our own fresh writes show), besides the full pass every `interval_seconds`.
@@ -19,6 +24,7 @@ comment counts as handled, so when Jira refuses it the pass fails and the commen
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.config import ServiceSettings, Settings
+from bot.jira_api.directory import DEFAULT_ACCOUNT, JiraAccount, poll_accounts
 from bot.jira_api.errors import JiraRejected
 from bot.logs import get_logger
 from bot.ports import (
@@ -93,21 +100,34 @@ class PollJob:
     """Told (issue key, fields, our issue property) for every managed issue a pass reads:
     e.g. the ticket lifecycle keeps each issue's status category from it."""
 
-    _bot_account_id: str | None = field(default=None, init=False)
-    _bot_zone: str | None = field(default=None, init=False)
+    _me: dict[str, tuple[str | None, str | None]] = field(default_factory=dict, init=False)
+    """Account name → the bot's (account id, time zone) there."""
+    _accounts: list[JiraAccount] = field(init=False)
     _recent: dict[str, None] = field(default_factory=dict, init=False)
     _ids: dict[str, int] = field(default_factory=dict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _pass_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     """One pass at a time in this instance: the full pass and the hot pass read the same comments."""
     _commands: AgentCommands = field(init=False)
-    _replies: AgentReplies = field(init=False)
-    _notes: Notes = field(init=False)
+    _replies: dict[str, AgentReplies] = field(init=False)
+    _notes: dict[str, Notes] = field(init=False)
 
     def __post_init__(self) -> None:
         self._commands = AgentCommands(self.settings, self.switch, self.window, lambda: self.clock())
-        self._replies = AgentReplies(self.settings, self.jira)
-        self._notes = Notes(self.jira)
+        self._accounts = poll_accounts(self.jira, self.settings)
+        # Attachment ids and notes are the account's own: each account reads and writes its site.
+        self._replies = {a.name: AgentReplies(self.settings, a.jira) for a in self._accounts}
+        self._notes = {a.name: Notes(a.jira) for a in self._accounts}
+
+    def _account_of(self, issue_key: str) -> JiraAccount:
+        """The account polling this issue (the first for a project no service names)."""
+        return self._owner(issue_key) or self._accounts[0]
+
+    def _owner(self, issue_key: str) -> JiraAccount | None:
+        if len(self._accounts) == 1:
+            return self._accounts[0]
+        project = issue_key.rpartition("-")[0]
+        return next((a for a in self._accounts if project in a.project_keys), None)
 
     def note_write(self, issue_key: str, issue_id: str | None = None) -> None:
         """The inbox wrote to this issue: ask search to reconcile it on the next pass."""
@@ -148,9 +168,16 @@ class PollJob:
         if not self._pass_lock.acquire(blocking=False):
             return None
         try:
-            with self._lock:
-                reconcile = [self._ids[k] for k in keys if k in self._ids]
-            result, _ = self._read(jql, reconcile, dry_run=False)
+            result = PassResult()
+            for account in self._accounts:
+                mine = [k for k in keys if self._owner(k) is account]
+                account_jql = hot_jql(mine, since_ms=since_ms) if len(self._accounts) > 1 else jql
+                if account_jql is None:
+                    continue
+                with self._lock:
+                    reconcile = [self._ids[k] for k in mine if k in self._ids]
+                part, _ = self._read(account, account_jql, reconcile, dry_run=False)
+                _merge(result, part)
         finally:
             self._pass_lock.release()
         self._announce(result)
@@ -159,33 +186,68 @@ class PollJob:
         return result
 
     def _full_pass(self) -> PassResult:
-        record = self.state.get()
-        now_ms = int(self.clock() * 1000)
-        since = window_start_ms(record.watermark_ms, self.settings.poller.overlap_seconds, now_ms)
-        try:
-            result, newest = self.pass_over(since)
-        except Exception as exc:
-            self.state.save_failure("jira", error=f"{type(exc).__name__}: {exc}"[:1000])
-            raise
-        self.state.save_success("jira", watermark_ms=advance_watermark(record.watermark_ms, newest, now_ms))
+        """Each account from its own watermark; one failing account does not hold the others
+        back, and the pass still fails (after them) so the scheduler backs off and says so."""
+        result = PassResult()
+        failure: Exception | None = None
+        for account in self._accounts:
+            record = self.state.get(account.name)
+            now_ms = int(self.clock() * 1000)
+            since = window_start_ms(record.watermark_ms, self.settings.poller.overlap_seconds, now_ms)
+            try:
+                part, newest = self._pass_account(account, since, dry_run=False)
+            except Exception as exc:
+                self.state.save_failure(account.name, error=f"{type(exc).__name__}: {exc}"[:1000])
+                if len(self._accounts) == 1:
+                    raise
+                log.error("poll_account_failed", account=account.name, error=f"{type(exc).__name__}: {exc}")
+                failure = failure or exc
+                continue
+            watermark = advance_watermark(record.watermark_ms, newest, now_ms)
+            self.state.save_success(account.name, watermark_ms=watermark)
+            _merge(result, part)
+        self._record_whole_pass(failure)
+        if failure is not None:
+            raise failure
         if result.new_comments:
             log.info("poll_pass", **_summary(result))
         return result
 
+    def _record_whole_pass(self, failure: Exception | None) -> None:
+        """When every service has its own account, `[jira]` is not searched: its poll state
+        ("jira", which health and metrics read) then tells how the whole pass went."""
+        if any(a.name == DEFAULT_ACCOUNT for a in self._accounts):
+            return
+        if failure is not None:
+            self.state.save_failure(DEFAULT_ACCOUNT, error=f"{type(failure).__name__}: {failure}"[:1000])
+            return
+        marks = [self.state.get(a.name).watermark_ms for a in self._accounts]
+        known = [m for m in marks if m is not None]
+        # The oldest watermark: nothing is claimed read that some account has not read.
+        self.state.save_success(DEFAULT_ACCOUNT, watermark_ms=min(known, default=int(self.clock() * 1000)))
+
     def pass_over(self, since_ms: int, *, dry_run: bool = False) -> tuple[PassResult, list[int]]:
-        """Read every managed issue updated since `since_ms` and handle its new comments."""
-        self._who_am_i()
-        jql = poll_jql(
-            project_keys=sorted({s.project_key for s in self.settings.services}),
-            labels=sorted({label for s in self.settings.services for label in s.labels}),
-            since_ms=since_ms,
-        )
+        """Read every managed issue updated since `since_ms` and handle its new comments (every
+        account, one search each)."""
+        result, newest = PassResult(), []
+        for account in self._accounts:
+            part, seen = self._pass_account(account, since_ms, dry_run=dry_run)
+            _merge(result, part)
+            newest += seen
+        return result, newest
+
+    def _pass_account(
+        self, account: JiraAccount, since_ms: int, *, dry_run: bool
+    ) -> tuple[PassResult, list[int]]:
+        self._who_am_i(account)
+        jql = poll_jql(project_keys=account.project_keys, labels=account.labels, since_ms=since_ms)
         with self._lock:
-            pending = dict(self._recent)
-            self._recent.clear()
+            pending = {k: None for k in self._recent if self._account_of(k) is account}
+            for key in pending:
+                del self._recent[key]
             reconcile = [self._ids[k] for k in pending if k in self._ids]
         try:
-            result, newest = self._read(jql, reconcile, dry_run=dry_run)
+            result, newest = self._read(account, jql, reconcile, dry_run=dry_run)
         except Exception:
             with self._lock:  # not reconciled yet: the next pass asks again
                 for key in pending:
@@ -195,12 +257,16 @@ class PollJob:
             self._announce(result)
         return result, newest
 
-    def _who_am_i(self) -> None:
-        if self._bot_account_id is None:
-            me = self.jira.myself()
-            self._bot_account_id = me.get("accountId") or me.get("key") or me.get("name")
+    def _who_am_i(self, account: JiraAccount) -> tuple[str | None, str | None]:
+        """The bot's account id and time zone on this account's site (asked once)."""
+        if account.name not in self._me:
+            me = account.jira.myself()
             zone = me.get("timeZone")
-            self._bot_zone = zone if isinstance(zone, str) and zone else None
+            self._me[account.name] = (
+                me.get("accountId") or me.get("key") or me.get("name"),
+                zone if isinstance(zone, str) and zone else None,
+            )
+        return self._me[account.name]
 
     def _announce(self, result: PassResult) -> None:
         if result.first_turn_due is not None:
@@ -208,11 +274,13 @@ class PollJob:
         if result.pushed:
             self.on_outbound()
 
-    def _read(self, jql: str, reconcile: list[int], *, dry_run: bool) -> tuple[PassResult, list[int]]:
-        self._who_am_i()
+    def _read(
+        self, account: JiraAccount, jql: str, reconcile: list[int], *, dry_run: bool
+    ) -> tuple[PassResult, list[int]]:
+        self._who_am_i(account)
         result = PassResult()
         newest: list[int] = []
-        for issue in self.jira.search_issues(
+        for issue in account.jira.search_issues(
             jql, fields=SEARCH_FIELDS, properties=[PROPERTY_KEY], reconcile_ids=reconcile
         ):
             result.issues += 1
@@ -224,11 +292,17 @@ class PollJob:
                 newest.append(int(updated * 1000))
             if self.progress:
                 self.progress(result.issues, int(updated * 1000) if updated else None)
-            self._handle_issue(issue, fields, result, dry_run=dry_run)
+            self._handle_issue(account, issue, fields, result, dry_run=dry_run)
         return result, newest
 
     def _handle_issue(
-        self, issue: dict[str, Any], fields: dict[str, Any], result: PassResult, *, dry_run: bool
+        self,
+        account: JiraAccount,
+        issue: dict[str, Any],
+        fields: dict[str, Any],
+        result: PassResult,
+        *,
+        dry_run: bool,
     ) -> None:
         ours = issue_value(issue)
         if ours is None or not ours.get("conversation"):
@@ -237,29 +311,33 @@ class PollJob:
         if not dry_run:
             for listener in self.on_issue_seen:
                 listener(key, fields, ours)
-        if self._all_handled(_inline_comments(fields)):
+        if self._all_handled(account, _inline_comments(fields)):
             return  # every comment already handled: no second request for this issue
         # Search inlines comments without their properties (which say what is ours), and may
         # truncate them: read the full list for an issue with something new.
-        raw_comments = self.jira.list_comments(key)
+        raw_comments = account.jira.list_comments(key)
         views = sorted((comment_view(key, c) for c in raw_comments), key=lambda v: (v.created, _num(v.id)))
+        # From here on a comment is known by its stored id (tagged on accounts but [jira]'s):
+        # handled rows, AI turns and outbound dedupe keys never mix two sites' comments.
+        views = [dataclasses.replace(v, id=account.ref(v.id)) for v in views]
         known = self.handled.known([v.id for v in views])
         for n, view in enumerate(views):
             if view.id in known:
                 continue
             result.new_comments += 1
-            self._handle_comment(view, ours, result, earlier=views[:n], dry_run=dry_run)
+            self._handle_comment(account, view, ours, result, earlier=views[:n], dry_run=dry_run)
 
-    def _all_handled(self, inline: list[dict[str, Any]] | None) -> bool:
+    def _all_handled(self, account: JiraAccount, inline: list[dict[str, Any]] | None) -> bool:
         """Whether every comment search inlined was handled before (False when it truncated them)."""
         if inline is None:
             return False
-        inline_ids = [str(c.get("id")) for c in inline]
+        inline_ids = [account.ref(str(c.get("id"))) for c in inline]
         unhandled = set(inline_ids) - self.handled.known(inline_ids)
         return not unhandled
 
     def _handle_comment(
         self,
+        account: JiraAccount,
         view: CommentView,
         ours: dict[str, Any],
         result: PassResult,
@@ -267,7 +345,8 @@ class PollJob:
         earlier: list[CommentView],
         dry_run: bool,
     ) -> None:
-        route = route_comment(view, bot_account_id=self._bot_account_id)
+        bot_account_id, bot_zone = self._who_am_i(account)
+        route = route_comment(view, bot_account_id=bot_account_id)
         age = self.clock() - view.created
         service = self.settings.service_of_ticket(ours)
         outbound: list[dict[str, Any]] = []
@@ -281,8 +360,8 @@ class PollJob:
                 ours,
                 service,
                 earlier=earlier,
-                bot_account_id=self._bot_account_id,
-                bot_zone=self._bot_zone,
+                bot_account_id=bot_account_id,
+                bot_zone=bot_zone,
                 dry_run=dry_run,
             )
             outbound, ai_turn = outcome.outbound, outcome.ai_turn
@@ -309,7 +388,7 @@ class PollJob:
             label = "customer"
         elif route is Route.TO_CUSTOMER and age < STALE_AGENT_SECONDS:
             label = "to_customer"
-            reply = self._replies.reply(view, ours)
+            reply = self._replies[account.name].reply(view, ours)
             outbound = reply.rows
             if reply.refused:
                 note = (f"files:{view.id}", refused_note(view, reply.refused))
@@ -328,7 +407,7 @@ class PollJob:
             return
         if note is not None:
             try:
-                self._notes.ensure(view.issue_key, ref=note[0], text=note[1])
+                self._notes[account.name].ensure(view.issue_key, ref=note[0], text=note[1])
             except JiraRejected as exc:
                 # Jira will never take it (no permission to comment, the issue gone): retrying
                 # would hold every other ticket's pass on this one comment. Unavailable and rate
@@ -348,6 +427,16 @@ class PollJob:
                 result.first_turn_due = (
                     due if result.first_turn_due is None else min(result.first_turn_due, due)
                 )
+
+
+def _merge(total: PassResult, part: PassResult) -> None:
+    """Add one account's (or one search's) pass to the whole pass."""
+    for name in ("issues", "new_comments", "ai_turns", "pushed", "ignored"):
+        setattr(total, name, getattr(total, name) + getattr(part, name))
+    if part.first_turn_due is not None:
+        due = total.first_turn_due
+        total.first_turn_due = part.first_turn_due if due is None else min(due, part.first_turn_due)
+    total.planned += part.planned
 
 
 def _inline_comments(fields: dict[str, Any]) -> list[dict[str, Any]] | None:

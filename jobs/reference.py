@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot.config import ServiceSettings
+from bot.jira_api.directory import jira_for_project
 from bot.jira_api.errors import JiraError
 from bot.logs import get_logger
 from bot.ports import JiraPort
@@ -137,7 +138,8 @@ class ReferenceFinder:
         if jql is None:
             return []
         try:
-            issues = list(self.jira.search_issues(jql, fields=_SEARCH_FIELDS, max_results=_CANDIDATES))
+            jira = jira_for_project(self.jira, project_key)  # the project's own account searches it
+            issues = list(jira.search_issues(jql, fields=_SEARCH_FIELDS, max_results=_CANDIDATES))
         except JiraError as exc:
             log.warning("resolved_examples_unavailable", issue_key=issue_key, error=str(exc))
             return None

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from bot.bootstrap.jobs import Jobs, Runners, Schedule, build_jobs
 from bot.bootstrap.storage import Storage, open_storage
 from bot.bootstrap.vendors import Clients, Vendors, connect_clients, connect_vendors
-from bot.bootstrap.web import Web, build_web, flow_routes
+from bot.bootstrap.web import Nudges, Web, WorkerWeb, build_web, build_worker_web, flow_routes
 from bot.config import Settings
 from bot.health import Health
 from bot.metrics import Metrics
@@ -32,6 +32,7 @@ __all__ = [
     "Clients",
     "Components",
     "Jobs",
+    "Nudges",
     "Probes",
     "Runners",
     "Schedule",
@@ -39,8 +40,10 @@ __all__ = [
     "Storage",
     "Vendors",
     "Web",
+    "WorkerWeb",
     "bootstrap",
     "bootstrap_server",
+    "build_worker_web",
     "open_storage",
     "probes",
 ]
@@ -120,6 +123,7 @@ def bootstrap_server(
     jira: JiraPort | None = None,
     graph: GraphPort | None = None,
     ai: AiPort | None = None,
+    metrics: Metrics | None = None,
 ) -> Server:
     """`bootstrap()`, plus the health check and the web apps.
 
@@ -128,12 +132,13 @@ def bootstrap_server(
             that binds its HTTP ports (with port 0 the port is part of the name): it is called
             after the Flows key is loaded and before storage is opened, so a bad key is a
             config error with nothing bound or opened.
+        metrics: given when webhook workers share them (`Metrics(multiprocess_dir=...)`).
 
     Raises:
         ConfigError: the Flows private key cannot be loaded.
         StorageUnavailable, SchemaTooNew: storage cannot be opened or migrated.
     """
-    metrics = Metrics()
+    metrics = metrics or Metrics()
     flows = flow_routes(settings, metrics)
     name = owner() if callable(owner) else owner
     parts = bootstrap(settings, owner=name, clock=clock, metrics=metrics, jira=jira, graph=graph, ai=ai)
@@ -145,8 +150,9 @@ def bootstrap_server(
         clock=clock,
         started_at=clock(),
     )
+    nudges = Nudges(inbox=parts.jobs.schedule.inbox.nudge, outbox=parts.jobs.schedule.outbox.nudge)
     web = build_web(
-        settings, storage=parts.storage, jobs=parts.jobs, health=health, metrics=metrics, flows=flows
+        settings, storage=parts.storage, nudges=nudges, health=health, metrics=metrics, flows=flows
     )
     return Server(parts, health, web)
 

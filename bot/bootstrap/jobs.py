@@ -13,6 +13,7 @@ from bot.metrics import Metrics
 from jobs.ai import AiJob
 from jobs.csat import CsatDesk
 from jobs.hand_over import HandOver
+from jobs.housekeeping import HOUSEKEEPING_INTERVAL_SECONDS, HousekeepingJob
 from jobs.inbox import InboxJob
 from jobs.lifecycle import IssueStateRecorder
 from jobs.media import MediaEnqueuer, MediaJob, MediaPolicy
@@ -23,6 +24,7 @@ from jobs.poll import PollJob
 from jobs.reference import ReferenceFinder
 from jobs.scheduler import NudgeableJob, Scheduler
 from jobs.tickets import TicketOpener
+from storage.retention import Retention
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class Schedule:
     """The live-chat pass (`[poller] hot_interval_seconds`); None with `hot_minutes = 0`."""
     ai: NudgeableJob
     outbox: NudgeableJob
+    housekeeping: NudgeableJob
+    """Deletes finished rows past `[storage] retention_days`, hourly and once at start."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class Runners:
     outbox: OutboxJob
     media: MediaJob
     notices: CustomerNotices
+    housekeeping: HousekeepingJob
 
 
 @dataclass(frozen=True)
@@ -161,7 +166,15 @@ def _runners(
         policy=MediaPolicy(max_bytes=s.media.max_bytes),
         clock=clock,
     )
-    return Runners(poll, tickets, inbox, ai, outbox, media, notices)
+    housekeeping = HousekeepingJob(
+        settings=s,
+        retention=Retention(st.db),
+        leases=st.leases,
+        owner=owner,
+        clock=clock,
+        on_deleted=lambda table, rows: metrics.housekeeping_deleted.labels(table).inc(rows),
+    )
+    return Runners(poll, tickets, inbox, ai, outbox, media, notices, housekeeping)
 
 
 def _schedule(scheduler: Scheduler, runners: Runners, settings: Settings, storage: Storage) -> Schedule:
@@ -179,6 +192,8 @@ def _schedule(scheduler: Scheduler, runners: Runners, settings: Settings, storag
     )
     ai = scheduler.add("ai", r.ai.run, max(1, s.poller.interval_seconds))
     outbox = scheduler.add("outbox", r.outbox.run, s.outbox.interval_seconds)
+    # Also at start: a fresh instance sweeps at once, unless another one swept within the hour.
+    housekeeping = scheduler.add("housekeeping", r.housekeeping.run, HOUSEKEEPING_INTERVAL_SECONDS)
 
     def after_inbox_write(issue_key: str) -> None:
         r.poll.note_write(issue_key, r.tickets.created_ids.get(issue_key))
@@ -190,4 +205,12 @@ def _schedule(scheduler: Scheduler, runners: Runners, settings: Settings, storag
     r.poll.on_outbound = outbox.nudge
     r.ai.on_outbound = outbox.nudge
     r.notices.on_queued = outbox.nudge
-    return Schedule(inbox=inbox, media=media, poll=poll, hot_poll=hot_poll, ai=ai, outbox=outbox)
+    return Schedule(
+        inbox=inbox,
+        media=media,
+        poll=poll,
+        hot_poll=hot_poll,
+        ai=ai,
+        outbox=outbox,
+        housekeeping=housekeeping,
+    )

@@ -1,4 +1,9 @@
-"""Web parts: the public WSGI app (webhook, Flows endpoint, /healthz) and the admin app."""
+"""Web parts: the public WSGI app (webhook, Flows endpoint, /healthz) and the admin app.
+
+`build_web` serves them from the daemon's own process; `build_worker_web` builds the public app
+alone for a webhook worker process (`[server] workers` > 1, see `bot.workers`), which nudges
+the jobs in the main process over a socket instead of calling them.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.bootstrap.jobs import Jobs
-from bot.bootstrap.storage import Storage
+from bot.bootstrap.storage import Storage, open_storage
 from bot.config import ConfigError, Settings
 from bot.flows.endpoint import FlowEndpoint
 from bot.flows.keys import KeyFileError, load_private_key_file
-from bot.health import Health
+from bot.health import Health, SchedulerState
 from bot.http.app import AdminApp, WsgiApp
 from bot.metrics import Metrics
 from bot.rules.events import ParsedBatch
@@ -26,6 +30,23 @@ Routes = dict[str, Callable[[dict[str, Any], bytes], Reply]]
 class Web:
     public: WsgiApp
     admin: AdminApp
+
+
+@dataclass(frozen=True)
+class Nudges:
+    """Run a job now: in-process `NudgeableJob.nudge`, or a worker's `bot.nudge.NudgeSender`."""
+
+    inbox: Callable[[], None]
+    outbox: Callable[[], None]
+
+
+@dataclass(frozen=True)
+class WorkerWeb:
+    """A webhook worker's parts: its own storage connection, health check and public app."""
+
+    storage: Storage
+    health: Health
+    public: WsgiApp
 
 
 def flow_routes(settings: Settings, metrics: Metrics) -> Routes:
@@ -60,11 +81,53 @@ def build_web(
     settings: Settings,
     *,
     storage: Storage,
-    jobs: Jobs,
+    nudges: Nudges,
     health: Health,
     metrics: Metrics,
     flows: Routes,
 ) -> Web:
+    public = _public_app(
+        settings, storage=storage, nudges=nudges, health=health, metrics=metrics, flows=flows
+    )
+    return Web(public=public, admin=AdminApp(health=health.check, metrics=metrics.render))
+
+
+def build_worker_web(
+    settings: Settings,
+    *,
+    nudges: Nudges,
+    scheduler: SchedulerState,
+    metrics: Metrics,
+    clock: Callable[[], float],
+) -> WorkerWeb:
+    """Open a storage connection of this process's own and build the public app over it.
+
+    Args:
+        scheduler: whether the main process's jobs run (its heartbeat): /healthz answered by
+            a worker says "unavailable" when they stop, as the main process's would.
+
+    Raises:
+        ConfigError, StorageUnavailable, SchemaTooNew: as `bootstrap_server`.
+    """
+    flows = flow_routes(settings, metrics)
+    storage = open_storage(settings, clock=clock)
+    health = Health(
+        settings=settings,
+        db=storage.db,
+        poll_state=storage.poll_state,
+        scheduler=scheduler,
+        clock=clock,
+        started_at=clock(),
+    )
+    public = _public_app(
+        settings, storage=storage, nudges=nudges, health=health, metrics=metrics, flows=flows
+    )
+    return WorkerWeb(storage=storage, health=health, public=public)
+
+
+def _public_app(
+    settings: Settings, *, storage: Storage, nudges: Nudges, health: Health, metrics: Metrics, flows: Routes
+) -> WsgiApp:
     s = settings
 
     def store(batch: ParsedBatch) -> StoreResult:
@@ -73,9 +136,9 @@ def build_web(
     def on_stored(result: StoreResult) -> None:
         # Called from webhook threads; the jobs exist by then (HTTP serves only once all is built).
         if result.messages_new:
-            jobs.schedule.inbox.nudge()
+            nudges.inbox()
         if result.statuses_new:
-            jobs.schedule.outbox.nudge()
+            nudges.outbox()
 
     webhook = WebhookHandler(
         verify_token=s.whatsapp.verify_token,
@@ -85,10 +148,9 @@ def build_web(
         on_stored=on_stored,
         observe=lambda outcome: metrics.webhooks.labels(outcome).inc(),
     )
-    public = WsgiApp(
+    return WsgiApp(
         webhook_path=s.server.webhook_path, webhook=webhook, health=health.cached, extra_routes=flows
     )
-    return Web(public=public, admin=AdminApp(health=health.check, metrics=metrics.render))
 
 
 def _routed(batch: ParsedBatch, settings: Settings, storage: Storage) -> ParsedBatch:

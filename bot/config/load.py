@@ -109,7 +109,7 @@ def _check_paths(root: Table, settings: Settings) -> None:
 def _check_openai_key(root: Table, settings: Settings) -> None:
     # Only an enabled assistant uses the key: unused, it is neither required nor checked.
     for index, svc in enumerate(settings.services):
-        if svc.assistant.enabled:
+        if svc.assistant.enabled and svc.openai is None:
             openai = root.table("openai")
             if settings.openai.api_key:
                 openai.refuse_placeholder("api_key")

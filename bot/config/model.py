@@ -50,6 +50,8 @@ class ServerSettings:
     admin_host: str = "127.0.0.1"
     admin_port: int = 9464
     """The admin listener (/metrics, detailed /healthz); 0 turns it off."""
+    workers: int = 1
+    """Processes accepting webhooks on `port` (SO_REUSEPORT); the jobs still run once per instance."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class StorageSettings:
     timeout_seconds: float = 5.0
     """The longest one database round trip may take (connect, statement, lock wait); then the
     webhook answers 503 and jobs back off. 0.5..3600."""
+    retention_days: int = 30
+    """Finished rows older than this are deleted by housekeeping; 0 keeps them for ever."""
 
 
 @dataclass(frozen=True)
@@ -266,6 +270,42 @@ class CsatSettings:
 
 
 @dataclass(frozen=True)
+class ServiceJiraSettings:
+    """`[services.jira]`: the Jira account (possibly on another site) this service's tickets use
+    instead of `[jira]`. Its secrets may come from `WAJIRA_SERVICE_<ID>_JIRA_API_TOKEN` and
+    `WAJIRA_SERVICE_<ID>_JIRA_TOKEN` (see `service_env_name`); timeouts are `[jira]`'s."""
+
+    url: str
+    """No trailing slash."""
+    email: str = ""
+    api_token: str = _secret(default="")
+    token: str = _secret(default="")
+    """Server/Data Center personal access token; exclusive with email + api_token."""
+
+    @property
+    def cloud(self) -> bool:
+        return bool(self.email and self.api_token)
+
+
+@dataclass(frozen=True)
+class ServiceOpenAISettings:
+    """`[services.openai]`: the AI account this service's assistant uses instead of `[openai]`'s
+    key (`WAJIRA_SERVICE_<ID>_OPENAI_API_KEY` may supply it); model and timeouts stay
+    `[services.assistant]`'s and `[openai]`'s."""
+
+    api_key: str = _secret(default="")
+    base_url: str = ""
+    """No trailing slash; "" = `[openai] base_url`."""
+
+
+def service_env_name(service_id: str, field_name: str) -> str:
+    """The variable (or systemd credential) that may hold a service's secret:
+    `WAJIRA_SERVICE_<ID>_<FIELD>`, the id upper-cased with every other character as `_`."""
+    ident = "".join(c if c.isascii() and c.isalnum() else "_" for c in service_id).upper()
+    return f"WAJIRA_SERVICE_{ident}_{field_name.upper()}"
+
+
+@dataclass(frozen=True)
 class ServiceSettings:
     id: str
     project_key: str
@@ -284,6 +324,10 @@ class ServiceSettings:
     hours: HoursSettings | None = None
     """None (no `[services.hours]` table): always open."""
     csat: CsatSettings = field(default_factory=CsatSettings)
+    jira: ServiceJiraSettings | None = None
+    """None (no `[services.jira]` table): the `[jira]` account."""
+    openai: ServiceOpenAISettings | None = None
+    """None (no `[services.openai]` table): the `[openai]` account."""
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,7 @@ class Table:
         schema: type,
         secrets: SecretSource,
         source: str,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         if not isinstance(data, dict):
             raise ConfigError(path or "config", f"expected a table, got {toml_type(data)}")
@@ -124,6 +125,8 @@ class Table:
         self._fields = {f.name: f for f in dataclasses.fields(schema)}
         self._secrets = secrets
         self._source = source
+        self._env = dict(env or {})
+        """Variable names for this table's fields, over the model's own (`env=` in `table()`)."""
         # Unknown keys first: a misspelt key would otherwise surface as a confusing
         # "missing required value" for the key the operator meant.
         for name in data:
@@ -225,7 +228,7 @@ class Table:
         return dict(self._raw(name, dict, "a table", convert=dict))
 
     def missing(self, name: str) -> ConfigError:
-        variable = self._fields[name].metadata.get("env")
+        variable = self._variable(name)
         where = f"set it in {self._source}"
         if variable:
             where += f", ${variable} or the systemd credential {variable}"
@@ -237,12 +240,18 @@ class Table:
         """Whether the file sets `name` (for tables whose absence means something)."""
         return name in self._data
 
-    def table(self, name: str) -> Table:
-        """A sub-table; an absent one reads as empty so every key takes its default."""
+    def table(self, name: str, *, env: Mapping[str, str] | None = None) -> Table:
+        """A sub-table; an absent one reads as empty so every key takes its default.
+
+        Args:
+            env: field name → the variable that may supply it, for fields whose variable depends
+                on where the table is (a service's own secrets: `WAJIRA_SERVICE_<ID>_…`).
+        """
         data = self._data.get(name, {})
         if not isinstance(data, dict):
             raise self.error(name, f"expected a table ([{self.key(name)}]), got {toml_type(data)}")
-        return Table(data, self.key(name), _table_schema(self._schema, name), self._secrets, self._source)
+        schema = _table_schema(self._schema, name)
+        return Table(data, self.key(name), schema, self._secrets, self._source, env=env)
 
     def tables(self, name: str) -> list[Table]:
         """An array of tables (`[[name]]`); an absent one reads as empty."""
@@ -260,9 +269,12 @@ class Table:
 
     def _supplied(self, name: str) -> Supplied:
         # The environment, then a credential file, then this file (its default when absent).
-        variable = self._fields[name].metadata.get("env")
+        variable = self._variable(name)
         found = self._secrets.lookup(variable, self.key(name)) if variable else None
         return found or Supplied(self._raw(name, str, "a string"), self._source)
+
+    def _variable(self, name: str) -> str | None:
+        return self._env.get(name) or self._fields[name].metadata.get("env")
 
     def _default(self, name: str) -> Any:
         f = self._fields[name]

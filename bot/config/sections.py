@@ -42,6 +42,7 @@ def server(t: Table) -> ServerSettings:
         request_timeout_seconds=t.number("request_timeout_seconds", lo=1, hi=300),
         admin_host=t.string("admin_host", non_empty=True),
         admin_port=t.integer("admin_port", lo=0, hi=65535),
+        workers=t.integer("workers", lo=1, hi=64),
     )
 
 
@@ -60,7 +61,11 @@ def storage(t: Table) -> StorageSettings:
     if not parts.path.strip("/"):
         example = "sqlite:///path/to/file.db, postgresql://host/dbname"
         raise t.error("url", f"names no database ({example})")
-    return StorageSettings(url=url, timeout_seconds=t.number("timeout_seconds", lo=0.5, hi=3600))
+    return StorageSettings(
+        url=url,
+        timeout_seconds=t.number("timeout_seconds", lo=0.5, hi=3600),
+        retention_days=t.integer("retention_days", lo=0, hi=36500),
+    )
 
 
 def whatsapp(t: Table) -> WhatsAppSettings:

@@ -18,6 +18,7 @@ from bot.config.model import (
     ServiceSettings,
 )
 from bot.config.reader import Table, toml_type
+from bot.config.service_accounts import check_accounts, service_jira, service_openai
 from bot.rules.hours import WEEKDAYS, check_zone, parse_day
 from bot.rules.jql import jql_value_problem
 from bot.rules.notices import (
@@ -43,6 +44,7 @@ def services(root: Table, default_model: str) -> tuple[ServiceSettings, ...]:
         raise root.error("services", "at least one [[services]] table is required")
     read = [service(t, default_model) for t in tables]
     _check_unique_routing(tables, read)
+    check_accounts(tables, read)
     if len(read) == 1:
         # A lone service takes everything, whatever `default` says.
         return (dataclasses.replace(read[0], default=True),)
@@ -78,8 +80,9 @@ def _check_unique_routing(tables: list[Table], read: list[ServiceSettings]) -> N
 
 
 def service(t: Table, default_model: str) -> ServiceSettings:
+    service_id = t.string("id", pattern=formats.ID, hint=formats.ID_HINT)
     return ServiceSettings(
-        id=t.string("id", pattern=formats.ID, hint=formats.ID_HINT),
+        id=service_id,
         project_key=t.string(
             "project_key",
             pattern=r"[A-Z][A-Z0-9_]+",
@@ -98,6 +101,8 @@ def service(t: Table, default_model: str) -> ServiceSettings:
         notify=notify(t.table("notify")),
         hours=hours(t.table("hours")) if t.has("hours") else None,
         csat=csat(t.table("csat")),
+        jira=service_jira(t, service_id),
+        openai=service_openai(t, service_id),
     )
 
 

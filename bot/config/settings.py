@@ -87,6 +87,7 @@ def _sections(settings: Settings) -> list[Any]:
         if isinstance(value, tuple):  # services
             for service in value:
                 sections += [service, service.assistant]
+                sections += [own for own in (service.jira, service.openai) if own is not None]
         else:
             sections.append(value)
     return sections

@@ -18,6 +18,18 @@ log = get_logger(__name__)
 Health = Callable[[], tuple[bool, dict]]
 
 
+class LateApp:
+    """A WSGI app filled in after the port is bound: the listener comes first (with port 0 the
+    port names the instance, and a taken port should fail before storage is opened). Requests
+    are served only after `app` is set: the server starts after the parts are built."""
+
+    app: Callable[[dict, Callable], Iterable[bytes]] | None = None
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        assert self.app is not None, "HttpServer.start() runs after the parts are built"
+        return self.app(environ, start_response)
+
+
 class WsgiApp:
     """The public port: Meta's webhook, the Flows endpoint and a bare /healthz.
 

@@ -139,8 +139,15 @@ class HttpServer:
         max_body_bytes: int = 3 * 1024 * 1024,
         workers: int | None = None,
         max_connections: int | None = None,
+        reuse_port: bool = False,
     ) -> None:
-        self._listener = _listen(host, port)
+        """Bind now (serve from `start()`).
+
+        Args:
+            reuse_port: bind with SO_REUSEPORT, so several processes listen on the same port
+                and the kernel spreads connections across them (`[server] workers`).
+        """
+        self._listener = _listen(host, port, reuse_port=reuse_port)
         self._timeout = request_timeout
         self._serving = _Serving(app, host, self.port)
         self._requests: queue.SimpleQueue = queue.SimpleQueue()
@@ -211,9 +218,9 @@ class HttpServer:
                 self._intake.finished()
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def _listen(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.create_server((host, port), family=family, backlog=128)
+    sock = socket.create_server((host, port), family=family, backlog=128, reuse_port=reuse_port)
     sock.setblocking(False)
     return sock
 

@@ -12,14 +12,18 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # value types only: their modules import peewee
+    from bot.rules.person import Person
+    from bot.rules.retention import RetentionReport
     from bot.rules.window import LastCustomerMessage
     from storage.ai_turns import AiTurn
+    from storage.erasure import Erased, PersonalData
     from storage.inbound import QueuedMessage
     from storage.issue_states import IssueState
     from storage.mappings import TicketMapping
     from storage.media import MediaTask
     from storage.outbound import OutboundMessage
     from storage.polling import PollRecord
+    from storage.retention import Checkpoint
 
 
 class InboundQueuePort(Protocol):
@@ -312,3 +316,27 @@ class HandledCommentsPort(Protocol):
     def last_human_at(self, issue_key: str) -> float | None: ...
 
     def last_customer_at(self, issue_key: str) -> float | None: ...
+
+
+class RetentionPort(Protocol):
+    """Finished rows deleted once older than a cutoff, in small batches (the housekeeping job)."""
+
+    def delete_expired(self, *, cutoff: float) -> RetentionReport:
+        """Delete what may go among rows finished before `cutoff` (epoch seconds)."""
+        ...
+
+    def checkpoint(self) -> Checkpoint | None:
+        """Give SQLite's write-ahead log back to the file system; None on other engines."""
+        ...
+
+
+class PersonalRecordsPort(Protocol):
+    """Everything stored about one person, for access and erasure requests (`wajira export`,
+    `wajira forget`)."""
+
+    def export(self, person: Person) -> PersonalData: ...
+
+    def erase(self, person: Person, *, owner: str, wait_seconds: float = ...) -> Erased:
+        """Delete every row about the person in one transaction, the inbox held off their
+        conversations meanwhile."""
+        ...

@@ -12,6 +12,7 @@ a pasted megabyte costs nothing but a length check.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -144,7 +145,9 @@ def week(zone: str, days: Mapping[str, str]) -> Week:
 
 
 def _local(zone: str, at: float) -> datetime:
-    return datetime.fromtimestamp(at, ZoneInfo(zone))
+    # Whole seconds, floored: `fromtimestamp` rounds to the microsecond, which carries a
+    # float a hair before midnight (…59.9999998) into the next day.
+    return datetime.fromtimestamp(math.floor(at), ZoneInfo(zone))
 
 
 def is_open(hours: Week | None, at: float) -> bool:

@@ -25,7 +25,9 @@ from bot.ports import (
     MappingsPort,
     MediaTasksPort,
     OutboundQueuePort,
+    PersonalRecordsPort,
     PollStatePort,
+    RetentionPort,
     StatusFeedPort,
     TicketHistoryPort,
 )
@@ -33,6 +35,7 @@ from bot.whatsapp.graph import GraphAdapter
 from storage.ai_switch import AiSwitch
 from storage.ai_turns import AiTurns
 from storage.customer_window import CustomerWindow
+from storage.erasure import PersonalRecords
 from storage.hot_tickets import HotTickets
 from storage.inbound import InboundQueue
 from storage.issue_states import IssueStates
@@ -41,6 +44,7 @@ from storage.mappings import Mappings
 from storage.media import MediaTasks
 from storage.outbound import OutboundQueue
 from storage.polling import HandledComments, PollState
+from storage.retention import Retention
 from storage.statuses import StatusFeed
 from storage.ticket_history import TicketHistory
 from tests.fakes import FakeAI, FakeGraph, FakeJira
@@ -128,4 +132,12 @@ def ai_switch(real: AiSwitch) -> AiSwitchPort:
 
 
 def hot_tickets(real: HotTickets) -> HotTicketsPort:
+    return real
+
+
+def personal_records(real: PersonalRecords) -> PersonalRecordsPort:
+    return real
+
+
+def retention(real: Retention) -> RetentionPort:
     return real

@@ -114,6 +114,13 @@ def test_stop_timeout_leaves_room_for_a_running_ai_turn():
     assert int(_one("TimeoutStopSec")) > model.OpenAISettings().timeout_seconds
 
 
+def test_sigterm_reaches_the_main_process_which_stops_the_webhook_workers():
+    # [server] workers > 1: the main process stops its workers in order (bot.workers); only
+    # the final SIGKILL goes to the whole control group. Only the main process notifies.
+    assert _one("KillMode") == "mixed"
+    assert _one("NotifyAccess") == "main"
+
+
 def test_reload_is_not_offered():
     # SIGHUP only logs that a restart is needed; `systemctl reload` must not pretend otherwise.
     assert _values("ExecReload") == []

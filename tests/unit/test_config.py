@@ -81,9 +81,9 @@ def error_of(data: dict[str, Any], env: dict[str, str] | None = None) -> ConfigE
 def test_minimal_config_takes_documented_defaults() -> None:
     s = parse(minimal())
 
-    server = ("127.0.0.1", 8080, "/api/whatsapp/webhook", 3145728, "", 10.0, "127.0.0.1", 9464)
+    server = ("127.0.0.1", 8080, "/api/whatsapp/webhook", 3145728, "", 10.0, "127.0.0.1", 9464, 1)
     assert dataclasses.astuple(s.server) == server
-    assert s.storage.url == "sqlite:///var/lib/wajira/wajira.db"
+    assert (s.storage.url, s.storage.retention_days) == ("sqlite:///var/lib/wajira/wajira.db", 30)
     assert (s.whatsapp.graph_url, s.whatsapp.api_version) == ("https://graph.facebook.com", "v23.0")
     assert (s.jira.timeout_seconds, s.jira.token, s.jira.cloud) == (30.0, "", True)
     assert (s.openai.base_url, s.openai.model, s.openai.timeout_seconds) == (
@@ -564,7 +564,7 @@ def section_text(text: str, section: str) -> str:
     out: list[str] = []
     current = ""
     for line in text.splitlines():
-        if header := re.fullmatch(r"\[{1,2}([a-z_.]+)\]{1,2}", line.strip()):
+        if header := re.fullmatch(r"#?\s*\[{1,2}([a-z_.]+)\]{1,2}", line.strip()):
             current = header.group(1)
         elif current == section:
             out.append(line)

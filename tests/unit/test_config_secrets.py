@@ -259,7 +259,10 @@ ENV = {
 
 
 def test_every_secret_field_is_covered_here() -> None:
-    assert secret_keys() == set(SECRET_CASES), (
+    # The per-service accounts' secrets live under [[services]], which `with_value` here cannot
+    # address: tests/unit/test_service_accounts_config.py covers their refusals.
+    per_service = {("services.jira", "api_token"), ("services.jira", "token"), ("services.openai", "api_key")}
+    assert secret_keys() - per_service == set(SECRET_CASES), (
         "a secret field was added or removed in bot/config/model.py: read it with Table.secret() "
         "so placeholders are refused, and list it in SECRET_CASES"
     )

@@ -336,7 +336,7 @@ def test_contact_details_and_long_numbers_of_other_customers_are_masked(text, ke
 
 def test_a_resolved_example_masks_personal_data_in_question_and_answers() -> None:
     comments = [
-            customer(1, "my phone 07700 900123 and ben@mail.example get no code"),
+        customer(1, "my phone 07700 900123 and ben@mail.example get no code"),
         c(2, "We sent the code to ben@mail.example and +44 7700 900123 again."),
     ]
     example = resolved_example("SUP-1", "WhatsApp: Ben", comments, bot_account_id=BOT)
@@ -344,4 +344,3 @@ def test_a_resolved_example_masks_personal_data_in_question_and_answers() -> Non
     text = example.question + " ".join(example.answers)
     assert "900123" not in text and "ben@" not in text
     assert "[number]" in example.question and "[email]" in example.answers[0]
-

@@ -1,0 +1,92 @@
+"""One webhook worker process (`[server] workers` > 1): the public port, nothing else.
+
+Started by `bot.workers.WebhookWorkers` with the "spawn" method, so this module is the
+process's first code: it binds host:port with SO_REUSEPORT, builds the public app over a
+storage connection of its own (`bot.bootstrap.build_worker_web`), serves, tells the main
+process it does, and nudges the main process's jobs after each stored delivery.
+
+Signals: SIGTERM (from the main process, or from systemd to the whole unit) stops it
+gracefully: it stops accepting and answers every request already received, within
+`[server] request_timeout_seconds`. SIGINT is ignored: Ctrl-C in a terminal reaches the whole
+process group, and the main process, which gets it too, stops the workers in order. If the
+main process dies without stopping it, the worker notices within a second and stops too, so
+no orphan keeps answering webhooks whose messages no job would ever handle.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import sys
+import threading
+import time
+
+from bot import logs
+from bot.bootstrap import Nudges, build_worker_web
+from bot.config import ConfigError
+from bot.http.app import LateApp
+from bot.http.server import HttpServer
+from bot.metrics import Metrics, use_multiprocess_dir
+from bot.nudge import NudgeSender
+from bot.workers import WorkerSpec
+from storage.db import StorageUnavailable
+from storage.schema import SchemaTooNew
+
+log = logs.get_logger(__name__)
+
+# systemd's variables are for the main process alone (NotifyAccess=main would drop ours anyway).
+_SYSTEMD_VARIABLES = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
+_PARENT_CHECK_SECONDS = 1.0
+
+
+def serve_webhooks(spec: WorkerSpec) -> None:
+    """The worker's main function: serve until SIGTERM or the main process is gone.
+
+    Exits with 1 (logged as `webhook_worker_failed`) when it cannot start: the port cannot
+    be bound, storage cannot be opened.
+    """
+    for name in _SYSTEMD_VARIABLES:
+        os.environ.pop(name, None)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    s = spec.settings
+    logs.configure(s.logging.level, s.logging.format, s.secrets())
+    use_multiprocess_dir(spec.metrics_dir)
+    sender = NudgeSender(spec.nudges)
+    app = LateApp()
+    try:
+        http = HttpServer(
+            app,
+            s.server.host,
+            s.server.port,
+            request_timeout=s.server.request_timeout_seconds,
+            max_body_bytes=s.server.max_body_bytes,
+            reuse_port=True,
+        )
+        web = build_worker_web(
+            s,
+            nudges=Nudges(inbox=sender.inbox, outbox=sender.outbox),
+            scheduler=spec.heartbeat,
+            metrics=Metrics(),
+            clock=time.time,
+        )
+    except (OSError, ConfigError, StorageUnavailable, SchemaTooNew) as exc:
+        log.error("webhook_worker_failed", worker=spec.index, error=str(exc))
+        sys.exit(1)
+    app.app = web.public
+    # As in the main process: what lives as long as the process is kept out of full collections.
+    gc.collect()
+    gc.freeze()
+    http.start()
+    sender.ready(os.getpid())
+    log.info("webhook_worker_started", worker=spec.index, pid=os.getpid(), url=http.url)
+    while not stop.wait(_PARENT_CHECK_SECONDS):
+        if os.getppid() != spec.parent_pid:
+            log.warning("webhook_worker_orphaned", worker=spec.index, reason="the main process is gone")
+            break
+    http.stop()
+    web.storage.close()
+    log.info("webhook_worker_stopped", worker=spec.index, pid=os.getpid())
