@@ -44,7 +44,7 @@ from bot.ports import (
     LeasesPort,
     PollStatePort,
 )
-from bot.rules.classify import CommentView, Route, comment_view, parse_jira_time, route_comment
+from bot.rules.classify import CommentView, Route, comment_view, is_command, parse_jira_time, route_comment
 from bot.rules.comment_property import PROPERTY_KEY, issue_value
 from bot.rules.hot import hot_jql, hot_since
 from bot.rules.hours import is_open
@@ -57,6 +57,8 @@ log = get_logger(__name__)
 
 SEARCH_FIELDS = ["comment", "status", "updated", "labels", "summary"]
 POLL_LEASE = "poll"
+# New comments fetched with their properties in one `comments_by_ids` request (Jira's cap).
+COMMENT_LIST_MAX_IDS = 1000
 # At most this many hot tickets per `issue in (…)` search: the most recently active ones.
 HOT_MAX_TICKETS = 100
 # Agent comments older than the customer window cannot be sent free-form anyway, and a
@@ -280,6 +282,7 @@ class PollJob:
         self._who_am_i(account)
         result = PassResult()
         newest: list[int] = []
+        batch: list[_Waiting] = []
         for issue in account.jira.search_issues(
             jql, fields=SEARCH_FIELDS, properties=[PROPERTY_KEY], reconcile_ids=reconcile
         ):
@@ -292,7 +295,13 @@ class PollJob:
                 newest.append(int(updated * 1000))
             if self.progress:
                 self.progress(result.issues, int(updated * 1000) if updated else None)
-            self._handle_issue(account, issue, fields, result, dry_run=dry_run)
+            waiting = self._handle_issue(account, issue, fields, result, dry_run=dry_run)
+            if waiting is not None:
+                batch.append(waiting)
+                if sum(len(w.unhandled) for w in batch) >= COMMENT_LIST_MAX_IDS:
+                    self._handle_batch(account, batch, result, dry_run=dry_run)
+                    batch = []
+        self._handle_batch(account, batch, result, dry_run=dry_run)
         return result, newest
 
     def _handle_issue(
@@ -303,19 +312,57 @@ class PollJob:
         result: PassResult,
         *,
         dry_run: bool,
-    ) -> None:
+    ) -> _Waiting | None:
+        """Handle the issue's new comments now, or return them to be fetched with others."""
         ours = issue_value(issue)
         if ours is None or not ours.get("conversation"):
-            return  # a ticket we did not open has no customer to talk to
+            return None  # a ticket we did not open has no customer to talk to
         key = issue["key"]
         if not dry_run:
             for listener in self.on_issue_seen:
                 listener(key, fields, ours)
-        if self._all_handled(account, _inline_comments(fields)):
-            return  # every comment already handled: no second request for this issue
-        # Search inlines comments without their properties (which say what is ours), and may
-        # truncate them: read the full list for an issue with something new.
-        raw_comments = account.jira.list_comments(key)
+        inline = _inline_comments(fields)
+        unhandled = self._unhandled(account, inline)
+        if inline is not None and not unhandled:
+            return None  # every comment already handled: no second request for this issue
+        bot_account_id, _ = self._who_am_i(account)
+        if inline is not None and not any(
+            is_command(comment_view(key, c), bot_account_id=bot_account_id) for c in unhandled
+        ):
+            # Search inlines comments without their properties (which say what is ours): the
+            # new ones are fetched with those of other issues, one request per 1000.
+            return _Waiting(key, ours, inline, unhandled)
+        # Truncated inline comments, or a command (which reads the comments before it, whose
+        # properties search left out): the issue's full list.
+        self._handle_comments(account, key, account.jira.list_comments(key), ours, result, dry_run=dry_run)
+        return None
+
+    def _handle_batch(
+        self, account: JiraAccount, batch: list[_Waiting], result: PassResult, *, dry_run: bool
+    ) -> None:
+        if not batch:
+            return
+        found = account.jira.comments_by_ids([str(c.get("id")) for w in batch for c in w.unhandled])
+        if found is None:  # Server/Data Center: each issue's own list
+            for w in batch:
+                comments = account.jira.list_comments(w.key)
+                self._handle_comments(account, w.key, comments, w.ours, result, dry_run=dry_run)
+            return
+        fetched = {str(c.get("id")): c for c in found}
+        for w in batch:
+            # A new comment deleted since the search is absent: left for no one to handle.
+            self._handle_comments(account, w.key, w.with_properties(fetched), w.ours, result, dry_run=dry_run)
+
+    def _handle_comments(
+        self,
+        account: JiraAccount,
+        key: str,
+        raw_comments: list[dict[str, Any]],
+        ours: dict[str, Any],
+        result: PassResult,
+        *,
+        dry_run: bool,
+    ) -> None:
         views = sorted((comment_view(key, c) for c in raw_comments), key=lambda v: (v.created, _num(v.id)))
         # From here on a comment is known by its stored id (tagged on accounts but [jira]'s):
         # handled rows, AI turns and outbound dedupe keys never mix two sites' comments.
@@ -327,13 +374,13 @@ class PollJob:
             result.new_comments += 1
             self._handle_comment(account, view, ours, result, earlier=views[:n], dry_run=dry_run)
 
-    def _all_handled(self, account: JiraAccount, inline: list[dict[str, Any]] | None) -> bool:
-        """Whether every comment search inlined was handled before (False when it truncated them)."""
+    def _unhandled(self, account: JiraAccount, inline: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+        """The inline comments not handled before ([] when search truncated them)."""
         if inline is None:
-            return False
-        inline_ids = [account.ref(str(c.get("id"))) for c in inline]
-        unhandled = set(inline_ids) - self.handled.known(inline_ids)
-        return not unhandled
+            return []
+        refs = [account.ref(str(c.get("id"))) for c in inline]
+        known = self.handled.known(refs)
+        return [c for c, ref in zip(inline, refs, strict=True) if ref not in known]
 
     def _handle_comment(
         self,
@@ -427,6 +474,25 @@ class PollJob:
                 result.first_turn_due = (
                     due if result.first_turn_due is None else min(result.first_turn_due, due)
                 )
+
+
+@dataclass
+class _Waiting:
+    """An issue whose new inline comments wait for their properties (`comments_by_ids`)."""
+
+    key: str
+    ours: dict[str, Any]
+    inline: list[dict[str, Any]]
+    unhandled: list[dict[str, Any]]
+
+    def with_properties(self, fetched: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        """What to hand on: handled comments as inlined (earlier context), new ones as fetched."""
+        new_ids = {str(c.get("id")) for c in self.unhandled}
+        return [
+            fetched[str(c.get("id"))] if str(c.get("id")) in new_ids else c
+            for c in self.inline
+            if str(c.get("id")) not in new_ids or str(c.get("id")) in fetched
+        ]
 
 
 def _merge(total: PassResult, part: PassResult) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import Any, Protocol
@@ -71,6 +72,30 @@ class _ConnectionPerThread(peewee.Database):
 class BoundedSqlite(_ConnectionPerThread, peewee.SqliteDatabase):
     anchor: sqlite3.Connection | None = None
     """For a shared in-memory database: a connection that keeps it alive (see storage.db)."""
+
+    def _set_pragmas(self, conn: sqlite3.Connection) -> None:
+        # Switching to WAL needs the database to itself, and SQLite answers "locked" without
+        # calling the busy handler when several connections open a new file at once (start-up
+        # with several workers, a migration from many threads). WAL is stored in the file: a
+        # connection that finds it set skips the switch, the others retry within the busy bound.
+        deadline = time.monotonic() + lock_wait(self.round_trip_seconds)
+        pragmas: list[tuple[str, Any]] = list(getattr(self, "_pragmas", ()))  # peewee's, untyped
+        for pragma, value in pragmas:
+            while True:
+                try:
+                    if pragma == "journal_mode" and _journal_mode(conn) == str(value).lower():
+                        break
+                    conn.execute(f"PRAGMA {pragma} = {value};")
+                    break
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or time.monotonic() >= deadline:
+                        raise
+                    time.sleep(0.02)
+
+
+def _journal_mode(conn: sqlite3.Connection) -> str:
+    row = conn.execute("PRAGMA journal_mode;").fetchone()
+    return str(row[0]).lower() if row else ""
 
 
 class BoundedPostgres(_ConnectionPerThread, peewee.PostgresqlDatabase):

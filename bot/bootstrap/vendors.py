@@ -153,6 +153,8 @@ def connect_jira(
         token=account.token,
         timeout=_bounded(s.timeout_seconds, max_timeout),
         observe=observe,
+        # Every inbox worker, plus the jobs' threads (the scheduler runs up to 8), at once.
+        pool_size=settings.inbox.workers + 8,
     )
 
 

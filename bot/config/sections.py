@@ -126,23 +126,30 @@ def jira(t: Table) -> JiraSettings:
 
 
 def _check_jira_auth(t: Table, s: JiraSettings) -> None:
-    # Exactly one style, so the adapter never has to guess between basic and bearer auth.
-    if s.token and s.api_token:
+    check_jira_auth(t, s.email, s.api_token, s.token, where="in config.toml or $JIRA_API_TOKEN / $JIRA_TOKEN")
+
+
+def check_jira_auth(t: Table, email: str, api_token: str, token: str, *, where: str) -> None:
+    """Exactly one style, so the adapter never has to guess between basic and bearer auth.
+
+    Args:
+        where: how to supply a missing token, ending the error message.
+    """
+    if token and api_token:
         raise t.error(
             "token",
             "set either token (Server/Data Center) or email + api_token (Cloud), not both",
         )
-    if s.token and s.email:
+    if token and email:
         raise t.error("email", "not used with token (Server/Data Center); remove it or use api_token")
-    if s.api_token and not s.email:
+    if api_token and not email:
         raise t.error("email", "missing required value: Jira Cloud authenticates with email + api_token")
-    if not s.token and not s.api_token:
-        if s.email:
+    if not token and not api_token:
+        if email:
             raise t.missing("api_token")
         raise t.error(
             "api_token",
-            "missing: set email + api_token (Jira Cloud) or token (Server/Data Center), "
-            "in config.toml or $JIRA_API_TOKEN / $JIRA_TOKEN",
+            f"missing: set email + api_token (Jira Cloud) or token (Server/Data Center), {where}",
         )
 
 

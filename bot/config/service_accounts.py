@@ -17,6 +17,7 @@ from bot.config.model import (
     service_env_name,
 )
 from bot.config.reader import Table
+from bot.config.sections import check_jira_auth
 
 JIRA_SECRETS = ("api_token", "token")
 OPENAI_SECRETS = ("api_key",)
@@ -39,21 +40,9 @@ def service_jira(service: Table, service_id: str) -> ServiceJiraSettings | None:
 
 def _check_auth(t: Table, s: ServiceJiraSettings, service_id: str) -> None:
     # Exactly one style, as for [jira]: the adapter never guesses between basic and bearer auth.
-    if s.token and s.api_token:
-        raise t.error("token", "set either token (Server/Data Center) or email + api_token (Cloud), not both")
-    if s.token and s.email:
-        raise t.error("email", "not used with token (Server/Data Center); remove it or use api_token")
-    if s.api_token and not s.email:
-        raise t.error("email", "missing required value: Jira Cloud authenticates with email + api_token")
-    if not s.token and not s.api_token:
-        if s.email:
-            raise t.missing("api_token")
-        api_token, token = (service_env_name(service_id, f"jira_{f}") for f in JIRA_SECRETS)
-        raise t.error(
-            "api_token",
-            "missing: set email + api_token (Jira Cloud) or token (Server/Data Center), "
-            f"in config.toml or ${api_token} / ${token}; or remove the table to use [jira]",
-        )
+    api_token, token = (service_env_name(service_id, f"jira_{f}") for f in JIRA_SECRETS)
+    where = f"in config.toml or ${api_token} / ${token}; or remove the table to use [jira]"
+    check_jira_auth(t, s.email, s.api_token, s.token, where=where)
 
 
 def service_openai(service: Table, service_id: str) -> ServiceOpenAISettings | None:

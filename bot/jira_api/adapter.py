@@ -7,6 +7,7 @@ text's wiki markup escaped. Callers pass plain text and never see which one is u
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from bot.jira_api.attachment_calls import AttachmentCalls
 from bot.jira_api.errors import (
     JiraError,
     JiraUnavailable,
+    RateLimited,
 )
 from bot.jira_api.feedback_calls import FeedbackCalls
 from bot.jira_api.setup_calls import WorkflowAndSetupCalls
@@ -37,6 +39,9 @@ from bot.rules.wiki import escape_wiki
 
 log = get_logger(__name__)
 T = TypeVar("T")
+
+
+COMMENT_LIST_MAX_IDS = 1000  # `POST /comment/list` takes at most this many ids
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,10 @@ class JiraAdapter(AttachmentCalls, FeedbackCalls, WorkflowAndSetupCalls):
         self._api = "3" if cloud else "2"
         self._base = client.server_url.rstrip("/")
         self._observe = observe or (lambda op, outcome, seconds: None)
+        # Jira's Retry-After binds the account, not only the call that met it: until then every
+        # job and worker using this adapter is told to wait without calling (see `_call`).
+        self._hold_until = 0.0  # time.monotonic()
+        self._hold_lock = threading.Lock()
 
     @classmethod
     def connect(
@@ -77,8 +86,14 @@ class JiraAdapter(AttachmentCalls, FeedbackCalls, WorkflowAndSetupCalls):
         token: str = "",
         timeout: float = 30.0,
         observe: Callable[[str, str, float], None] | None = None,
+        pool_size: int = 10,
     ) -> JiraAdapter:
-        """Build the adapter without touching the network (nothing is fetched until a call)."""
+        """Build the adapter without touching the network (nothing is fetched until a call).
+
+        Args:
+            pool_size: connections kept open to Jira; at least the threads that call it at
+                once (inbox workers and jobs), or connections are dropped and opened again.
+        """
         cloud = not token
         options = {
             "server": url,
@@ -95,11 +110,21 @@ class JiraAdapter(AttachmentCalls, FeedbackCalls, WorkflowAndSetupCalls):
             timeout=timeout,
             **auth,
         )
+        pooled = requests.adapters.HTTPAdapter(
+            pool_connections=1, pool_maxsize=max(1, pool_size), max_retries=0
+        )
+        for scheme in ("https://", "http://"):
+            client._session.mount(scheme, pooled)
         return cls(client, cloud=cloud, observe=observe)
 
     # -- the one place HTTP happens ---------------------------------------------------------
 
     def _call(self, operation: str, fn: Callable[[], T]) -> T:
+        wait = self._hold_until - time.monotonic()
+        if wait > 0:
+            # Jira asked this account to wait: no call until then, whoever asks.
+            self._observe(operation, "RateLimited", 0.0)
+            raise RateLimited(f"{operation}: Jira asked us to wait ({wait:.1f} s more)", retry_after=wait)
         started = time.monotonic()
         outcome = "ok"
         try:
@@ -107,6 +132,9 @@ class JiraAdapter(AttachmentCalls, FeedbackCalls, WorkflowAndSetupCalls):
         except jira.JIRAError as exc:
             error = translate(exc, issue_scoped=operation in ISSUE_OPERATIONS)
             outcome = type(error).__name__
+            if isinstance(error, RateLimited) and error.retry_after:
+                with self._hold_lock:
+                    self._hold_until = max(self._hold_until, time.monotonic() + error.retry_after)
             raise error from None  # the vendor's response (headers, cookies, body) must not reach a log
         except JiraError as exc:  # raised by a call's own checks of Jira's answer
             outcome = type(exc).__name__
@@ -272,6 +300,26 @@ class JiraAdapter(AttachmentCalls, FeedbackCalls, WorkflowAndSetupCalls):
     def list_comments(self, issue_key: str) -> list[dict[str, Any]]:
         """All comments of an issue, oldest first, with their properties."""
         return list(self._comments(issue_key, newest_first=False))
+
+    def comments_by_ids(self, comment_ids: Sequence[str]) -> list[dict[str, Any]] | None:
+        """The comments with these ids (any issues), with their properties: one
+        `POST /rest/api/3/comment/list?expand=properties` per 1000 ids. A comment gone meanwhile
+        is absent. None on Server/Data Center, where the poller reads each issue's list instead
+        (Cloud's API description is the one we can check this call against)."""
+        if not self.cloud:
+            return None
+        ids = [int(i) for i in dict.fromkeys(comment_ids) if str(i).isdigit()]
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(ids), COMMENT_LIST_MAX_IDS):
+            page = self._request(
+                "comments_by_ids",
+                "POST",
+                "comment/list",
+                params={"expand": "properties"},
+                body={"ids": ids[start : start + COMMENT_LIST_MAX_IDS]},
+            )
+            found += page.get("values") or []
+        return found
 
     def get_issue(
         self, issue_key: str, *, fields: list[str], properties: list[str] | tuple[str, ...] = ()

@@ -177,6 +177,10 @@ class JiraDirectory:
     def list_comments(self, issue_key: str) -> list[dict[str, Any]]:
         return self._issue(issue_key).list_comments(issue_key)
 
+    def comments_by_ids(self, comment_ids: Sequence[str]) -> list[dict[str, Any]] | None:
+        # Comment ids name no project: the poller asks each account's own client.
+        raise NotRoutable("comments_by_ids: ask the account's own client (poll_accounts)")
+
     def get_issue(
         self, issue_key: str, *, fields: list[str], properties: list[str] | tuple[str, ...] = ()
     ) -> dict[str, Any]:

@@ -61,6 +61,11 @@ class JiraPort(Protocol):
         """Every comment, oldest first, with its `properties` as `[{"key", "value"}]`."""
         ...
 
+    def comments_by_ids(self, comment_ids: Sequence[str]) -> list[dict[str, Any]] | None:
+        """The comments with these ids, of any issues, with their `properties`, in as few
+        requests as Jira allows; None when the deployment cannot (read `list_comments` then)."""
+        ...
+
     def get_issue(self, issue_key: str, *, fields: list[str], properties: list[str] = ...) -> dict[str, Any]:
         """The issue with the given fields and entity properties (`issue["properties"][key]`)."""
         ...

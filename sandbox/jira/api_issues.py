@@ -138,6 +138,22 @@ def get_comments(sb, req: Request) -> Response:
     return Response(200, body)
 
 
+def comments_by_ids(sb, req: Request) -> Response:
+    """``POST /comment/list``: the comments with the given ids (at most 1000), in one page."""
+    body = req.json() or {}
+    ids = body.get("ids") if isinstance(body, dict) else None
+    if not isinstance(ids, list) or not ids or len(ids) > 1000:
+        raise ApiError(400, "Provide between 1 and 1000 comment ids.")
+    expand = set(req.list_arg("expand"))
+    with sb.store.lock:
+        found = [sb.store.comments[str(i)] for i in ids if str(i) in sb.store.comments]
+        view = sb.view(req)
+        values = [view.comment(c, expand) for c in sorted(found, key=lambda c: int(c.id))]
+    return Response(
+        200, {"isLast": True, "maxResults": 1048576, "startAt": 0, "total": len(values), "values": values}
+    )
+
+
 def get_comment(sb, req: Request) -> Response:
     with sb.store.lock:
         issue = sb.store.find_issue(req.params["key"])

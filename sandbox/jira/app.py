@@ -53,6 +53,7 @@ def build_router(cloud: bool) -> Router[Handler]:
     add("GET", "/rest/api/{v}/issue/{key}/comment", iss.get_comments)
     add("POST", "/rest/api/{v}/issue/{key}/comment", iss.add_comment)
     add("GET", "/rest/api/{v}/issue/{key}/comment/{commentId}", iss.get_comment)
+    add("POST", "/rest/api/{v}/comment/list", iss.comments_by_ids)
     add("GET", "/rest/api/{v}/comment/{commentId}/properties", iss.comment_property_keys)
     add("GET", "/rest/api/{v}/comment/{commentId}/properties/{propertyKey}", iss.get_comment_property)
     add("PUT", "/rest/api/{v}/comment/{commentId}/properties/{propertyKey}", iss.put_comment_property)

@@ -100,6 +100,20 @@ def test_a_comment_with_its_property_reads_back(jira_world: JiraWorld) -> None:
     assert props(comment)[PROPERTY_KEY] == prop
 
 
+def test_comments_of_several_issues_read_back_by_id_with_their_properties(jira_world: JiraWorld) -> None:
+    jira = jira_world.jira
+    first, second = open_ticket(jira_world), open_ticket(jira_world, conversation="+441234567890")
+    a = jira.add_comment(first, "one", prop={"kind": "customer", "wamid": "wamid.a"})
+    b = jira.add_comment(second, "two", prop={"kind": "ai", "turn": 7})
+    jira.add_comment(second, "not asked for", prop={"kind": "ai", "turn": 8})
+    found = jira.comments_by_ids([a, b, "999999999"])  # a missing id is left out, not an error
+    assert found is not None
+    assert sorted(
+        (str(c["id"]), props(c)[PROPERTY_KEY].get("wamid") or props(c)[PROPERTY_KEY]["turn"]) for c in found
+    ) == sorted([(a, "wamid.a"), (b, 7)])
+    assert {body_text(c["body"]) for c in found} == {"one", "two"}
+
+
 def test_an_internal_note_is_marked_for_agents_only(jira_world: JiraWorld) -> None:
     jira = jira_world.jira
     key = open_ticket(jira_world)

@@ -214,6 +214,16 @@ class FakeJira(FakeJiraFiles, Scripted):
         show_stored_bodies(rendered, stored)
         return rendered
 
+    def comments_by_ids(self, comment_ids: Sequence[str]) -> list[dict[str, Any]] | None:
+        if not self.cloud:
+            return None  # as the adapter: Server/Data Center reads each issue's list
+        self._enter("comments_by_ids")
+        wanted = {str(i) for i in comment_ids}
+        stored = [c for cs in self.comments.values() for c in cs if str(c["id"]) in wanted]
+        rendered = [render_comment(c, cloud=self.cloud, with_properties=True) for c in stored]
+        show_stored_bodies(rendered, stored)
+        return rendered
+
     def get_issue(
         self, issue_key: str, *, fields: list[str], properties: Sequence[str] = ()
     ) -> dict[str, Any]:

@@ -424,6 +424,31 @@ def test_404_becomes_issue_not_found(jira):
     assert "Issue does not exist or you do not have permission to see it." in str(err.value)
 
 
+def test_retry_after_holds_every_call_of_the_account_until_it_passes(credentials):
+    """Live against the sandbox: the hold is about not calling, which a cassette cannot show."""
+    with JiraSandbox(email=credentials.email, api_token=credentials.api_token) as sb:
+        outcomes: list[str] = []
+        adapter = JiraAdapter.connect(
+            sb.url,
+            email=credentials.email,
+            api_token=credentials.api_token,
+            observe=lambda op, outcome, s: outcomes.append(outcome),
+        )
+        sb.faults.fail_next(429, retry_after=1)
+        with pytest.raises(RateLimited):
+            adapter.myself()
+        before = sum(sb.calls.values())
+        # Another job, another operation, within the second Jira asked for: told to wait, no call.
+        with pytest.raises(RateLimited) as held:
+            adapter.list_comments("WA-1")
+        assert 0 < (held.value.retry_after or 0) <= 1.0
+        assert sum(sb.calls.values()) == before
+        assert outcomes == ["RateLimited", "RateLimited"]
+        time.sleep(1.05)
+        assert adapter.myself()["accountId"]  # once it has passed, calls go through again
+        assert sum(sb.calls.values()) == before + 1
+
+
 def test_jira_slower_than_the_adapter_timeout_is_unavailable(credentials):
     """Live against the sandbox: a cassette cannot be slow."""
     with JiraSandbox(email=credentials.email, api_token=credentials.api_token) as sb:

@@ -117,7 +117,8 @@ class World:
         return [self.turns.get(row.id) for row in ids]
 
     def list_calls(self) -> int:
-        return self.jira.calls.count("list_comments")
+        """Requests for comments beyond the search: per issue, or in one batch for many."""
+        return self.jira.calls.count("list_comments") + self.jira.calls.count("comments_by_ids")
 
 
 @pytest.fixture
@@ -387,6 +388,35 @@ def test_inline_comments_spare_the_comment_request_when_all_are_known(world):
     assert len(w.rows()) == 2
 
 
+def test_new_comments_of_many_issues_cost_one_comment_request(world):
+    w = world()
+    keys = [
+        w.key,
+        *(w.jira.open_ticket(wajira=w.jira.issues[w.key]["properties"]["wajira"]) for _ in range(2)),
+    ]
+    w.job.run()
+    before = w.list_calls()
+    w.clock.advance(30)
+    for key in keys:
+        w.jira.human_comment(key, f"news for {key}")
+    w.clock.advance(1)
+    w.job.run()
+    # One search, then the three new comments with their properties in one request.
+    assert w.list_calls() - before == 1
+    assert w.jira.calls.count("list_comments") == 0
+    for key in keys:
+        assert [r.body for r in w.rows(key)] == [f"Bruno Díaz (support): news for {key}"]
+
+
+def test_on_server_each_issue_reads_its_own_list(world):
+    w = world()
+    w.jira.cloud = False
+    w.agent("hello from server")
+    w.job.run()
+    assert w.jira.calls.count("list_comments") == 1 and w.jira.calls.count("comments_by_ids") == 0
+    assert [r.body for r in w.rows()] == ["Bruno Díaz (support): hello from server"]
+
+
 def test_the_poll_lease_keeps_a_second_owner_out(world):
     w = world()
     other = w.poller("poller:2")
@@ -421,7 +451,7 @@ def test_a_failed_pass_is_recorded_and_keeps_the_watermark(world):
 
     w.clock.advance(30)
     w.agent("two")
-    w.jira.fail("list_comments", JiraUnavailable("Jira 503", status=503))
+    w.jira.fail("comments_by_ids", JiraUnavailable("Jira 503", status=503))
     with pytest.raises(JiraUnavailable):
         w.job.run()
     assert w.state.get().watermark_ms == before.watermark_ms
