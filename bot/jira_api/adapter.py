@@ -39,6 +39,8 @@ from bot.rules.wiki import escape_wiki
 
 log = get_logger(__name__)
 T = TypeVar("T")
+MAX_HOLD_SECONDS = 300.0
+"""The longest a 429's Retry-After holds every call of the account."""
 
 
 COMMENT_LIST_MAX_IDS = 1000  # `POST /comment/list` takes at most this many ids
@@ -133,8 +135,11 @@ class JiraAdapter(AttachmentCalls, FeedbackCalls, WorkflowAndSetupCalls):
             error = translate(exc, issue_scoped=operation in ISSUE_OPERATIONS)
             outcome = type(error).__name__
             if isinstance(error, RateLimited) and error.retry_after:
+                # Capped: an answer asking for hours is a proxy's or a bug's, and would silence
+                # every job; the queues' own back-off goes on after the hold.
+                hold = min(error.retry_after, MAX_HOLD_SECONDS)
                 with self._hold_lock:
-                    self._hold_until = max(self._hold_until, time.monotonic() + error.retry_after)
+                    self._hold_until = max(self._hold_until, time.monotonic() + hold)
             raise error from None  # the vendor's response (headers, cookies, body) must not reach a log
         except JiraError as exc:  # raised by a call's own checks of Jira's answer
             outcome = type(exc).__name__

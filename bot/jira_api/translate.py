@@ -8,6 +8,7 @@ in the response, which is dropped with the library's exception.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -59,9 +60,11 @@ def translate(exc: jira.JIRAError, *, issue_scoped: bool) -> JiraError:
 def _retry_after(exc: jira.JIRAError) -> float | None:
     headers = exc.response.headers if exc.response is not None else {}
     try:
-        return max(0.0, float(headers.get("Retry-After", "")))
+        seconds = float(headers.get("Retry-After", ""))
     except ValueError:
         return None
+    # "inf" and "nan" parse as floats: neither is a wait anyone can honour.
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def _json_body(response: Any) -> dict[str, Any] | None:

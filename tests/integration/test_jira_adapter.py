@@ -26,7 +26,7 @@ import pytest
 import requests
 import vcr
 
-from bot.jira_api.adapter import IssueRef, JiraAdapter
+from bot.jira_api.adapter import MAX_HOLD_SECONDS, IssueRef, JiraAdapter
 from bot.jira_api.errors import (
     IssueNotFound,
     JiraAuthFailed,
@@ -447,6 +447,22 @@ def test_retry_after_holds_every_call_of_the_account_until_it_passes(credentials
         time.sleep(1.05)
         assert adapter.myself()["accountId"]  # once it has passed, calls go through again
         assert sum(sb.calls.values()) == before + 1
+
+
+@pytest.mark.parametrize("asked", ["1000000000", "inf"])
+def test_an_absurd_retry_after_holds_the_account_five_minutes_at_most(credentials, asked):
+    with JiraSandbox(email=credentials.email, api_token=credentials.api_token) as sb:
+        adapter = JiraAdapter.connect(sb.url, email=credentials.email, api_token=credentials.api_token)
+        sb.faults.fail_next(429, headers={"Retry-After": asked})
+        with pytest.raises(RateLimited):
+            adapter.myself()
+        try:
+            adapter.myself()
+        except RateLimited as held:
+            assert asked != "inf"
+            assert 0 < (held.retry_after or 0) <= MAX_HOLD_SECONDS
+        else:
+            assert asked == "inf"  # not a number of seconds: no hold at all
 
 
 def test_jira_slower_than_the_adapter_timeout_is_unavailable(credentials):
