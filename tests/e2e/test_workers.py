@@ -105,8 +105,11 @@ def test_two_workers_store_every_webhook_once_nudge_the_inbox_and_sum_metrics(ma
         assert sorted(wamids) == sorted(f"wamid.e2e-workers-{n}" for n in range(MESSAGES))
 
         # Both workers took a share (SO_REUSEPORT spreads connections), and /metrics sums them.
-        started = [e for e in daemon.log_events() if e.get("event") == "webhook_worker_started"]
-        assert len(started) == 2
+        def started() -> list[dict]:
+            return [e for e in daemon.log_events() if e.get("event") == "webhook_worker_started"]
+
+        wait_until(lambda: len(started()) >= 2, what="both workers' start lines")
+        assert len(started()) == 2
         metrics = requests.get(f"{daemon.admin_url}/metrics", timeout=5).text
         assert _metric(metrics, "wajira_webhook_requests_total", 'outcome="stored"') == len(deliveries)
         # ... and the main process's own: the jobs' calls to Jira.
@@ -118,7 +121,9 @@ def test_two_workers_store_every_webhook_once_nudge_the_inbox_and_sum_metrics(ma
     finally:
         code = daemon.terminate()
     assert code == 0
-    assert not [pid for pid in workers if _alive(pid)]
+    # The workers are gone with the daemon; multiprocessing's resource tracker (also a child)
+    # leaves a moment later, when it sees the daemon's end of its pipe close.
+    wait_until(lambda: not [pid for pid in workers if _alive(pid)], timeout=10, what="every child gone")
     events = [e.get("event") for e in daemon.log_events()]
     assert events.count("webhook_worker_stopped") == 2
     assert "webhook_worker_exited" not in events
