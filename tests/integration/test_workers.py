@@ -160,6 +160,9 @@ def test_a_workers_healthz_says_unavailable_once_the_main_process_jobs_stop(daem
     assert requests.get(healthz, timeout=5).json() == {"status": "ok"}
     daemon.parts.components.jobs.scheduler.stop(wait=True)
     daemon.heartbeat.flatline()
-    # Whichever worker answers (each caches its verdict for a second) says so.
+    # Each worker caches its verdict for a second: one that said "ok" just before the flatline
+    # may say it again until then, so only answers after that second count.
+    time.sleep(1.2)
+    # Whichever worker answers says so.
     _wait(lambda: all(requests.get(healthz, timeout=5).status_code == 503 for _ in range(6)), timeout=20)
     assert requests.get(healthz, timeout=5).json() == {"status": "unavailable"}
