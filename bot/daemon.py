@@ -7,8 +7,8 @@ Nothing here runs at import time.
 
 With `[server] workers` > 1 the public port is served by worker processes (`bot.workers`):
 this process then holds the port without accepting on it, runs the jobs, the admin listener
-and the systemd notifications, reads the workers' nudges (`bot.nudge`) and serves /metrics
-summed over every process. With 1 (the default) everything is as it always was: one process.
+and the systemd notifications, commits what the workers received (`bot.store_channel`) and
+serves /metrics summed over every process. With 1 (the default) everything is as it always was: one process.
 """
 
 from __future__ import annotations
@@ -25,14 +25,15 @@ import time
 from collections.abc import Callable
 
 from bot.bootstrap import Server, bootstrap_server
+from bot.bootstrap.web import Nudges, nudge_for
 from bot.config import Settings
 from bot.http.app import LateApp
 from bot.http.server import HttpServer
 from bot.logs import get_logger
 from bot.metrics import Metrics, use_multiprocess_dir
-from bot.nudge import NudgeReceiver, channel
 from bot.ports import AiPort, GraphPort, JiraPort
 from bot.sdnotify import Notifier
+from bot.store_channel import StoreService
 from bot.workers import HEARTBEAT_SECONDS, Heartbeat, WebhookWorkers, WorkerSpec
 
 log = get_logger(__name__)
@@ -63,12 +64,13 @@ class Daemon:
         self.http: HttpServer | None = None
         self.admin_http: HttpServer | None = None
         self.parts: Server | None = None
-        # [server] workers > 1: the held port, the metrics directory, the workers, their nudges.
+        # [server] workers > 1: the held port, the metrics directory, the workers, and the
+        # channels over which they commit through this process.
         self._held_port: socket.socket | None = None
         self._metrics_dir: str | None = None
         self.workers: WebhookWorkers | None = None
         self.heartbeat: Heartbeat | None = None
-        self._nudges: NudgeReceiver | None = None
+        self._store_service: StoreService | None = None
 
     @property
     def url(self) -> str:
@@ -169,7 +171,6 @@ class Daemon:
         heartbeat = self.heartbeat = Heartbeat()
         heartbeat.beat()
         parts.components.jobs.scheduler.add("webhook_workers_heartbeat", heartbeat.beat, HEARTBEAT_SECONDS)
-        receiving, sending = channel()
         # With port 0 the kernel chose the port this process holds: the workers bind that one.
         server = dataclasses.replace(s.server, port=self._held_port_number())
         spec = WorkerSpec(
@@ -178,23 +179,30 @@ class Daemon:
             parent_pid=os.getpid(),
             metrics_dir=self._metrics_dir,
             heartbeat=heartbeat,
-            nudges=sending,
         )
         from bot.webhook_worker import serve_webhooks  # the workers' code; this process never runs it
 
+        ingest = parts.components.storage.inbound.ingest
+        nudges = Nudges(inbox=schedule.inbox.nudge, outbox=schedule.outbox.nudge)
+        self._store_service = StoreService(
+            ingest.store_batch_async,
+            on_stored=lambda result: nudge_for(result, nudges),
+            on_ready=self._worker_ready,
+        )
         self.workers = WebhookWorkers(
             spec,
             s.server.workers,
             target=serve_webhooks,
+            attach=self._store_service.attach,
             stop_seconds=s.server.request_timeout_seconds + _WORKER_STOP_MARGIN_SECONDS,
         )
-        self._nudges = NudgeReceiver(
-            receiving, inbox=schedule.inbox.nudge, outbox=schedule.outbox.nudge, ready=self.workers.ready
-        )
-        self._nudges.start()
         self.notifier.status(f"starting: {s.server.workers} webhook workers")
         self.workers.start()
         self.workers.wait_ready()
+
+    def _worker_ready(self, pid: int) -> None:
+        if self.workers is not None:  # set before any worker starts, so before any says so
+            self.workers.ready(pid)
 
     def _schedule_watchdog(self, parts: Server) -> None:
         """Feed systemd's watchdog (WatchdogSec=) from a job of the scheduler itself.
@@ -235,10 +243,11 @@ class Daemon:
         if self.http:
             self.http.stop()
         if self.workers:
-            # Each answers what it received (within the request timeout), then exits.
+            # Each answers what it received (within the request timeout), then exits; their
+            # last commits run here meanwhile, so storage closes only after this.
             self.workers.stop()
-        if self._nudges:
-            self._nudges.stop()
+        if self._store_service:
+            self._store_service.close()
         if self._held_port:
             self._held_port.close()
         if self.parts:

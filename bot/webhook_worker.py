@@ -2,8 +2,9 @@
 
 Started by `bot.workers.WebhookWorkers` with the "spawn" method, so this module is the
 process's first code: it binds host:port with SO_REUSEPORT, builds the public app over a
-storage connection of its own (`bot.bootstrap.build_worker_web`), serves, tells the main
-process it does, and nudges the main process's jobs after each stored delivery.
+storage connection of its own (`bot.bootstrap.build_worker_web`, for routing and /healthz),
+serves, and tells the main process it does. Deliveries are committed by the main process
+(`bot.store_channel`), which then nudges its jobs.
 
 Signals: SIGTERM (from the main process, or from systemd to the whole unit) stops it
 gracefully: it stops accepting and answers every request already received, within
@@ -23,14 +24,15 @@ import threading
 import time
 
 from bot import logs
-from bot.bootstrap import Nudges, build_worker_web
+from bot.bootstrap import build_worker_web
 from bot.config import ConfigError
 from bot.http.app import LateApp
 from bot.http.server import HttpServer
 from bot.metrics import Metrics, use_multiprocess_dir
-from bot.nudge import NudgeSender
+from bot.store_channel import StoreClient
 from bot.workers import WorkerSpec
 from storage.db import StorageUnavailable
+from storage.engines import lock_wait
 from storage.schema import SchemaTooNew
 
 log = logs.get_logger(__name__)
@@ -38,6 +40,12 @@ log = logs.get_logger(__name__)
 # systemd's variables are for the main process alone (NotifyAccess=main would drop ours anyway).
 _SYSTEMD_VARIABLES = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
 _PARENT_CHECK_SECONDS = 1.0
+
+
+def _commit_wait(timeout_seconds: float | None) -> float:
+    # The main process's commit is bounded by the storage round trip (its group commit's
+    # wait, the lock wait); a second more covers the hop, so its own 503 arrives first.
+    return lock_wait(timeout_seconds) + 1.0
 
 
 def serve_webhooks(spec: WorkerSpec) -> None:
@@ -55,7 +63,6 @@ def serve_webhooks(spec: WorkerSpec) -> None:
     s = spec.settings
     logs.configure(s.logging.level, s.logging.format, s.secrets())
     use_multiprocess_dir(spec.metrics_dir)
-    sender = NudgeSender(spec.nudges)
     app = LateApp()
     try:
         http = HttpServer(
@@ -66,9 +73,11 @@ def serve_webhooks(spec: WorkerSpec) -> None:
             max_body_bytes=s.server.max_body_bytes,
             reuse_port=True,
         )
+        assert spec.store_channel is not None, "the supervisor gives each worker its own channel"
+        committer = StoreClient(spec.store_channel, wait_seconds=_commit_wait(s.storage.timeout_seconds))
         web = build_worker_web(
             s,
-            nudges=Nudges(inbox=sender.inbox, outbox=sender.outbox),
+            commit=committer.store,
             scheduler=spec.heartbeat,
             metrics=Metrics(),
             clock=time.time,
@@ -81,12 +90,13 @@ def serve_webhooks(spec: WorkerSpec) -> None:
     gc.collect()
     gc.freeze()
     http.start()
-    sender.ready(os.getpid())
+    committer.ready(os.getpid())
     log.info("webhook_worker_started", worker=spec.index, pid=os.getpid(), url=http.url)
     while not stop.wait(_PARENT_CHECK_SECONDS):
         if os.getppid() != spec.parent_pid:
             log.warning("webhook_worker_orphaned", worker=spec.index, reason="the main process is gone")
             break
     http.stop()
+    committer.close()
     web.storage.close()
     log.info("webhook_worker_stopped", worker=spec.index, pid=os.getpid())

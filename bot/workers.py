@@ -3,7 +3,8 @@
 Why processes: the webhook's work (HMAC, JSON parsing, the insert) is CPU in one interpreter,
 and one interpreter runs one thread at a time. N processes each bind host:port with
 SO_REUSEPORT, so the kernel spreads connections across their accept queues, and each runs the
-same intake, app and group commit over a storage connection of its own (`bot.webhook_worker`).
+same intake and app (`bot.webhook_worker`); they commit through the main process, whose one
+group commit serves them all (`bot.store_channel` says why).
 
 What stays in the main process: the jobs (once per instance, as with one process), the admin
 listener (/metrics sums every process's counters), and systemd's notifications (the unit's
@@ -120,7 +121,10 @@ class WorkerSpec:
     parent_pid: int
     metrics_dir: str
     heartbeat: Heartbeat
-    nudges: socket.socket
+    store_channel: socket.socket | None = None
+    """The worker's end of its own channel to the main process (`bot.store_channel`): its
+    commits, and its "ready". A new one for every process a slot starts; the spec the
+    supervisor is given holds none (None)."""
 
 
 class WorkersNotReady(OSError):
@@ -145,6 +149,8 @@ class WebhookWorkers:
         count: how many workers.
         target: the worker's main function (`bot.webhook_worker.serve_webhooks`); tests pass
             another importable one.
+        attach: given the main process's end of each new worker's store channel, and the
+            worker's index (`bot.store_channel.StoreService.attach`).
         stop_seconds: how long a stopping worker may take to answer what it received.
     """
 
@@ -154,10 +160,12 @@ class WebhookWorkers:
         count: int,
         *,
         target: Callable[[WorkerSpec], None],
+        attach: Callable[[socket.socket, int], None],
         stop_seconds: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._spec = spec
+        self._attach = attach
         self._target = target
         self._stop_seconds = stop_seconds
         self._clock = clock
@@ -183,7 +191,7 @@ class WebhookWorkers:
         self._thread.start()
 
     def ready(self, pid: int) -> None:
-        """A worker serves (it said so over the nudge channel)."""
+        """A worker serves (it said so over its store channel)."""
         with self._lock:
             self._ready.add(pid)
             self._lock.notify_all()
@@ -277,18 +285,24 @@ class WebhookWorkers:
             )
 
     def _spawn(self, slot: _Slot) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         spec = WorkerSpec(
             settings=self._spec.settings,
             index=slot.index,
             parent_pid=self._spec.parent_pid,
             metrics_dir=self._spec.metrics_dir,
             heartbeat=self._spec.heartbeat,
-            nudges=self._spec.nudges,
+            store_channel=theirs,
         )
         process = _SPAWN.Process(
             target=self._target, args=(spec,), name=f"wajira-webhook-{slot.index}", daemon=True
         )
-        process.start()
+        try:
+            process.start()  # pickling the spec duplicated their end for the child
+        finally:
+            theirs.close()
+        # A worker that dies closes its end: the thread serving ours then ends too.
+        self._attach(ours, slot.index)
         slot.process, slot.started_at, slot.restart_at = process, self._clock(), None
 
     def _wake(self) -> None:

@@ -33,7 +33,7 @@ from typing import Any
 
 from bot.config import ServiceSettings, Settings
 from bot.jira_api.directory import DEFAULT_ACCOUNT, JiraAccount, poll_accounts
-from bot.jira_api.errors import JiraRejected
+from bot.jira_api.errors import JiraRejected, JiraUnavailable
 from bot.logs import get_logger
 from bot.ports import (
     AiSwitchPort,
@@ -202,7 +202,9 @@ class PollJob:
                 self.state.save_failure(account.name, error=f"{type(exc).__name__}: {exc}"[:1000])
                 if len(self._accounts) == 1:
                     raise
-                log.error("poll_account_failed", account=account.name, error=f"{type(exc).__name__}: {exc}")
+                # An outage or a 429 of one account is expected weather; anything else is a fault.
+                report = log.warning if isinstance(exc, JiraUnavailable) else log.error
+                report("poll_account_failed", account=account.name, error=f"{type(exc).__name__}: {exc}")
                 failure = failure or exc
                 continue
             watermark = advance_watermark(record.watermark_ms, newest, now_ms)

@@ -16,6 +16,7 @@ import structlog
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from bot.jira_api.errors import JiraUnavailable
 from bot.logs import get_logger
 
 log = get_logger(__name__)
@@ -88,6 +89,11 @@ class NudgeableJob:
             try:
                 self._fn()
                 self.last_error = None
+            except JiraUnavailable as exc:
+                # Jira down, busy or holding us off (5xx, 429, no answer): the next run tries
+                # again, and the traceback would only bury the one line that matters.
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("job_failed", job=self.name, error=str(exc))
             except Exception as exc:  # the schedule must survive any single bad run
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("job_failed", job=self.name)

@@ -45,9 +45,14 @@ IDLE_SECONDS = 60.0
 """How long the committer thread waits for work before it ends (it starts again when needed)."""
 
 
+Done = Callable[[Any, "BaseException | None"], None]
+"""Told a unit's outcome, from the thread that committed it: (result, None) or (None, error)."""
+
+
 @dataclass(eq=False)
 class _Waiting(Generic[R]):
     unit: Unit[R]
+    on_done: Done | None = None
     done: bool = False
     abandoned: bool = False
     result: R | None = None
@@ -115,6 +120,21 @@ class GroupCommit:
             raise me.error
         return cast(R, me.result)  # done without an error: the unit's own result
 
+    def submit_async(self, unit: Unit[R], done: Done) -> None:
+        """Queue `unit` for the committer thread and return at once; `done` hears the outcome.
+
+        For a caller that must not hold a thread per unit (the relay of several webhook
+        processes, `bot.store_channel`). `done` runs in the thread that committed the unit
+        (the committer, or a blocking caller leading at that moment): it must be quick and
+        must not raise (what it raises is dropped, so the other units still hear).
+        """
+        me: _Waiting[R] = _Waiting(unit, on_done=done)
+        with self._lock:
+            self._queue.append(me)
+            if not self._leading:
+                self._leading = True
+                self._hand_over()
+
     def _lead(self) -> None:
         with self._lock:  # our unit among them: nobody else takes from the queue meanwhile
             group = self._take()
@@ -163,7 +183,10 @@ class GroupCommit:
                 if not group:  # drained: the next caller leads in its own thread again
                     self._committer_has_work = self._leading = False
                     continue
-            self._finish(group)
+            try:
+                self._finish(group)
+            except Exception:  # its units were told (see _finish); the thread must live on
+                pass
 
     def _finish(self, group: list[_Waiting[Any]]) -> None:
         try:
@@ -174,6 +197,8 @@ class GroupCommit:
                     w.error, w.done = RuntimeError("group commit did not finish"), True
             for w in group:
                 w.wake.set()
+                if w.on_done is not None:
+                    _tell(w)
 
     def _commit(self, group: list[_Waiting[Any]]) -> None:
         self.groups += 1
@@ -197,6 +222,14 @@ class GroupCommit:
             return
         for w, result in zip(group, results, strict=True):
             w.result, w.done = result, True
+
+
+def _tell(w: _Waiting[Any]) -> None:
+    assert w.on_done is not None
+    try:
+        w.on_done(None if w.error is not None else w.result, w.error)
+    except Exception:  # documented: one callback's failure must not silence the rest
+        pass
 
 
 def _alone(w: _Waiting[Any]) -> list[Any]:

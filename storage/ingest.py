@@ -109,6 +109,29 @@ class Ingest:
         """
         if batch.empty:
             return StoreResult(0, 0, 0, 0)
+        work, result_of = self._prepare(batch)
+        return result_of(self._group.submit(work))
+
+    def store_batch_async(
+        self, batch: ParsedBatch, done: Callable[[StoreResult | None, BaseException | None], None]
+    ) -> None:
+        """As `store_batch`, without holding the caller's thread: `done` hears (result, None)
+        or (None, error) from the thread that committed it (quick, and never raising)."""
+        if batch.empty:
+            done(StoreResult(0, 0, 0, 0), None)
+            return
+        work, result_of = self._prepare(batch)
+
+        def finished(stored: _Stored | None, error: BaseException | None) -> None:
+            if error is not None or stored is None:
+                done(None, error or RuntimeError("the group commit gave no result"))
+            else:
+                done(result_of(stored), None)
+
+        self._group.submit_async(work, finished)
+
+    def _prepare(self, batch: ParsedBatch) -> tuple[Callable[[], _Stored], Callable[[_Stored], StoreResult]]:
+        # The rows are built in the caller's thread; only the statements run in the transaction.
         now = self.clock()
         messages = _unique(batch.messages, lambda m: m.wamid)
         # Rows go in by Meta's timestamp (stable, so payload order breaks ties): ids then
@@ -138,14 +161,17 @@ class Ingest:
             self._hold_history(importing, now)
             return _Stored(counts, wamids if counts[0] else [])
 
-        new_messages, new_statuses, new_others, contacts = self._group.submit(work).counts
-        return StoreResult(
-            messages_new=new_messages,
-            messages_duplicate=len(batch.messages) - new_messages,
-            statuses_new=new_statuses,
-            others_new=new_others,
-            contacts_applied=contacts,
-        )
+        def result_of(stored: _Stored) -> StoreResult:
+            new_messages, new_statuses, new_others, contacts = stored.counts
+            return StoreResult(
+                messages_new=new_messages,
+                messages_duplicate=len(batch.messages) - new_messages,
+                statuses_new=new_statuses,
+                others_new=new_others,
+                contacts_applied=contacts,
+            )
+
+        return work, result_of
 
     def _commit_group(self, work: Callable[[], list[_Stored | None]]) -> list[_Stored | None]:
         def and_index() -> list[_Stored | None]:

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import TypeVar
 
 import peewee
 
 from storage.db import guarded
-from storage.engines import dialect
+from storage.engines import dialect, lock_wait
+from storage.sqlite_writer import writer_lock
 
 try:
     import pymysql
@@ -27,11 +29,23 @@ _MYSQL_DEADLOCK = 1213
 _PG_CONFLICTS = ("40P01", "40001")  # deadlock detected, serialization failure
 
 
-def write_transaction(db: peewee.Database) -> peewee._atomic:
-    """A transaction that takes SQLite's write lock at BEGIN (see `storage.db._open_sqlite`)."""
+def write_transaction(db: peewee.Database) -> AbstractContextManager[object]:
+    """A transaction that takes SQLite's write lock at BEGIN (see `storage.db._open_sqlite`),
+    queued for in the kernel first (`storage.sqlite_writer`)."""
     if dialect(db) == "sqlite" and not db.in_transaction():
-        return db.atomic(lock_type="IMMEDIATE")
+        return _sqlite_write(db)
     return db.atomic()
+
+
+@contextmanager
+def _sqlite_write(db: peewee.Database) -> Iterator[None]:
+    lock = writer_lock(db.database)
+    if lock is None:
+        with db.atomic(lock_type="IMMEDIATE"):
+            yield
+        return
+    with lock.held(lock_wait(getattr(db, "round_trip_seconds", None))), db.atomic(lock_type="IMMEDIATE"):
+        yield
 
 
 def is_conflict(exc: BaseException) -> bool:

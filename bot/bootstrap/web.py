@@ -1,8 +1,8 @@
 """Web parts: the public WSGI app (webhook, Flows endpoint, /healthz) and the admin app.
 
 `build_web` serves them from the daemon's own process; `build_worker_web` builds the public app
-alone for a webhook worker process (`[server] workers` > 1, see `bot.workers`), which nudges
-the jobs in the main process over a socket instead of calling them.
+alone for a webhook worker process (`[server] workers` > 1, see `bot.workers`), which stores
+through the main process (`bot.store_channel`), and the main process nudges its jobs.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from bot.whatsapp.webhook import Reply, WebhookHandler
 from storage.ingest import StoreResult
 
 Routes = dict[str, Callable[[dict[str, Any], bytes], Reply]]
+Commit = Callable[[ParsedBatch], StoreResult]
+"""Stores a routed batch durably (a worker's: `bot.store_channel.StoreClient.store`)."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ class Web:
 
 @dataclass(frozen=True)
 class Nudges:
-    """Run a job now: in-process `NudgeableJob.nudge`, or a worker's `bot.nudge.NudgeSender`."""
+    """Run a job now (`NudgeableJob.nudge`)."""
 
     inbox: Callable[[], None]
     outbox: Callable[[], None]
@@ -95,7 +97,7 @@ def build_web(
 def build_worker_web(
     settings: Settings,
     *,
-    nudges: Nudges,
+    commit: Commit,
     scheduler: SchedulerState,
     metrics: Metrics,
     clock: Callable[[], float],
@@ -103,6 +105,8 @@ def build_worker_web(
     """Open a storage connection of this process's own and build the public app over it.
 
     Args:
+        commit: stores a routed batch (through the main process, which then nudges its
+            jobs); routing, which reads this process's storage, happens here.
         scheduler: whether the main process's jobs run (its heartbeat): /healthz answered by
             a worker says "unavailable" when they stop, as the main process's would.
 
@@ -120,25 +124,31 @@ def build_worker_web(
         started_at=clock(),
     )
     public = _public_app(
-        settings, storage=storage, nudges=nudges, health=health, metrics=metrics, flows=flows
+        settings, storage=storage, nudges=None, health=health, metrics=metrics, flows=flows, commit=commit
     )
     return WorkerWeb(storage=storage, health=health, public=public)
 
 
 def _public_app(
-    settings: Settings, *, storage: Storage, nudges: Nudges, health: Health, metrics: Metrics, flows: Routes
+    settings: Settings,
+    *,
+    storage: Storage,
+    nudges: Nudges | None,
+    health: Health,
+    metrics: Metrics,
+    flows: Routes,
+    commit: Commit | None = None,
 ) -> WsgiApp:
     s = settings
+    committing = commit or storage.inbound.ingest.store_batch
 
     def store(batch: ParsedBatch) -> StoreResult:
-        return storage.inbound.ingest.store_batch(_routed(batch, settings, storage))
+        return committing(_routed(batch, settings, storage))
 
     def on_stored(result: StoreResult) -> None:
         # Called from webhook threads; the jobs exist by then (HTTP serves only once all is built).
-        if result.messages_new:
-            nudges.inbox()
-        if result.statuses_new:
-            nudges.outbox()
+        if nudges is not None:
+            nudge_for(result, nudges)
 
     webhook = WebhookHandler(
         verify_token=s.whatsapp.verify_token,
@@ -151,6 +161,14 @@ def _public_app(
     return WsgiApp(
         webhook_path=s.server.webhook_path, webhook=webhook, health=health.cached, extra_routes=flows
     )
+
+
+def nudge_for(result: StoreResult, nudges: Nudges) -> None:
+    """Wake the jobs a stored delivery gave work to."""
+    if result.messages_new:
+        nudges.inbox()
+    if result.statuses_new:
+        nudges.outbox()
 
 
 def _routed(batch: ParsedBatch, settings: Settings, storage: Storage) -> ParsedBatch:

@@ -314,6 +314,8 @@ class JiraAdapter(AttachmentCalls, FeedbackCalls, WorkflowAndSetupCalls):
         if not self.cloud:
             return None
         ids = [int(i) for i in dict.fromkeys(comment_ids) if str(i).isdigit()]
+        if not ids:
+            return []  # Jira answers 400 to an empty `ids`: nothing to ask
         found: list[dict[str, Any]] = []
         for start in range(0, len(ids), COMMENT_LIST_MAX_IDS):
             page = self._request(

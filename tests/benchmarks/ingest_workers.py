@@ -149,10 +149,10 @@ def load(pool, port: int, bodies: list[tuple[bytes, str]], server_pid: int, clie
     threads = CONCURRENCY // client_processes
     start_at = time.time() + 0.3
     shares = [bodies[n::client_processes] for n in range(client_processes)]
-    server0, machine0 = family_cpu(pids), machine_cpu()
+    server0, main0, machine0 = family_cpu(pids), process_cpu(server_pid), machine_cpu()
     results = pool.starmap(_client_process, [(port, share, threads, start_at) for share in shares])
     elapsed = max(time.time() - start_at, 1e-6)  # from the moment every client process starts
-    server, machine1 = family_cpu(pids), machine_cpu()
+    server, main1, machine1 = family_cpu(pids), process_cpu(server_pid), machine_cpu()
     latencies = sorted(x for r in results for x in r["latencies"])
     return {
         "requests": len(latencies),
@@ -161,6 +161,7 @@ def load(pool, port: int, bodies: list[tuple[bytes, str]], server_pid: int, clie
         "latencies": latencies,
         "server_user": server[0] - server0[0],
         "server_sys": server[1] - server0[1],
+        "server_main": sum(main1) - sum(main0),
         "client_user": sum(r["cpu_user"] for r in results),
         "client_sys": sum(r["cpu_sys"] for r in results),
         "machine_busy": machine1[0] - machine0[0],
@@ -184,6 +185,8 @@ def summarise(runs: list[dict]) -> dict:
         # CPU used per wall second: 1.0 is one core busy the whole time.
         "server_cpu_user": share("server_user"),
         "server_cpu_sys": share("server_sys"),
+        # The main process's part (jobs, nudges; the webhook too when workers = 1).
+        "server_cpu_main": share("server_main"),
         "client_cpu_user": share("client_user"),
         "client_cpu_sys": share("client_sys"),
         # Every core, every process: near 1.0, the machine itself was the bound.
@@ -292,7 +295,7 @@ def report(results: dict) -> bool:
     )
     print(
         f"\n{'workers':>7} {'target':<6} {'req/s':>7} {'x bare':>6} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'srv usr':>7} {'srv sys':>7} {'cli usr':>7} {'cli sys':>7} {'busy':>5} {'load1':>5} {'stored/sent':>12}"
+        f"{'srv usr':>7} {'srv sys':>7} {'of main':>7} {'cli usr':>7} {'cli sys':>7} {'busy':>5} {'load1':>5} {'stored/sent':>12}"
     )
     passed = True
     for workers, level in results["levels"].items():
@@ -303,7 +306,8 @@ def report(results: dict) -> bool:
             stored = f"{level['stored']}/{level['sent']}" if target == "daemon" else ""
             print(
                 f"{workers:>7} {target:<6} {r['per_second']:7.0f} {ratio:6.2f} {r['p50_ms']:7.1f} {r['p99_ms']:7.1f} "
-                f"{r['server_cpu_user']:7.2f} {r['server_cpu_sys']:7.2f} {r['client_cpu_user']:7.2f} "
+                f"{r['server_cpu_user']:7.2f} {r['server_cpu_sys']:7.2f} {r['server_cpu_main']:7.2f} "
+                f"{r['client_cpu_user']:7.2f} "
                 f"{r['client_cpu_sys']:7.2f} {r['machine_busy']:5.0%} {level['loadavg_after'][0]:5.2f} {stored:>12}"
             )
         if int(workers) == 2:
@@ -318,7 +322,8 @@ def report(results: dict) -> bool:
             )
     print(
         "CPU columns: CPU seconds per wall second (1.00 = one core busy throughout); "
-        f"server = main process + every worker; {results['machine']['nproc']} cores in all.\n"
+        f"server = main process + every worker; {results['machine']['nproc']} cores in all;\n"
+        "of main: the main process's part of srv usr + srv sys (its commits, the jobs).\n"
         "busy: the whole machine's CPU (all cores, every process, anyone's) during the rounds."
     )
     return passed

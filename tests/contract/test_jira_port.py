@@ -114,6 +114,30 @@ def test_comments_of_several_issues_read_back_by_id_with_their_properties(jira_w
     assert {body_text(c["body"]) for c in found} == {"one", "two"}
 
 
+def comment_list_requests(world: JiraWorld) -> int:
+    """How many times `comments_by_ids` reached Jira (the fake's record, or the sandbox's count of
+    `POST /comment/list`)."""
+    jira = world.jira
+    if isinstance(jira, FakeJira):
+        return jira.calls.count("comments_by_ids")
+    assert isinstance(jira, JiraAdapter)
+    counted = requests.get(f"{jira._base}/_sandbox/calls", timeout=5).json()
+    return sum(
+        n for call, n in counted.items() if call.startswith("POST ") and call.endswith("/comment/list")
+    )
+
+
+def test_no_comment_ids_ask_jira_nothing(jira_world: JiraWorld) -> None:
+    # Jira answers 400 to an empty `ids`: no id to ask for is an empty answer, not a request.
+    jira = jira_world.jira
+    key = open_ticket(jira_world)
+    asked = jira.add_comment(key, "one", prop={"kind": "customer", "wamid": "wamid.a"})
+    assert jira.comments_by_ids([asked]) and comment_list_requests(jira_world) == 1  # counted when asked
+    assert jira.comments_by_ids([]) == []
+    assert jira.comments_by_ids(["not-a-comment-id"]) == []
+    assert comment_list_requests(jira_world) == 1
+
+
 def test_an_internal_note_is_marked_for_agents_only(jira_world: JiraWorld) -> None:
     jira = jira_world.jira
     key = open_ticket(jira_world)

@@ -217,6 +217,8 @@ class FakeJira(FakeJiraFiles, Scripted):
     def comments_by_ids(self, comment_ids: Sequence[str]) -> list[dict[str, Any]] | None:
         if not self.cloud:
             return None  # as the adapter: Server/Data Center reads each issue's list
+        if not any(str(i).isdigit() for i in comment_ids):
+            return []  # as the adapter: no id worth asking for, no request
         self._enter("comments_by_ids")
         wanted = {str(i) for i in comment_ids}
         stored = [c for cs in self.comments.values() for c in cs if str(c["id"]) in wanted]

@@ -149,10 +149,24 @@ def test_a_jira_error_logs_status_code_and_message_only(upstream):
 
     events, text = logged(lambda: adapter.get_issue("WA-1", fields=["summary"]))
     assert_clean(text)
-    failed = by_event(events, "job_failed")
-    assert "JiraUnavailable: Jira 503: Jira is down for maintenance" in failed["exception"]
-    assert "JIRAError" not in failed["exception"]  # the library's exception is not chained in
+    failed = by_event(events, "job_failed")  # Jira down: a warning with its message, no traceback
+    assert (failed["level"], failed["error"]) == ("warning", "Jira 503: Jira is down for maintenance")
+    assert "exception" not in failed
     assert by_event(events, "probe_failed")["error"] == "Jira 503: Jira is down for maintenance"
+
+
+def test_a_rejected_jira_call_logs_its_traceback_without_the_vendors_error(upstream):
+    url, answer = upstream
+    body = {"errorMessages": ["The JQL query is invalid"], "errors": {}, "stackTrace": f"token={BODY_SECRET}"}
+    answer_with(answer, 400, json.dumps(body).encode(), "application/json;charset=UTF-8")
+    adapter = jira_adapter(url)
+
+    events, text = logged(lambda: adapter.get_issue("WA-1", fields=["summary"]))
+    assert_clean(text)
+    failed = by_event(events, "job_failed")
+    assert failed["level"] == "error"
+    assert "JiraRejected: Jira 400: The JQL query is invalid" in failed["exception"]
+    assert "JIRAError" not in failed["exception"]  # the library's exception is not chained in
 
 
 def test_a_proxy_page_in_front_of_jira_is_described_not_quoted(upstream):

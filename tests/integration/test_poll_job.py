@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from structlog.testing import capture_logs
 
 from bot.config import parse_config
-from bot.jira_api.errors import JiraUnavailable
+from bot.jira_api.errors import JiraRejected, JiraUnavailable, RateLimited
 from bot.rules.outgoing import WHATSAPP_TEXT_LIMIT
 from jobs.poll import PollJob
+from jobs.scheduler import NudgeableJob
 from storage.ai_switch import AiSwitch
 from storage.ai_turns import AiTurns
 from storage.customer_window import CustomerWindow
@@ -473,3 +475,47 @@ def test_reconcile_ids_survive_a_failed_pass(world):
     w.clock.advance(30)
     w.job.run()
     assert w.jira.searches[-1]["reconcile_ids"] == [issue_id]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        JiraUnavailable("Jira 503: Jira is down for maintenance", status=503),
+        JiraUnavailable("Jira 502: no Jira error message (text/html, 120 bytes)", status=502),
+        RateLimited("Jira 429: Rate limit exceeded", retry_after=30),
+        RateLimited("search_issues: Jira asked us to wait (12.0 s more)", retry_after=12),
+        JiraUnavailable("search_issues: cannot reach Jira (ConnectionError)"),
+    ],
+    ids=["503", "502", "429", "retry-after-hold", "unreachable"],
+)
+def test_a_pass_failing_while_jira_is_unavailable_logs_a_warning_without_a_traceback(world, error):
+    w = world()
+    job = NudgeableJob("poll", w.job.run)
+    w.jira.fail("search_issues", error)
+    with capture_logs() as logs:
+        job()
+    assert [e for e in logs if e["event"] == "job_failed"] == [
+        {"event": "job_failed", "log_level": "warning", "job": "poll", "error": str(error)}
+    ]
+    # Recorded as before: the job's last error, and the poll state health and status read.
+    assert job.last_error == f"{type(error).__name__}: {error}"
+    assert w.state.get().last_error == f"{type(error).__name__}: {error}"
+    assert w.state.get().last_success_at is None
+
+
+@pytest.mark.parametrize(
+    "error",
+    [JiraRejected("Jira 400: The JQL query is invalid", status=400), RuntimeError("a bug in the pass")],
+    ids=["jira-rejected", "bug"],
+)
+def test_any_other_failed_pass_logs_an_error_with_its_traceback(world, error):
+    w = world()
+    job = NudgeableJob("poll", w.job.run)
+    w.jira.fail("search_issues", error)
+    with capture_logs() as logs:
+        job()
+    assert [e for e in logs if e["event"] == "job_failed"] == [
+        {"event": "job_failed", "log_level": "error", "job": "poll", "exc_info": True}
+    ]
+    assert job.last_error == f"{type(error).__name__}: {error}"
+    assert w.state.get().last_error == f"{type(error).__name__}: {error}"

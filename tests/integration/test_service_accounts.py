@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from bot.bootstrap import probes
 from bot.bootstrap.vendors import connect_jira_accounts
@@ -266,6 +267,20 @@ def test_a_failing_account_holds_the_others_back_not(world: World) -> None:
     assert world.state.get(DEFAULT_ACCOUNT).last_error is None
     assert "site B is down" in (world.state.get(B_NAME).last_error or "")
     assert world.state.get(B_NAME).watermark_ms is None
+
+
+def test_an_outage_of_one_account_is_a_warning_and_a_fault_is_an_error(world: World) -> None:
+    world.b.script["search_issues"] = [JiraUnavailable("site B answers 503")]
+    with capture_logs() as outage, pytest.raises(JiraUnavailable):
+        world.job.run()
+    [line] = [e for e in outage if e["event"] == "poll_account_failed"]
+    assert line["log_level"] == "warning" and line["account"] == B_NAME
+    world.clock.advance(60)
+    world.b.script["search_issues"] = [RuntimeError("a bug in the pass")]
+    with capture_logs() as fault, pytest.raises(RuntimeError):
+        world.job.run()
+    [line] = [e for e in fault if e["event"] == "poll_account_failed"]
+    assert line["log_level"] == "error" and "a bug in the pass" in line["error"]
 
 
 class StaticHot:

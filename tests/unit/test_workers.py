@@ -1,9 +1,11 @@
-"""The webhook workers' pure parts: the restart policy, the nudge notes, the heartbeat, and the
-nudge channel and multiprocess metrics within one process."""
+"""The webhook workers' pure parts: the restart policy, the heartbeat, a worker's "ready" over
+its store channel, and multiprocess metrics within one process."""
 
 from __future__ import annotations
 
 import os
+import socket
+import struct
 import threading
 import time
 
@@ -11,7 +13,7 @@ import pytest
 from prometheus_client import values
 
 from bot.metrics import MULTIPROC_ENV, Metrics, use_multiprocess_dir
-from bot.nudge import Notes, NudgeReceiver, NudgeSender, channel, read_notes
+from bot.store_channel import StoreClient, StoreService
 from bot.workers import MAX_BACKOFF_SECONDS, STABLE_SECONDS, Heartbeat, restart_plan
 
 
@@ -43,20 +45,6 @@ def test_restart_delays_grow_then_stay_capped():
     assert delays == [0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0, 30.0]
 
 
-@pytest.mark.parametrize(
-    "datagrams, expected",
-    [
-        ([], Notes()),
-        ([b"inbox", b"inbox", b"inbox"], Notes(inbox=True)),
-        ([b"outbox"], Notes(outbox=True)),
-        ([b"inbox", b"ready 42", b"outbox", b"ready 7"], Notes(inbox=True, outbox=True, ready=[42, 7])),
-        ([b"ready x", b"ready ", b"garbage", b""], Notes()),
-    ],
-)
-def test_read_notes_folds_a_burst(datagrams, expected):
-    assert read_notes(datagrams) == expected
-
-
 def test_heartbeat_is_running_only_while_fresh():
     heartbeat = Heartbeat(max_age=0.2)
     assert not heartbeat.running  # never beaten: the main process's jobs have not started
@@ -66,71 +54,26 @@ def test_heartbeat_is_running_only_while_fresh():
     assert not heartbeat.running
 
 
-def test_nudges_reach_the_receiver_and_a_burst_is_few_calls():
-    receiving, sending = channel()
-    calls: dict[str, int] = {"inbox": 0, "outbox": 0}
+def test_a_workers_ready_notice_reaches_the_supervisor_and_garbage_is_ignored():
     ready: list[int] = []
-    seen = threading.Event()
+    heard = threading.Event()
 
-    def count(name: str):
-        def call() -> None:
-            calls[name] += 1
-            seen.set()
+    def on_ready(pid: int) -> None:
+        ready.append(pid)
+        heard.set()
 
-        return call
-
-    receiver = NudgeReceiver(receiving, inbox=count("inbox"), outbox=count("outbox"), ready=ready.append)
-    sender = NudgeSender(sending)
-    # Sent before the thread reads: one burst, so one nudge per job.
-    for _ in range(50):
-        sender.inbox()
-    sender.outbox()
-    sender.ready(1234)
-    receiver.start()
-    try:
-        assert seen.wait(5)
-        deadline = time.monotonic() + 5
-        while (calls["outbox"] == 0 or not ready) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert calls == {"inbox": 1, "outbox": 1}
-        assert ready == [1234]
-    finally:
-        receiver.stop()
-        receiving.close()
-        sending.close()
-
-
-def test_a_sender_never_blocks_or_raises_when_nobody_reads():
-    receiving, sending = channel()
-    sender = NudgeSender(sending)
-    started = time.monotonic()
-    for _ in range(100_000):  # far beyond the socket buffer
-        sender.inbox()
-    receiving.close()
-    sender.inbox()  # the reader is gone: still quiet
-    sending.close()
-    assert time.monotonic() - started < 5
-
-
-def test_a_failing_callback_does_not_end_the_receiver():
-    receiving, sending = channel()
-    inbox_calls = threading.Semaphore(0)
-
-    def broken() -> None:
-        raise RuntimeError("boom")
-
-    receiver = NudgeReceiver(receiving, inbox=inbox_calls.release, outbox=broken, ready=lambda _pid: None)
-    sender = NudgeSender(sending)
-    receiver.start()
-    try:
-        sender.outbox()
-        time.sleep(0.1)
-        sender.inbox()
-        assert inbox_calls.acquire(timeout=5)
-    finally:
-        receiver.stop()
-        receiving.close()
-        sending.close()
+    ours, theirs = socket.socketpair()
+    service = StoreService(lambda batch, done: None, on_stored=lambda result: None, on_ready=on_ready)
+    service.attach(ours, 0)
+    # Notices a broken worker might send: none of them is a pid, none ends the channel.
+    for junk in (b"not json", b'{"ready": "12"}', b'{"ready": true}', b"[]", b'{"other": 1}'):
+        theirs.sendall(struct.pack(">IQ", len(junk), 0) + junk)
+    client = StoreClient(theirs, wait_seconds=2)
+    client.ready(4321)
+    assert heard.wait(5)
+    assert ready == [4321]
+    client.close()
+    service.close()
 
 
 def test_multiprocess_metrics_render_from_the_directory_and_switch_back(tmp_path):
