@@ -63,6 +63,10 @@ class ChannelClosed(ConnectionError):
     """The other end closed the channel."""
 
 
+class FrameTooLarge(ValueError):
+    """A header announced more than MAX_FRAME_BYTES: the peer is broken; the channel ends."""
+
+
 # -- framing -------------------------------------------------------------------------------
 
 
@@ -74,7 +78,7 @@ def _send(sock: socket.socket, lock: threading.Lock, request_id: int, payload: b
 def _receive(sock: socket.socket) -> tuple[int, bytes]:
     length, request_id = _HEADER.unpack(_exactly(sock, _HEADER.size))
     if length > MAX_FRAME_BYTES:
-        raise ChannelClosed(f"a frame of {length} bytes (at most {MAX_FRAME_BYTES})")
+        raise FrameTooLarge(f"a frame of {length} bytes (at most {MAX_FRAME_BYTES})")
     return request_id, _exactly(sock, length)
 
 
@@ -175,11 +179,17 @@ class StoreClient:
     Args:
         sock: the worker's end of its channel.
         wait_seconds: the longest a request waits for its reply; then StorageUnavailable.
+        on_closed: told why, once, if the channel ends without `close()`: the worker can
+            store nothing more, and should exit so that its supervisor starts a fresh one.
     """
 
-    def __init__(self, sock: socket.socket, wait_seconds: float) -> None:
+    def __init__(
+        self, sock: socket.socket, wait_seconds: float, on_closed: Callable[[str], None] | None = None
+    ) -> None:
         self._sock = sock
         self._wait = wait_seconds
+        self._on_closed = on_closed
+        self._closing = False
         self._send_lock = threading.Lock()
         self._ids = itertools.count(1)
         self._waiting: dict[int, Future[StoreResult]] = {}
@@ -218,6 +228,7 @@ class StoreClient:
         _send(self._sock, self._send_lock, _NOTICE, json.dumps({"ready": pid}).encode())
 
     def close(self) -> None:
+        self._closing = True
         try:
             self._sock.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -245,6 +256,8 @@ class StoreClient:
         for answer in waiting:
             if not answer.done():
                 answer.set_exception(StorageUnavailable(f"the main process is not answering: {reason}"))
+        if self._on_closed is not None and not self._closing:
+            self._on_closed(reason)
 
 
 # -- the main process's end ----------------------------------------------------------------

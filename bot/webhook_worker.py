@@ -52,11 +52,18 @@ def serve_webhooks(spec: WorkerSpec) -> None:
     """The worker's main function: serve until SIGTERM or the main process is gone.
 
     Exits with 1 (logged as `webhook_worker_failed`) when it cannot start: the port cannot
-    be bound, storage cannot be opened.
+    be bound, storage cannot be opened; and (`webhook_worker_channel_lost`) when its channel
+    to the main process ends while it serves.
     """
     for name in _SYSTEMD_VARIABLES:
         os.environ.pop(name, None)
     stop = threading.Event()
+    channel_lost: list[str] = []
+
+    def lose_channel(reason: str) -> None:
+        channel_lost.append(reason)
+        stop.set()
+
     signal.signal(signal.SIGTERM, lambda _signum, _frame: stop.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -74,7 +81,9 @@ def serve_webhooks(spec: WorkerSpec) -> None:
             reuse_port=True,
         )
         assert spec.store_channel is not None, "the supervisor gives each worker its own channel"
-        committer = StoreClient(spec.store_channel, wait_seconds=_commit_wait(s.storage.timeout_seconds))
+        committer = StoreClient(
+            spec.store_channel, wait_seconds=_commit_wait(s.storage.timeout_seconds), on_closed=lose_channel
+        )
         web = build_worker_web(
             s,
             commit=committer.store,
@@ -99,4 +108,9 @@ def serve_webhooks(spec: WorkerSpec) -> None:
     http.stop()
     committer.close()
     web.storage.close()
+    if channel_lost:
+        # Nothing could be stored any more: exit, and the supervisor starts a worker with a
+        # fresh channel (or, if the main process is gone, nobody does).
+        log.error("webhook_worker_channel_lost", worker=spec.index, pid=os.getpid(), reason=channel_lost[0])
+        sys.exit(1)
     log.info("webhook_worker_stopped", worker=spec.index, pid=os.getpid())

@@ -138,6 +138,27 @@ def test_a_killed_worker_is_restarted_and_the_port_keeps_answering(daemon):
     assert _stored_counter(daemon.admin_port) >= 20  # the dead worker's counts stay in the sum
 
 
+def test_a_worker_whose_channel_to_the_main_process_ends_is_replaced(daemon):
+    port = int(daemon.url.rsplit(":", 1)[1])
+    before = set(daemon.workers.pids)
+    daemon._store_service.close()  # every channel ends, as if the main process had dropped them
+    # Each worker can store nothing more: it exits, and the supervisor starts one with a
+    # fresh channel in its place.
+    _wait(lambda: len(daemon.workers.pids) == 2 and not before & set(daemon.workers.pids), timeout=30)
+
+    def stores() -> bool:
+        try:
+            return _post(port, *_delivery(5000)) == 200
+        except OSError:  # both restarting at once: nobody listens for a moment
+            return False
+
+    _wait(stores, timeout=20)
+    for n in range(5001, 5011):
+        assert _post(port, *_delivery(n)) == 200
+    stored = {row.wamid for row in InboundMessageRow.select(InboundMessageRow.wamid)}
+    assert {f"wamid.workers-{n}" for n in range(5000, 5011)} <= stored
+
+
 def test_stop_ends_every_worker_and_frees_the_port(workers_db_url):
     admin_port = free_port()
     d = Daemon(_settings(workers_db_url, admin_port), jira=FakeJira(), graph=FakeGraph(), ai=FakeAI())

@@ -737,3 +737,29 @@ def test_encode_writes_each_record_as_exactly_its_fields():
         names = [f.name for f in dataclasses.fields(record)]
         assert [list(item) for item in doc[kind]] == [names] * len(getattr(batch, kind))
     assert doc["statuses"][0]["errors"] == [dict(e) for e in batch.statuses[0].errors]
+
+
+def test_a_lost_channel_is_told_once_and_a_closed_one_not_at_all():
+    lost: list[str] = []
+    told = threading.Event()
+
+    def on_closed(reason: str) -> None:
+        lost.append(reason)
+        told.set()
+
+    ours, theirs = socket.socketpair()
+    client = StoreClient(theirs, wait_seconds=2, on_closed=on_closed)
+    ours.close()  # the main process's end went away
+    assert told.wait(5)
+    with pytest.raises(StorageUnavailable):
+        client.store(batch_of("wamid.after"))
+    time.sleep(0.1)
+    assert len(lost) == 1
+
+    quiet: list[str] = []
+    ours, theirs = socket.socketpair()
+    client = StoreClient(theirs, wait_seconds=2, on_closed=quiet.append)
+    client.close()  # the worker stopping: not a loss
+    ours.close()
+    time.sleep(0.2)
+    assert quiet == []
