@@ -323,7 +323,7 @@ class StoreService:
     def _notice(self, payload: bytes, worker: int) -> None:
         try:
             pid = json.loads(payload)["ready"]
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, RecursionError):
             pid = None
         if type(pid) is not int:
             log.warning("store_channel_bad_notice", worker=worker)

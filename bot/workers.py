@@ -299,6 +299,9 @@ class WebhookWorkers:
         )
         try:
             process.start()  # pickling the spec duplicated their end for the child
+        except BaseException:
+            ours.close()
+            raise
         finally:
             theirs.close()
         # A worker that dies closes its end: the thread serving ours then ends too.

@@ -66,7 +66,7 @@ def test_a_workers_ready_notice_reaches_the_supervisor_and_garbage_is_ignored():
     service = StoreService(lambda batch, done: None, on_stored=lambda result: None, on_ready=on_ready)
     service.attach(ours, 0)
     # Notices a broken worker might send: none of them is a pid, none ends the channel.
-    for junk in (b"not json", b'{"ready": "12"}', b'{"ready": true}', b"[]", b'{"other": 1}'):
+    for junk in (b"not json", b'{"ready": "12"}', b'{"ready": true}', b"[]", b'{"other": 1}', b"[" * 100_000):
         theirs.sendall(struct.pack(">IQ", len(junk), 0) + junk)
     client = StoreClient(theirs, wait_seconds=2)
     client.ready(4321)
